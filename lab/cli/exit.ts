@@ -1,0 +1,32 @@
+/**
+ * The lab's exit codes, the same for every command, and the error that
+ * carries one.
+ *
+ * @module
+ */
+
+/** Exit codes. */
+export const EXIT = {
+  /** Done, and every expectation was met. */
+  ok: 0,
+  /** An expectation was not met. */
+  expectationNotMet: 1,
+  /** Bad input, or a failure of the lab or its environment. */
+  failure: 2,
+  /** A multi-host run left incomplete. */
+  incomplete: 3,
+  /** Interrupted by SIGINT. */
+  sigint: 130,
+  /** Interrupted by SIGTERM. */
+  sigterm: 143,
+} as const;
+
+/** Bad input from the user: a message, what to do, exit code 2. */
+export class UsageError extends Error {
+  readonly hint: string;
+  constructor(message: string, hint: string) {
+    super(message);
+    this.name = "UsageError";
+    this.hint = hint;
+  }
+}

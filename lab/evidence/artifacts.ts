@@ -1,0 +1,102 @@
+/**
+ * Everything one run collected, as plain data: what the analysis and the
+ * report read. Nothing here knows how it was collected.
+ *
+ * @module
+ */
+
+import type { Scenario, Side } from "../scenario/types.ts";
+
+/** tcpdump's own statistics, printed when it stops. */
+export interface CaptureStats {
+  captured: number;
+  receivedByFilter: number;
+  droppedByKernel: number;
+}
+
+/** What a container was given, for the report's environment section. */
+export interface ContainerRecord {
+  name: string;
+  role: string;
+  image: string;
+  user: string;
+  capabilities: string[];
+}
+
+/** What was collected from one side (server or client). */
+export interface SideArtifacts {
+  side: Side;
+  address: string;
+  /** The pcap file's name in the output folder. */
+  pcapFile: string;
+  pcap: Uint8Array | null;
+  captureStats: CaptureStats | null;
+  /** The program's stdout (JSON lines) and stderr. */
+  programLog: string;
+  programStderr: string;
+  programExitCode: number | null;
+  /** The namespace holder's stdout: the snapshots before and after. */
+  holderLog: string;
+}
+
+/** The kernel trace of the run, or why there is none. */
+export interface TraceArtifacts {
+  available: boolean;
+  /** Why the trace is missing, when it is. */
+  note: string | null;
+  /** Whether tcp_send_reset has a reason field (6.10+). */
+  reasonField: boolean;
+  /** Whether the kernel names active-reset reasons such as TCP_ABORT_ON_CLOSE (6.12+). */
+  activeResetReasons: boolean;
+  /** The instance's `trace` file. */
+  text: string;
+}
+
+/** The machine the run used. */
+export interface EnvironmentRecord {
+  kernel: string;
+  dockerVersion: string;
+  dockerApiVersion: string;
+  arch: string;
+  labVersion: string;
+  denoVersion: string;
+  images: Record<string, string>;
+  containers: ContainerRecord[];
+  network: { name: string; subnet: string };
+}
+
+/** One run's collected evidence. */
+export interface RunArtifacts {
+  runId: string;
+  scenario: Scenario;
+  startedAt: string;
+  sides: Record<Side, SideArtifacts>;
+  trace: TraceArtifacts;
+  environment: EnvironmentRecord;
+  /** Phase that timed out, if any, and what was waited for. */
+  timedOut: string | null;
+  /** Wall-clock durations of the phases, ms. */
+  phases: Record<string, number>;
+}
+
+/**
+ * Read tcpdump's closing statistics from its stderr.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = "6 packets captured\n6 packets received by filter\n0 packets dropped by kernel\n";
+ * assert.deepEqual(parseCaptureStats(text), { captured: 6, receivedByFilter: 6, droppedByKernel: 0 });
+ * ```
+ */
+export function parseCaptureStats(stderr: string): CaptureStats | null {
+  const number = (what: string) => {
+    const m = new RegExp(`(\\d+) packets? ${what}`).exec(stderr);
+    return m ? Number(m[1]) : null;
+  };
+  const captured = number("captured");
+  const receivedByFilter = number("received by filter");
+  const droppedByKernel = number("dropped by kernel");
+  if (captured === null || receivedByFilter === null || droppedByKernel === null) return null;
+  return { captured, receivedByFilter, droppedByKernel };
+}

@@ -1,0 +1,128 @@
+/**
+ * The lab's entry point: `deno task lab [COMMAND] [OPTIONS]`.
+ * Only this module decides exit codes.
+ *
+ * @module
+ */
+
+import { EXIT, UsageError } from "./cli/exit.ts";
+import { LabEnvironmentError } from "./shell/docker.ts";
+import { RunInterrupted } from "./shell/run.ts";
+import { runCommand } from "./cli/run_command.ts";
+import { listCommand } from "./cli/list_command.ts";
+import { cleanCommand } from "./cli/clean_command.ts";
+import { explainCommand } from "./cli/explain_command.ts";
+import { LAB_VERSION } from "./version.ts";
+
+/** The top-level help text. */
+export const HELP = `tcplab ${LAB_VERSION}: reproduce a TCP teardown in two containers and explain it
+
+Usage:
+  deno task lab                      run the founding case (scenario "seed") and its contrast
+  deno task lab run NAME... [opts]   run shipped scenarios by name
+  deno task lab list                 list the shipped scenarios
+  deno task lab explain FILE.pcap    explain the connections in a capture (no containers)
+  deno task lab clean                remove everything the lab left behind (containers, networks,
+                                     volumes, tracefs instances)
+
+Options for run:
+  --out DIR         write the report here (default: runs/<UTC time>-<scenario>/)
+  --no-contrast     do not also run the scenario's contrast (seed's is seed-read-first)
+  --json            print the machine-readable result on stdout instead of the report's path
+  --quiet           no progress on stderr
+Common options:
+  -h, --help        this help;  --version  the lab's version
+
+Each run gets its own Internal Docker network (no route out, no host address on its bridge), a
+namespace holder, a tcpdump capture and a program per side (images built locally, never pulled),
+and writes report.md, result.json and the pcap files.
+
+Exit codes: 0 every expectation met; 1 an expectation not met; 2 bad input or a lab/environment
+failure (the message says what to do); 130/143 interrupted by SIGINT/SIGTERM.
+
+Docker: DOCKER_HOST (a unix socket) is honoured; Deno needs --allow-net=unix:PATH, and read and
+write access to PATH, for a socket other than /var/run/docker.sock.`;
+
+/** Run the command line and return the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const controller = new AbortController();
+  let interruptedBy: "SIGINT" | "SIGTERM" | null = null;
+  const onSignal = (name: "SIGINT" | "SIGTERM") => () => {
+    if (interruptedBy) {
+      console.error(
+        `tcplab: ${name} again: still removing what the run created; stopping now would leave it (then run "deno task lab clean")`,
+      );
+      return;
+    }
+    interruptedBy = name;
+    console.error(`tcplab: ${name}: stopping; removing what this run created...`);
+    controller.abort();
+  };
+  const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM") };
+  Deno.addSignalListener("SIGINT", handlers.SIGINT);
+  Deno.addSignalListener("SIGTERM", handlers.SIGTERM);
+  let code: number;
+  try {
+    code = await dispatch(args, controller.signal);
+  } catch (error) {
+    code = reportError(error, controller.signal.aborted);
+  } finally {
+    Deno.removeSignalListener("SIGINT", handlers.SIGINT);
+    Deno.removeSignalListener("SIGTERM", handlers.SIGTERM);
+  }
+  if (interruptedBy) {
+    console.error("tcplab: interrupted; what the run created was removed, what it collected was kept");
+    return interruptedBy === "SIGTERM" ? EXIT.sigterm : EXIT.sigint;
+  }
+  return code;
+}
+
+async function dispatch(args: string[], signal: AbortSignal): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === "-h" || first === "--help" || first === "help") {
+    console.log(HELP);
+    return EXIT.ok;
+  }
+  if (first === "--version") {
+    console.log(LAB_VERSION);
+    return EXIT.ok;
+  }
+  if (first === undefined || first.startsWith("-")) return await runCommand(args, signal, true);
+  switch (first) {
+    case "run":
+      return await runCommand(rest, signal, false);
+    case "list":
+      return listCommand(rest);
+    case "clean":
+      return await cleanCommand(rest);
+    case "explain":
+      return await explainCommand(rest);
+    default:
+      throw new UsageError(
+        `Unknown command "${first}"`,
+        'run "deno task lab --help" to see the commands (run, list, explain, clean)',
+      );
+  }
+}
+
+/** One line (and a hint) for an error; its exit code. */
+function reportError(error: unknown, aborted: boolean): number {
+  if (error instanceof RunInterrupted || aborted) return EXIT.sigint;
+  if (error instanceof UsageError || error instanceof LabEnvironmentError) {
+    console.error(`tcplab: ${error.message}\n  what to do: ${error.hint}`);
+    return EXIT.failure;
+  }
+  if (error instanceof SyntaxError) {
+    console.error(`tcplab: ${error.message}`);
+    return EXIT.failure;
+  }
+  console.error(
+    `tcplab: ${(error as Error)?.message ?? error}\n  what to do: run again with TCPLAB_DEBUG=1 for details, and report it if it persists`,
+  );
+  if (Deno.env.get("TCPLAB_DEBUG")) console.error(error);
+  return EXIT.failure;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

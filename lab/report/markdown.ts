@@ -1,0 +1,282 @@
+/**
+ * Render a run's result as the Markdown report people attach to tickets.
+ * Pure: a RunResult in, text out.
+ *
+ * @module
+ */
+
+import type { Side } from "../scenario/types.ts";
+import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../verdict/types.ts";
+import { explainCause } from "./explanations.ts";
+import { code, escapeCell, escapeText } from "./markdown_escape.ts";
+
+const SIDES: Side[] = ["client", "server"];
+
+/** The whole report. */
+export function renderReport(result: RunResult): string {
+  const conn = result.connections[0] ?? null;
+  const out: string[] = [];
+  out.push(`# tcplab: \`${escapeText(result.scenario.name)}\`: ${escapeText(result.scenario.title)}`, "");
+  out.push(`> **Verdict:** ${escapeText(result.verdict)}`, "");
+  out.push(renderExpectation(result), "");
+  for (const warning of result.warnings) out.push(`> **Warning:** ${escapeText(warning)}`, "");
+  if (result.timedOut) out.push(`> **Timed out:** ${escapeText(result.timedOut)}; the evidence below is what was collected until then.`, "");
+
+  if (conn) {
+    const explanation = explainCause(conn.cause, conn);
+    out.push("## What happened", "");
+    for (const p of explanation.plain) out.push(p, "");
+    out.push(renderProof(result, conn), "");
+    out.push("## Timeline", "");
+    out.push(
+      "Both programs' system calls and the packets, on one clock (ms since the client's SYN; calls show entry → return; packets from the client's capture).",
+      "",
+    );
+    out.push(renderTimeline(result.calls, conn.packets.filter((p) => p.capture === primaryCapture(conn))), "");
+    out.push("## Packets", "");
+    for (const side of SIDES) {
+      const packets = conn.packets.filter((p) => p.capture === side);
+      out.push(`From the ${side}'s capture (\`${result.captures[side].file}\`), in tcpdump's notation, time since the first SYN:`, "");
+      out.push("```", ...packets.map((p) => `${formatSeconds(p.ms)} ${p.tcpdump}`), "```", "");
+    }
+    out.push("## Sequence diagram", "", renderMermaid(conn, result.calls), "");
+    out.push(renderKernel(conn), "");
+    out.push("## Why Linux does this", "");
+    for (const p of explanation.why) out.push(p, "");
+    if (explanation.instead) {
+      out.push("## What to do instead", "", explanation.instead, "");
+      if (result.contrast) {
+        const c = result.contrast;
+        out.push(
+          `Contrast, run beside this one: scenario \`${escapeText(c.name)}\` ended \`${c.state}\`, ${
+            c.resetBy ? `RST by the ${c.resetBy}` : "with no RST"
+          }, cause \`${c.cause}\` ([its report](${c.report})).`,
+          "",
+        );
+      }
+    } else if (result.contrast) {
+      const c = result.contrast;
+      out.push("## Contrast", "", `Scenario \`${escapeText(c.name)}\`, run beside this one, ended \`${c.state}\`, ${c.resetBy ? `RST by the ${c.resetBy}` : "with no RST"}, cause \`${c.cause}\` ([its report](${c.report})).`, "");
+    }
+  } else {
+    out.push("## What happened", "", "No TCP connection was seen in the captures.", "");
+  }
+  out.push(renderScenario(result), "");
+  out.push(renderEnvironment(result), "");
+  out.push("## Reproduce", "", "In a clone of the lab, on a Linux host with Docker and Deno:", "", "```sh", result.reproduce, "```", "");
+  return out.join("\n").replace(/\n{3,}/g, "\n\n");
+}
+
+function primaryCapture(conn: ConnectionResult): Side {
+  return conn.packets.some((p) => p.capture === "client") ? "client" : "server";
+}
+
+function renderExpectation(result: RunResult): string {
+  const { met, checks } = result.expectation;
+  const checked = checks.filter((c) => c.skipped === null);
+  const lines = [
+    met
+      ? `**Expectation met**: ${checked.length} of ${checked.length} checks passed.`
+      : `**Expectation NOT met**: ${checked.filter((c) => !c.ok).length} of ${checked.length} checks failed.`,
+    "",
+    "| check | expected | actual | |",
+    "|---|---|---|---|",
+  ];
+  for (const c of checks) {
+    lines.push(
+      `| ${escapeCell(c.what)} | ${escapeCell(c.expected)} | ${escapeCell(c.actual)} | ${
+        c.skipped !== null ? `skipped: ${escapeCell(c.skipped)}` : c.ok ? "ok" : "**differs**"
+      } |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function renderProof(result: RunResult, conn: ConnectionResult): string {
+  const lines = ["**The proof:**", ""];
+  const resetter = conn.resetBy;
+  const resetPacket = conn.packets.find((p) => p.capture === primaryCapture(conn) && p.flags.startsWith("R"));
+  if (resetPacket) {
+    lines.push(`- Packets: the ${resetPacket.from} sent ${code(`Flags [${resetPacket.flags}], seq ${resetPacket.seq}${resetPacket.flags.includes(".") ? `, ack ${resetPacket.ack}` : ""}`)} at ${resetPacket.ms.toFixed(3)} ms${
+      resetter && !conn.packets.some((p) => p.from === resetter && p.flags.includes("F")) ? `, and no FIN from the ${resetter} in either capture` : ""
+    }.`);
+  } else {
+    const fins = conn.packets.filter((p) => p.capture === primaryCapture(conn) && p.flags.includes("F"));
+    lines.push(`- Packets: ${fins.length} FIN${fins.length === 1 ? "" : "s"} (${fins.map((p) => `${p.from} ${code(`[${p.flags}]`)} at ${p.ms.toFixed(3)} ms`).join(", ") || "none"}) and no RST.`);
+  }
+  for (const side of SIDES) {
+    const moved = Object.entries(conn.kernel.counters[side]).filter(([name]) => /Abort|Rst|Resets|AttemptFails/.test(name));
+    if (moved.length > 0) {
+      lines.push(`- Counters in the ${side}'s network namespace: ${moved.map(([n, v]) => code(`${n} ${v > 0 ? "+" : ""}${v}`)).join(", ")}.`);
+    }
+  }
+  if (conn.kernel.traceAvailable) {
+    const reasons = conn.kernel.resetReasons;
+    lines.push(reasons.length > 0
+      ? `- The kernel's tcp_send_reset: ${reasons.map((r) => `${r.side} ${code(`state=${r.state} reason=${r.reason}`)}`).join("; ")}${
+        conn.kernel.activeResetReasons ? "" : " (this kernel predates reasons for the resets it sends on its own: 6.12)"
+      }.`
+      : "- The kernel's tcp_send_reset: no RST sent for this connection.");
+  } else {
+    lines.push(`- The kernel's RST reasons: not recorded (${escapeText(conn.kernel.traceNote ?? "tracefs unavailable")}).`);
+  }
+  for (const side of SIDES) {
+    const calls = result.calls.filter((c) => c.side === side && isTeardownCall(c));
+    if (calls.length > 0) lines.push(`- The ${side} program: ${calls.map((c) => code(formatCall(c))).join(", then ")}.`);
+  }
+  return lines.join("\n");
+}
+
+function isTeardownCall(call: CallRecord): boolean {
+  return ["close", "shutdown", "read", "epoll_wait", "write", "connect"].includes(call.call) ||
+    (call.call === "ioctl" && call.args === "FIONREAD");
+}
+
+/** A call as one short text: `read(fd 4, 1) = -1 ECONNRESET`. */
+export function formatCall(call: CallRecord): string {
+  const args = call.args ? `(${call.args})` : "()";
+  const result = call.returnMs === null ? "… (never returned)" : call.errno ? `= ${call.ret} ${call.errno}` : `= ${call.ret}`;
+  const details = Object.entries(call.detail)
+    .filter(([k]) => k !== "bytes")
+    .map(([k, v]) => (k === "events" ? String(v) : `${k}=${v}`));
+  return `${call.call}${args} ${result}${details.length ? ` ${details.join(" ")}` : ""}`;
+}
+
+function renderTimeline(calls: CallRecord[], packets: PacketRecord[]): string {
+  type Row = { ms: number; order: number; client: string; wire: string; server: string };
+  const rows: Row[] = [];
+  calls.forEach((c, i) => {
+    const text = escapeCell(formatCall(c));
+    const span = c.returnMs === null ? `${c.enterMs.toFixed(3)} → …` : c.returnMs - c.enterMs >= 0.05
+      ? `${c.enterMs.toFixed(3)} → ${c.returnMs.toFixed(3)}`
+      : c.enterMs.toFixed(3);
+    rows.push({
+      ms: c.returnMs ?? c.enterMs,
+      order: i,
+      client: c.side === "client" ? `\`${text}\` (${span})` : "",
+      wire: "",
+      server: c.side === "server" ? `\`${text}\` (${span})` : "",
+    });
+  });
+  packets.forEach((p, i) => {
+    const arrow = p.from === "client" ? "client → server" : p.from === "server" ? "server → client" : "→";
+    rows.push({
+      ms: p.ms,
+      order: 1e6 + i,
+      client: "",
+      wire: `${arrow} \`[${p.flags}]\` seq ${p.seq}${p.flags.includes(".") ? `, ack ${p.ack}` : ""}, len ${p.length}`,
+      server: "",
+    });
+  });
+  rows.sort((a, b) => a.ms - b.ms || a.order - b.order);
+  return [
+    "| ms | client calls | packet | server calls |",
+    "|---:|---|---|---|",
+    ...rows.map((r) => `| ${r.ms.toFixed(3)} | ${r.client} | ${r.wire} | ${r.server} |`),
+  ].join("\n");
+}
+
+function renderMermaid(conn: ConnectionResult, calls: CallRecord[]): string {
+  const lines = [
+    "```mermaid",
+    "sequenceDiagram",
+    `    participant C as client ${conn.client}`,
+    `    participant S as server ${conn.server}`,
+  ];
+  type Item = { ms: number; line: string };
+  const items: Item[] = [];
+  for (const p of conn.packets.filter((p) => p.capture === primaryCapture(conn))) {
+    const arrow = p.from === "client" ? "C->>S" : "S->>C";
+    const style = p.flags.startsWith("R") ? "x" : ">>";
+    items.push({
+      ms: p.ms,
+      line: `    ${arrow.replace(">>", style === "x" ? "-x" : ">>")}: [${p.flags}] seq ${p.seq}${p.flags.includes(".") ? ` ack ${p.ack}` : ""}${p.length ? ` len ${p.length}` : ""}`,
+    });
+  }
+  for (const c of calls) {
+    if (!["close", "shutdown", "read", "epoll_wait"].includes(c.call) && !(c.call === "ioctl" && c.args === "FIONREAD")) continue;
+    const who = c.side === "client" ? "C" : "S";
+    items.push({ ms: c.returnMs ?? c.enterMs, line: `    Note over ${who}: ${mermaidText(formatCall(c))}` });
+  }
+  items.sort((a, b) => a.ms - b.ms);
+  lines.push(...items.map((i) => i.line), "```");
+  return lines.join("\n");
+}
+
+function mermaidText(text: string): string {
+  return text.replace(/[;#<>]/g, " ").replace(/\s+/g, " ");
+}
+
+function renderKernel(conn: ConnectionResult): string {
+  const k = conn.kernel;
+  const out = ["## Kernel evidence", "", "### Counters (after − before, in each side's own network namespace)", ""];
+  const names = [...new Set(SIDES.flatMap((s) => Object.keys(k.counters[s])))].sort();
+  if (names.length === 0) {
+    out.push("No TCP counter moved.");
+  } else {
+    out.push("| counter | client | server |", "|---|---:|---:|");
+    for (const n of names) {
+      const cell = (s: Side) => (k.counters[s][n] === undefined ? "" : `${k.counters[s][n]! > 0 ? "+" : ""}${k.counters[s][n]}`);
+      out.push(`| ${n} | ${cell("client")} | ${cell("server")} |`);
+    }
+  }
+  out.push("", "### RST reasons (tcp:tcp_send_reset)", "");
+  if (!k.traceAvailable) {
+    out.push(`Not recorded: ${escapeText(k.traceNote ?? "tracefs unavailable")}.`);
+  } else if (k.resetReasons.length === 0) {
+    out.push("The kernel sent no RST for this connection.");
+  } else {
+    out.push("```", ...k.resetReasons.map((r) => `${r.ms === null ? "" : `${formatSeconds(r.ms)} `}${r.side}: ${r.text}`), "```");
+    if (!k.activeResetReasons) out.push("", "This kernel does not name the reasons for resets it sends on its own (they come with 6.12).");
+  }
+  out.push("", "### TCP state changes (sock:inet_sock_set_state)", "");
+  if (!k.traceAvailable) {
+    out.push("Not recorded (see above).");
+  } else {
+    out.push("```", ...k.stateChanges.map((s) => `${s.ms === null ? "" : `${formatSeconds(s.ms)} `}${s.side} ${s.local} > ${s.remote}: ${s.change}`), "```");
+  }
+  out.push("", "### Sockets left after the programs exited (/proc/net/tcp)", "");
+  for (const side of SIDES) {
+    const left = k.socketsLeft[side];
+    out.push(`- ${side}: ${left.length === 0 ? "none" : left.map((s) => `${s.state} ${s.local} > ${s.remote}`).join("; ")}`);
+  }
+  return out.join("\n");
+}
+
+function renderScenario(result: RunResult): string {
+  const s = result.scenario;
+  return [
+    "## Scenario",
+    "",
+    escapeText(s.description),
+    "",
+    "| side | steps (arguments of `tcplab run`) |",
+    "|---|---|",
+    ...SIDES.map((side) => `| ${side} | ${s.steps[side].map((step) => code(step)).join(" ")} |`),
+  ].join("\n");
+}
+
+function renderEnvironment(result: RunResult): string {
+  const e = result.environment;
+  const lines = [
+    "## Environment",
+    "",
+    `- Kernel ${e.kernel} (${e.arch}), Docker Engine ${e.dockerVersion} (API ${e.dockerApiVersion}), tcplab ${e.labVersion}, Deno ${e.denoVersion}`,
+    `- Run ${result.runId}, started ${result.startedAt}; network \`${e.network.name}\` ${e.network.subnet} (Internal, no host address on the bridge)`,
+    `- Images: ${Object.entries(e.images).map(([tag, id]) => `${code(tag)} ${id.slice(0, 19)}`).join(", ")}`,
+    "- Captures: " + SIDES.map((side) => {
+      const c = result.captures[side];
+      return `${side} ${c.packets} packets, ${c.stats ? `${c.stats.droppedByKernel} dropped by the kernel` : "drop count unknown"}`;
+    }).join("; "),
+    "",
+    "| container | role | user | capabilities |",
+    "|---|---|---|---|",
+    ...e.containers.map((c) => `| ${code(c.name)} | ${c.role} | ${c.user} | ${c.capabilities.length ? c.capabilities.join(", ") : "none"} |`),
+  ];
+  return lines.join("\n");
+}
+
+function formatSeconds(ms: number): string {
+  const sign = ms < 0 ? "-" : "+";
+  return `${sign}${(Math.abs(ms) / 1000).toFixed(6)}`;
+}

@@ -1,0 +1,362 @@
+/**
+ * One run of a scenario in real containers: a network of its own, a
+ * namespace holder, a capture and a program on each side; then the pcaps,
+ * the programs' logs, the kernel's counters and trace are collected and
+ * everything the run created is removed.
+ *
+ * @module
+ */
+
+import { parseCaptureStats, type RunArtifacts, type SideArtifacts } from "../evidence/artifacts.ts";
+import { stepArgument } from "../scenario/steps.ts";
+import type { Scenario, Side } from "../scenario/types.ts";
+import {
+  type ContainerHandle,
+  type DockerClient,
+  LAB_LABEL,
+  OWNER_LABEL,
+  RUN_LABEL,
+  statusOf,
+} from "./docker.ts";
+import { CAPTURE_UID, ensureImages } from "./images.ts";
+import type { Progress } from "./progress.ts";
+import { startTrace } from "./tracefs.ts";
+import { LAB_VERSION } from "../version.ts";
+
+/** How long each phase may take, in ms. */
+export interface PhaseTimeouts {
+  start: number;
+  capture: number;
+  run: number;
+  collect: number;
+}
+
+/** Defaults that hold with several runs at once on a 2-core machine. */
+export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
+  start: 30_000,
+  capture: 15_000,
+  run: 30_000,
+  collect: 15_000,
+};
+
+/** What a run needs besides the scenario. */
+export interface RunOptions {
+  docker: DockerClient;
+  progress: Progress;
+  timeouts?: PhaseTimeouts;
+  /** Aborts the run (SIGINT/SIGTERM); cleanup still happens. */
+  signal?: AbortSignal;
+}
+
+/** Thrown when a run was interrupted; what it created has been removed. */
+export class RunInterrupted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RunInterrupted";
+  }
+}
+
+/** A short random id: the run's name in every resource it creates. */
+export function newRunId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(5));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * What tcpdump needs, and no more: NET_RAW to open the packet socket; SETUID,
+ * SETGID and CHOWN to hand its savefile to the unprivileged "tcpdump" user and
+ * become that user (-Z) before it writes a packet.
+ */
+const CAPTURE_CAPABILITIES = ["NET_RAW", "SETUID", "SETGID", "CHOWN"];
+
+const SERVER_OFFSET = 2;
+const CLIENT_OFFSET = 3;
+
+/**
+ * Run a scenario and collect its evidence. Every container, network and
+ * volume it creates is removed before it returns or throws.
+ */
+export async function runScenario(
+  scenario: Scenario,
+  options: RunOptions,
+  runId = newRunId(),
+): Promise<RunArtifacts> {
+  const { docker, progress } = options;
+  const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
+  const phases: Record<string, number> = {};
+  let phaseStart = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = Math.round(now - phaseStart);
+    phaseStart = now;
+  };
+  const checkAbort = () => {
+    if (options.signal?.aborted) throw new RunInterrupted("the run was interrupted");
+  };
+
+  const engine = await docker.info();
+  const images = await ensureImages(docker, progress);
+  phase("build");
+  checkAbort();
+
+  const labels = {
+    [LAB_LABEL]: "1",
+    [RUN_LABEL]: runId,
+    [OWNER_LABEL]: `${Deno.hostname()}:${Deno.pid}`,
+  };
+  const prefix = `tcplab-${runId}`;
+  const containers: ContainerHandle[] = [];
+  const volumes: string[] = [];
+  let networkId: string | null = null;
+  const trace = await startTrace(prefix);
+  const startedAt = new Date().toISOString();
+  let timedOut: string | null = null;
+
+  try {
+    const { id, subnet, address } = await createNetwork(docker, prefix, labels);
+    networkId = id;
+    const addresses: Record<Side, string> = {
+      server: address(SERVER_OFFSET),
+      client: address(CLIENT_OFFSET),
+    };
+    progress.step("start", `network ${prefix} (${subnet}, internal)`);
+
+    const create = async (spec: Parameters<DockerClient["createContainer"]>[0]) => {
+      const handle = await docker.createContainer(spec);
+      containers.push(handle);
+      return handle;
+    };
+
+    // 1. A holder per side keeps the network namespace alive and prints the "before" counters.
+    const sides: Side[] = ["server", "client"];
+    const holders = await Promise.all(sides.map(async (side) => {
+      const holder = await create({
+        name: `${prefix}-${side}-ns`,
+        image: images.endpoint,
+        cmd: ["hold"],
+        labels: { ...labels, "tcplab.role": `${side}-ns` },
+        attachment: { network: prefix, ipv4: addresses[side] },
+        capAdd: [],
+        user: "65534:65534",
+      });
+      await holder.start();
+      return holder;
+    }));
+    await withTimeout(
+      Promise.all(holders.map((h) =>
+        h.logs.waitFor("stdout", (t) => t.includes("=== tcplab-snapshot END 1"), timeouts.start, `${h.name}: first snapshot`)
+      )),
+      timeouts.start,
+      "start: namespace holders",
+      options.signal,
+    );
+    phase("start");
+
+    // 2. A capture in each namespace, listening before any program starts.
+    const captures = await Promise.all(sides.map(async (side, i) => {
+      const volume = `${prefix}-${side}-cap`;
+      await docker.createVolume(volume, labels);
+      volumes.push(volume);
+      const capture = await create({
+        name: `${prefix}-${side}-cap`,
+        image: images.capture,
+        cmd: [
+          "-i", "eth0", "-p", "-nn", "-U", "--immediate-mode", "--time-stamp-precision=nano",
+          "-s", "262144", "-Z", "tcpdump", "-w", `/cap/${side}.pcap`,
+        ],
+        labels: { ...labels, "tcplab.role": `${side}-capture` },
+        attachment: { namespaceOf: holders[i]!.id },
+        capAdd: CAPTURE_CAPABILITIES,
+        user: "0:0",
+        volumes: { "/cap": volume },
+      });
+      await capture.start();
+      return capture;
+    }));
+    await withTimeout(
+      Promise.all(captures.map((c) =>
+        c.logs.waitFor("stderr", (t) => t.includes("listening on"), timeouts.capture, `${c.name}: tcpdump "listening on"`)
+      )),
+      timeouts.capture,
+      "capture: tcpdump ready",
+      options.signal,
+    );
+    phase("capture");
+    progress.step("capture", `tcpdump listening in both namespaces (uid ${CAPTURE_UID})`);
+    checkAbort();
+
+    // 3. The server, then the client once the server listens.
+    const target = { serverAddress: addresses.server, port: scenario.port };
+    const program = (side: Side, i: number) =>
+      create({
+        name: `${prefix}-${side}`,
+        image: images.endpoint,
+        cmd: ["run", ...scenario[side].map((step) => stepArgument(step, target))],
+        labels: { ...labels, "tcplab.role": side },
+        attachment: { namespaceOf: holders[i]!.id },
+        capAdd: [],
+        user: "65534:65534",
+      });
+    const server = await program("server", 0);
+    await server.start();
+    const listens = scenario.server.some((s) => s.op === "listen");
+    if (listens) {
+      await withTimeout(
+        server.logs.waitFor("stdout", (t) => /"ph":"return"[^\n]*"call":"listen"/.test(t), timeouts.start, "server: listen()"),
+        timeouts.start,
+        "start: server listening",
+        options.signal,
+      );
+    }
+    progress.step("run", `server listening on ${addresses.server}:${scenario.port}; client starts`);
+    const client = await program("client", 1);
+    await client.start();
+
+    const exitCodes: Record<Side, number | null> = { server: null, client: null };
+    try {
+      await withTimeout(
+        Promise.all([server, client].map(async (p, i) => {
+          exitCodes[sides[i]!] = await p.wait();
+        })),
+        timeouts.run,
+        "run: programs to exit",
+        options.signal,
+      );
+    } catch (error) {
+      if (!(error instanceof PhaseTimeout)) throw error;
+      timedOut = error.message;
+      progress.step("run", `timed out: ${error.message}; keeping the evidence so far`);
+      await Promise.all([server.signal("SIGKILL"), client.signal("SIGKILL")]);
+    }
+    phase("run");
+    progress.step("collect", "counters after the run, then stopping the captures");
+
+    // 4. The "after" counters, while the namespaces still exist; then stop the captures.
+    await Promise.all(holders.map((h) => h.signal("SIGUSR1")));
+    await withTimeout(
+      Promise.all(holders.map((h) =>
+        h.logs.waitFor("stdout", (t) => t.includes("=== tcplab-snapshot END 2"), timeouts.collect, `${h.name}: second snapshot`)
+      )),
+      timeouts.collect,
+      "collect: counters after the run",
+      options.signal,
+    );
+    await Promise.all(captures.map((c) => c.signal("SIGINT")));
+    await withTimeout(Promise.all(captures.map((c) => c.wait())), timeouts.collect, "collect: tcpdump to stop", options.signal);
+    // Make sure the log streams have delivered tcpdump's statistics.
+    await Promise.all(captures.map((c) =>
+      c.logs.waitFor("stderr", (t) => t.includes("dropped by kernel"), 2_000, `${c.name}: statistics`).catch(() => {})
+    ));
+    const pcaps = await Promise.all(sides.map((side, i) =>
+      captures[i]!.readFile(`/cap/${side}.pcap`).catch(() => null)
+    ));
+    phase("collect");
+
+    const sideArtifacts = (side: Side, i: number, p: ContainerHandle): SideArtifacts => ({
+      side,
+      address: addresses[side],
+      pcapFile: `${side}.pcap`,
+      pcap: pcaps[i] ?? null,
+      captureStats: parseCaptureStats(captures[i]!.logs.text("stderr")),
+      programLog: p.logs.text("stdout"),
+      programStderr: p.logs.text("stderr"),
+      programExitCode: exitCodes[side],
+      holderLog: holders[i]!.logs.text("stdout"),
+    });
+    const traceArtifacts = await trace.finish();
+    return {
+      runId,
+      scenario,
+      startedAt,
+      sides: { server: sideArtifacts("server", 0, server), client: sideArtifacts("client", 1, client) },
+      trace: traceArtifacts,
+      environment: {
+        kernel: engine.kernelVersion,
+        dockerVersion: engine.version,
+        dockerApiVersion: engine.apiVersion,
+        arch: engine.arch,
+        labVersion: LAB_VERSION,
+        denoVersion: Deno.version.deno,
+        images: { [images.endpoint]: images.ids.endpoint, [images.capture]: images.ids.capture },
+        containers: [
+          ...sides.map((side) => ({ name: `${prefix}-${side}-ns`, role: `${side} namespace holder`, image: images.endpoint, user: "65534:65534", capabilities: [] })),
+          ...sides.map((side) => ({ name: `${prefix}-${side}-cap`, role: `${side} capture`, image: images.capture, user: "0:0, tcpdump drops to uid 101", capabilities: CAPTURE_CAPABILITIES })),
+          ...sides.map((side) => ({ name: `${prefix}-${side}`, role: `${side} program`, image: images.endpoint, user: "65534:65534", capabilities: [] })),
+        ],
+        network: { name: prefix, subnet },
+      },
+      timedOut,
+      phases,
+    };
+  } finally {
+    await trace.finish().catch(() => {});
+    progress.step("clean", `removing ${containers.length} containers, ${volumes.length} volumes, the network`);
+    await Promise.allSettled(containers.map((c) => c.remove()));
+    await Promise.allSettled(volumes.map((v) => docker.removeVolume(v)));
+    if (networkId) await docker.removeNetwork(networkId).catch(() => {});
+    phase("clean");
+  }
+}
+
+/** A phase that did not finish in its time. */
+export class PhaseTimeout extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PhaseTimeout";
+  }
+}
+
+async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new PhaseTimeout(`${what} took longer than ${ms} ms`)), ms);
+        onAbort = () => reject(new RunInterrupted(`interrupted during ${what}`));
+        if (signal?.aborted) onAbort();
+        signal?.addEventListener("abort", onAbort);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+    promise.catch(() => {}); // a loser's later failure is not unhandled
+  }
+}
+
+/**
+ * Create the run's network on a random /28 of 10.200.0.0/16; the engine
+ * refuses overlapping subnets, so on a collision with another run, try another.
+ */
+async function createNetwork(
+  docker: DockerClient,
+  name: string,
+  labels: Record<string, string>,
+): Promise<{ id: string; subnet: string; address: (offset: number) => string }> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const block = crypto.getRandomValues(new Uint16Array(1))[0]! % 4096;
+    const third = block >> 4;
+    const fourth = (block & 15) * 16;
+    const subnet = `10.200.${third}.${fourth}/28`;
+    try {
+      const id = await docker.createNetwork(name, subnet, labels);
+      return { id, subnet, address: (offset) => `10.200.${third}.${fourth + offset}` };
+    } catch (error) {
+      lastError = error;
+      const text = String((error as Error).message);
+      if (statusOf(error) === 409 && /already exists/.test(text)) throw error;
+      if (!/overlap|pool/i.test(text)) throw error;
+    }
+  }
+  throw new Error(`Cannot create network ${name}: no free /28 in 10.200.0.0/16 after 20 tries`, {
+    cause: lastError,
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * The result of a run, as result.json holds it and the report renders it.
+ *
+ * @module
+ */
+
+import type { ConnState } from "../analysis/types.ts";
+import type { CaptureStats, EnvironmentRecord } from "../evidence/artifacts.ts";
+import type { SocketEntry } from "../evidence/sockets.ts";
+import type { CauseId, Expectation, Side } from "../scenario/types.ts";
+
+/** How sure the lab is of a cause. */
+export type Confidence = "certain" | "likely" | "possible";
+
+/** A cause the evidence fits, and why. */
+export interface CauseCandidate {
+  cause: CauseId;
+  confidence: Confidence;
+  reason: string;
+}
+
+/** One packet, as the report and the JSON show it. */
+export interface PacketRecord {
+  /** Which capture it comes from. */
+  capture: Side;
+  /** 1-based record number in that capture. */
+  index: number;
+  /** Capture time, ns since the epoch, as a decimal string. */
+  timeNs: string;
+  /** Milliseconds since the connection's first SYN. */
+  ms: number;
+  from: Side | "other";
+  /** tcpdump's flags notation: "S", "S.", ".", "P.", "F.", "R.", "R". */
+  flags: string;
+  seq: number;
+  ack: number;
+  window: number;
+  length: number;
+  /** The line tcpdump -nn would print, after the timestamp. */
+  tcpdump: string;
+}
+
+/** One system call, as the report and the JSON show it. */
+export interface CallRecord {
+  side: Side;
+  step: number;
+  call: string;
+  args: string | null;
+  /** Milliseconds since the connection's first SYN (negative before it). */
+  enterMs: number;
+  returnMs: number | null;
+  ret: number | null;
+  errno: string | null;
+  detail: Record<string, string | number>;
+}
+
+/** One RST the kernel says it sent, with its reason. */
+export interface ResetReasonRecord {
+  side: Side | "other";
+  ms: number | null;
+  state: string | null;
+  reason: string | null;
+  text: string;
+}
+
+/** One TCP state change the kernel recorded. */
+export interface StateChangeRecord {
+  side: Side | "other";
+  ms: number | null;
+  local: string;
+  remote: string;
+  change: string;
+}
+
+/** The kernel's evidence about one connection. */
+export interface KernelEvidence {
+  /** Whether the trace was recorded; when not, `traceNote` says why. */
+  traceAvailable: boolean;
+  traceNote: string | null;
+  activeResetReasons: boolean;
+  resetReasons: ResetReasonRecord[];
+  stateChanges: StateChangeRecord[];
+  /** Counter changes per side (after - before), only those that moved. */
+  counters: Record<Side, Record<string, number>>;
+  /** Sockets each side's namespace held after the run. */
+  socketsLeft: Record<Side, SocketEntry[]>;
+}
+
+/** One TCP connection of the run, explained. */
+export interface ConnectionResult {
+  id: number;
+  client: string;
+  server: string;
+  state: ConnState;
+  history: string;
+  handshakeCompleted: boolean;
+  resetBy: Side | null;
+  closedFirstBy: Side | null;
+  cause: CauseId;
+  confidence: Confidence;
+  /** Every cause considered, the chosen one first. */
+  candidates: CauseCandidate[];
+  /** Facts the explanation quotes. */
+  facts: {
+    /** Bytes the resetting side had received and never read (from its FIONREAD, or the packets). */
+    unreadBytes: number | null;
+    resetSeq: number | null;
+    resetAck: number | null;
+    resetFlags: string | null;
+  };
+  packets: PacketRecord[];
+  kernel: KernelEvidence;
+}
+
+/** One expectation of the scenario, checked. */
+export interface ExpectationCheck {
+  what: string;
+  expected: string;
+  actual: string;
+  ok: boolean;
+  /** Not checked, and why (for example: this kernel gives no RST reasons). */
+  skipped: string | null;
+}
+
+/** The outcome of a contrast scenario, quoted by the report. */
+export interface ContrastSummary {
+  name: string;
+  state: string;
+  resetBy: Side | null;
+  cause: CauseId;
+  report: string;
+}
+
+/** What result.json holds. */
+export interface RunResult {
+  tool: "tcplab";
+  version: string;
+  runId: string;
+  startedAt: string;
+  scenario: {
+    name: string;
+    title: string;
+    description: string;
+    steps: Record<Side, string[]>;
+    expect: Expectation;
+  };
+  /** The verdict in one sentence. */
+  verdict: string;
+  expectation: { met: boolean; checks: ExpectationCheck[] };
+  connections: ConnectionResult[];
+  calls: CallRecord[];
+  captures: Record<Side, { file: string; packets: number; stats: CaptureStats | null }>;
+  environment: EnvironmentRecord;
+  timedOut: string | null;
+  phases: Record<string, number>;
+  contrast: ContrastSummary | null;
+  /** The command that reproduces the run. */
+  reproduce: string;
+  /** Problems with the evidence itself (dropped packets, a missing capture...). */
+  warnings: string[];
+}
