@@ -137,7 +137,7 @@ export function formatCall(call: CallRecord): string {
   const args = call.args ? `(${call.args})` : "()";
   const result = call.returnMs === null ? "… (never returned)" : call.errno ? `= ${call.ret} ${call.errno}` : `= ${call.ret}`;
   const details = Object.entries(call.detail)
-    .filter(([k]) => k !== "bytes")
+    .filter(([k, v]) => k !== "bytes" && !(k === "iterations" && v === 1))
     .map(([k, v]) => (k === "events" ? String(v) : `${k}=${v}`));
   return `${call.call}${args} ${result}${details.length ? ` ${details.join(" ")}` : ""}`;
 }
@@ -211,13 +211,25 @@ function renderKernel(conn: ConnectionResult): string {
   const k = conn.kernel;
   const out = ["## Kernel evidence", "", "### Counters (after − before, in each side's own network namespace)", ""];
   const names = [...new Set(SIDES.flatMap((s) => Object.keys(k.counters[s])))].sort();
+  const table = (rows: string[]) => [
+    "| counter | client | server |",
+    "|---|---:|---:|",
+    ...rows.map((n) => {
+      const cell = (s: Side) => {
+        const v = k.counters[s][n];
+        return v === undefined ? "" : `${v > 0 ? "+" : ""}${v}`;
+      };
+      return `| ${n} | ${cell("client")} | ${cell("server")} |`;
+    }),
+  ];
+  const teardown = names.filter(isTeardownCounter);
   if (names.length === 0) {
     out.push("No TCP counter moved.");
   } else {
-    out.push("| counter | client | server |", "|---|---:|---:|");
-    for (const n of names) {
-      const cell = (s: Side) => (k.counters[s][n] === undefined ? "" : `${k.counters[s][n]! > 0 ? "+" : ""}${k.counters[s][n]}`);
-      out.push(`| ${n} | ${cell("client")} | ${cell("server")} |`);
+    out.push(...(teardown.length ? table(teardown) : ["No abort, reset or failure counter moved."]));
+    const others = names.filter((n) => !isTeardownCounter(n));
+    if (others.length) {
+      out.push("", `<details><summary>${others.length} other counters that moved</summary>`, "", ...table(others), "", "</details>");
     }
   }
   out.push("", "### RST reasons (tcp:tcp_send_reset)", "");
@@ -241,6 +253,11 @@ function renderKernel(conn: ConnectionResult): string {
     out.push(`- ${side}: ${left.length === 0 ? "none" : left.map((s) => `${s.state} ${s.local} > ${s.remote}`).join("; ")}`);
   }
   return out.join("\n");
+}
+
+/** Counters that speak of how connections end: aborts, resets, failures, TIME_WAIT, overflows. */
+function isTeardownCounter(name: string): boolean {
+  return /Abort|Rst|Reset|AttemptFails|\.TW|Listen(Overflows|Drops)|TimeWait/.test(name);
 }
 
 function renderScenario(result: RunResult): string {

@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * assert.equal(escapeText("<b>[x](y)</b>"), "&lt;b&gt;\\[x\\]\\(y\\)&lt;/b&gt;");
+ * assert.equal(escapeText("<b>[x](y)</b>"), "&lt;b&gt;\\[x\\](y)&lt;/b&gt;");
  * ```
  */
 export function escapeText(text: string): string {
@@ -20,7 +20,7 @@ export function escapeText(text: string): string {
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")
     .replace(/>/g, "&gt;")
-    .replace(/([\\`*_[\]()!|#])/g, "\\$1");
+    .replace(/([\\`*_[\]|])/g, "\\$1");
 }
 
 /** Escape text for a table cell (also no line breaks). */

@@ -33,15 +33,8 @@ export type Step =
   | { op: "exit" };
 
 /** Stable identifiers of teardown causes, shared by the analysis, the report and the JSON. */
-export type CauseId =
-  | "close-with-unread-data"
-  | "linger-zero"
-  | "data-after-close"
-  | "refused"
-  | "graceful-close"
-  | "half-close"
-  | "abort-after-retransmissions"
-  | "unknown";
+export type { CauseId } from "../analysis/teardown.ts";
+import type { CauseId } from "../analysis/teardown.ts";
 
 /** "client" or "server": which container a fact belongs to. */
 export type Side = "client" | "server";

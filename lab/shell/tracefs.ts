@@ -2,123 +2,115 @@
  * A tracefs instance of the run's own: the kernel's RST and socket-state
  * events, with the reasons the kernel gives for each RST.
  *
+ * Deno wants --allow-all before it touches /sys, so the lab does not read
+ * tracefs itself: a small C program beside this module (tracefs_helper.c),
+ * compiled on first use into .cache/, does it, and the lab only needs
+ * --allow-run for that one file.
+ *
  * @module
  */
 
 import type { TraceArtifacts } from "../evidence/artifacts.ts";
 
-const ROOTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
-const EVENTS = ["tcp/tcp_send_reset", "tcp/tcp_receive_reset", "sock/inet_sock_set_state"];
+const SOURCE = new URL("./tracefs_helper.c", import.meta.url);
+const CACHE = new URL("../../.cache/", import.meta.url);
+const BINARY = new URL("tracefs_helper", CACHE);
+const STAMP = new URL("tracefs_helper.source", CACHE);
 
-/** A started trace; `finish` reads it and removes the instance. */
+/** A started trace; `finish` reads it and removes the instance. Calling it twice is harmless. */
 export interface TraceSession {
   finish(): Promise<TraceArtifacts>;
 }
 
 /**
- * Start tracing into a fresh instance named `name`. Where tracefs is not
- * there or not writable, the session records why instead of failing.
+ * Start tracing into a fresh instance named `name` (it must start with
+ * "tcplab-"). Where tracefs is not there, not writable, or the helper
+ * cannot be built, the session records why instead of failing.
  */
 export async function startTrace(name: string): Promise<TraceSession> {
-  const root = await findRoot();
-  if (!root) {
+  const helper = await ensureHelper();
+  if (typeof helper !== "string") return unavailable(helper.note);
+  const started = await runHelper(helper, ["start", name]);
+  if (!started.ok) {
     return unavailable(
-      "tracefs is not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)",
+      started.code === 4
+        ? "the lab is not root, so it cannot create a tracefs instance: run it as root to record the kernel's RST reasons"
+        : started.code === 3
+        ? `tracefs is not usable here (${started.stderr.trim() || "not mounted"}); as root: mount -t tracefs nodev /sys/kernel/tracing`
+        : `the tracefs helper failed: ${started.stderr.trim()}`,
     );
   }
-  let format = "";
-  try {
-    format = await Deno.readTextFile(`${root}/events/tcp/tcp_send_reset/format`);
-  } catch {
-    return unavailable(`this kernel has no tcp:tcp_send_reset tracepoint in ${root}`);
-  }
-  const instance = `${root}/instances/${name}`;
-  try {
-    await Deno.mkdir(instance);
-  } catch (error) {
-    return unavailable(`cannot create a tracefs instance in ${root}/instances (${
-      (error as Error).name
-    }): run the lab as root to record the kernel's RST reasons`);
-  }
-  try {
-    await Deno.writeTextFile(`${instance}/buffer_size_kb`, "2048");
-    await Deno.writeTextFile(`${instance}/trace_clock`, "mono");
-    for (const event of EVENTS) {
-      await Deno.writeTextFile(`${instance}/events/${event}/enable`, "1");
-    }
-  } catch (error) {
-    await removeInstance(instance);
-    return unavailable(`cannot enable trace events: ${(error as Error).message}`);
-  }
-  const reasonField = /\breason\b/.test(format);
-  const activeResetReasons = format.includes('"TCP_ABORT_ON_CLOSE"');
+  const info = JSON.parse(started.stdout) as { reasonField: boolean; activeResetReasons: boolean };
+  let result: Promise<TraceArtifacts> | null = null;
   return {
-    async finish() {
-      let text = "";
-      try {
-        await Deno.writeTextFile(`${instance}/tracing_on`, "0");
-        text = await Deno.readTextFile(`${instance}/trace`);
-      } finally {
-        await removeInstance(instance);
-      }
-      return { available: true, note: null, reasonField, activeResetReasons, text };
+    finish() {
+      result ??= runHelper(helper, ["stop", name]).then((stopped) => ({
+        available: stopped.ok,
+        note: stopped.ok ? null : `the trace could not be read: ${stopped.stderr.trim()}`,
+        reasonField: info.reasonField,
+        activeResetReasons: info.activeResetReasons,
+        text: stopped.stdout,
+      }));
+      return result;
     },
   };
 }
 
-/** Remove tracefs instances whose names start with `prefix` (what `clean` does). */
-export async function removeTraceInstances(
-  keep: (name: string) => boolean,
-  prefix = "tcplab-",
-): Promise<string[]> {
+/** Remove the lab's tracefs instances for which `keep` is false; return their names. */
+export async function removeTraceInstances(keep: (name: string) => boolean): Promise<string[]> {
+  const helper = await ensureHelper();
+  if (typeof helper !== "string") return [];
+  const listed = await runHelper(helper, ["list"]);
+  if (!listed.ok) return [];
   const removed: string[] = [];
-  const root = await findRoot();
-  if (!root) return removed;
-  try {
-    for await (const entry of Deno.readDir(`${root}/instances`)) {
-      if (entry.name.startsWith(prefix) && !keep(entry.name)) {
-        await removeInstance(`${root}/instances/${entry.name}`);
-        removed.push(entry.name);
-      }
-    }
-  } catch {
-    // not readable: nothing of ours can be there either
+  for (const name of listed.stdout.split("\n").filter((n) => n !== "" && !keep(n))) {
+    if ((await runHelper(helper, ["stop", name])).ok) removed.push(name);
   }
   return removed;
 }
 
-async function removeInstance(path: string): Promise<void> {
+/** Build the helper when it is missing or its source changed; the path, or why not. */
+async function ensureHelper(): Promise<string | { note: string }> {
+  const source = await Deno.readTextFile(SOURCE);
+  const path = BINARY.pathname;
   try {
-    for (const event of EVENTS) {
-      await Deno.writeTextFile(`${path}/events/${event}/enable`, "0").catch(() => {});
+    if ((await Deno.readTextFile(STAMP)) === source) {
+      await Deno.stat(BINARY);
+      return path;
     }
-    await Deno.remove(path);
   } catch {
-    // already gone
+    // not built yet
+  }
+  try {
+    await Deno.mkdir(CACHE, { recursive: true });
+    const out = await new Deno.Command("gcc", {
+      args: ["-O2", "-Wall", "-Wextra", "-o", path, SOURCE.pathname],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!out.success) return { note: `the tracefs helper did not compile: ${new TextDecoder().decode(out.stderr).trim()}` };
+    await Deno.writeTextFile(STAMP, source);
+    return path;
+  } catch (error) {
+    return { note: `the tracefs helper could not be built (${(error as Error).message}); install gcc` };
   }
 }
 
-async function findRoot(): Promise<string | null> {
-  for (const root of ROOTS) {
-    try {
-      const info = await Deno.stat(`${root}/instances`);
-      if (info.isDirectory) return root;
-    } catch {
-      // try the next one
-    }
+async function runHelper(
+  path: string,
+  args: string[],
+): Promise<{ ok: boolean; code: number; stdout: string; stderr: string }> {
+  try {
+    const out = await new Deno.Command(path, { args, stdout: "piped", stderr: "piped" }).output();
+    const decoder = new TextDecoder();
+    return { ok: out.success, code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  } catch (error) {
+    return { ok: false, code: -1, stdout: "", stderr: (error as Error).message };
   }
-  return null;
 }
 
 function unavailable(note: string): TraceSession {
   return {
-    finish: () =>
-      Promise.resolve({
-        available: false,
-        note,
-        reasonField: false,
-        activeResetReasons: false,
-        text: "",
-      }),
+    finish: () => Promise.resolve({ available: false, note, reasonField: false, activeResetReasons: false, text: "" }),
   };
 }

@@ -9,15 +9,8 @@ import type { CaptureStats, EnvironmentRecord } from "../evidence/artifacts.ts";
 import type { SocketEntry } from "../evidence/sockets.ts";
 import type { CauseId, Expectation, Side } from "../scenario/types.ts";
 
-/** How sure the lab is of a cause. */
-export type Confidence = "certain" | "likely" | "possible";
-
-/** A cause the evidence fits, and why. */
-export interface CauseCandidate {
-  cause: CauseId;
-  confidence: Confidence;
-  reason: string;
-}
+export type { CauseCandidate, Confidence } from "../analysis/teardown.ts";
+import type { CauseCandidate, Confidence } from "../analysis/teardown.ts";
 
 /** One packet, as the report and the JSON show it. */
 export interface PacketRecord {

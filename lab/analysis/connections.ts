@@ -1,0 +1,644 @@
+/**
+ * Grouping TCP packets into connections, with Zeek's conn.log view of each:
+ * `conn_state`, `history` and payload byte counts.
+ *
+ * The state machine follows Zeek's TCP analyzer (TCPSessionAdapter.cc,
+ * TCP_Endpoint.cc) and `Conn::conn_state` (base/protocols/conn/main.zeek):
+ * each endpoint moves through INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL,
+ * ESTABLISHED, CLOSED and RESET, and conn_state is read from the two final
+ * states. History letters are added as Zeek adds them: S h A D F R once per
+ * direction (S/H, F and R again when their relative sequence number
+ * changes), T and W (retransmission, zero window) on a 1, 10, 100...
+ * scale, I (FIN+RST) and Q (SYN+FIN or SYN+RST) once, and `^` when the
+ * originator is not the sender of the first packet.
+ *
+ * Differences from Zeek, on purpose:
+ * - Checksums are not verified by default (like `zeek -C`): loopback and
+ *   veth captures carry partial checksums. With `verifyChecksums`, a bad
+ *   segment adds C/c and is otherwise ignored, as Zeek does by default.
+ * - The originator is the sender of the first pure SYN; a connection seen
+ *   first through a SYN-ACK takes the SYN-ACK's receiver as originator
+ *   (Zeek would need its server-port heuristic for that), and one seen
+ *   mid-stream takes the first packet's sender.
+ * - A SYN on a known four-tuple starts a new connection only when its
+ *   sequence number differs from the originator's ISN (Zeek's IsReuse,
+ *   without its timers); a SYN repeating the ISN is a retransmission.
+ * - No reassembly, so no content-gap letter (G) and no timers (Zeek may end
+ *   a connection after inactivity; this module never does).
+ *
+ * @module
+ */
+
+import {
+  type Connection,
+  type ConnState,
+  type Direction,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_RST,
+  TCP_SYN,
+  type TcpPacket,
+} from "./types.ts";
+
+/** Options for {@link buildConnections}. */
+export interface BuildConnectionsOptions {
+  /**
+   * Drop segments whose TCP checksum is wrong (and record C/c in the
+   * history), as Zeek does without -C. Off by default: captures on the
+   * sending host carry unfinished checksums (offload).
+   */
+  verifyChecksums?: boolean;
+}
+
+/**
+ * Group packets by four-tuple into connections, in order of each
+ * connection's first packet, and compute Zeek's state, history and byte
+ * counts for each.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildConnections } from "./connections.ts";
+ * const p = (index: number, fromClient: boolean, flags: number, seq: number, ack: number) => ({
+ *   index, timeNs: BigInt(index), ipVersion: 4 as const,
+ *   src: fromClient ? "10.0.0.1" : "10.0.0.2", dst: fromClient ? "10.0.0.2" : "10.0.0.1",
+ *   srcPort: fromClient ? 40000 : 9999, dstPort: fromClient ? 9999 : 40000,
+ *   flags, seq, ack, window: 100, payloadLength: 0, options: [],
+ *   payload: new Uint8Array(), checksumOk: null,
+ * });
+ * const [conn] = buildConnections([
+ *   p(1, true, 0x02, 100, 0), // SYN
+ *   p(2, false, 0x14, 0, 101), // RST,ACK
+ * ]);
+ * assert.equal(conn?.state, "REJ");
+ * assert.equal(conn?.history, "Sr");
+ * ```
+ */
+export function buildConnections(
+  packets: Iterable<TcpPacket>,
+  options: BuildConnectionsOptions = {},
+): Connection[] {
+  const open = new Map<string, _Tracker>();
+  const all: _Tracker[] = [];
+  for (const packet of packets) {
+    const key = _tupleKey(packet);
+    let tracker = open.get(key);
+    if (tracker === undefined || tracker.isReuse(packet)) {
+      tracker = new _Tracker(all.length + 1, packet, options);
+      open.set(key, tracker);
+      all.push(tracker);
+    }
+    tracker.add(packet);
+  }
+  return all.map((tracker) => tracker.result());
+}
+
+/** The direction of `packet` within `conn`: "orig" when the originator sent it. */
+export function directionOf(conn: Connection, packet: TcpPacket): Direction {
+  return packet.src === conn.originator.address &&
+      packet.srcPort === conn.originator.port
+    ? "orig"
+    : "resp";
+}
+
+function _tupleKey(p: TcpPacket): string {
+  const a = `${p.src}|${p.srcPort}`;
+  const b = `${p.dst}|${p.dstPort}`;
+  return a < b ? `${a}|${b}` : `${b}|${a}`;
+}
+
+type _State =
+  | "inactive"
+  | "syn-sent"
+  | "syn-ack-sent"
+  | "partial"
+  | "established"
+  | "closed"
+  | "reset";
+
+const _TOO_LARGE_SEQ_DELTA = 1048576;
+const _TWO_32 = 4294967296;
+
+// History masks (TCP_Endpoint::HistoryMasks); the responder's are shifted by 16.
+const _HIST_SYN = 0x1;
+const _HIST_FIN = 0x2;
+const _HIST_RST = 0x4;
+const _HIST_FIN_RST = 0x8;
+const _HIST_DATA = 0x10;
+const _HIST_ACK = 0x20;
+const _HIST_MULTI_FLAG = 0x40;
+
+/** Signed 32-bit difference of two sequence numbers (Zeek's seq_delta). */
+function _seqDelta(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+class _Endpoint {
+  state: _State = "inactive";
+  prevState: _State = "inactive";
+  startSeq = 0;
+  lastSeq = 0;
+  ackSeq = 0;
+  seqWraps = 0;
+  ackWraps = 0;
+  finCount = 0;
+  didClose = false;
+  histLastSyn = 0;
+  histLastFin = 0;
+  histLastRst = 0;
+  rxmtCount = 0;
+  rxmtThreshold = 1;
+  win0Count = 0;
+  win0Threshold = 1;
+  checksumCount = 0;
+  checksumThreshold = 1;
+
+  constructor(readonly isOrig: boolean) {}
+
+  setState(state: _State): void {
+    if (state === this.state) return;
+    this.prevState = this.state;
+    this.state = state;
+  }
+
+  updateLastSeq(seq: number): void {
+    if (seq < this.lastSeq) this.seqWraps++;
+    this.lastSeq = seq;
+  }
+
+  updateAckSeq(seq: number): void {
+    if (seq < this.ackSeq) this.ackWraps++;
+    this.ackSeq = seq;
+  }
+
+  /**
+   * Zeek's get_relative_seq: `base` relative to this endpoint's start, and
+   * whether it falls before the start (Zeek's underflow; the value is then
+   * negative here where Zeek's unsigned one would be huge).
+   */
+  relativeSeq(base: number, last: number, wraps: number): [number, boolean] {
+    const delta = _seqDelta(base, last);
+    if (delta < 0) {
+      if (wraps && base > last) wraps--;
+    } else if (delta > 0) {
+      if (base < last) wraps++;
+    }
+    if (wraps === 0) {
+      const relative = _seqDelta(base, this.startSeq);
+      return [relative, relative < 0];
+    }
+    return [wraps * _TWO_32 + base - this.startSeq, false];
+  }
+
+  noDataAcked(): boolean {
+    const ack = this.ackWraps * _TWO_32 + this.ackSeq;
+    return ack === this.startSeq || ack === this.startSeq + 1;
+  }
+
+  /** Payload bytes in sequence space (TCP_Endpoint::Size). */
+  size(peer: _Endpoint): number {
+    if (
+      this.prevState === "syn-sent" && this.state === "reset" &&
+      peer.state === "inactive" && !this.noDataAcked()
+    ) return 0;
+    const last = this.seqWraps * _TWO_32 + this.lastSeq;
+    const ack = this.ackWraps * _TWO_32 + this.ackSeq;
+    // Zeek's unsigned arithmetic would wrap below zero; no real count is negative.
+    let size = Math.max(0, (last > ack ? last : ack) - this.startSeq);
+    if (size !== 0) size--;
+    if (this.finCount > 0 && size !== 0) size--;
+    return size;
+  }
+}
+
+class _Tracker {
+  readonly orig: _Endpoint = new _Endpoint(true);
+  readonly resp: _Endpoint = new _Endpoint(false);
+  readonly packets: TcpPacket[] = [];
+  readonly directions: Direction[] = [];
+  readonly origAddress: string;
+  readonly origPort: number;
+  readonly respAddress: string;
+  readonly respPort: number;
+  history = "";
+  histSeen = 0;
+  isn: { orig: number | null; resp: number | null } = { orig: null, resp: null };
+  firstFin: { orig: number | null; resp: number | null } = { orig: null, resp: null };
+  firstRst: { orig: number | null; resp: number | null } = { orig: null, resp: null };
+  synAckSeen = false;
+  /** The ack number of the first SYN-ACK, to recognise a SYN captured after it. */
+  synAckAck: number | null = null;
+  handshakeCompleted = false;
+
+  constructor(
+    readonly id: number,
+    first: TcpPacket,
+    readonly options: BuildConnectionsOptions,
+  ) {
+    const synAck = (first.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
+    if (synAck) {
+      // The SYN-ACK's receiver opened the connection.
+      this.origAddress = first.dst;
+      this.origPort = first.dstPort;
+      this.respAddress = first.src;
+      this.respPort = first.srcPort;
+      this.history = "^";
+    } else {
+      this.origAddress = first.src;
+      this.origPort = first.srcPort;
+      this.respAddress = first.dst;
+      this.respPort = first.dstPort;
+    }
+  }
+
+  #isOrig(p: TcpPacket): boolean {
+    return p.src === this.origAddress && p.srcPort === this.origPort;
+  }
+
+  /** Zeek's TCPSessionAdapter::IsReuse, minus the same-ISN-after-close case. */
+  isReuse(p: TcpPacket): boolean {
+    if (!(p.flags & TCP_SYN)) return false;
+    if (!_wellFormed(p)) return false;
+    let connOrig = this.orig;
+    if (p.flags & TCP_ACK) {
+      if (this.orig.state !== "inactive") return false;
+      connOrig = this.resp;
+    }
+    if (p.seq === connOrig.startSeq) return false;
+    if (
+      !(p.flags & TCP_ACK) && connOrig.state === "syn-ack-sent" &&
+      this.resp.state === "inactive" && p.seq === this.resp.startSeq
+    ) return false;
+    return true;
+  }
+
+  add(p: TcpPacket): void {
+    const isOrig = this.#isOrig(p);
+    const direction: Direction = isOrig ? "orig" : "resp";
+    const index = this.packets.length;
+    this.packets.push(p);
+    this.directions.push(direction);
+    const f = p.flags;
+    if (f & TCP_FIN && this.firstFin[direction] === null) this.firstFin[direction] = index;
+    if (f & TCP_RST && this.firstRst[direction] === null) this.firstRst[direction] = index;
+    this.#trackHandshake(p, isOrig);
+    if (!_wellFormed(p)) return; // Zeek drops these before its state machine
+    const endpoint = isOrig ? this.orig : this.resp;
+    if (this.options.verifyChecksums && p.checksumOk === false) {
+      this.#scaled(endpoint, "C", "checksum");
+      return;
+    }
+    this.#process(p, isOrig);
+  }
+
+  #trackHandshake(p: TcpPacket, isOrig: boolean): void {
+    const f = p.flags;
+    const syn = (f & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
+    const synAck = (f & (TCP_SYN | TCP_ACK | TCP_RST)) === (TCP_SYN | TCP_ACK);
+    if (isOrig && syn && this.isn.orig === null) this.isn.orig = p.seq;
+    if (!isOrig && synAck) {
+      if (this.isn.resp === null) {
+        this.isn.resp = p.seq;
+        this.synAckAck = p.ack;
+      }
+      if (this.isn.orig === null || p.ack === ((this.isn.orig + 1) >>> 0)) {
+        this.synAckSeen = true;
+      }
+    }
+    if (
+      isOrig && this.synAckSeen && this.isn.orig !== null &&
+      this.isn.resp !== null && !(f & (TCP_SYN | TCP_RST)) && f & TCP_ACK &&
+      p.ack === ((this.isn.resp + 1) >>> 0)
+    ) this.handshakeCompleted = true;
+  }
+
+  #addHistory(endpoint: _Endpoint, code: string): void {
+    this.history += endpoint.isOrig ? code : code.toLowerCase();
+  }
+
+  /** Connection::CheckHistory: true if already seen, else record it and return false. */
+  #checkHistory(endpoint: _Endpoint, mask: number, code: string): boolean {
+    const bit = endpoint.isOrig ? mask : mask * 0x10000;
+    if ((this.histSeen & bit) === 0) {
+      this.histSeen |= bit;
+      this.#addHistory(endpoint, code);
+      return false;
+    }
+    return true;
+  }
+
+  /** Connection::ScaledHistoryEntry with base 10. */
+  #scaled(endpoint: _Endpoint, code: string, which: "rxmt" | "win0" | "checksum"): void {
+    const count = `${which}Count` as const;
+    const threshold = `${which}Threshold` as const;
+    endpoint[count]++;
+    if (endpoint[count] === endpoint[threshold]) {
+      this.#addHistory(endpoint, code);
+      endpoint[threshold] *= 10;
+    }
+  }
+
+  #process(p: TcpPacket, isOrig: boolean): void {
+    const endpoint = isOrig ? this.orig : this.resp;
+    const peer = isOrig ? this.resp : this.orig;
+    const f = p.flags;
+    const syn = (f & TCP_SYN) !== 0;
+    const fin = (f & TCP_FIN) !== 0;
+    const rst = (f & TCP_RST) !== 0;
+    const ack = (f & TCP_ACK) !== 0;
+    const len = p.payloadLength;
+    const baseSeq = p.seq;
+    const ackSeq = p.ack;
+
+    let segLen = len + (syn ? 1 : 0) + (fin ? 1 : 0);
+    if (rst) segLen -= len;
+    const seqOnePast = (baseSeq + segLen) >>> 0;
+
+    this.#initEndpoint(endpoint, syn, baseSeq, seqOnePast);
+    const [relSeq] = endpoint.relativeSeq(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
+    this.#updateHistory(endpoint, syn, fin, rst, ack, relSeq, len);
+    if (
+      p.window === 0 && !rst && peer.state !== "closed" && endpoint.state !== "reset"
+    ) this.#scaled(endpoint, "W", "win0");
+
+    if (fin) endpoint.finCount++;
+
+    if (ack) {
+      if (peer.state === "inactive") {
+        const start = (ackSeq - 1) >>> 0;
+        peer.startSeq = start;
+        peer.ackSeq = start;
+        peer.lastSeq = start;
+      } else {
+        const [, underflow] = peer.relativeSeq(ackSeq, peer.ackSeq, peer.ackWraps);
+        if (!underflow && !rst) {
+          const deltaAck = _seqDelta(ackSeq, peer.ackSeq);
+          if (!(ackSeq === 0 && deltaAck > _TOO_LARGE_SEQ_DELTA) && deltaAck > 0) {
+            peer.updateAckSeq(ackSeq);
+          }
+        }
+      }
+    }
+
+    const deltaLast = this.#updateLastSeq(endpoint, seqOnePast, syn, fin, rst, len);
+    const close = this.#stateMachine(endpoint, peer, baseSeq, ackSeq, len, isOrig, f, deltaLast);
+    if (close && !endpoint.didClose) endpoint.didClose = true;
+  }
+
+  #initEndpoint(endpoint: _Endpoint, syn: boolean, first: number, last: number): void {
+    const reinit = () => {
+      endpoint.startSeq = first;
+      endpoint.ackSeq = first;
+      endpoint.lastSeq = last;
+    };
+    switch (endpoint.state) {
+      case "inactive":
+        if (syn) {
+          endpoint.ackSeq = first;
+          endpoint.startSeq = first;
+          endpoint.lastSeq = last;
+        } else {
+          const start = (first - 1) >>> 0;
+          endpoint.ackSeq = start;
+          endpoint.startSeq = start;
+          endpoint.lastSeq = first;
+        }
+        break;
+      case "syn-sent":
+      case "syn-ack-sent":
+        if (syn && first !== endpoint.startSeq) reinit();
+        break;
+      case "established":
+      case "partial":
+        if (syn) reinit();
+        break;
+      case "reset":
+        if (syn && endpoint.prevState === "inactive") reinit();
+        break;
+      default:
+        break;
+    }
+  }
+
+  #updateHistory(
+    endpoint: _Endpoint,
+    syn: boolean,
+    fin: boolean,
+    rst: boolean,
+    ack: boolean,
+    relSeq: number,
+    len: number,
+  ): void {
+    const bits = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
+    if (bits > 1) {
+      if (fin && rst) this.#checkHistory(endpoint, _HIST_FIN_RST, "I");
+      else this.#checkHistory(endpoint, _HIST_MULTI_FLAG, "Q");
+    } else if (bits === 1) {
+      if (syn) {
+        const code = ack ? "H" : "S";
+        if (this.#checkHistory(endpoint, _HIST_SYN, code) && relSeq !== endpoint.histLastSyn) {
+          this.#addHistory(endpoint, code);
+        }
+        endpoint.histLastSyn = relSeq;
+      }
+      if (fin) {
+        if (
+          this.#checkHistory(endpoint, _HIST_FIN, "F") && relSeq + len !== endpoint.histLastFin
+        ) this.#addHistory(endpoint, "F");
+        endpoint.histLastFin = relSeq + len;
+      }
+      if (rst) {
+        if (this.#checkHistory(endpoint, _HIST_RST, "R") && relSeq !== endpoint.histLastRst) {
+          this.#addHistory(endpoint, "R");
+        }
+        endpoint.histLastRst = relSeq;
+      }
+    } else if (len) {
+      this.#checkHistory(endpoint, _HIST_DATA, "D");
+    } else if (ack) {
+      this.#checkHistory(endpoint, _HIST_ACK, "A");
+    }
+  }
+
+  #updateLastSeq(
+    endpoint: _Endpoint,
+    lastSeq: number,
+    syn: boolean,
+    fin: boolean,
+    rst: boolean,
+    len: number,
+  ): number {
+    const deltaLast = _seqDelta(lastSeq, endpoint.lastSeq);
+    if (
+      (syn || rst) &&
+      (deltaLast > _TOO_LARGE_SEQ_DELTA || deltaLast < -_TOO_LARGE_SEQ_DELTA)
+    ) {
+      // Untrusted jump.
+    } else if (fin && endpoint.lastSeq === ((endpoint.startSeq + 1) >>> 0)) {
+      endpoint.updateLastSeq(lastSeq);
+    } else if (endpoint.state === "reset") {
+      // Don't trust sequence numbers after a RST.
+    } else if (deltaLast > 0) {
+      endpoint.updateLastSeq(lastSeq);
+    } else if (len > 0) {
+      this.#scaled(endpoint, "T", "rxmt");
+    }
+    return deltaLast;
+  }
+
+  /** UpdateStateMachine; returns Zeek's do_close. */
+  #stateMachine(
+    endpoint: _Endpoint,
+    peer: _Endpoint,
+    baseSeq: number,
+    ackSeq: number,
+    len: number,
+    isOrig: boolean,
+    f: number,
+    _deltaLast: number,
+  ): boolean {
+    const syn = (f & TCP_SYN) !== 0;
+    const fin = (f & TCP_FIN) !== 0;
+    const rst = (f & TCP_RST) !== 0;
+    const ack = (f & TCP_ACK) !== 0;
+    let doClose = false;
+    switch (endpoint.state) {
+      case "inactive": {
+        if (syn) {
+          if (isOrig) {
+            if (ack) endpoint.setState("syn-ack-sent");
+            else if (
+              peer.state === "established" &&
+              this.synAckAck === ((baseSeq + 1) >>> 0)
+            ) {
+              // The SYN was captured after its SYN-ACK (reordering): Zeek
+              // flips the roles back and counts the connection established.
+              endpoint.setState("established");
+            } else endpoint.setState("syn-sent");
+          } else {
+            if (peer.state === "syn-sent") peer.setState("established");
+            endpoint.setState("established");
+          }
+        }
+        if (fin) {
+          endpoint.setState("closed");
+          doClose = true;
+        }
+        if (rst) {
+          endpoint.setState("reset");
+          doClose = true;
+        }
+        if (endpoint.state === "inactive") {
+          if (!isOrig && len === 0 && this.orig.state === "syn-sent") {
+            // An ACK of the SYN before the SYN-ACK: not a partial connection.
+          } else if (ack && peer.state === "established") {
+            endpoint.setState("established");
+          } else {
+            endpoint.setState("partial");
+          }
+        }
+        break;
+      }
+      case "syn-sent":
+      case "syn-ack-sent":
+        if (fin) {
+          endpoint.setState("closed");
+          doClose = true;
+        }
+        if (rst) {
+          endpoint.setState("reset");
+          doClose = true;
+        }
+        break;
+      case "established":
+      case "partial":
+        if (syn && endpoint.state === "partial" && peer.state === "inactive" && !ack) {
+          endpoint.setState("syn-sent");
+        }
+        if (fin && !rst) {
+          endpoint.setState("closed");
+          if (peer.state === "reset" && peer.prevState === "closed") {
+            // The peer sent FIN then RST: count it as a normal close.
+            peer.setState("closed");
+          }
+          doClose = true;
+        }
+        if (rst) {
+          endpoint.setState("reset");
+          doClose = true;
+        }
+        break;
+      case "closed":
+        if (rst && peer.state !== "closed") {
+          endpoint.setState("reset");
+          if (!endpoint.didClose) doClose = true;
+        }
+        break;
+      case "reset":
+        break;
+    }
+    void baseSeq;
+    return doClose;
+  }
+
+  /** Conn::conn_state from base/protocols/conn/main.zeek. */
+  connState(): ConnState {
+    const os = this.orig.state;
+    const rs = this.resp.state;
+    const oInactive = os === "inactive" || os === "partial";
+    const rInactive = rs === "inactive" || rs === "partial";
+    if (rs === "reset") {
+      if (
+        os === "syn-sent" || os === "syn-ack-sent" ||
+        (os === "reset" && this.orig.size(this.resp) === 0 &&
+          this.resp.size(this.orig) === 0)
+      ) return "REJ";
+      return oInactive ? "RSTRH" : "RSTR";
+    }
+    if (os === "reset") {
+      if (rInactive) {
+        return /^\^?S[^HAFGIQ]*R.*/.test(this.history) ? "RSTOS0" : "OTH";
+      }
+      return "RSTO";
+    }
+    if (rs === "closed" && os === "closed") return "SF";
+    if (os === "closed") return rInactive ? "SH" : "S2";
+    if (rs === "closed") return oInactive ? "SHR" : "S3";
+    if (os === "syn-sent" && rs === "inactive") return "S0";
+    if (os === "established" && rs === "established") return "S1";
+    return "OTH";
+  }
+
+  result(): Connection {
+    const first = this.packets[0]!;
+    const last = this.packets[this.packets.length - 1]!;
+    return {
+      id: this.id,
+      originator: { address: this.origAddress, port: this.origPort },
+      responder: { address: this.respAddress, port: this.respPort },
+      packets: this.packets,
+      directions: this.directions,
+      isn: { ...this.isn },
+      bytes: {
+        orig: this.orig.size(this.resp),
+        resp: this.resp.size(this.orig),
+      },
+      state: this.connState(),
+      history: this.history,
+      handshakeCompleted: this.handshakeCompleted,
+      firstFin: { ...this.firstFin },
+      firstRst: { ...this.firstRst },
+      startNs: first.timeNs,
+      endNs: last.timeNs,
+    };
+  }
+}
+
+/** Packets Zeek's analyzer drops before its state machine: bad or truncated TCP header. */
+function _wellFormed(p: TcpPacket): boolean {
+  const hlen = p.headerLength ?? 20;
+  if (hlen < 20) return false;
+  if (p.tcpLength !== undefined && hlen > p.tcpLength) return false;
+  if (p.tcpHeader !== undefined && p.tcpHeader.length < hlen) return false;
+  return true;
+}

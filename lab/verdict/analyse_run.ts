@@ -1,0 +1,309 @@
+/**
+ * Turn what a run collected into its result: connections rebuilt from the
+ * pcaps, each teardown classified, its cause decided with the kernel's and
+ * the programs' evidence, and the scenario's expectation checked.
+ * Pure: artifacts in, RunResult out.
+ *
+ * @module
+ */
+
+import { readCapture } from "../analysis/pcap.ts";
+import { decodeTcp } from "../analysis/decode.ts";
+import { buildConnections } from "../analysis/connections.ts";
+import { classifyTeardown } from "../analysis/teardown.ts";
+import { TcpdumpFormatter, tcpdumpFlags } from "../analysis/tcpdump_format.ts";
+import type { Connection, Direction, TcpPacket } from "../analysis/types.ts";
+import type { RunArtifacts } from "../evidence/artifacts.ts";
+import { type Call, parseProgramLog } from "../evidence/calls.ts";
+import { type Counters, diffCounters, parseCounters } from "../evidence/counters.ts";
+import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
+import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
+import { eventsForAddresses, parseTrace } from "../evidence/trace.ts";
+import { explainCause } from "../report/explanations.ts";
+import { stepArgument } from "../scenario/steps.ts";
+import type { Side } from "../scenario/types.ts";
+import { decideCause, unreadAtClose } from "./cause.ts";
+import { checkExpectation } from "./expectation.ts";
+import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
+
+const SIDES: Side[] = ["client", "server"];
+
+interface DecodedCapture {
+  side: Side;
+  packets: TcpPacket[];
+  lines: Map<TcpPacket, string>;
+  connections: Connection[];
+}
+
+/** Analyse one run's artifacts. `reproduce` is the command that runs it again. */
+export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResult {
+  const warnings: string[] = [];
+  const addresses: Record<Side, string> = {
+    client: artifacts.sides.client.address,
+    server: artifacts.sides.server.address,
+  };
+  const sideOf = (address: string): Side | "other" =>
+    address === addresses.client ? "client" : address === addresses.server ? "server" : "other";
+
+  const captures = SIDES.map((side) => decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings));
+  for (const side of SIDES) {
+    const stats = artifacts.sides[side].captureStats;
+    if (stats && stats.droppedByKernel > 0) {
+      warnings.push(`the ${side}'s capture lost ${stats.droppedByKernel} packets (tcpdump: dropped by kernel); the packet evidence may be incomplete`);
+    }
+    if (!stats) warnings.push(`tcpdump on the ${side}'s side printed no statistics; whether it dropped packets is unknown`);
+  }
+
+  const logs = Object.fromEntries(SIDES.map((side) => [side, parseProgramLog(side, artifacts.sides[side].programLog)])) as Record<Side, ReturnType<typeof parseProgramLog>>;
+  for (const side of SIDES) {
+    const s = artifacts.sides[side];
+    if (!logs[side].finished && !artifacts.timedOut) {
+      warnings.push(`the ${side} program did not finish its steps (exit code ${s.programExitCode ?? "unknown"}${s.programStderr.trim() ? `: ${s.programStderr.trim().split("\n").pop()}` : ""})`);
+    }
+  }
+
+  const snapshots = Object.fromEntries(SIDES.map((side) => [side, parseSnapshots(artifacts.sides[side].holderLog)])) as Record<Side, Snapshot[]>;
+  const counters = Object.fromEntries(SIDES.map((side) => [side, counterChanges(snapshots[side], side, warnings)])) as Record<Side, Counters>;
+  // Only the run's own sockets: Docker's embedded DNS listens on 127.0.0.11 in every namespace.
+  const ownSocket = (s: SocketEntry) => [addresses.client, addresses.server].includes(s.local.replace(/:\d+$/, ""));
+  const socketsLeft = Object.fromEntries(
+    SIDES.map((side) => [side, socketsAfter(snapshots[side]).filter(ownSocket)]),
+  ) as Record<Side, SocketEntry[]>;
+
+  const monoToReal = snapshots.client[0]
+    ? snapshots.client[0].realNs - snapshots.client[0].monoNs
+    : logs.client.monoToRealNs;
+  const traceEvents = artifacts.trace.available
+    ? eventsForAddresses(parseTrace(artifacts.trace.text, monoToReal), [addresses.client, addresses.server])
+    : [];
+
+  // The connections between the two programs, from the client's capture where there is one.
+  const primary = captures.find((c) => c.side === "client" && c.packets.length > 0) ?? captures.find((c) => c.packets.length > 0);
+  const connections = (primary?.connections ?? []).filter((conn) =>
+    [conn.originator.address, conn.responder.address].every((a) => a === addresses.client || a === addresses.server)
+  );
+  const t0 = connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
+  const ms = (ns: bigint) => Number(ns - t0) / 1e6;
+
+  const calls: CallRecord[] = SIDES.flatMap((side) => logs[side].calls.map((c) => callRecord(c, side, ms)))
+    .sort((a, b) => a.enterMs - b.enterMs);
+
+  const results: ConnectionResult[] = connections.map((conn, i) => {
+    const teardown = classifyTeardown(conn);
+    const sideOfDirection = (d: Direction | null): Side | null => {
+      if (d === null) return null;
+      const s = sideOf(d === "orig" ? conn.originator.address : conn.responder.address);
+      return s === "other" ? null : s;
+    };
+    const resetBy = sideOfDirection(teardown.resetBy);
+    const closedFirstBy = sideOfDirection(teardown.closedFirstBy);
+    const actor = resetBy ?? closedFirstBy;
+    const ports = new Set([conn.originator.port, conn.responder.port]);
+    const connEvents = traceEvents.filter((e) => ports.has(portOf(e.local)) && ports.has(portOf(e.remote)));
+    const actorReasons = connEvents
+      .filter((e) => e.event === "tcp_send_reset" && actor !== null && sideOf(hostOf(e.local)) === actor)
+      .map((e) => e.reason ?? "")
+      .filter((r) => r !== "");
+    const actorCalls = actor ? calls.filter((c) => c.side === actor) : [];
+    const decided = decideCause({
+      packetCandidates: teardown.candidates,
+      reset: resetBy !== null,
+      resetReasons: actorReasons,
+      counters: actor ? counters[actor] : {},
+      calls: actorCalls,
+    });
+    const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
+    const resetDirection = teardown.resetPacket === null ? null : conn.directions[teardown.resetPacket] ?? null;
+    const relative = (value: number, isn: number | null) => (isn === null ? value : (value - isn) >>> 0);
+    const packetRecords = captures.flatMap((capture) =>
+      capture.packets
+        .filter((p) => sameConnection(p, conn))
+        .map((p) => packetRecord(p, capture, conn, sideOf, ms))
+    );
+    return {
+      id: i + 1,
+      client: endpointText(conn, "client", sideOf),
+      server: endpointText(conn, "server", sideOf),
+      state: conn.state,
+      history: conn.history,
+      handshakeCompleted: conn.handshakeCompleted,
+      resetBy,
+      closedFirstBy,
+      cause: decided.cause,
+      confidence: decided.confidence,
+      candidates: decided.candidates,
+      facts: {
+        unreadBytes: actor ? unreadAtClose(actorCalls) ?? teardown.unreadBytes ?? null : null,
+        resetSeq: resetPacket ? relative(resetPacket.seq, resetDirection === "orig" ? conn.isn.orig : conn.isn.resp) : null,
+        resetAck: resetPacket ? relative(resetPacket.ack, resetDirection === "orig" ? conn.isn.resp : conn.isn.orig) : null,
+        resetFlags: resetPacket ? tcpdumpFlags(resetPacket.flags) : null,
+      },
+      packets: packetRecords,
+      kernel: {
+        traceAvailable: artifacts.trace.available,
+        traceNote: artifacts.trace.note,
+        activeResetReasons: artifacts.trace.activeResetReasons,
+        resetReasons: connEvents.filter((e) => e.event === "tcp_send_reset").map((e) => ({
+          side: sideOf(hostOf(e.local)),
+          ms: e.realNs === null ? null : ms(e.realNs),
+          state: e.state,
+          reason: e.reason,
+          text: e.text.replace(/skbaddr=\S+ skaddr=\S+ /, ""),
+        })),
+        stateChanges: connEvents.filter((e) => e.event === "inet_sock_set_state").map((e) => ({
+          side: sideOf(hostOf(e.local)),
+          ms: e.realNs === null ? null : ms(e.realNs),
+          local: e.local,
+          remote: e.remote,
+          change: e.state ?? "",
+        })),
+        counters,
+        socketsLeft,
+      },
+    };
+  });
+
+  const first = results[0] ?? null;
+  const verdict = first
+    ? explainCause(first.cause, first).sentence +
+      (first.confidence === "certain" ? "" : ` (${first.confidence}: ${first.candidates.map((c) => c.cause).join(" or ")})`)
+    : "No TCP connection between the client and the server was captured.";
+  const target = { serverAddress: addresses.server, port: artifacts.scenario.port };
+  return {
+    tool: "tcplab",
+    version: artifacts.environment.labVersion,
+    runId: artifacts.runId,
+    startedAt: artifacts.startedAt,
+    scenario: {
+      name: artifacts.scenario.name,
+      title: artifacts.scenario.title,
+      description: artifacts.scenario.description,
+      steps: {
+        client: artifacts.scenario.client.map((s) => stepArgument(s, target)),
+        server: artifacts.scenario.server.map((s) => stepArgument(s, target)),
+      },
+      expect: artifacts.scenario.expect,
+    },
+    verdict,
+    expectation: checkExpectation(artifacts.scenario.expect, first, artifacts.trace),
+    connections: results,
+    calls,
+    captures: Object.fromEntries(SIDES.map((side) => [side, {
+      file: artifacts.sides[side].pcapFile,
+      packets: captures.find((c) => c.side === side)?.packets.length ?? 0,
+      stats: artifacts.sides[side].captureStats,
+    }])) as RunResult["captures"],
+    environment: artifacts.environment,
+    timedOut: artifacts.timedOut,
+    phases: artifacts.phases,
+    contrast: null,
+    reproduce,
+    warnings,
+  };
+}
+
+function decodeCapture(side: Side, pcap: Uint8Array | null, file: string, warnings: string[]): DecodedCapture {
+  const packets: TcpPacket[] = [];
+  const lines = new Map<TcpPacket, string>();
+  if (!pcap) {
+    warnings.push(`the ${side}'s capture (${file}) could not be collected`);
+    return { side, packets, lines, connections: [] };
+  }
+  const formatter = new TcpdumpFormatter();
+  try {
+    for (const record of readCapture(pcap, file)) {
+      const packet = decodeTcp(record);
+      if (!packet) continue;
+      packets.push(packet);
+      lines.set(packet, formatter.format(packet));
+    }
+  } catch (error) {
+    warnings.push(`the ${side}'s capture is damaged: ${(error as Error).message}`);
+  }
+  return { side, packets, lines, connections: buildConnections(packets) };
+}
+
+function counterChanges(snapshots: Snapshot[], side: Side, warnings: string[]): Counters {
+  const before = snapshots[0];
+  const after = snapshots[snapshots.length - 1];
+  if (!before || !after || before === after) {
+    warnings.push(`the ${side}'s kernel counters could not be read before and after the run`);
+    return {};
+  }
+  const read = (s: Snapshot) => parseCounters(s.files["/proc/net/netstat"] ?? "", s.files["/proc/net/snmp"] ?? "");
+  return diffCounters(read(before), read(after));
+}
+
+function socketsAfter(snapshots: Snapshot[]): SocketEntry[] {
+  const after = snapshots[snapshots.length - 1];
+  if (!after || snapshots.length < 2) return [];
+  return [
+    ...parseProcNetTcp(after.files["/proc/net/tcp"] ?? ""),
+    ...parseProcNetTcp(after.files["/proc/net/tcp6"] ?? ""),
+  ];
+}
+
+function firstCallTime(logs: Record<Side, { calls: Call[] }>): bigint | null {
+  const times = SIDES.flatMap((s) => logs[s].calls.map((c) => c.enterNs));
+  return times.length ? times.reduce((a, b) => (a < b ? a : b)) : null;
+}
+
+function callRecord(call: Call, side: Side, ms: (ns: bigint) => number): CallRecord {
+  return {
+    side,
+    step: call.step,
+    call: call.call,
+    args: call.args,
+    enterMs: ms(call.enterNs),
+    returnMs: call.returnNs === null ? null : ms(call.returnNs),
+    ret: call.ret,
+    errno: call.errno,
+    detail: call.detail,
+  };
+}
+
+function sameConnection(p: TcpPacket, conn: Connection): boolean {
+  const o = conn.originator;
+  const r = conn.responder;
+  const forward = p.src === o.address && p.srcPort === o.port && p.dst === r.address && p.dstPort === r.port;
+  const backward = p.src === r.address && p.srcPort === r.port && p.dst === o.address && p.dstPort === o.port;
+  return (forward || backward) && p.timeNs >= conn.startNs - 1_000_000_000n && p.timeNs <= conn.endNs + 1_000_000_000n;
+}
+
+function packetRecord(
+  p: TcpPacket,
+  capture: DecodedCapture,
+  conn: Connection,
+  sideOf: (address: string) => Side | "other",
+  ms: (ns: bigint) => number,
+): PacketRecord {
+  const fromOrig = p.src === conn.originator.address && p.srcPort === conn.originator.port;
+  const ownIsn = fromOrig ? conn.isn.orig : conn.isn.resp;
+  const peerIsn = fromOrig ? conn.isn.resp : conn.isn.orig;
+  return {
+    capture: capture.side,
+    index: p.index,
+    timeNs: p.timeNs.toString(),
+    ms: ms(p.timeNs),
+    from: sideOf(p.src),
+    flags: tcpdumpFlags(p.flags),
+    seq: ownIsn === null ? p.seq : (p.seq - ownIsn) >>> 0,
+    ack: peerIsn === null ? p.ack : (p.ack - peerIsn) >>> 0,
+    window: p.window,
+    length: p.payloadLength,
+    tcpdump: capture.lines.get(p) ?? "",
+  };
+}
+
+function endpointText(conn: Connection, side: Side, sideOf: (address: string) => Side | "other"): string {
+  const e = sideOf(conn.originator.address) === side ? conn.originator : conn.responder;
+  return `${e.address}:${e.port}`;
+}
+
+function hostOf(endpoint: string): string {
+  return endpoint.replace(/^\[?(.*?)\]?:\d+$/, "$1");
+}
+
+function portOf(endpoint: string): number {
+  return Number(/:(\d+)$/.exec(endpoint)?.[1] ?? -1);
+}

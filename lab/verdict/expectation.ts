@@ -1,0 +1,69 @@
+/**
+ * Check a run's outcome against its scenario's expectation.
+ *
+ * @module
+ */
+
+import type { TraceArtifacts } from "../evidence/artifacts.ts";
+import type { Expectation, Side } from "../scenario/types.ts";
+import type { ConnectionResult, ExpectationCheck } from "./types.ts";
+
+/**
+ * Compare each expected field with what the run showed. A kernel RST reason
+ * is not checked where the kernel cannot give it (no tracefs, or a kernel
+ * before 6.12); the check says so instead.
+ */
+export function checkExpectation(
+  expect: Expectation,
+  conn: ConnectionResult | null,
+  trace: Pick<TraceArtifacts, "available" | "activeResetReasons" | "note">,
+): { met: boolean; checks: ExpectationCheck[] } {
+  const checks: ExpectationCheck[] = [];
+  const check = (what: string, expected: unknown, actual: unknown) =>
+    checks.push({ what, expected: show(expected), actual: show(actual), ok: show(expected) === show(actual), skipped: null });
+  if (!conn) {
+    checks.push({ what: "a connection", expected: "captured", actual: "none", ok: false, skipped: null });
+    return { met: false, checks };
+  }
+  if (expect.state !== undefined) check("Zeek conn_state", expect.state, conn.state);
+  if (expect.resetBy !== undefined) check("reset by", expect.resetBy, conn.resetBy);
+  if (expect.closedFirstBy !== undefined) check("closed first by", expect.closedFirstBy, conn.closedFirstBy);
+  if (expect.cause !== undefined) check("cause", expect.cause, conn.cause);
+  for (const reason of expect.resetReasons ?? []) {
+    const seen = conn.kernel.resetReasons.map((r) => r.reason ?? "").filter(Boolean);
+    const skipped = !trace.available
+      ? `no kernel trace (${trace.note ?? "tracefs unavailable"})`
+      : !trace.activeResetReasons
+      ? "this kernel does not name the reasons for resets it sends on its own (6.12+)"
+      : null;
+    checks.push({
+      what: "kernel RST reason",
+      expected: reason,
+      actual: seen.length ? seen.join(", ") : "none",
+      ok: skipped !== null || seen.includes(reason),
+      skipped,
+    });
+  }
+  for (const [side, wanted] of Object.entries(expect.counters ?? {}) as Array<[Side, Record<string, number>]>) {
+    for (const [name, delta] of Object.entries(wanted)) {
+      check(`${name} change in the ${side}'s namespace`, delta, conn.kernel.counters[side][name] ?? 0);
+    }
+  }
+  for (const [side, states] of Object.entries(expect.socketsLeft ?? {}) as Array<[Side, string[]]>) {
+    const left = conn.kernel.socketsLeft[side].filter((s) => s.state !== "LISTEN").map((s) => s.state);
+    for (const state of states) {
+      checks.push({
+        what: `a socket the ${side} still holds`,
+        expected: state,
+        actual: left.length ? left.join(", ") : "none",
+        ok: left.includes(state),
+        skipped: null,
+      });
+    }
+  }
+  return { met: checks.every((c) => c.ok), checks };
+}
+
+function show(value: unknown): string {
+  return value === null ? "none" : String(value);
+}
