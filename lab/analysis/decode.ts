@@ -10,7 +10,13 @@
  * @module
  */
 
-import type { CaptureRecord, LinkInfo, TcpOption, TcpPacket } from "./types.ts";
+import type {
+  CaptureRecord,
+  Ipv6Extension,
+  LinkInfo,
+  TcpOption,
+  TcpPacket,
+} from "./types.ts";
 
 /** Link type numbers this module reads (pcap LINKTYPE_* values). */
 export const LinkType = {
@@ -266,6 +272,8 @@ interface _Ip {
   tcpLength: number;
   /** Part of a fragmented datagram (only the first fragment gets here). */
   fragmented: boolean;
+  /** IPv6 extension headers stepped over. */
+  extensions: Ipv6Extension[];
 }
 
 function _ipv4(data: Uint8Array, at: number, wireLength: number): _Ip | null {
@@ -286,6 +294,7 @@ function _ipv4(data: Uint8Array, at: number, wireLength: number): _Ip | null {
     tcpOffset: at + headerLength,
     tcpLength: totalLength - headerLength,
     fragmented: (fragment & 0x2000) !== 0,
+    extensions: [],
   };
 }
 
@@ -296,17 +305,19 @@ function _ipv6(data: Uint8Array, at: number, wireLength: number): _Ip | null {
   let next = data[at + 6]!;
   let p = at + 40;
   let fragmented = false;
+  const extensions: Ipv6Extension[] = [];
   while (_IPV6_EXTENSIONS.has(next)) {
     if (data.length < p + 8) return null;
     let length: number;
     if (next === 44) {
-      if ((_u16(data, p + 2) >> 3) !== 0) return null; // not the first fragment
+      const offset = _u16(data, p + 2) & 0xfff8;
+      if (offset !== 0) return null; // not the first fragment
       fragmented = true;
       length = 8;
-    } else if (next === 51) {
-      length = (data[p + 1]! + 2) * 4;
+      extensions.push({ type: next, length, fragmentOffset: offset });
     } else {
-      length = (data[p + 1]! + 1) * 8;
+      length = next === 51 ? (data[p + 1]! + 2) * 4 : (data[p + 1]! + 1) * 8;
+      extensions.push({ type: next, length });
     }
     next = data[p]!;
     p += length;
@@ -321,6 +332,7 @@ function _ipv6(data: Uint8Array, at: number, wireLength: number): _Ip | null {
     tcpOffset: p,
     tcpLength,
     fragmented,
+    extensions,
   };
 }
 
@@ -362,6 +374,7 @@ function _tcp(record: CaptureRecord, ip: _Ip, link: LinkInfo): TcpPacket | null 
     tcpHeader: data.subarray(t, headerEnd),
     link,
   };
+  if (ip.extensions.length > 0) packet.ipv6Extensions = ip.extensions;
   return packet;
 }
 

@@ -12,8 +12,9 @@
  *
  * Not reproduced: the application-layer dissectors tcpdump runs on
  * well-known ports (see {@link TCPDUMP_DISSECTOR_PORTS}), the MPTCP and
- * TCP-MD5 option details, and the lines of IPv6 packets with extension
- * headers.
+ * TCP-MD5 option details, and the details tcpdump prints for IPv6 routing,
+ * AH and mobility headers (hop-by-hop, destination options and fragment
+ * headers are reproduced).
  *
  * @module
  */
@@ -115,11 +116,22 @@ export function formatTcpdump(
 ): string {
   const out: string[] = [_linkPrefix(packet, options)];
   out.push(packet.ipVersion === 4 ? "IP " : "IP6 ");
-  out.push(
-    `${packet.src}.${packet.srcPort} > ${packet.dst}.${packet.dstPort}: `,
-  );
   const hlen = packet.headerLength ?? 20 + _optionsLength(packet.options);
   const length = packet.tcpLength ?? hlen + packet.payloadLength;
+  const extensions = packet.ipv6Extensions ?? [];
+  if (extensions.length > 0) {
+    // ip6_print names each extension header, then tcp_print shows ports only.
+    out.push(`${packet.src} > ${packet.dst}: `);
+    extensions.forEach((extension, i) => {
+      const after = extensions.slice(i + 1).reduce((n, e) => n + e.length, 0) + length;
+      out.push(_ipv6ExtensionText(extension, after));
+    });
+    out.push(`${packet.srcPort} > ${packet.dstPort}: `);
+  } else {
+    out.push(
+      `${packet.src}.${packet.srcPort} > ${packet.dst}.${packet.dstPort}: `,
+    );
+  }
   if (hlen < 20) {
     out.push(` tcp ${length - hlen} [bad hdr length ${hlen} - too short, < 20]`);
     return out.join("");
@@ -315,6 +327,21 @@ function _linkPrefix(packet: TcpPacket, options: TcpdumpFormatOptions): string {
   const name = options.interfaceName?.(index) ?? "?";
   const type = _SLL_PACKET_TYPES.get(link.packetType ?? -1) ?? "?";
   return `${name.padEnd(5)} ${type.padEnd(3)} `;
+}
+
+/** What tcpdump 4.99 prints (without -v) for an IPv6 extension header. */
+function _ipv6ExtensionText(extension: { type: number; fragmentOffset?: number }, after: number): string {
+  switch (extension.type) {
+    case 0:
+      return "HBH ";
+    case 60:
+      return "DSTOPT ";
+    case 44:
+      return `frag (${extension.fragmentOffset ?? 0}|${after}) `;
+    default:
+      // Routing, AH, mobility... print more than their name; not reproduced.
+      return `ext-${extension.type} `;
+  }
 }
 
 function _optionsLength(options: TcpOption[]): number {

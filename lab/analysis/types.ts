@@ -91,6 +91,18 @@ export interface TcpPacket {
   tcpHeader?: Uint8Array;
   /** How the packet was framed below IP. */
   link?: LinkInfo;
+  /** IPv6 extension headers between the IPv6 header and TCP, in order. */
+  ipv6Extensions?: Ipv6Extension[];
+}
+
+/** One IPv6 extension header the decoder stepped over. */
+export interface Ipv6Extension {
+  /** Its protocol number: 0 hop-by-hop, 43 routing, 44 fragment, 51 AH, 60 destination options... */
+  type: number;
+  /** Its length in bytes. */
+  length: number;
+  /** Fragment header only: the fragment offset in bytes. */
+  fragmentOffset?: number;
 }
 
 /** One side of a connection. */

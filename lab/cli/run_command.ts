@@ -10,8 +10,10 @@ import { CATALOG, DEFAULT_SCENARIO } from "../scenario/catalog.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { DockerClient, parseDockerHost } from "../shell/docker.ts";
 import { newRunId, runScenario } from "../shell/run.ts";
+import { ensureImages } from "../shell/images.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
 import { analyseRun } from "../verdict/analyse_run.ts";
+import { saveArtifacts } from "../shell/run_files.ts";
 import { renderReport } from "../report/markdown.ts";
 import type { RunResult } from "../verdict/types.ts";
 import { EXIT, UsageError } from "./exit.ts";
@@ -55,7 +57,6 @@ export async function runCommand(
       : `${outRoot}/${name}`;
 
   // Build the images once, before the runs start side by side.
-  const { ensureImages } = await import("../shell/images.ts");
   await ensureImages(docker, quiet ? silentProgress : stderrProgress());
 
   const settled = await Promise.allSettled(
@@ -72,10 +73,7 @@ export async function runCommand(
   for (const { scenario, artifacts } of runs) {
     const dir = dirFor(scenario.name);
     results.set(scenario.name, { result: analyseRun(artifacts, reproduceCommand(scenario)), dir });
-    await Deno.mkdir(dir, { recursive: true });
-    for (const side of [artifacts.sides.client, artifacts.sides.server]) {
-      if (side.pcap) await Deno.writeFile(`${dir}/${side.pcapFile}`, side.pcap);
-    }
+    await saveArtifacts(dir, artifacts);
   }
   for (const [name, { result, dir }] of results) {
     const contrastName = toRun.get(name)?.contrast;

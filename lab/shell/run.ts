@@ -7,7 +7,12 @@
  * @module
  */
 
-import { parseCaptureStats, type RunArtifacts, type SideArtifacts } from "../evidence/artifacts.ts";
+import {
+  parseCaptureStats,
+  type RunArtifacts,
+  type SideArtifacts,
+  type TraceArtifacts,
+} from "../evidence/artifacts.ts";
 import { stepArgument } from "../scenario/steps.ts";
 import type { Scenario, Side } from "../scenario/types.ts";
 import {
@@ -263,7 +268,7 @@ export async function runScenario(
       programExitCode: exitCodes[side],
       holderLog: holders[i]!.logs.text("stdout"),
     });
-    const traceArtifacts = await trace.finish();
+    const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses));
     return {
       runId,
       scenario,
@@ -296,6 +301,19 @@ export async function runScenario(
     if (networkId) await docker.removeNetwork(networkId).catch(() => {});
     phase("clean");
   }
+}
+
+/**
+ * Keep the trace lines that name one of the run's addresses: trace events
+ * are global to the host, and other runs may be going on at the same time.
+ */
+function ownEvents(trace: TraceArtifacts, addresses: string[]): TraceArtifacts {
+  const patterns = addresses.map((a) => new RegExp(`(?<![\\d.])${a.replaceAll(".", "\\.")}(?![\\d])`));
+  const text = trace.text
+    .split("\n")
+    .filter((line) => line.startsWith("#") || patterns.some((p) => p.test(line)))
+    .join("\n");
+  return { ...trace, text };
 }
 
 /** A phase that did not finish in its time. */

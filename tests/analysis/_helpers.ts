@@ -172,3 +172,112 @@ export function fixIpv4HeaderChecksum(data: Uint8Array, at = 0): void {
   data[at + 10] = checksum >> 8;
   data[at + 11] = checksum & 0xff;
 }
+
+/** A 32-bit number, little-endian. */
+export const u32le = (n: number) => new Uint8Array([n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24]);
+/** A 32-bit number, big-endian. */
+export const u32be = (n: number) => new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+/** An Ethernet header with this ethertype. */
+export const ether = (type: number) =>
+  new Uint8Array([0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, type >> 8, type & 255]);
+const vlanTag = (tpid: number, id: number, type: number) =>
+  new Uint8Array([tpid >> 8, tpid & 255, id >> 8, id & 255, type >> 8, type & 255]);
+
+/** Link-layer framings of one IP datagram, with the link type. */
+export const FRAMINGS: Array<{ name: string; linkType: number; frame: (ip: Uint8Array) => Uint8Array }> = [
+  { name: "Ethernet", linkType: 1, frame: (ip) => concat(ether(ip[0]! >> 4 === 4 ? 0x0800 : 0x86dd), ip) },
+  {
+    name: "802.1Q VLAN 100",
+    linkType: 1,
+    frame: (ip) =>
+      concat(ether(0x8100).subarray(0, 12), vlanTag(0x8100, 100, ip[0]! >> 4 === 4 ? 0x0800 : 0x86dd), ip),
+  },
+  {
+    name: "QinQ 802.1ad 10 / 802.1Q 100",
+    linkType: 1,
+    frame: (ip) =>
+      concat(
+        ether(0x88a8).subarray(0, 12),
+        vlanTag(0x88a8, 10, 0x8100).subarray(0, 4),
+        vlanTag(0x8100, 100, ip[0]! >> 4 === 4 ? 0x0800 : 0x86dd).subarray(0, 4),
+        new Uint8Array(ip[0]! >> 4 === 4 ? [0x08, 0x00] : [0x86, 0xdd]),
+        ip,
+      ),
+  },
+  { name: "raw IP (101)", linkType: 101, frame: (ip) => ip },
+  { name: "raw IP (12)", linkType: 12, frame: (ip) => ip },
+  { name: "raw IP (14)", linkType: 14, frame: (ip) => ip },
+  { name: "BSD null, little-endian", linkType: 0, frame: (ip) => concat(u32le(ip[0]! >> 4 === 4 ? 2 : 30), ip) },
+  { name: "BSD null, big-endian", linkType: 0, frame: (ip) => concat(u32be(ip[0]! >> 4 === 4 ? 2 : 24), ip) },
+  { name: "OpenBSD loop", linkType: 108, frame: (ip) => concat(u32be(ip[0]! >> 4 === 4 ? 2 : 24), ip) },
+];
+
+
+/** The founding-case data packet with IPv4 options (NOP NOP NOP EOL). */
+export function withIpv4Options(ip: Uint8Array): Uint8Array {
+  const out = concat(ip.subarray(0, 20), new Uint8Array([1, 1, 1, 0]), ip.subarray(20));
+  out[0] = 0x46;
+  const total = ((out[2]! << 8) | out[3]!) + 4;
+  out[2] = total >> 8;
+  out[3] = total & 255;
+  fixIpv4HeaderChecksum(out);
+  return out;
+}
+
+/** An IPv6 datagram with hop-by-hop and destination-options headers before TCP. */
+export function withIpv6Extensions(ip: Uint8Array): Uint8Array {
+  const hopByHop = new Uint8Array([60, 0, 1, 4, 0, 0, 0, 0]);
+  const destination = new Uint8Array([6, 0, 1, 4, 0, 0, 0, 0]);
+  const out = concat(ip.subarray(0, 40), hopByHop, destination, ip.subarray(40));
+  out[6] = 0;
+  const length = ((out[4]! << 8) | out[5]!) + 16;
+  out[4] = length >> 8;
+  out[5] = length & 255;
+  return out;
+}
+
+
+/** A TCP segment to wrap in an IPv4 datagram with {@link ipv4Segment}. */
+export interface SegmentSpec {
+  src?: [number, number, number, number];
+  dst?: [number, number, number, number];
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack?: number;
+  flags: number;
+  window?: number;
+  urgent?: number;
+  /** Option bytes; a multiple of 4 unless `dataOffset` says otherwise. */
+  options?: number[];
+  /** The data offset field in 32-bit words, when it must lie. */
+  dataOffset?: number;
+  payload?: Uint8Array;
+}
+
+/** An IPv4 datagram carrying one TCP segment (TCP checksum left 0). */
+export function ipv4Segment(spec: SegmentSpec): Uint8Array {
+  const options = new Uint8Array(spec.options ?? []);
+  const payload = spec.payload ?? new Uint8Array();
+  const tcp = new Uint8Array(20 + options.length + payload.length);
+  const view = new DataView(tcp.buffer);
+  view.setUint16(0, spec.srcPort);
+  view.setUint16(2, spec.dstPort);
+  view.setUint32(4, spec.seq >>> 0);
+  view.setUint32(8, (spec.ack ?? 0) >>> 0);
+  tcp[12] = (spec.dataOffset ?? (20 + options.length) / 4) << 4;
+  tcp[13] = spec.flags;
+  view.setUint16(14, spec.window ?? 512);
+  view.setUint16(18, spec.urgent ?? 0);
+  tcp.set(options, 20);
+  tcp.set(payload, 20 + options.length);
+  const ip = new Uint8Array(20);
+  ip.set([0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+  ip.set(spec.src ?? [10, 0, 0, 1], 12);
+  ip.set(spec.dst ?? [10, 0, 0, 2], 16);
+  const total = 20 + tcp.length;
+  ip[2] = total >> 8;
+  ip[3] = total & 255;
+  fixIpv4HeaderChecksum(ip);
+  return concat(ip, tcp);
+}

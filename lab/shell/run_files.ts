@@ -1,0 +1,62 @@
+/**
+ * A run's folder: the report, the result, the pcaps, and the raw evidence
+ * (program logs, kernel snapshots, trace) so that a run can be analysed
+ * again later, by a reviewer or by the lab's own tests.
+ *
+ * @module
+ */
+
+import type { RunArtifacts, SideArtifacts } from "../evidence/artifacts.ts";
+import type { Side } from "../scenario/types.ts";
+
+const SIDES: Side[] = ["client", "server"];
+
+/** Write the pcaps and the raw evidence of a run into `dir`. */
+export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promise<void> {
+  await Deno.mkdir(`${dir}/evidence`, { recursive: true });
+  const rest: Record<string, unknown> = { ...artifacts, sides: {} };
+  for (const side of SIDES) {
+    const s = artifacts.sides[side];
+    if (s.pcap) await Deno.writeFile(`${dir}/${s.pcapFile}`, s.pcap);
+    await Deno.writeTextFile(`${dir}/evidence/${side}-program.log`, s.programLog);
+    await Deno.writeTextFile(`${dir}/evidence/${side}-program.stderr`, s.programStderr);
+    await Deno.writeTextFile(`${dir}/evidence/${side}-namespace.log`, s.holderLog);
+    (rest.sides as Record<string, unknown>)[side] = {
+      side: s.side,
+      address: s.address,
+      pcapFile: s.pcapFile,
+      captureStats: s.captureStats,
+      programExitCode: s.programExitCode,
+      hasPcap: s.pcap !== null,
+    };
+  }
+  const { text, ...trace } = artifacts.trace;
+  rest.trace = trace;
+  await Deno.writeTextFile(`${dir}/evidence/trace.txt`, text);
+  await Deno.writeTextFile(`${dir}/evidence/run.json`, JSON.stringify(rest, null, 2) + "\n");
+}
+
+/** Read back what {@link saveArtifacts} wrote. */
+export async function loadArtifacts(dir: string): Promise<RunArtifacts> {
+  const rest = JSON.parse(await Deno.readTextFile(`${dir}/evidence/run.json`));
+  const sides = {} as Record<Side, SideArtifacts>;
+  for (const side of SIDES) {
+    const s = rest.sides[side];
+    sides[side] = {
+      side,
+      address: s.address,
+      pcapFile: s.pcapFile,
+      pcap: s.hasPcap ? await Deno.readFile(`${dir}/${s.pcapFile}`) : null,
+      captureStats: s.captureStats,
+      programLog: await Deno.readTextFile(`${dir}/evidence/${side}-program.log`),
+      programStderr: await Deno.readTextFile(`${dir}/evidence/${side}-program.stderr`),
+      programExitCode: s.programExitCode,
+      holderLog: await Deno.readTextFile(`${dir}/evidence/${side}-namespace.log`),
+    };
+  }
+  return {
+    ...rest,
+    sides,
+    trace: { ...rest.trace, text: await Deno.readTextFile(`${dir}/evidence/trace.txt`) },
+  };
+}

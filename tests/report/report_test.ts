@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { analyseRun } from "../../lab/verdict/analyse_run.ts";
+import { renderReport } from "../../lab/report/markdown.ts";
+import { recordedRun } from "../_fixtures.ts";
+
+Deno.test("the founding case's recorded run is explained as close with unread data", async () => {
+  const result = analyseRun(await recordedRun("seed"), "deno task lab run seed");
+  const conn = result.connections[0]!;
+  assert.equal(result.connections.length, 1);
+  assert.equal(conn.state, "RSTO");
+  assert.equal(conn.resetBy, "client");
+  assert.equal(conn.closedFirstBy, "client");
+  assert.equal(conn.cause, "close-with-unread-data");
+  assert.equal(conn.confidence, "certain");
+  assert.deepEqual(conn.facts, { unreadBytes: 1, resetSeq: 1, resetAck: 2, resetFlags: "R." });
+  assert.equal(conn.kernel.counters.client["TcpExt.TCPAbortOnClose"], 1);
+  assert.deepEqual(conn.kernel.resetReasons.map((r) => [r.side, r.reason]), [["client", "TCP_ABORT_ON_CLOSE"]]);
+  assert.equal(result.expectation.met, true);
+  assert.match(result.verdict, /^The client reset the connection: it called close\(\) with 1 byte unread/);
+  // Both captures are in the result, and neither shows a FIN.
+  for (const capture of ["client", "server"] as const) {
+    const packets = conn.packets.filter((p) => p.capture === capture);
+    assert.deepEqual(packets.map((p) => p.flags), ["S", "S.", ".", "P.", ".", "R."]);
+  }
+});
+
+Deno.test("the contrast's recorded run is a FIN handshake with the client in TIME_WAIT", async () => {
+  const result = analyseRun(await recordedRun("seed-read-first"), "deno task lab run seed-read-first");
+  const conn = result.connections[0]!;
+  assert.equal(conn.state, "SF");
+  assert.equal(conn.resetBy, null);
+  assert.equal(conn.closedFirstBy, "client");
+  assert.equal(conn.cause, "graceful-close");
+  assert.ok(conn.kernel.socketsLeft.client.some((s) => s.state === "TIME_WAIT"));
+  assert.equal(conn.kernel.resetReasons.length, 0);
+  assert.equal(result.expectation.met, true);
+});
+
+Deno.test("an expectation that the run does not meet is reported with what differed", async () => {
+  const artifacts = await recordedRun("seed");
+  artifacts.scenario = { ...artifacts.scenario, expect: { ...artifacts.scenario.expect, state: "SF", resetBy: null } };
+  const result = analyseRun(artifacts, "deno task lab run seed");
+  assert.equal(result.expectation.met, false);
+  const failed = result.expectation.checks.filter((c) => !c.ok).map((c) => [c.what, c.expected, c.actual]);
+  assert.deepEqual(failed, [["Zeek conn_state", "SF", "RSTO"], ["reset by", "none", "client"]]);
+  assert.match(renderReport(result), /\*\*Expectation NOT met\*\*: 2 of \d+ checks failed/);
+});
+
+Deno.test("reports of the recorded runs", async (t) => {
+  for (const name of ["seed", "seed-read-first"]) {
+    await t.step(name, async (t) => {
+      const report = renderReport(analyseRun(await recordedRun(name), `deno task lab run ${name}`));
+      await t.assertSnapshot(report);
+    });
+  }
+});
+
+Deno.test("the seed report reads as the ticket needs it", async () => {
+  const report = renderReport(analyseRun(await recordedRun("seed"), "deno task lab run seed"));
+  const lines = report.split("\n");
+  assert.match(lines[2]!, /^> \*\*Verdict:\*\* The client reset the connection/);
+  for (
+    const needed of [
+      "RFC 2525 section 2.17",
+      "`__tcp_close()` in net/ipv4/tcp.c",
+      "Flags [R.], seq 1, ack 2, win",
+      "```mermaid",
+      "reason=TCP_ABORT_ON_CLOSE",
+      "| TcpExt.TCPAbortOnClose | +1 |  |",
+      "`read(len=1) = -1 ECONNRESET`",
+      "EPOLLIN\\|EPOLLRDHUP\\|EPOLLHUP\\|EPOLLERR",
+      "deno task lab run seed",
+      "## Environment",
+    ]
+  ) {
+    assert.ok(report.includes(needed), `the report should contain ${JSON.stringify(needed)}`);
+  }
+  // The timeline puts the client's FIONREAD before its RST, and the RST before the server's ECONNRESET.
+  const timeline = lines.indexOf("## Timeline");
+  const at = (text: string) => lines.findIndex((l, i) => i > timeline && l.includes(text));
+  assert.ok(at("ioctl(FIONREAD) = 0 value=1") < at("client → server `[R.]`"));
+  assert.ok(at("client → server `[R.]`") < at("read(len=1) = -1 ECONNRESET"));
+});
