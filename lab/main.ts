@@ -117,7 +117,9 @@ function reportError(error: unknown, aborted: boolean): number {
     return EXIT.failure;
   }
   console.error(
-    `tcplab: ${(error as Error)?.message ?? error}\n  what to do: run again with TCPLAB_DEBUG=1 for details, and report it if it persists`,
+    `tcplab: ${
+      (error as Error)?.message ?? error
+    }\n  what to do: run again with TCPLAB_DEBUG=1 for details, and report it if it persists`,
   );
   if (Deno.env.get("TCPLAB_DEBUG")) console.error(error);
   return EXIT.failure;

@@ -17,7 +17,9 @@ export function listCommand(args: string[]): number {
     const e = scenario.expect;
     const outcome = [e.state, e.resetBy ? `RST by ${e.resetBy}` : e.resetBy === null ? "no RST" : "", e.cause]
       .filter(Boolean).join(", ");
-    console.log(`${scenario.name.padEnd(width)}  ${scenario.title}\n${" ".repeat(width)}  expects: ${outcome}`);
+    console.log(
+      `${scenario.name.padEnd(width)}  ${scenario.title}\n${" ".repeat(width)}  expects: ${outcome}`,
+    );
   }
   return EXIT.ok;
 }

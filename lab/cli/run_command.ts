@@ -35,7 +35,9 @@ export async function runCommand(
   const scenarios = names.map(findScenario);
   const quiet = values.quiet || values.json || !Deno.stderr.isTerminal() && !Deno.env.get("TCPLAB_PROGRESS");
   const progressFor = (name: string): Progress =>
-    quiet ? silentProgress : stderrProgress(scenarios.length > 1 || !values["no-contrast"] ? `${name}: ` : "");
+    quiet
+      ? silentProgress
+      : stderrProgress(scenarios.length > 1 || !values["no-contrast"] ? `${name}: ` : "");
 
   // Each scenario's contrast runs beside it, so the report can quote its real outcome.
   const toRun = new Map<string, Scenario>(scenarios.map((s) => [s.name, s]));
@@ -50,24 +52,27 @@ export async function runCommand(
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   const outRoot = values.out ?? null;
   const dirFor = (name: string) =>
-    outRoot === null
-      ? `runs/${stamp}-${name}`
-      : toRun.size === 1
-      ? outRoot
-      : `${outRoot}/${name}`;
+    outRoot === null ? `runs/${stamp}-${name}` : toRun.size === 1 ? outRoot : `${outRoot}/${name}`;
 
   // Build the images once, before the runs start side by side.
   await ensureImages(docker, quiet ? silentProgress : stderrProgress());
 
   const settled = await Promise.allSettled(
     [...toRun.values()].map(async (scenario) => {
-      const artifacts = await runScenario(scenario, { docker, progress: progressFor(scenario.name), signal }, newRunId());
+      const artifacts = await runScenario(
+        scenario,
+        { docker, progress: progressFor(scenario.name), signal },
+        newRunId(),
+      );
       return { scenario, artifacts };
     }),
   );
   const failure = settled.find((s) => s.status === "rejected");
   if (failure && failure.status === "rejected") throw failure.reason;
-  const runs = settled.map((s) => (s as PromiseFulfilledResult<{ scenario: Scenario; artifacts: Awaited<ReturnType<typeof runScenario>> }>).value);
+  const runs = settled.map((s) =>
+    (s as PromiseFulfilledResult<{ scenario: Scenario; artifacts: Awaited<ReturnType<typeof runScenario>> }>)
+      .value
+  );
 
   const results = new Map<string, { result: RunResult; dir: string }>();
   for (const { scenario, artifacts } of runs) {

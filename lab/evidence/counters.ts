@@ -52,7 +52,9 @@ export function diffCounters(before: Counters, after: Counters): Counters {
   const changed: Counters = {};
   for (const [name, value] of Object.entries(after)) {
     const delta = value - (before[name] ?? 0);
-    if (delta !== 0 && !name.endsWith(".CurrEstab") && !name.startsWith("Tcp.Rto") && name !== "Tcp.MaxConn") {
+    if (
+      delta !== 0 && !name.endsWith(".CurrEstab") && !name.startsWith("Tcp.Rto") && name !== "Tcp.MaxConn"
+    ) {
       changed[name] = delta;
     }
   }

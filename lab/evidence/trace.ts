@@ -73,9 +73,7 @@ export function parseTrace(text: string, monoToRealNs: bigint | null): TraceEven
         ...base,
         local: `${host(v6 ? fields.saddrv6 : fields.saddr)}:${fields.sport}`,
         remote: `${host(v6 ? fields.daddrv6 : fields.daddr)}:${fields.dport}`,
-        state: event === "inet_sock_set_state"
-          ? `${fields.oldstate} -> ${fields.newstate}`
-          : null,
+        state: event === "inet_sock_set_state" ? `${fields.oldstate} -> ${fields.newstate}` : null,
         reason: null,
       });
     }
@@ -101,7 +99,5 @@ export function eventsForAddresses(
   addresses: readonly string[],
 ): TraceEvent[] {
   const host = (endpoint: string) => endpoint.replace(/^\[?(.*?)\]?:\d+$/, "$1");
-  return events.filter((e) =>
-    addresses.includes(host(e.local)) && addresses.includes(host(e.remote))
-  );
+  return events.filter((e) => addresses.includes(host(e.local)) && addresses.includes(host(e.remote)));
 }

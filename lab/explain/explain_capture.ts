@@ -53,7 +53,9 @@ export function explainCapture(bytes: Uint8Array, file: string): ExplainedCaptur
     packets.push(packet);
     lines.set(packet, formatter.format(packet));
   }
-  const role = (d: Direction | null) => (d === null ? null : d === "orig" ? "originator" as const : "responder" as const);
+  const role = (
+    d: Direction | null,
+  ) => (d === null ? null : d === "orig" ? "originator" as const : "responder" as const);
   const connections = buildConnections(packets).map((conn) => {
     const teardown = classifyTeardown(conn);
     return {
@@ -68,7 +70,9 @@ export function explainCapture(bytes: Uint8Array, file: string): ExplainedCaptur
       closedFirstBy: role(teardown.closedFirstBy),
       resetBy: role(teardown.resetBy),
       candidates: teardown.candidates,
-      packets: conn.packets.map((p) => `+${(Number(p.timeNs - conn.startNs) / 1e9).toFixed(6)} ${lines.get(p) ?? ""}`),
+      packets: conn.packets.map((p) =>
+        `+${(Number(p.timeNs - conn.startNs) / 1e9).toFixed(6)} ${lines.get(p) ?? ""}`
+      ),
     };
   });
   return { file, tcpPackets: packets.length, connections };

@@ -15,7 +15,9 @@ export function renderCaptureReport(capture: ExplainedCapture): string {
   const out = [
     `# tcplab explain: ${code(capture.file)}`,
     "",
-    `${capture.tcpPackets} TCP packets, ${capture.connections.length} connection${capture.connections.length === 1 ? "" : "s"}. ` +
+    `${capture.tcpPackets} TCP packets, ${capture.connections.length} connection${
+      capture.connections.length === 1 ? "" : "s"
+    }. ` +
     "Causes are inferred from the packets alone: no kernel evidence was available.",
     "",
     "| # | originator | responder | ms | bytes o→r / r→o | state | history | cause |",
@@ -24,9 +26,9 @@ export function renderCaptureReport(capture: ExplainedCapture): string {
   for (const c of capture.connections) {
     const cause = c.candidates.map((k) => `${k.cause} (${k.confidence})`).join(" or ");
     out.push(
-      `| ${c.id} | ${c.originator} | ${c.responder} | ${c.durationMs.toFixed(3)} | ${c.bytes.orig} / ${c.bytes.resp} | ${c.state} | ${
-        escapeCell(c.history)
-      } | ${escapeCell(cause)} |`,
+      `| ${c.id} | ${c.originator} | ${c.responder} | ${
+        c.durationMs.toFixed(3)
+      } | ${c.bytes.orig} / ${c.bytes.resp} | ${c.state} | ${escapeCell(c.history)} | ${escapeCell(cause)} |`,
     );
   }
   for (const c of capture.connections.filter((c) => !NORMAL.has(c.state))) {

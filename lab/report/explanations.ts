@@ -54,7 +54,8 @@ export function explainCause(
     case "close-with-unread-data": {
       const unread = f.unreadBytes !== null ? bytes(f.unreadBytes) : "data";
       return {
-        sentence: `The ${who} reset the connection: it called close() with ${unread} unread in its receive queue, so Linux sent RST instead of FIN.`,
+        sentence:
+          `The ${who} reset the connection: it called close() with ${unread} unread in its receive queue, so Linux sent RST instead of FIN.`,
         plain: [
           `The ${who} called close() while ${unread} that the ${peer} had sent still sat unread in its receive queue. ` +
           `Linux does not send FIN in that case: a FIN would tell the ${peer} that everything it sent was delivered to the application, which is not true. ` +
@@ -77,7 +78,8 @@ export function explainCause(
     }
     case "linger-zero":
       return {
-        sentence: `The ${who} reset the connection: it set SO_LINGER {on, 0} and called close(), which aborts instead of closing.`,
+        sentence:
+          `The ${who} reset the connection: it set SO_LINGER {on, 0} and called close(), which aborts instead of closing.`,
         plain: [
           `With SO_LINGER on and a linger time of 0, close() discards anything unsent and resets the connection (${rst}) instead of sending FIN. ` +
           `The socket goes straight to CLOSE: no TIME_WAIT on the ${who}'s side.`,
@@ -88,11 +90,13 @@ export function explainCause(
           "the FIN_WAIT2 timeout), and 6.12+ kernels give the reason `TCP_STATE`.",
           "RFC 9293 section 3.10.4 (ABORT) describes the call: pending sends and receives are discarded and a RST is sent.",
         ],
-        instead: "Leave SO_LINGER off (or give it a non-zero time) unless the abort is what you want; to avoid TIME_WAIT build-up, let the client close first.",
+        instead:
+          "Leave SO_LINGER off (or give it a non-zero time) unless the abort is what you want; to avoid TIME_WAIT build-up, let the client close first.",
       };
     case "data-after-close":
       return {
-        sentence: `The ${who} reset the connection: data arrived from the ${peer} after the ${who} had closed its socket.`,
+        sentence:
+          `The ${who} reset the connection: data arrived from the ${peer} after the ${who} had closed its socket.`,
         plain: [
           `The ${who} closed (FIN) while the ${peer} was still going to send. A closed socket cannot deliver data to anyone, ` +
           `so the ${who}'s kernel answered the ${peer}'s data with RST (${rst}).`,
@@ -103,11 +107,14 @@ export function explainCause(
           "counts `TCPAbortOnData` and resets (reason `TCP_ABORT_ON_DATA`). Both are the same cause for an application: data after close.",
           "RFC 9293 section 3.10.7.4: data for a connection the user has closed is answered with a reset.",
         ],
-        instead: `Agree on who speaks last: the ${who} should shutdown(SHUT_WR) and read to EOF before close(), or the ${peer} should stop sending once it reads EOF.`,
+        instead:
+          `Agree on who speaks last: the ${who} should shutdown(SHUT_WR) and read to EOF before close(), or the ${peer} should stop sending once it reads EOF.`,
       };
     case "refused":
       return {
-        sentence: `The connection was refused: nothing listened on the port, so the ${who ?? "server"}'s kernel answered the SYN with RST.`,
+        sentence: `The connection was refused: nothing listened on the port, so the ${
+          who ?? "server"
+        }'s kernel answered the SYN with RST.`,
         plain: [
           `The SYN reached a host where no socket listened on that port. The kernel answered with ${rst}, ` +
           "and the connecting program's connect() failed with ECONNREFUSED.",
@@ -116,11 +123,14 @@ export function explainCause(
           "`tcp_v4_rcv()` finds no socket for the segment and calls `tcp_v4_send_reset()` (reason `NO_SOCKET`). " +
           "The RST has seq 0 and acknowledges the SYN (ISN+1), as RFC 9293 section 3.10.7.1 asks for a segment to a CLOSED port.",
         ],
-        instead: "Start the server (and wait until it listens) before connecting, or retry connect() with a back-off.",
+        instead:
+          "Start the server (and wait until it listens) before connecting, or retry connect() with a back-off.",
       };
     case "graceful-close":
       return {
-        sentence: `The connection ended with a FIN handshake; the ${who ?? "first closer"} closed first and nothing was lost.`,
+        sentence: `The connection ended with a FIN handshake; the ${
+          who ?? "first closer"
+        } closed first and nothing was lost.`,
         plain: [
           `The ${who} had read everything it was sent, so close() sent FIN. The ${peer} read EOF (read() returned 0), ` +
           `closed in turn, and its FIN was acknowledged. The ${who}, the active closer, keeps the connection in TIME_WAIT for 60 s.`,
@@ -133,18 +143,23 @@ export function explainCause(
       };
     case "half-close":
       return {
-        sentence: `The ${who} half-closed the connection with shutdown(SHUT_WR); the ${peer} kept sending, and both finished with FIN.`,
+        sentence:
+          `The ${who} half-closed the connection with shutdown(SHUT_WR); the ${peer} kept sending, and both finished with FIN.`,
         plain: [
           `shutdown(SHUT_WR) sends FIN at once but keeps the socket open for reading, so the ${who} can still receive what the ${peer} sends.`,
         ],
-        why: ["`tcp_shutdown()` (net/ipv4/tcp.c) sends FIN for SEND_SHUTDOWN; RFC 9293 section 3.6 allows data to flow the other way until the peer's FIN."],
+        why: [
+          "`tcp_shutdown()` (net/ipv4/tcp.c) sends FIN for SEND_SHUTDOWN; RFC 9293 section 3.6 allows data to flow the other way until the peer's FIN.",
+        ],
         instead: null,
       };
     case "abort-after-retransmissions":
       return {
         sentence: `The connection was aborted after retransmissions went unanswered.`,
         plain: ["Segments were retransmitted without an answer until the sender gave up."],
-        why: ["`tcp_write_timeout()` gives up after tcp_retries2 (`TCPAbortOnTimeout`); no RST is sent by the side that gives up on retransmissions."],
+        why: [
+          "`tcp_write_timeout()` gives up after tcp_retries2 (`TCPAbortOnTimeout`); no RST is sent by the side that gives up on retransmissions.",
+        ],
         instead: "Look at the path between the hosts and at the peer's health.",
       };
     case "unknown":

@@ -20,7 +20,12 @@ export function renderReport(result: RunResult): string {
   out.push(`> **Verdict:** ${escapeText(result.verdict)}`, "");
   out.push(renderExpectation(result), "");
   for (const warning of result.warnings) out.push(`> **Warning:** ${escapeText(warning)}`, "");
-  if (result.timedOut) out.push(`> **Timed out:** ${escapeText(result.timedOut)}; the evidence below is what was collected until then.`, "");
+  if (result.timedOut) {
+    out.push(
+      `> **Timed out:** ${escapeText(result.timedOut)}; the evidence below is what was collected until then.`,
+      "",
+    );
+  }
 
   if (conn) {
     const explanation = explainCause(conn.cause, conn);
@@ -29,14 +34,23 @@ export function renderReport(result: RunResult): string {
     out.push(renderProof(result, conn), "");
     out.push("## Timeline", "");
     out.push(
-      "Both programs' system calls and the packets, on one clock (ms since the client's SYN; calls show entry → return; packets from the client's capture).",
+      "Both programs' system calls and the packets, on one clock: ms since the client's SYN. A call that blocked " +
+        "shows twice, `call(...) …` when it entered the kernel and `… = result` when it returned. Packets from the client's capture.",
       "",
     );
-    out.push(renderTimeline(result.calls, conn.packets.filter((p) => p.capture === primaryCapture(conn))), "");
+    out.push(
+      renderTimeline(result.calls, conn.packets.filter((p) => p.capture === primaryCapture(conn))),
+      "",
+    );
     out.push("## Packets", "");
     for (const side of SIDES) {
       const packets = conn.packets.filter((p) => p.capture === side);
-      out.push(`From the ${side}'s capture (\`${result.captures[side].file}\`), in tcpdump's notation, time since the first SYN:`, "");
+      out.push(
+        `From the ${side}'s capture (\`${
+          result.captures[side].file
+        }\`), in tcpdump's notation, time since the first SYN:`,
+        "",
+      );
       out.push("```", ...packets.map((p) => `${formatSeconds(p.ms)} ${p.tcpdump}`), "```", "");
     }
     out.push("## Sequence diagram", "", renderMermaid(conn, result.calls), "");
@@ -56,14 +70,30 @@ export function renderReport(result: RunResult): string {
       }
     } else if (result.contrast) {
       const c = result.contrast;
-      out.push("## Contrast", "", `Scenario \`${escapeText(c.name)}\`, run beside this one, ended \`${c.state}\`, ${c.resetBy ? `RST by the ${c.resetBy}` : "with no RST"}, cause \`${c.cause}\` ([its report](${c.report})).`, "");
+      out.push(
+        "## Contrast",
+        "",
+        `Scenario \`${escapeText(c.name)}\`, run beside this one, ended \`${c.state}\`, ${
+          c.resetBy ? `RST by the ${c.resetBy}` : "with no RST"
+        }, cause \`${c.cause}\` ([its report](${c.report})).`,
+        "",
+      );
     }
   } else {
     out.push("## What happened", "", "No TCP connection was seen in the captures.", "");
   }
   out.push(renderScenario(result), "");
   out.push(renderEnvironment(result), "");
-  out.push("## Reproduce", "", "In a clone of the lab, on a Linux host with Docker and Deno:", "", "```sh", result.reproduce, "```", "");
+  out.push(
+    "## Reproduce",
+    "",
+    "In a clone of the lab, on a Linux host with Docker and Deno:",
+    "",
+    "```sh",
+    result.reproduce,
+    "```",
+    "",
+  );
   return out.join("\n").replace(/\n{3,}/g, "\n\n");
 }
 
@@ -97,32 +127,64 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   const resetter = conn.resetBy;
   const resetPacket = conn.packets.find((p) => p.capture === primaryCapture(conn) && p.flags.startsWith("R"));
   if (resetPacket) {
-    lines.push(`- Packets: the ${resetPacket.from} sent ${code(`Flags [${resetPacket.flags}], seq ${resetPacket.seq}${resetPacket.flags.includes(".") ? `, ack ${resetPacket.ack}` : ""}`)} at ${resetPacket.ms.toFixed(3)} ms${
-      resetter && !conn.packets.some((p) => p.from === resetter && p.flags.includes("F")) ? `, and no FIN from the ${resetter} in either capture` : ""
-    }.`);
+    lines.push(
+      `- Packets: the ${resetPacket.from} sent ${
+        code(
+          `Flags [${resetPacket.flags}], seq ${resetPacket.seq}${
+            resetPacket.flags.includes(".") ? `, ack ${resetPacket.ack}` : ""
+          }`,
+        )
+      } at ${resetPacket.ms.toFixed(3)} ms${
+        resetter && !conn.packets.some((p) => p.from === resetter && p.flags.includes("F"))
+          ? `, and no FIN from the ${resetter} in either capture`
+          : ""
+      }.`,
+    );
   } else {
     const fins = conn.packets.filter((p) => p.capture === primaryCapture(conn) && p.flags.includes("F"));
-    lines.push(`- Packets: ${fins.length} FIN${fins.length === 1 ? "" : "s"} (${fins.map((p) => `${p.from} ${code(`[${p.flags}]`)} at ${p.ms.toFixed(3)} ms`).join(", ") || "none"}) and no RST.`);
+    lines.push(
+      `- Packets: ${fins.length} FIN${fins.length === 1 ? "" : "s"} (${
+        fins.map((p) => `${p.from} ${code(`[${p.flags}]`)} at ${p.ms.toFixed(3)} ms`).join(", ") || "none"
+      }) and no RST.`,
+    );
   }
   for (const side of SIDES) {
-    const moved = Object.entries(conn.kernel.counters[side]).filter(([name]) => /Abort|Rst|Resets|AttemptFails/.test(name));
+    const moved = Object.entries(conn.kernel.counters[side]).filter(([name]) =>
+      /Abort|Rst|Resets|AttemptFails/.test(name)
+    );
     if (moved.length > 0) {
-      lines.push(`- Counters in the ${side}'s network namespace: ${moved.map(([n, v]) => code(`${n} ${v > 0 ? "+" : ""}${v}`)).join(", ")}.`);
+      lines.push(
+        `- Counters in the ${side}'s network namespace: ${
+          moved.map(([n, v]) => code(`${n} ${v > 0 ? "+" : ""}${v}`)).join(", ")
+        }.`,
+      );
     }
   }
   if (conn.kernel.traceAvailable) {
     const reasons = conn.kernel.resetReasons;
-    lines.push(reasons.length > 0
-      ? `- The kernel's tcp_send_reset: ${reasons.map((r) => `${r.side} ${code(`state=${r.state} reason=${r.reason}`)}`).join("; ")}${
-        conn.kernel.activeResetReasons ? "" : " (this kernel predates reasons for the resets it sends on its own: 6.12)"
-      }.`
-      : "- The kernel's tcp_send_reset: no RST sent for this connection.");
+    lines.push(
+      reasons.length > 0
+        ? `- The kernel's tcp_send_reset: ${
+          reasons.map((r) => `${r.side} ${code(`state=${r.state} reason=${r.reason}`)}`).join("; ")
+        }${
+          conn.kernel.activeResetReasons
+            ? ""
+            : " (this kernel predates reasons for the resets it sends on its own: 6.12)"
+        }.`
+        : "- The kernel's tcp_send_reset: no RST sent for this connection.",
+    );
   } else {
-    lines.push(`- The kernel's RST reasons: not recorded (${escapeText(conn.kernel.traceNote ?? "tracefs unavailable")}).`);
+    lines.push(
+      `- The kernel's RST reasons: not recorded (${
+        escapeText(conn.kernel.traceNote ?? "tracefs unavailable")
+      }).`,
+    );
   }
   for (const side of SIDES) {
     const calls = result.calls.filter((c) => c.side === side && isTeardownCall(c));
-    if (calls.length > 0) lines.push(`- The ${side} program: ${calls.map((c) => code(formatCall(c))).join(", then ")}.`);
+    if (calls.length > 0) {
+      lines.push(`- The ${side} program: ${calls.map((c) => code(formatCall(c))).join(", then ")}.`);
+    }
   }
   return lines.join("\n");
 }
@@ -135,7 +197,11 @@ function isTeardownCall(call: CallRecord): boolean {
 /** A call as one short text: `read(fd 4, 1) = -1 ECONNRESET`. */
 export function formatCall(call: CallRecord): string {
   const args = call.args ? `(${call.args})` : "()";
-  const result = call.returnMs === null ? "… (never returned)" : call.errno ? `= ${call.ret} ${call.errno}` : `= ${call.ret}`;
+  const result = call.returnMs === null
+    ? "… (never returned)"
+    : call.errno
+    ? `= ${call.ret} ${call.errno}`
+    : `= ${call.ret}`;
   const details = Object.entries(call.detail)
     .filter(([k, v]) => k !== "bytes" && !(k === "iterations" && v === 1))
     .map(([k, v]) => (k === "events" ? String(v) : `${k}=${v}`));
@@ -145,18 +211,26 @@ export function formatCall(call: CallRecord): string {
 function renderTimeline(calls: CallRecord[], packets: PacketRecord[]): string {
   type Row = { ms: number; order: number; client: string; wire: string; server: string };
   const rows: Row[] = [];
+  // A call that blocked gets two rows, at entry and at return, so that a
+  // packet sent while it was inside the kernel shows between them.
   calls.forEach((c, i) => {
-    const text = escapeCell(formatCall(c));
-    const span = c.returnMs === null ? `${c.enterMs.toFixed(3)} → …` : c.returnMs - c.enterMs >= 0.05
-      ? `${c.enterMs.toFixed(3)} → ${c.returnMs.toFixed(3)}`
-      : c.enterMs.toFixed(3);
-    rows.push({
-      ms: c.returnMs ?? c.enterMs,
-      order: i,
-      client: c.side === "client" ? `\`${text}\` (${span})` : "",
-      wire: "",
-      server: c.side === "server" ? `\`${text}\` (${span})` : "",
-    });
+    const put = (ms: number, order: number, text: string) =>
+      rows.push({
+        ms,
+        order,
+        client: c.side === "client" ? text : "",
+        wire: "",
+        server: c.side === "server" ? text : "",
+      });
+    const done = `\`${escapeCell(formatCall(c))}\``;
+    if (c.returnMs === null) {
+      put(c.enterMs, 2 * i, `${done} (entered, never returned)`);
+    } else if (c.returnMs - c.enterMs >= 0.1) {
+      put(c.enterMs, 2 * i, `\`${escapeCell(`${c.call}(${c.args ?? ""})`)}\` …`);
+      put(c.returnMs, 2 * i + 1, `… ${done}`);
+    } else {
+      put(c.enterMs, 2 * i, done);
+    }
   });
   packets.forEach((p, i) => {
     const arrow = p.from === "client" ? "client → server" : p.from === "server" ? "server → client" : "→";
@@ -164,7 +238,9 @@ function renderTimeline(calls: CallRecord[], packets: PacketRecord[]): string {
       ms: p.ms,
       order: 1e6 + i,
       client: "",
-      wire: `${arrow} \`[${p.flags}]\` seq ${p.seq}${p.flags.includes(".") ? `, ack ${p.ack}` : ""}, len ${p.length}`,
+      wire: `${arrow} \`[${p.flags}]\` seq ${p.seq}${
+        p.flags.includes(".") ? `, ack ${p.ack}` : ""
+      }, len ${p.length}`,
       server: "",
     });
   });
@@ -190,11 +266,16 @@ function renderMermaid(conn: ConnectionResult, calls: CallRecord[]): string {
     const style = p.flags.startsWith("R") ? "x" : ">>";
     items.push({
       ms: p.ms,
-      line: `    ${arrow.replace(">>", style === "x" ? "-x" : ">>")}: [${p.flags}] seq ${p.seq}${p.flags.includes(".") ? ` ack ${p.ack}` : ""}${p.length ? ` len ${p.length}` : ""}`,
+      line: `    ${arrow.replace(">>", style === "x" ? "-x" : ">>")}: [${p.flags}] seq ${p.seq}${
+        p.flags.includes(".") ? ` ack ${p.ack}` : ""
+      }${p.length ? ` len ${p.length}` : ""}`,
     });
   }
   for (const c of calls) {
-    if (!["close", "shutdown", "read", "epoll_wait"].includes(c.call) && !(c.call === "ioctl" && c.args === "FIONREAD")) continue;
+    if (
+      !["close", "shutdown", "read", "epoll_wait"].includes(c.call) &&
+      !(c.call === "ioctl" && c.args === "FIONREAD")
+    ) continue;
     const who = c.side === "client" ? "C" : "S";
     items.push({ ms: c.returnMs ?? c.enterMs, line: `    Note over ${who}: ${mermaidText(formatCall(c))}` });
   }
@@ -209,7 +290,12 @@ function mermaidText(text: string): string {
 
 function renderKernel(conn: ConnectionResult): string {
   const k = conn.kernel;
-  const out = ["## Kernel evidence", "", "### Counters (after − before, in each side's own network namespace)", ""];
+  const out = [
+    "## Kernel evidence",
+    "",
+    "### Counters (after − before, in each side's own network namespace)",
+    "",
+  ];
   const names = [...new Set(SIDES.flatMap((s) => Object.keys(k.counters[s])))].sort();
   const table = (rows: string[]) => [
     "| counter | client | server |",
@@ -229,7 +315,14 @@ function renderKernel(conn: ConnectionResult): string {
     out.push(...(teardown.length ? table(teardown) : ["No abort, reset or failure counter moved."]));
     const others = names.filter((n) => !isTeardownCounter(n));
     if (others.length) {
-      out.push("", `<details><summary>${others.length} other counters that moved</summary>`, "", ...table(others), "", "</details>");
+      out.push(
+        "",
+        `<details><summary>${others.length} other counters that moved</summary>`,
+        "",
+        ...table(others),
+        "",
+        "</details>",
+      );
     }
   }
   out.push("", "### RST reasons (tcp:tcp_send_reset)", "");
@@ -238,19 +331,38 @@ function renderKernel(conn: ConnectionResult): string {
   } else if (k.resetReasons.length === 0) {
     out.push("The kernel sent no RST for this connection.");
   } else {
-    out.push("```", ...k.resetReasons.map((r) => `${r.ms === null ? "" : `${formatSeconds(r.ms)} `}${r.side}: ${r.text}`), "```");
-    if (!k.activeResetReasons) out.push("", "This kernel does not name the reasons for resets it sends on its own (they come with 6.12).");
+    out.push(
+      "```",
+      ...k.resetReasons.map((r) => `${r.ms === null ? "" : `${formatSeconds(r.ms)} `}${r.side}: ${r.text}`),
+      "```",
+    );
+    if (!k.activeResetReasons) {
+      out.push(
+        "",
+        "This kernel does not name the reasons for resets it sends on its own (they come with 6.12).",
+      );
+    }
   }
   out.push("", "### TCP state changes (sock:inet_sock_set_state)", "");
   if (!k.traceAvailable) {
     out.push("Not recorded (see above).");
   } else {
-    out.push("```", ...k.stateChanges.map((s) => `${s.ms === null ? "" : `${formatSeconds(s.ms)} `}${s.side} ${s.local} > ${s.remote}: ${s.change}`), "```");
+    out.push(
+      "```",
+      ...k.stateChanges.map((s) =>
+        `${s.ms === null ? "" : `${formatSeconds(s.ms)} `}${s.side} ${s.local} > ${s.remote}: ${s.change}`
+      ),
+      "```",
+    );
   }
   out.push("", "### Sockets left after the programs exited (/proc/net/tcp)", "");
   for (const side of SIDES) {
     const left = k.socketsLeft[side];
-    out.push(`- ${side}: ${left.length === 0 ? "none" : left.map((s) => `${s.state} ${s.local} > ${s.remote}`).join("; ")}`);
+    out.push(
+      `- ${side}: ${
+        left.length === 0 ? "none" : left.map((s) => `${s.state} ${s.local} > ${s.remote}`).join("; ")
+      }`,
+    );
   }
   return out.join("\n");
 }
@@ -283,12 +395,18 @@ function renderEnvironment(result: RunResult): string {
     `- Images: ${Object.entries(e.images).map(([tag, id]) => `${code(tag)} ${id.slice(0, 19)}`).join(", ")}`,
     "- Captures: " + SIDES.map((side) => {
       const c = result.captures[side];
-      return `${side} ${c.packets} packets, ${c.stats ? `${c.stats.droppedByKernel} dropped by the kernel` : "drop count unknown"}`;
+      return `${side} ${c.packets} packets, ${
+        c.stats ? `${c.stats.droppedByKernel} dropped by the kernel` : "drop count unknown"
+      }`;
     }).join("; "),
     "",
     "| container | role | user | capabilities |",
     "|---|---|---|---|",
-    ...e.containers.map((c) => `| ${code(c.name)} | ${c.role} | ${c.user} | ${c.capabilities.length ? c.capabilities.join(", ") : "none"} |`),
+    ...e.containers.map((c) =>
+      `| ${code(c.name)} | ${c.role} | ${c.user} | ${
+        c.capabilities.length ? c.capabilities.join(", ") : "none"
+      } |`
+    ),
   ];
   return lines.join("\n");
 }

@@ -45,8 +45,7 @@ const seed: Scenario = {
 const seedReadFirst: Scenario = {
   name: "seed-read-first",
   title: "read the byte, then close(): a FIN handshake",
-  description:
-    "The same server and client as `seed`, but the client reads the byte before close(). " +
+  description: "The same server and client as `seed`, but the client reads the byte before close(). " +
     "Nothing is left unread, so tcp_close() sends FIN; the server reads EOF and closes in turn, " +
     "and the client, the active closer, ends in TIME_WAIT.",
   port: 9999,

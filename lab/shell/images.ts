@@ -44,9 +44,11 @@ export async function ensureImages(docker: DockerClient, progress: Progress): Pr
   });
 
   const endpoint = `tcplab-endpoint:${await shortHash(RECIPE_VERSION, source, endpointDockerfile)}`;
-  const capture = `tcplab-capture:${
-    await shortHash(RECIPE_VERSION, captureDockerfile, captureInputs.join("\n"))
-  }`;
+  const capture = `tcplab-capture:${await shortHash(
+    RECIPE_VERSION,
+    captureDockerfile,
+    captureInputs.join("\n"),
+  )}`;
 
   const build = async (tag: string, what: string, context: () => Promise<Uint8Array>) => {
     if (await docker.imageExists(tag)) return;
@@ -100,7 +102,9 @@ async function compileEndpoint(source: Uint8Array): Promise<Uint8Array> {
     );
     if (!result.success) {
       throw new LabEnvironmentError(
-        `Cannot compile containers/endpoint/tcplab.c: ${result.stderr.trim().split("\n").slice(-3).join(" / ")}`,
+        `Cannot compile containers/endpoint/tcplab.c: ${
+          result.stderr.trim().split("\n").slice(-3).join(" / ")
+        }`,
         "install a C compiler with a static libc (apt-get install -y gcc libc6-dev)",
       );
     }
@@ -116,7 +120,9 @@ async function captureFiles(tcpdump: string, libraries: string[]): Promise<TarEn
     { path: "rootfs/usr/bin/tcpdump", data: await Deno.readFile(tcpdump), mode: 0o755 },
     {
       path: "rootfs/etc/passwd",
-      data: text.encode(`root:x:0:0:root:/:/usr/bin/tcpdump\ntcpdump:x:${CAPTURE_UID}:${CAPTURE_UID}::/cap:/usr/bin/tcpdump\n`),
+      data: text.encode(
+        `root:x:0:0:root:/:/usr/bin/tcpdump\ntcpdump:x:${CAPTURE_UID}:${CAPTURE_UID}::/cap:/usr/bin/tcpdump\n`,
+      ),
       mode: 0o644,
     },
     {

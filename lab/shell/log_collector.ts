@@ -54,7 +54,6 @@ export class LogCollector {
     what: string,
   ): Promise<void> {
     return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const check = () => {
         if (test(this.#text[stream])) {
           finish();
@@ -68,7 +67,7 @@ export class LogCollector {
         clearTimeout(timer);
         this.#waiters.delete(check);
       };
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         finish();
         reject(new LogTimeoutError(`${what}: not seen within ${timeoutMs} ms${this.#tail()}`));
       }, timeoutMs);

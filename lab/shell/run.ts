@@ -148,9 +148,16 @@ export async function runScenario(
       return holder;
     }));
     await withTimeout(
-      Promise.all(holders.map((h) =>
-        h.logs.waitFor("stdout", (t) => t.includes("=== tcplab-snapshot END 1"), timeouts.start, `${h.name}: first snapshot`)
-      )),
+      Promise.all(
+        holders.map((h) =>
+          h.logs.waitFor(
+            "stdout",
+            (t) => t.includes("=== tcplab-snapshot END 1"),
+            timeouts.start,
+            `${h.name}: first snapshot`,
+          )
+        ),
+      ),
       timeouts.start,
       "start: namespace holders",
       options.signal,
@@ -166,8 +173,19 @@ export async function runScenario(
         name: `${prefix}-${side}-cap`,
         image: images.capture,
         cmd: [
-          "-i", "eth0", "-p", "-nn", "-U", "--immediate-mode", "--time-stamp-precision=nano",
-          "-s", "262144", "-Z", "tcpdump", "-w", `/cap/${side}.pcap`,
+          "-i",
+          "eth0",
+          "-p",
+          "-nn",
+          "-U",
+          "--immediate-mode",
+          "--time-stamp-precision=nano",
+          "-s",
+          "262144",
+          "-Z",
+          "tcpdump",
+          "-w",
+          `/cap/${side}.pcap`,
         ],
         labels: { ...labels, "tcplab.role": `${side}-capture` },
         attachment: { namespaceOf: holders[i]!.id },
@@ -179,9 +197,16 @@ export async function runScenario(
       return capture;
     }));
     await withTimeout(
-      Promise.all(captures.map((c) =>
-        c.logs.waitFor("stderr", (t) => t.includes("listening on"), timeouts.capture, `${c.name}: tcpdump "listening on"`)
-      )),
+      Promise.all(
+        captures.map((c) =>
+          c.logs.waitFor(
+            "stderr",
+            (t) => t.includes("listening on"),
+            timeouts.capture,
+            `${c.name}: tcpdump "listening on"`,
+          )
+        ),
+      ),
       timeouts.capture,
       "capture: tcpdump ready",
       options.signal,
@@ -207,7 +232,12 @@ export async function runScenario(
     const listens = scenario.server.some((s) => s.op === "listen");
     if (listens) {
       await withTimeout(
-        server.logs.waitFor("stdout", (t) => /"ph":"return"[^\n]*"call":"listen"/.test(t), timeouts.start, "server: listen()"),
+        server.logs.waitFor(
+          "stdout",
+          (t) => /"ph":"return"[^\n]*"call":"listen"/.test(t),
+          timeouts.start,
+          "server: listen()",
+        ),
         timeouts.start,
         "start: server listening",
         options.signal,
@@ -239,22 +269,37 @@ export async function runScenario(
     // 4. The "after" counters, while the namespaces still exist; then stop the captures.
     await Promise.all(holders.map((h) => h.signal("SIGUSR1")));
     await withTimeout(
-      Promise.all(holders.map((h) =>
-        h.logs.waitFor("stdout", (t) => t.includes("=== tcplab-snapshot END 2"), timeouts.collect, `${h.name}: second snapshot`)
-      )),
+      Promise.all(
+        holders.map((h) =>
+          h.logs.waitFor(
+            "stdout",
+            (t) => t.includes("=== tcplab-snapshot END 2"),
+            timeouts.collect,
+            `${h.name}: second snapshot`,
+          )
+        ),
+      ),
       timeouts.collect,
       "collect: counters after the run",
       options.signal,
     );
     await Promise.all(captures.map((c) => c.signal("SIGINT")));
-    await withTimeout(Promise.all(captures.map((c) => c.wait())), timeouts.collect, "collect: tcpdump to stop", options.signal);
+    await withTimeout(
+      Promise.all(captures.map((c) => c.wait())),
+      timeouts.collect,
+      "collect: tcpdump to stop",
+      options.signal,
+    );
     // Make sure the log streams have delivered tcpdump's statistics.
-    await Promise.all(captures.map((c) =>
-      c.logs.waitFor("stderr", (t) => t.includes("dropped by kernel"), 2_000, `${c.name}: statistics`).catch(() => {})
-    ));
-    const pcaps = await Promise.all(sides.map((side, i) =>
-      captures[i]!.readFile(`/cap/${side}.pcap`).catch(() => null)
-    ));
+    await Promise.all(
+      captures.map((c) =>
+        c.logs.waitFor("stderr", (t) => t.includes("dropped by kernel"), 2_000, `${c.name}: statistics`)
+          .catch(() => {})
+      ),
+    );
+    const pcaps = await Promise.all(
+      sides.map((side, i) => captures[i]!.readFile(`/cap/${side}.pcap`).catch(() => null)),
+    );
     phase("collect");
 
     const sideArtifacts = (side: Side, i: number, p: ContainerHandle): SideArtifacts => ({
@@ -284,9 +329,27 @@ export async function runScenario(
         denoVersion: Deno.version.deno,
         images: { [images.endpoint]: images.ids.endpoint, [images.capture]: images.ids.capture },
         containers: [
-          ...sides.map((side) => ({ name: `${prefix}-${side}-ns`, role: `${side} namespace holder`, image: images.endpoint, user: "65534:65534", capabilities: [] })),
-          ...sides.map((side) => ({ name: `${prefix}-${side}-cap`, role: `${side} capture`, image: images.capture, user: "0:0, tcpdump drops to uid 101", capabilities: CAPTURE_CAPABILITIES })),
-          ...sides.map((side) => ({ name: `${prefix}-${side}`, role: `${side} program`, image: images.endpoint, user: "65534:65534", capabilities: [] })),
+          ...sides.map((side) => ({
+            name: `${prefix}-${side}-ns`,
+            role: `${side} namespace holder`,
+            image: images.endpoint,
+            user: "65534:65534",
+            capabilities: [],
+          })),
+          ...sides.map((side) => ({
+            name: `${prefix}-${side}-cap`,
+            role: `${side} capture`,
+            image: images.capture,
+            user: "0:0, tcpdump drops to uid 101",
+            capabilities: CAPTURE_CAPABILITIES,
+          })),
+          ...sides.map((side) => ({
+            name: `${prefix}-${side}`,
+            role: `${side} program`,
+            image: images.endpoint,
+            user: "65534:65534",
+            capabilities: [],
+          })),
         ],
         network: { name: prefix, subnet },
       },
@@ -295,7 +358,10 @@ export async function runScenario(
     };
   } finally {
     await trace.finish().catch(() => {});
-    progress.step("clean", `removing ${containers.length} containers, ${volumes.length} volumes, the network`);
+    progress.step(
+      "clean",
+      `removing ${containers.length} containers, ${volumes.length} volumes, the network`,
+    );
     await Promise.allSettled(containers.map((c) => c.remove()));
     await Promise.allSettled(volumes.map((v) => docker.removeVolume(v)));
     if (networkId) await docker.removeNetwork(networkId).catch(() => {});

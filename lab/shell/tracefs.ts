@@ -36,7 +36,9 @@ export async function startTrace(name: string): Promise<TraceSession> {
       started.code === 4
         ? "the lab is not root, so it cannot create a tracefs instance: run it as root to record the kernel's RST reasons"
         : started.code === 3
-        ? `tracefs is not usable here (${started.stderr.trim() || "not mounted"}); as root: mount -t tracefs nodev /sys/kernel/tracing`
+        ? `tracefs is not usable here (${
+          started.stderr.trim() || "not mounted"
+        }); as root: mount -t tracefs nodev /sys/kernel/tracing`
         : `the tracefs helper failed: ${started.stderr.trim()}`,
     );
   }
@@ -88,7 +90,9 @@ async function ensureHelper(): Promise<string | { note: string }> {
       stdout: "null",
       stderr: "piped",
     }).output();
-    if (!out.success) return { note: `the tracefs helper did not compile: ${new TextDecoder().decode(out.stderr).trim()}` };
+    if (!out.success) {
+      return { note: `the tracefs helper did not compile: ${new TextDecoder().decode(out.stderr).trim()}` };
+    }
     await Deno.writeTextFile(STAMP, source);
     return path;
   } catch (error) {
@@ -103,7 +107,12 @@ async function runHelper(
   try {
     const out = await new Deno.Command(path, { args, stdout: "piped", stderr: "piped" }).output();
     const decoder = new TextDecoder();
-    return { ok: out.success, code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+    return {
+      ok: out.success,
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
   } catch (error) {
     return { ok: false, code: -1, stdout: "", stderr: (error as Error).message };
   }
@@ -111,6 +120,7 @@ async function runHelper(
 
 function unavailable(note: string): TraceSession {
   return {
-    finish: () => Promise.resolve({ available: false, note, reasonField: false, activeResetReasons: false, text: "" }),
+    finish: () =>
+      Promise.resolve({ available: false, note, reasonField: false, activeResetReasons: false, text: "" }),
   };
 }

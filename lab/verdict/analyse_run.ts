@@ -11,7 +11,7 @@ import { readCapture } from "../analysis/pcap.ts";
 import { decodeTcp } from "../analysis/decode.ts";
 import { buildConnections } from "../analysis/connections.ts";
 import { classifyTeardown } from "../analysis/teardown.ts";
-import { TcpdumpFormatter, tcpdumpFlags } from "../analysis/tcpdump_format.ts";
+import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
 import type { Connection, Direction, TcpPacket } from "../analysis/types.ts";
 import type { RunArtifacts } from "../evidence/artifacts.ts";
 import { type Call, parseProgramLog } from "../evidence/calls.ts";
@@ -45,27 +45,46 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
   const sideOf = (address: string): Side | "other" =>
     address === addresses.client ? "client" : address === addresses.server ? "server" : "other";
 
-  const captures = SIDES.map((side) => decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings));
+  const captures = SIDES.map((side) =>
+    decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings)
+  );
   for (const side of SIDES) {
     const stats = artifacts.sides[side].captureStats;
     if (stats && stats.droppedByKernel > 0) {
-      warnings.push(`the ${side}'s capture lost ${stats.droppedByKernel} packets (tcpdump: dropped by kernel); the packet evidence may be incomplete`);
+      warnings.push(
+        `the ${side}'s capture lost ${stats.droppedByKernel} packets (tcpdump: dropped by kernel); the packet evidence may be incomplete`,
+      );
     }
-    if (!stats) warnings.push(`tcpdump on the ${side}'s side printed no statistics; whether it dropped packets is unknown`);
+    if (!stats) {
+      warnings.push(
+        `tcpdump on the ${side}'s side printed no statistics; whether it dropped packets is unknown`,
+      );
+    }
   }
 
-  const logs = Object.fromEntries(SIDES.map((side) => [side, parseProgramLog(side, artifacts.sides[side].programLog)])) as Record<Side, ReturnType<typeof parseProgramLog>>;
+  const logs = Object.fromEntries(
+    SIDES.map((side) => [side, parseProgramLog(side, artifacts.sides[side].programLog)]),
+  ) as Record<Side, ReturnType<typeof parseProgramLog>>;
   for (const side of SIDES) {
     const s = artifacts.sides[side];
     if (!logs[side].finished && !artifacts.timedOut) {
-      warnings.push(`the ${side} program did not finish its steps (exit code ${s.programExitCode ?? "unknown"}${s.programStderr.trim() ? `: ${s.programStderr.trim().split("\n").pop()}` : ""})`);
+      warnings.push(
+        `the ${side} program did not finish its steps (exit code ${s.programExitCode ?? "unknown"}${
+          s.programStderr.trim() ? `: ${s.programStderr.trim().split("\n").pop()}` : ""
+        })`,
+      );
     }
   }
 
-  const snapshots = Object.fromEntries(SIDES.map((side) => [side, parseSnapshots(artifacts.sides[side].holderLog)])) as Record<Side, Snapshot[]>;
-  const counters = Object.fromEntries(SIDES.map((side) => [side, counterChanges(snapshots[side], side, warnings)])) as Record<Side, Counters>;
+  const snapshots = Object.fromEntries(
+    SIDES.map((side) => [side, parseSnapshots(artifacts.sides[side].holderLog)]),
+  ) as Record<Side, Snapshot[]>;
+  const counters = Object.fromEntries(
+    SIDES.map((side) => [side, counterChanges(snapshots[side], side, warnings)]),
+  ) as Record<Side, Counters>;
   // Only the run's own sockets: Docker's embedded DNS listens on 127.0.0.11 in every namespace.
-  const ownSocket = (s: SocketEntry) => [addresses.client, addresses.server].includes(s.local.replace(/:\d+$/, ""));
+  const ownSocket = (s: SocketEntry) =>
+    [addresses.client, addresses.server].includes(s.local.replace(/:\d+$/, ""));
   const socketsLeft = Object.fromEntries(
     SIDES.map((side) => [side, socketsAfter(snapshots[side]).filter(ownSocket)]),
   ) as Record<Side, SocketEntry[]>;
@@ -78,9 +97,12 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     : [];
 
   // The connections between the two programs, from the client's capture where there is one.
-  const primary = captures.find((c) => c.side === "client" && c.packets.length > 0) ?? captures.find((c) => c.packets.length > 0);
+  const primary = captures.find((c) => c.side === "client" && c.packets.length > 0) ??
+    captures.find((c) => c.packets.length > 0);
   const connections = (primary?.connections ?? []).filter((conn) =>
-    [conn.originator.address, conn.responder.address].every((a) => a === addresses.client || a === addresses.server)
+    [conn.originator.address, conn.responder.address].every((a) =>
+      a === addresses.client || a === addresses.server
+    )
   );
   const t0 = connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
   const ms = (ns: bigint) => Number(ns - t0) / 1e6;
@@ -113,7 +135,9 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       calls: actorCalls,
     });
     const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
-    const resetDirection = teardown.resetPacket === null ? null : conn.directions[teardown.resetPacket] ?? null;
+    const resetDirection = teardown.resetPacket === null
+      ? null
+      : conn.directions[teardown.resetPacket] ?? null;
     const relative = (value: number, isn: number | null) => (isn === null ? value : (value - isn) >>> 0);
     const packetRecords = captures.flatMap((capture) =>
       capture.packets
@@ -134,8 +158,12 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       candidates: decided.candidates,
       facts: {
         unreadBytes: actor ? unreadAtClose(actorCalls) ?? teardown.unreadBytes ?? null : null,
-        resetSeq: resetPacket ? relative(resetPacket.seq, resetDirection === "orig" ? conn.isn.orig : conn.isn.resp) : null,
-        resetAck: resetPacket ? relative(resetPacket.ack, resetDirection === "orig" ? conn.isn.resp : conn.isn.orig) : null,
+        resetSeq: resetPacket
+          ? relative(resetPacket.seq, resetDirection === "orig" ? conn.isn.orig : conn.isn.resp)
+          : null,
+        resetAck: resetPacket
+          ? relative(resetPacket.ack, resetDirection === "orig" ? conn.isn.resp : conn.isn.orig)
+          : null,
         resetFlags: resetPacket ? tcpdumpFlags(resetPacket.flags) : null,
       },
       packets: packetRecords,
@@ -166,7 +194,9 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
   const first = results[0] ?? null;
   const verdict = first
     ? explainCause(first.cause, first).sentence +
-      (first.confidence === "certain" ? "" : ` (${first.confidence}: ${first.candidates.map((c) => c.cause).join(" or ")})`)
+      (first.confidence === "certain"
+        ? ""
+        : ` (${first.confidence}: ${first.candidates.map((c) => c.cause).join(" or ")})`)
     : "No TCP connection between the client and the server was captured.";
   const target = { serverAddress: addresses.server, port: artifacts.scenario.port };
   return {
@@ -202,7 +232,12 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
   };
 }
 
-function decodeCapture(side: Side, pcap: Uint8Array | null, file: string, warnings: string[]): DecodedCapture {
+function decodeCapture(
+  side: Side,
+  pcap: Uint8Array | null,
+  file: string,
+  warnings: string[],
+): DecodedCapture {
   const packets: TcpPacket[] = [];
   const lines = new Map<TcpPacket, string>();
   if (!pcap) {
@@ -230,7 +265,8 @@ function counterChanges(snapshots: Snapshot[], side: Side, warnings: string[]): 
     warnings.push(`the ${side}'s kernel counters could not be read before and after the run`);
     return {};
   }
-  const read = (s: Snapshot) => parseCounters(s.files["/proc/net/netstat"] ?? "", s.files["/proc/net/snmp"] ?? "");
+  const read = (s: Snapshot) =>
+    parseCounters(s.files["/proc/net/netstat"] ?? "", s.files["/proc/net/snmp"] ?? "");
   return diffCounters(read(before), read(after));
 }
 
@@ -267,7 +303,8 @@ function sameConnection(p: TcpPacket, conn: Connection): boolean {
   const r = conn.responder;
   const forward = p.src === o.address && p.srcPort === o.port && p.dst === r.address && p.dstPort === r.port;
   const backward = p.src === r.address && p.srcPort === r.port && p.dst === o.address && p.dstPort === o.port;
-  return (forward || backward) && p.timeNs >= conn.startNs - 1_000_000_000n && p.timeNs <= conn.endNs + 1_000_000_000n;
+  return (forward || backward) && p.timeNs >= conn.startNs - 1_000_000_000n &&
+    p.timeNs <= conn.endNs + 1_000_000_000n;
 }
 
 function packetRecord(

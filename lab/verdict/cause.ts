@@ -76,13 +76,24 @@ export function decideCause(evidence: CauseEvidence): {
       const cause = REASON_CAUSES[reason];
       if (cause) add(cause, "certain", `the kernel's tcp_send_reset gave reason=${reason}`);
     }
-    const lingerZero = evidence.calls.some((c) => c.call === "setsockopt" && /SO_LINGER/.test(c.args ?? "") && /\b1,0\b|l_onoff=1.*l_linger=0/.test(c.args ?? "") && c.ret === 0);
+    const lingerZero = evidence.calls.some((c) =>
+      c.call === "setsockopt" && /SO_LINGER/.test(c.args ?? "") &&
+      /\b1,0\b|l_onoff=1.*l_linger=0/.test(c.args ?? "") && c.ret === 0
+    );
     if (evidence.resetReasons.includes("TCP_STATE") && lingerZero) {
-      add("linger-zero", "certain", "the kernel's tcp_send_reset gave reason=TCP_STATE after SO_LINGER {1, 0}");
+      add(
+        "linger-zero",
+        "certain",
+        "the kernel's tcp_send_reset gave reason=TCP_STATE after SO_LINGER {1, 0}",
+      );
     }
     const count = (name: string) => evidence.counters[`TcpExt.${name}`] ?? 0;
     if (count("TCPAbortOnClose") > 0) {
-      add("close-with-unread-data", "certain", `TcpExt.TCPAbortOnClose +${count("TCPAbortOnClose")} in its namespace`);
+      add(
+        "close-with-unread-data",
+        "certain",
+        `TcpExt.TCPAbortOnClose +${count("TCPAbortOnClose")} in its namespace`,
+      );
     }
     if (count("TCPAbortOnData") > 0) {
       add(
@@ -93,7 +104,11 @@ export function decideCause(evidence: CauseEvidence): {
     }
     const unread = unreadAtClose(evidence.calls);
     if (unread !== null && unread > 0) {
-      add("close-with-unread-data", "likely", `its FIONREAD said ${unread} byte${unread === 1 ? "" : "s"} unread before close()`);
+      add(
+        "close-with-unread-data",
+        "likely",
+        `its FIONREAD said ${unread} byte${unread === 1 ? "" : "s"} unread before close()`,
+      );
     }
     if (lingerZero && unread === 0) add("linger-zero", "likely", "it set SO_LINGER {1, 0} before close()");
   }

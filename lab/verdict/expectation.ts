@@ -20,7 +20,13 @@ export function checkExpectation(
 ): { met: boolean; checks: ExpectationCheck[] } {
   const checks: ExpectationCheck[] = [];
   const check = (what: string, expected: unknown, actual: unknown) =>
-    checks.push({ what, expected: show(expected), actual: show(actual), ok: show(expected) === show(actual), skipped: null });
+    checks.push({
+      what,
+      expected: show(expected),
+      actual: show(actual),
+      ok: show(expected) === show(actual),
+      skipped: null,
+    });
   if (!conn) {
     checks.push({ what: "a connection", expected: "captured", actual: "none", ok: false, skipped: null });
     return { met: false, checks };
@@ -44,7 +50,9 @@ export function checkExpectation(
       skipped,
     });
   }
-  for (const [side, wanted] of Object.entries(expect.counters ?? {}) as Array<[Side, Record<string, number>]>) {
+  for (
+    const [side, wanted] of Object.entries(expect.counters ?? {}) as Array<[Side, Record<string, number>]>
+  ) {
     for (const [name, delta] of Object.entries(wanted)) {
       check(`${name} change in the ${side}'s namespace`, delta, conn.kernel.counters[side][name] ?? 0);
     }

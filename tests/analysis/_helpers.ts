@@ -146,20 +146,6 @@ export function fixtureDatagrams(name: string): RecordSpec[] {
   }));
 }
 
-/** Interface names by index, as tcpdump resolves them on this machine. */
-export function interfaceNames(): (index: number) => string | undefined {
-  const names = new Map<number, string>();
-  for (const entry of Deno.readDirSync("/sys/class/net")) {
-    try {
-      const index = Number(Deno.readTextFileSync(`/sys/class/net/${entry.name}/ifindex`).trim());
-      names.set(index, entry.name);
-    } catch {
-      // An interface that went away while listing.
-    }
-  }
-  return (index) => names.get(index);
-}
-
 /** Recompute an IPv4 header checksum in place (datagram starts at `at`). */
 export function fixIpv4HeaderChecksum(data: Uint8Array, at = 0): void {
   const ihl = (data[at]! & 0x0f) * 4;
@@ -184,7 +170,13 @@ const vlanTag = (tpid: number, id: number, type: number) =>
   new Uint8Array([tpid >> 8, tpid & 255, id >> 8, id & 255, type >> 8, type & 255]);
 
 /** Link-layer framings of one IP datagram, with the link type. */
-export const FRAMINGS: Array<{ name: string; linkType: number; frame: (ip: Uint8Array) => Uint8Array }> = [
+export const FRAMINGS: Array<{
+  name: string;
+  linkType: number;
+  frame: (ip: Uint8Array) => Uint8Array;
+  /** Whether libpcap reads this link type from a file (14 is a DLT, never a file link type). */
+  tcpdumpReads?: false;
+}> = [
   { name: "Ethernet", linkType: 1, frame: (ip) => concat(ether(ip[0]! >> 4 === 4 ? 0x0800 : 0x86dd), ip) },
   {
     name: "802.1Q VLAN 100",
@@ -206,7 +198,7 @@ export const FRAMINGS: Array<{ name: string; linkType: number; frame: (ip: Uint8
   },
   { name: "raw IP (101)", linkType: 101, frame: (ip) => ip },
   { name: "raw IP (12)", linkType: 12, frame: (ip) => ip },
-  { name: "raw IP (14)", linkType: 14, frame: (ip) => ip },
+  { name: "raw IP (14)", linkType: 14, frame: (ip) => ip, tcpdumpReads: false },
   { name: "BSD null, little-endian", linkType: 0, frame: (ip) => concat(u32le(ip[0]! >> 4 === 4 ? 2 : 30), ip) },
   { name: "BSD null, big-endian", linkType: 0, frame: (ip) => concat(u32be(ip[0]! >> 4 === 4 ? 2 : 24), ip) },
   { name: "OpenBSD loop", linkType: 108, frame: (ip) => concat(u32be(ip[0]! >> 4 === 4 ? 2 : 24), ip) },

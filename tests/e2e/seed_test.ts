@@ -45,7 +45,10 @@ Deno.test({
       assert.equal(rst[0]!.flags, "R.");
       assert.equal(rst[0]!.seq, 1);
       assert.equal(rst[0]!.ack, 2);
-      assert.ok(!conn.packets.some((p) => p.from === "client" && p.flags.includes("F")), "no FIN from the client");
+      assert.ok(
+        !conn.packets.some((p) => p.from === "client" && p.flags.includes("F")),
+        "no FIN from the client",
+      );
       assert.equal(conn.kernel.counters.client["TcpExt.TCPAbortOnClose"], 1);
       if (conn.kernel.traceAvailable && conn.kernel.activeResetReasons) {
         assert.deepEqual(conn.kernel.resetReasons.map((r) => r.reason), ["TCP_ABORT_ON_CLOSE"]);
@@ -74,7 +77,14 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "tcplab-e2e-" });
     try {
-      const { code, stdout, stderr } = await labCli(["run", "seed-read-first", "--no-contrast", "--json", "--out", dir]);
+      const { code, stdout, stderr } = await labCli([
+        "run",
+        "seed-read-first",
+        "--no-contrast",
+        "--json",
+        "--out",
+        dir,
+      ]);
       assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
       const result: RunResult = JSON.parse(stdout);
       const conn = result.connections[0]!;
@@ -84,7 +94,11 @@ Deno.test({
       assert.ok(!flags.some((f) => f.includes(":R")), `no RST in ${flags}`);
       assert.equal(conn.state, "SF");
       assert.ok(conn.kernel.socketsLeft.client.some((s) => s.state === "TIME_WAIT"));
-      assert.equal(result.calls.find((c) => c.side === "server" && c.call === "read")?.ret, 0, "the server read EOF");
+      assert.equal(
+        result.calls.find((c) => c.side === "server" && c.call === "read")?.ret,
+        0,
+        "the server read EOF",
+      );
       assert.deepEqual(await leftovers(result.runId), []);
     } finally {
       await Deno.remove(dir, { recursive: true });

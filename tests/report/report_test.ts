@@ -14,7 +14,10 @@ Deno.test("the founding case's recorded run is explained as close with unread da
   assert.equal(conn.confidence, "certain");
   assert.deepEqual(conn.facts, { unreadBytes: 1, resetSeq: 1, resetAck: 2, resetFlags: "R." });
   assert.equal(conn.kernel.counters.client["TcpExt.TCPAbortOnClose"], 1);
-  assert.deepEqual(conn.kernel.resetReasons.map((r) => [r.side, r.reason]), [["client", "TCP_ABORT_ON_CLOSE"]]);
+  assert.deepEqual(conn.kernel.resetReasons.map((r) => [r.side, r.reason]), [[
+    "client",
+    "TCP_ABORT_ON_CLOSE",
+  ]]);
   assert.equal(result.expectation.met, true);
   assert.match(result.verdict, /^The client reset the connection: it called close\(\) with 1 byte unread/);
   // Both captures are in the result, and neither shows a FIN.
@@ -38,7 +41,10 @@ Deno.test("the contrast's recorded run is a FIN handshake with the client in TIM
 
 Deno.test("an expectation that the run does not meet is reported with what differed", async () => {
   const artifacts = await recordedRun("seed");
-  artifacts.scenario = { ...artifacts.scenario, expect: { ...artifacts.scenario.expect, state: "SF", resetBy: null } };
+  artifacts.scenario = {
+    ...artifacts.scenario,
+    expect: { ...artifacts.scenario.expect, state: "SF", resetBy: null },
+  };
   const result = analyseRun(artifacts, "deno task lab run seed");
   assert.equal(result.expectation.met, false);
   const failed = result.expectation.checks.filter((c) => !c.ok).map((c) => [c.what, c.expected, c.actual]);

@@ -1,0 +1,79 @@
+/**
+ * The command line as users meet it: help, bad input, exit codes. These run
+ * `deno task lab` as a user would; none of them needs Docker.
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+async function lab(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("deno", {
+    args: ["task", "--quiet", "lab", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** A message for the user: a line or two, never a stack trace. */
+function assertCleanError(stderr: string, pattern: RegExp): void {
+  assert.match(stderr, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at |Stack backtrace|Uncaught/, `no stack trace in: ${stderr}`);
+  assert.ok(stderr.trim().split("\n").length <= 2, `at most two lines: ${stderr}`);
+}
+
+Deno.test("--help teaches the commands and the exit codes", async () => {
+  const { code, stdout } = await lab("--help");
+  assert.equal(code, 0);
+  for (const word of ["run", "list", "explain", "clean", "Exit codes", "DOCKER_HOST"]) {
+    assert.ok(stdout.includes(word), word);
+  }
+});
+
+Deno.test("list names the shipped scenarios and their expected outcome", async () => {
+  const { code, stdout } = await lab("list");
+  assert.equal(code, 0);
+  assert.match(stdout, /^seed +close\(\) with one unread byte/m);
+  assert.match(stdout, /expects: RSTO, RST by client, close-with-unread-data/);
+  assert.match(stdout, /^seed-read-first /m);
+});
+
+Deno.test("bad input gives one clear message and exit code 2", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "tcplab-cli-" });
+  const seedPcap = await Deno.readFile(new URL("../testdata/runs/seed/client.pcap", import.meta.url));
+  await Deno.writeFile(`${dir}/truncated.pcap`, seedPcap.subarray(0, seedPcap.length - 7));
+  await Deno.writeTextFile(`${dir}/notes.pcap`, "these are my notes, not a capture\n");
+  await Deno.writeFile(`${dir}/empty.pcap`, new Uint8Array());
+  const cases: Array<[string, string[], RegExp]> = [
+    ["a truncated pcap", ["explain", `${dir}/truncated.pcap`], /truncated\.pcap.*byte \d+/],
+    ["a file that is not a pcap", ["explain", `${dir}/notes.pcap`], /notes\.pcap.*not a (pcap|capture)/i],
+    ["an empty file", ["explain", `${dir}/empty.pcap`], /empty\.pcap/],
+    ["a directory", ["explain", dir], /is a directory/],
+    ["a missing file", ["explain", `${dir}/nope.pcap`], /no such file/],
+    ["an unknown scenario", ["run", "no-such-scenario"], /No scenario named "no-such-scenario".*\n.*seed/],
+    ["an unknown command", ["frobnicate"], /Unknown command "frobnicate"/],
+    ["an unknown option", ["run", "seed", "--colour"], /--colour/],
+  ];
+  try {
+    for (const [name, args, pattern] of cases) {
+      await t.step(name, async () => {
+        const { code, stderr } = await lab(...args);
+        assert.equal(code, 2, `exit code for ${name}; stderr: ${stderr}`);
+        assertCleanError(stderr, pattern);
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("explain tells a recorded run's story from the packets alone", async () => {
+  const { code, stdout } = await lab("explain", "tests/testdata/runs/seed/client.pcap");
+  assert.equal(code, 0);
+  assert.match(stdout, /\| RSTO \|/);
+  assert.match(stdout, /close-with-unread-data/);
+  assert.match(stdout, /linger-zero/, "packets alone cannot tell unread data from SO_LINGER {1, 0}");
+});
