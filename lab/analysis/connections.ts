@@ -380,8 +380,8 @@ class _Tracker {
       }
     }
 
-    const deltaLast = this.#updateLastSeq(endpoint, seqOnePast, syn, fin, rst, len);
-    const close = this.#stateMachine(endpoint, peer, baseSeq, ackSeq, len, isOrig, f, deltaLast);
+    this.#updateLastSeq(endpoint, seqOnePast, syn, fin, rst, len);
+    const close = this.#stateMachine(endpoint, peer, baseSeq, len, isOrig, f);
     if (close && !endpoint.didClose) endpoint.didClose = true;
   }
 
@@ -467,7 +467,7 @@ class _Tracker {
     fin: boolean,
     rst: boolean,
     len: number,
-  ): number {
+  ): void {
     const deltaLast = _seqDelta(lastSeq, endpoint.lastSeq);
     if (
       (syn || rst) &&
@@ -483,7 +483,6 @@ class _Tracker {
     } else if (len > 0) {
       this.#scaled(endpoint, "T", "rxmt");
     }
-    return deltaLast;
   }
 
   /** UpdateStateMachine; returns Zeek's do_close. */
@@ -491,11 +490,9 @@ class _Tracker {
     endpoint: _Endpoint,
     peer: _Endpoint,
     baseSeq: number,
-    ackSeq: number,
     len: number,
     isOrig: boolean,
     f: number,
-    _deltaLast: number,
   ): boolean {
     const syn = (f & TCP_SYN) !== 0;
     const fin = (f & TCP_FIN) !== 0;
@@ -577,7 +574,6 @@ class _Tracker {
       case "reset":
         break;
     }
-    void baseSeq;
     return doClose;
   }
 

@@ -10,13 +10,7 @@
  * @module
  */
 
-import type {
-  CaptureRecord,
-  Ipv6Extension,
-  LinkInfo,
-  TcpOption,
-  TcpPacket,
-} from "./types.ts";
+import type { CaptureRecord, Ipv6Extension, LinkInfo, TcpOption, TcpPacket } from "./types.ts";
 
 /** Link type numbers this module reads (pcap LINKTYPE_* values). */
 export const LinkType = {
@@ -76,9 +70,7 @@ export function decodeTcp(record: CaptureRecord): TcpPacket | null {
   const data = record.data;
   // The IP datagram as the wire carried it, for IP headers that give no length.
   const wireIpLength = record.originalLength - offset;
-  const ip = version === 4
-    ? _ipv4(data, offset, wireIpLength)
-    : _ipv6(data, offset, wireIpLength);
+  const ip = version === 4 ? _ipv4(data, offset, wireIpLength) : _ipv6(data, offset, wireIpLength);
   if (ip === null) return null;
   return _tcp(record, ip, link);
 }

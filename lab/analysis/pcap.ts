@@ -63,7 +63,9 @@ export interface PcapHeader {
   littleEndian: boolean;
   /** Whether record timestamps carry nanoseconds (magic `a1b23c4d`) rather than microseconds. */
   nanosecond: boolean;
+  /** Format version, normally 2. */
   versionMajor: number;
+  /** Format version, normally 4. */
   versionMinor: number;
   /** The snapshot length: no record should be longer. 0 means the writer did not say. */
   snapLength: number;

@@ -64,6 +64,7 @@ export const TCPDUMP_DISSECTOR_PORTS: ReadonlySet<number> = new Set([
 
 /** tcpdump's per-conversation base numbers, keyed by the ordered four-tuple. */
 export interface TcpdumpState {
+  /** Base sequence numbers (`seq` of the lower endpoint, `ack` of the other) per conversation. */
   conversations: Map<string, { seq: number; ack: number }>;
 }
 
@@ -152,9 +153,7 @@ export function formatTcpdump(
       : `${packet.ipVersion}|${packet.src}|${packet.dst}|${packet.srcPort}|${packet.dstPort}`;
     const found = state.conversations.get(key);
     if (found === undefined || flags & TCP_SYN) {
-      base = rev
-        ? { ack: seq, seq: (ack - 1) >>> 0 }
-        : { seq, ack: (ack - 1) >>> 0 };
+      base = rev ? { ack: seq, seq: (ack - 1) >>> 0 } : { seq, ack: (ack - 1) >>> 0 };
       state.conversations.set(key, base);
     } else {
       base = found;
@@ -307,9 +306,7 @@ export function formatRelativeTime(
 }
 
 function _fraction(ns: bigint, precision: TimestampPrecision): string {
-  return precision === "nano"
-    ? String(ns).padStart(9, "0")
-    : String(ns / 1000n).padStart(6, "0");
+  return precision === "nano" ? String(ns).padStart(9, "0") : String(ns / 1000n).padStart(6, "0");
 }
 
 const _SLL_PACKET_TYPES = new Map<number, string>([
@@ -388,9 +385,7 @@ function _printOptionList(options: TcpOption[], sackBase: number): string {
       }
       case "sack": {
         const blocks = Array.isArray(value) ? value as Array<[number, number]> : [];
-        const text = blocks.map(([s, e]) =>
-          `{${(s - sackBase) >>> 0}:${(e - sackBase) >>> 0}}`
-        ).join("");
+        const text = blocks.map(([s, e]) => `{${(s - sackBase) >>> 0}:${(e - sackBase) >>> 0}}`).join("");
         return `sack ${blocks.length} ${text}`;
       }
       default: {
@@ -423,8 +418,7 @@ function _printOptions(
   const trunc = () => ({ text: text + " [|tcp]" + (ch ? ">" : ""), complete: false });
   const unreadable = () => ({ text: text + " [|tcp]", complete: false });
   // tcpdump's LENCHECK: "bad" if the option claims more than the header has, "trunc" if not captured.
-  const check = (n: number): "bad" | "trunc" | null =>
-    n > left ? "bad" : cp + n > captured ? "trunc" : null;
+  const check = (n: number): "bad" | "trunc" | null => n > left ? "bad" : cp + n > captured ? "trunc" : null;
 
   while (left > 0) {
     text += ch;
@@ -484,9 +478,7 @@ function _printOptions(
       case 19: // md5 signature, no secret given (-M)
         datalen = 16;
         if ((problem = check(16))) break;
-        text += ` shared secret not supplied with -M, can't check - ${
-          _hex(header.subarray(cp, cp + 16))
-        }`;
+        text += ` shared secret not supplied with -M, can't check - ${_hex(header.subarray(cp, cp + 16))}`;
         break;
       case 20: // scps
         datalen = 2;

@@ -51,7 +51,9 @@ export type Confidence = "certain" | "likely" | "possible";
 
 /** One possible cause of the teardown. */
 export interface CauseCandidate {
+  /** Which cause. */
   cause: CauseId;
+  /** How sure the packets make it. */
   confidence: Confidence;
   /** One line in plain words: why the packets point here. */
   reason: string;
@@ -61,6 +63,7 @@ export interface CauseCandidate {
 
 /** The packet-level verdict on one connection's teardown. */
 export interface Teardown {
+  /** The shape of the teardown. */
   kind: TeardownKind;
   /**
    * One side sent FIN first and the other kept sending payload after it,
@@ -458,7 +461,8 @@ class _Facts {
       candidates.push({
         cause: "abort-after-retransmissions",
         confidence: "likely",
-        reason: `the ${side} sent ${retrans.count} unanswered retransmissions or keepalive probes, then RST: ` +
+        reason:
+          `the ${side} sent ${retrans.count} unanswered retransmissions or keepalive probes, then RST: ` +
           "a keepalive (or user) timeout gave up on a peer that no longer answered",
         settledBy: "tcp_send_reset reason TCP_KEEPALIVE_TIMEOUT, or the keepalive settings of the socket",
       });
@@ -483,7 +487,9 @@ class _Facts {
         cause: "unknown",
         confidence: "possible",
         reason: `the ${side} answered a segment with RST (no ACK) ` +
-          (finFirst ? "after its own FIN, though no data had followed the FIN" : "without having sent a FIN") +
+          (finFirst
+            ? "after its own FIN, though no data had followed the FIN"
+            : "without having sent a FIN") +
           ": no socket for this connection existed there any more (closed earlier, or the host lost its state)",
         settledBy: "the tcp_send_reset tracepoint's reason on that host",
       }];
@@ -498,7 +504,8 @@ class _Facts {
         {
           cause: "close-with-unread-data",
           confidence: conf("likely"),
-          reason: `the ${side} reset the connection${finNote} after receiving and acknowledging ${unread} byte(s) ` +
+          reason:
+            `the ${side} reset the connection${finNote} after receiving and acknowledging ${unread} byte(s) ` +
             `it never answered: Linux close() sends RST instead of FIN when data is left unread`,
           settledBy: _SETTLE_UNREAD_VS_LINGER,
         },
@@ -514,7 +521,8 @@ class _Facts {
         {
           cause: "linger-zero",
           confidence: conf("likely"),
-          reason: `the ${side} reset the connection${finNote} after answering all ${received} byte(s) it received: ` +
+          reason:
+            `the ${side} reset the connection${finNote} after answering all ${received} byte(s) it received: ` +
             "close() with SO_LINGER {1, 0} sends RST instead of FIN",
           settledBy: _SETTLE_UNREAD_VS_LINGER,
         },
@@ -530,7 +538,8 @@ class _Facts {
       candidates.push({
         cause: "linger-zero",
         confidence: conf("likely"),
-        reason: `the ${side} reset the connection${finNote} having received no payload, so nothing was left unread: ` +
+        reason:
+          `the ${side} reset the connection${finNote} having received no payload, so nothing was left unread: ` +
           "close() with SO_LINGER {1, 0} sends RST instead of FIN",
         settledBy: "the closer's TcpExt.TCPAbortOnData counter or tcp_send_reset reason TCP_STATE",
       });

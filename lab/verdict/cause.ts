@@ -76,9 +76,9 @@ export function decideCause(evidence: CauseEvidence): {
       const cause = REASON_CAUSES[reason];
       if (cause) add(cause, "certain", `the kernel's tcp_send_reset gave reason=${reason}`);
     }
+    // tcplab logs the option as "SO_LINGER=ON,SECONDS".
     const lingerZero = evidence.calls.some((c) =>
-      c.call === "setsockopt" && /SO_LINGER/.test(c.args ?? "") &&
-      /\b1,0\b|l_onoff=1.*l_linger=0/.test(c.args ?? "") && c.ret === 0
+      c.call === "setsockopt" && c.args === "SO_LINGER=1,0" && c.ret === 0
     );
     if (evidence.resetReasons.includes("TCP_STATE") && lingerZero) {
       add(

@@ -199,11 +199,14 @@ export const FRAMINGS: Array<{
   { name: "raw IP (101)", linkType: 101, frame: (ip) => ip },
   { name: "raw IP (12)", linkType: 12, frame: (ip) => ip },
   { name: "raw IP (14)", linkType: 14, frame: (ip) => ip, tcpdumpReads: false },
-  { name: "BSD null, little-endian", linkType: 0, frame: (ip) => concat(u32le(ip[0]! >> 4 === 4 ? 2 : 30), ip) },
+  {
+    name: "BSD null, little-endian",
+    linkType: 0,
+    frame: (ip) => concat(u32le(ip[0]! >> 4 === 4 ? 2 : 30), ip),
+  },
   { name: "BSD null, big-endian", linkType: 0, frame: (ip) => concat(u32be(ip[0]! >> 4 === 4 ? 2 : 24), ip) },
   { name: "OpenBSD loop", linkType: 108, frame: (ip) => concat(u32be(ip[0]! >> 4 === 4 ? 2 : 24), ip) },
 ];
-
 
 /** The founding-case data packet with IPv4 options (NOP NOP NOP EOL). */
 export function withIpv4Options(ip: Uint8Array): Uint8Array {
@@ -227,7 +230,6 @@ export function withIpv6Extensions(ip: Uint8Array): Uint8Array {
   out[5] = length & 255;
   return out;
 }
-
 
 /** A TCP segment to wrap in an IPv4 datagram with {@link ipv4Segment}. */
 export interface SegmentSpec {

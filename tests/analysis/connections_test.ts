@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildConnections, directionOf } from "../../lab/analysis/connections.ts";
 import type { Connection, ConnState, TcpPacket } from "../../lab/analysis/types.ts";
-import { type Fixture, FIXTURES, fixturePackets } from "./_helpers.ts";
+import { type Fixture, fixturePackets, FIXTURES } from "./_helpers.ts";
 
 interface Expected {
   state: ConnState;
@@ -295,7 +295,12 @@ Deno.test("buildConnections: every conn_state, on synthetic packets", async (t) 
     },
     {
       name: "retransmitted data: T once, bytes counted once",
-      packets: [...handshake, pkt("C", PSH, 101, 501, 10), pkt("C", PSH, 101, 501, 10), pkt("S", ACK, 501, 111)],
+      packets: [
+        ...handshake,
+        pkt("C", PSH, 101, 501, 10),
+        pkt("C", PSH, 101, 501, 10),
+        pkt("S", ACK, 501, 111),
+      ],
       state: "S1",
       history: "ShADTa",
     },
@@ -366,7 +371,11 @@ Deno.test("buildConnections: originators, bytes and handshakes on synthetic pack
       pkt("C", SYN, 90000),
       pkt("S", RSTACK, 0, 90001),
     ]));
-    assert.deepEqual(connections.map((c) => [c.id, c.state, c.history]), [[1, "RSTO", "ShAR"], [2, "REJ", "Sr"]]);
+    assert.deepEqual(connections.map((c) => [c.id, c.state, c.history]), [[1, "RSTO", "ShAR"], [
+      2,
+      "REJ",
+      "Sr",
+    ]]);
   });
   await t.step("handshake incomplete without the final ACK", () => {
     const [conn] = buildConnections(numbered([pkt("C", SYN, 100), pkt("S", SYNACK, 500, 101)]));
@@ -394,7 +403,7 @@ Deno.test("buildConnections: bad checksums and bad headers", async (t) => {
     assert.equal(checked?.state, "S1");
     assert.equal(checked?.packets.length, 6);
     const [unchecked] = buildConnections(packets);
-    assert.equal(unchecked?.history, "ShADTr");
+    assert.equal(unchecked?.history, "ShADrT");
     assert.equal(unchecked?.state, "RSTR");
   });
   await t.step("a segment with a bad header length is kept but not analysed", () => {

@@ -1,10 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  decodeTcp,
-  formatAddress,
-  LinkType,
-  parseTcpOptions,
-} from "../../lab/analysis/decode.ts";
+import { decodeTcp, formatAddress, LinkType, parseTcpOptions } from "../../lab/analysis/decode.ts";
 import { readPcap } from "../../lab/analysis/pcap.ts";
 import type { CaptureRecord, TcpPacket } from "../../lab/analysis/types.ts";
 import {
@@ -12,11 +7,11 @@ import {
   concat,
   ether,
   fixIpv4HeaderChecksum,
-  FRAMINGS,
   fixtureBytes,
   fixtureDatagrams,
   fixturePackets,
   fixtureRecords,
+  FRAMINGS,
   tcpdumpLines,
   u32le,
   withIpv4Options,
