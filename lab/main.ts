@@ -71,7 +71,7 @@ export async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGTERM", handlers.SIGTERM);
   }
   if (interruptedBy) {
-    console.error("tcplab: interrupted; what the run created was removed, what it collected was kept");
+    console.error("tcplab: interrupted; what the run created was removed");
     return interruptedBy === "SIGTERM" ? EXIT.sigterm : EXIT.sigint;
   }
   return code;

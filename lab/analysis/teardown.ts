@@ -224,29 +224,28 @@ class _Facts {
     return start + p.payloadLength + (p.flags & TCP_SYN ? 1 : 0) + (p.flags & TCP_FIN ? 1 : 0);
   }
 
-  /** Highest segment end a side reached in packets [0, end), or null if it sent none. */
-  #highestEnd(d: Direction, end: number): number | null {
-    let high: number | null = null;
-    for (let i = 0; i < end; i++) {
-      const p = this.packets[i]!;
-      if (this.dirs[i] !== d || p.flags & TCP_RST) continue;
-      const e = this.#segmentEnd(d, p);
-      high = high === null ? e : Math.max(high, e);
-    }
-    return high;
-  }
-
   /** Trailing retransmissions / keepalive probes from one side, unanswered by the other. */
   unansweredRetransmissions(end: number): { by: Direction; count: number } | null {
     let lastIndex = end - 1;
     while (lastIndex >= 0 && this.packets[lastIndex]!.flags & TCP_RST) lastIndex--;
     if (lastIndex < 0) return null;
     const by = this.dirs[lastIndex]!;
+    // highest[i]: the highest segment end `by` reached before packet i (null: nothing sent yet).
+    const highest: Array<number | null> = [];
+    let high: number | null = null;
+    for (let i = 0; i <= lastIndex; i++) {
+      highest.push(high);
+      const p = this.packets[i]!;
+      if (this.dirs[i] === by && !(p.flags & TCP_RST)) {
+        const e = this.#segmentEnd(by, p);
+        high = high === null ? e : Math.max(high, e);
+      }
+    }
     let count = 0;
     for (let i = lastIndex; i >= 0 && this.dirs[i] === by; i--) {
       const p = this.packets[i]!;
       if (p.flags & TCP_RST) continue;
-      const previous = this.#highestEnd(by, i);
+      const previous = highest[i] ?? null;
       if (previous === null) break;
       const start = this.rel(by, p.seq);
       const occupies = p.payloadLength > 0 || (p.flags & (TCP_SYN | TCP_FIN)) !== 0;
