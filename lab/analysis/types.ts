@@ -35,7 +35,7 @@ export interface CaptureRecord {
 
 /** A decoded TCP option, named as tcpdump names it. */
 export interface TcpOption {
-  /** "mss", "sackOK", "wscale", "TS", "nop", "eol", "sack", or "unknown-N". */
+  /** "mss", "sackOK", "wscale", "TS", "nop", "eol", "sack", another tcpdump name ("tfo", "md5"...), or "unknown-N". */
   kind: string;
   /** mss value, wscale shift, TS [val, ecr], sack blocks, or undefined. */
   value?: number | [number, number] | Array<[number, number]>;
@@ -43,7 +43,7 @@ export interface TcpOption {
   data?: Uint8Array;
 }
 
-/** Link-layer facts tcpdump prints before the IP header (Linux cooked v2 only, today). */
+/** What the link layer said about a packet: its link type, Linux cooked-capture fields, VLAN tags. */
 export interface LinkInfo {
   /** The pcap link type the packet came from. */
   linkType: number;
