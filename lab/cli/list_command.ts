@@ -4,7 +4,8 @@
  * @module
  */
 
-import { CATALOG } from "../scenario/catalog.ts";
+import { loadCatalog } from "../scenario/catalog.ts";
+import type { Expectation } from "../scenario/types.ts";
 import { EXIT, UsageError } from "./exit.ts";
 
 /** Print the catalog: name, title, expected outcome. */
@@ -12,14 +13,18 @@ export function listCommand(args: string[]): number {
   if (args.length > 0) {
     throw new UsageError(`"list" takes no arguments, got "${args[0]}"`, "run: deno task lab list");
   }
-  const width = Math.max(...[...CATALOG.keys()].map((name) => name.length));
-  for (const scenario of CATALOG.values()) {
-    const e = scenario.expect;
-    const outcome = [e.state, e.resetBy ? `RST by ${e.resetBy}` : e.resetBy === null ? "no RST" : "", e.cause]
-      .filter(Boolean).join(", ");
-    console.log(
-      `${scenario.name.padEnd(width)}  ${scenario.title}\n${" ".repeat(width)}  expects: ${outcome}`,
-    );
+  const catalog = loadCatalog();
+  const width = Math.max(...[...catalog.keys()].map((name) => name.length));
+  for (const scenario of catalog.values()) {
+    console.log(`${scenario.name.padEnd(width)}  ${scenario.title}`);
+    console.log(`${" ".repeat(width)}  expects: ${describeExpectation(scenario.expect)}`);
   }
   return EXIT.ok;
+}
+
+/** An expectation in a few words: "RSTO, RST by client, close-with-unread-data". */
+export function describeExpectation(e: Expectation): string {
+  const cause = Array.isArray(e.cause) ? e.cause.join(" or ") : e.cause;
+  return [e.state, e.resetBy ? `RST by ${e.resetBy}` : e.resetBy === null ? "no RST" : "", cause]
+    .filter(Boolean).join(", ");
 }

@@ -1,21 +1,24 @@
 /**
- * `deno task lab run NAME...`: run scenarios in containers, explain them,
- * write their reports.
+ * `deno task lab run NAME|FILE...`: run scenarios in containers, side by
+ * side, explain them, write their reports and a summary.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { CATALOG, DEFAULT_SCENARIO } from "../scenario/catalog.ts";
+import { DEFAULT_SCENARIO, loadCatalog } from "../scenario/catalog.ts";
+import { resolveScenario, UnknownScenarioError } from "../scenario/resolve.ts";
+import { ScenarioError } from "../scenario/parse.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { DockerClient, parseDockerHost } from "../shell/docker.ts";
-import { newRunId, runScenario } from "../shell/run.ts";
 import { ensureImages } from "../shell/images.ts";
+import { newRunId, runScenario } from "../shell/run.ts";
+import { saveArtifacts } from "../shell/run_files.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
 import { analyseRun } from "../verdict/analyse_run.ts";
-import { saveArtifacts } from "../shell/run_files.ts";
-import { renderReport } from "../report/markdown.ts";
 import type { RunResult } from "../verdict/types.ts";
+import { renderReport } from "../report/markdown.ts";
+import { renderSummary, type SummaryRow } from "../report/summary.ts";
 import { EXIT, UsageError } from "./exit.ts";
 
 /** Run the scenarios the arguments name (the founding case by default). */
@@ -25,61 +28,59 @@ export async function runCommand(
   isDefault: boolean,
 ): Promise<number> {
   const { values, positionals } = parseOptions(args);
-  const names = positionals.length > 0 ? positionals : [DEFAULT_SCENARIO];
   if (isDefault && positionals.length > 0) {
     throw new UsageError(
       `Unexpected argument "${positionals[0]}"`,
       'name scenarios after "run": deno task lab run seed',
     );
   }
-  const scenarios = names.map(findScenario);
-  const quiet = values.quiet || values.json || !Deno.stderr.isTerminal() && !Deno.env.get("TCPLAB_PROGRESS");
-  const progressFor = (name: string): Progress =>
-    quiet
-      ? silentProgress
-      : stderrProgress(scenarios.length > 1 || !values["no-contrast"] ? `${name}: ` : "");
-
-  // Each scenario's contrast runs beside it, so the report can quote its real outcome.
-  const toRun = new Map<string, Scenario>(scenarios.map((s) => [s.name, s]));
-  if (!values["no-contrast"]) {
-    for (const s of scenarios) {
-      if (s.contrast && !toRun.has(s.contrast)) toRun.set(s.contrast, findScenario(s.contrast));
-    }
+  if (values.all && positionals.length > 0) {
+    throw new UsageError("--all runs the whole catalog: name no scenario with it", "deno task lab run --all");
   }
+  const jobs = values.jobs === undefined ? Infinity : Number(values.jobs);
+  if (jobs !== Infinity && (!Number.isInteger(jobs) || jobs < 1)) {
+    throw new UsageError(`--jobs ${values.jobs}: expected a whole number, 1 or more`, "for example --jobs 4");
+  }
+  // Every scenario (files included) is read and checked before any container starts.
+  const names = values.all
+    ? [...loadCatalog().keys()]
+    : positionals.length > 0
+    ? positionals
+    : [DEFAULT_SCENARIO];
+  const asked = await Promise.all(names.map(findScenario));
+  const toRun = new Map<string, Scenario>(asked.map((s) => [s.name, s]));
+  if (toRun.size !== asked.length) {
+    throw new UsageError("The same scenario is named twice", "name each scenario once");
+  }
+  // A scenario's contrast runs beside it, so the report can quote its real outcome.
+  if (!values["no-contrast"] && !values.all && asked.length === 1) {
+    const contrast = asked[0]!.contrast;
+    if (contrast && !toRun.has(contrast)) toRun.set(contrast, await findScenario(contrast));
+  }
+
+  const quiet = values.quiet || values.json ||
+    (!Deno.stderr.isTerminal() && !Deno.env.get("TCPLAB_PROGRESS"));
+  const progressFor = (name: string): Progress =>
+    quiet ? silentProgress : stderrProgress(toRun.size > 1 ? `${name}: ` : "");
 
   const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
   await docker.info();
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  const outRoot = values.out ?? null;
-  const dirFor = (name: string) =>
-    outRoot === null ? `runs/${stamp}-${name}` : toRun.size === 1 ? outRoot : `${outRoot}/${name}`;
-
   // Build the images once, before the runs start side by side.
   await ensureImages(docker, quiet ? silentProgress : stderrProgress());
 
-  const settled = await Promise.allSettled(
-    [...toRun.values()].map(async (scenario) => {
-      const artifacts = await runScenario(
-        scenario,
-        { docker, progress: progressFor(scenario.name), signal },
-        newRunId(),
-      );
-      return { scenario, artifacts };
-    }),
-  );
-  const failure = settled.find((s) => s.status === "rejected");
-  if (failure && failure.status === "rejected") throw failure.reason;
-  const runs = settled.map((s) =>
-    (s as PromiseFulfilledResult<{ scenario: Scenario; artifacts: Awaited<ReturnType<typeof runScenario>> }>)
-      .value
-  );
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const many = asked.length > 1;
+  const root = values.out ?? (many ? `runs/${stamp}` : null);
+  const dirFor = (name: string) =>
+    root === null ? `runs/${stamp}-${name}` : many || toRun.size > 1 ? `${root}/${name}` : root;
 
   const results = new Map<string, { result: RunResult; dir: string }>();
-  for (const { scenario, artifacts } of runs) {
+  await runLimited([...toRun.values()], jobs, async (scenario) => {
     const dir = dirFor(scenario.name);
-    results.set(scenario.name, { result: analyseRun(artifacts, reproduceCommand(scenario)), dir });
-    await saveArtifacts(dir, artifacts);
-  }
+    const result = await runWithRetries(scenario, docker, progressFor(scenario.name), signal, dir);
+    results.set(scenario.name, { result, dir });
+  });
+
   for (const [name, { result, dir }] of results) {
     const contrastName = toRun.get(name)?.contrast;
     const contrast = contrastName ? results.get(contrastName) : undefined;
@@ -97,16 +98,81 @@ export async function runCommand(
     await Deno.writeTextFile(`${dir}/report.md`, renderReport(result));
   }
 
-  const asked = scenarios.map((s) => results.get(s.name)!);
-  if (values.json) {
-    console.log(JSON.stringify(asked.length === 1 ? asked[0]!.result : asked.map((a) => a.result), null, 2));
-  } else {
-    for (const { result, dir } of asked) {
-      console.log(`${result.expectation.met ? "ok  " : "FAIL"} ${result.scenario.name}: ${result.verdict}`);
-      console.log(`     report: ${dir}/report.md`);
-    }
+  const rows: SummaryRow[] = asked.map((s) => {
+    const { result, dir } = results.get(s.name)!;
+    return {
+      result,
+      report: root !== null && many ? relativePath(root, `${dir}/report.md`) : `${dir}/report.md`,
+    };
+  });
+  if (many) {
+    const summary = renderSummary(rows);
+    await Deno.writeTextFile(`${root}/summary.md`, summary.markdown);
+    await Deno.writeTextFile(`${root}/summary.json`, JSON.stringify(summary.json, null, 2) + "\n");
   }
-  return asked.every((a) => a.result.expectation.met) ? EXIT.ok : EXIT.expectationNotMet;
+  if (values.json) {
+    console.log(JSON.stringify(many ? renderSummary(rows).json : rows[0]!.result, null, 2));
+  } else if (many) {
+    console.log(renderSummary(rows).terminal);
+    console.log(`summary: ${root}/summary.md`);
+  } else {
+    const { result, dir } = results.get(asked[0]!.name)!;
+    console.log(`${result.expectation.met ? "ok  " : "FAIL"} ${result.scenario.name}: ${result.verdict}`);
+    console.log(`     report: ${dir}/report.md`);
+  }
+  return rows.every((r) => r.result.expectation.met) ? EXIT.ok : EXIT.expectationNotMet;
+}
+
+/**
+ * Run a scenario, again when its timing-dependent outcome did not happen
+ * (a simultaneous close whose FINs did not cross), up to its bound. The
+ * evidence of the last attempt is kept and the report says how many it took.
+ */
+async function runWithRetries(
+  scenario: Scenario,
+  docker: DockerClient,
+  progress: Progress,
+  signal: AbortSignal,
+  dir: string,
+): Promise<RunResult> {
+  const attempts = scenario.retry?.attempts ?? 1;
+  for (let attempt = 1;; attempt++) {
+    const artifacts = await runScenario(scenario, { docker, progress, signal }, newRunId());
+    const result = analyseRun(artifacts, reproduceCommand(scenario));
+    const crossed = result.connections[0]?.facts.finsCrossed ?? false;
+    if (scenario.retry) {
+      result.attempts = {
+        count: attempt,
+        note: crossed
+          ? `the FINs crossed on attempt ${attempt} of at most ${attempts}`
+          : attempt < attempts
+          ? null
+          : `the FINs never crossed in ${attempts} attempts: one close() always came a round trip late on this machine`,
+      };
+    }
+    if (!scenario.retry || crossed || attempt >= attempts) {
+      await saveArtifacts(dir, artifacts);
+      return result;
+    }
+    progress.step("run", `attempt ${attempt}: the FINs did not cross; trying again`);
+  }
+}
+
+/** Run `work` on every item, at most `limit` at a time; the first failure wins once all have settled. */
+async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const errors: unknown[] = [];
+  const worker = async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      try {
+        await work(item);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length > 0) throw errors[0];
 }
 
 function parseOptions(args: string[]) {
@@ -116,6 +182,8 @@ function parseOptions(args: string[]) {
       allowPositionals: true,
       strict: true,
       options: {
+        all: { type: "boolean", default: false },
+        jobs: { type: "string" },
         out: { type: "string" },
         json: { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },
@@ -127,19 +195,27 @@ function parseOptions(args: string[]) {
   }
 }
 
-function findScenario(name: string): Scenario {
-  const scenario = CATALOG.get(name);
-  if (!scenario) {
-    throw new UsageError(
-      `No scenario named "${name}"`,
-      `choose one of: ${[...CATALOG.keys()].join(", ")} (deno task lab list)`,
-    );
+async function findScenario(name: string): Promise<Scenario> {
+  try {
+    return await resolveScenario(name);
+  } catch (error) {
+    if (error instanceof UnknownScenarioError) {
+      throw new UsageError(error.message, "list them with: deno task lab list");
+    }
+    if (error instanceof ScenarioError) {
+      throw new UsageError(
+        error.message,
+        "fix the scenario file; README.md (Scenario files) shows the format",
+      );
+    }
+    throw error;
   }
-  return scenario;
 }
 
 function reproduceCommand(scenario: Scenario): string {
-  return `deno task lab run ${scenario.name}`;
+  return scenario.source && scenario.source !== "catalog"
+    ? `deno task lab run ${scenario.source}`
+    : `deno task lab run ${scenario.name}`;
 }
 
 function relativePath(fromDir: string, to: string): string {

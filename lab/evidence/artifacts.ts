@@ -31,7 +31,11 @@ export interface SideArtifacts {
   pcapFile: string;
   pcap: Uint8Array | null;
   captureStats: CaptureStats | null;
-  /** The program's stdout (JSON lines) and stderr. */
+  /** What ran on this side: the lab's program, the user's own, or nothing. */
+  program: "tcplab" | "user" | "none";
+  /** The command its container ran (for tcplab: "run" and the steps' arguments). */
+  command: string[];
+  /** The program's stdout (JSON lines for tcplab) and stderr. */
   programLog: string;
   programStderr: string;
   programExitCode: number | null;

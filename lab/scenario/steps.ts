@@ -1,15 +1,18 @@
 /**
- * Turn a scenario's steps into the arguments of `tcplab run`.
+ * Turn a scenario's sides into what their containers run: the arguments of
+ * `tcplab run`, or a user's command with its placeholders filled in.
  *
  * @module
  */
 
-import type { Step } from "./types.ts";
+import { isStepsSide, type SideSpec, type Step } from "./types.ts";
 
-/** Where the server listens, as the client's program must name it. */
+/** What a side's program must know of the run. */
 export interface StepTarget {
   serverAddress: string;
   port: number;
+  /** The shared moment of `at` steps, ns since the epoch (CLOCK_REALTIME). */
+  atBaseNs?: bigint;
 }
 
 /**
@@ -21,6 +24,7 @@ export interface StepTarget {
  * const target = { serverAddress: "10.200.0.2", port: 9999 };
  * assert.equal(stepArgument({ op: "connect" }, target), "connect=10.200.0.2:9999");
  * assert.equal(stepArgument({ op: "epoll", events: ["in", "out"], until: ["out"] }, target), "epoll=in|out:out");
+ * assert.equal(stepArgument({ op: "at", ms: 5 }, { ...target, atBaseNs: 1_000_000_000n }), "at=1005000000");
  * ```
  */
 export function stepArgument(step: Step, target: StepTarget): string {
@@ -34,7 +38,7 @@ export function stepArgument(step: Step, target: StepTarget): string {
     case "poll":
       return `poll=${step.events.join("|")}`;
     case "wait-unread":
-      return `wait-unread=${step.bytes}`;
+    case "wait-unsent-below":
     case "write":
     case "read":
     case "rcvbuf":
@@ -48,17 +52,45 @@ export function stepArgument(step: Step, target: StepTarget): string {
       return `nodelay=${step.on ? 1 : 0}`;
     case "sleep":
       return `sleep=${step.ms}`;
+    case "at":
+      return `at=${(target.atBaseNs ?? 0n) + BigInt(Math.round(step.ms * 1e6))}`;
     case "accept":
     case "fionread":
     case "siocoutq":
     case "read-eof":
     case "close":
+    case "close-listener":
     case "exit":
       return step.op;
   }
 }
 
-/** Human text for a step, as the report lists a scenario. */
+/** A step as a reader sees it in a report: `connect`, `write=1`, `at=+500ms`. */
 export function describeStep(step: Step): string {
-  return stepArgument(step, { serverAddress: "SERVER", port: 0 }).replace(/=0\.0\.0\.0:0|=SERVER:0/, "");
+  if (step.op === "at") return `at=+${step.ms}ms`;
+  if (step.op === "connect") return "connect";
+  if (step.op === "listen") return `listen${step.backlog === undefined ? "" : `,${step.backlog}`}`;
+  return stepArgument(step, { serverAddress: "", port: 0 });
+}
+
+/** The container command of a side: `run STEP...` for the lab's program, the user's command otherwise. */
+export function sideCommand(side: SideSpec, target: StepTarget): string[] {
+  if (isStepsSide(side)) return ["run", ...side.steps.map((step) => stepArgument(step, target))];
+  return side.program.command.map((word) => fillPlaceholders(word, target));
+}
+
+/** The environment of a user's program, placeholders filled in. */
+export function sideEnv(side: SideSpec, target: StepTarget): string[] {
+  if (isStepsSide(side)) return [];
+  return Object.entries(side.program.env ?? {}).map(([k, v]) => `${k}=${fillPlaceholders(v, target)}`);
+}
+
+/** A side as text for a report: its steps, or the user's image and command. */
+export function describeSide(side: SideSpec): string[] {
+  if (isStepsSide(side)) return side.steps.map(describeStep);
+  return [`image ${side.program.image}`, `command ${JSON.stringify(side.program.command)}`];
+}
+
+function fillPlaceholders(text: string, target: StepTarget): string {
+  return text.replaceAll("{server}", target.serverAddress).replaceAll("{port}", String(target.port));
 }

@@ -1,11 +1,14 @@
 /**
- * What a scenario is: the steps each side's program takes, and the outcome
- * the lab expects.
+ * What a scenario is: what each side runs (the lab's own program with
+ * steps, or a user's program), and the outcome the lab expects.
  *
  * @module
  */
 
 import type { ConnState } from "../analysis/types.ts";
+/** Stable identifiers of teardown causes, shared by the analysis, the report and the JSON. */
+export type { CauseId } from "../analysis/teardown.ts";
+import type { CauseId } from "../analysis/teardown.ts";
 
 /** Epoll and poll event words, as in EPOLLIN... */
 export type EventWord = "in" | "out" | "rdhup" | "hup" | "err" | "pri";
@@ -18,6 +21,7 @@ export type Step =
   | { op: "epoll"; events: EventWord[]; until?: EventWord[] }
   | { op: "poll"; events: EventWord[] }
   | { op: "wait-unread"; bytes: number }
+  | { op: "wait-unsent-below"; bytes: number }
   | { op: "fionread" }
   | { op: "siocoutq" }
   | { op: "write"; bytes: number }
@@ -29,12 +33,30 @@ export type Step =
   | { op: "rcvbuf"; bytes: number }
   | { op: "sndbuf"; bytes: number }
   | { op: "sleep"; ms: number }
+  /** Wait until a moment shared by both sides: `ms` after the lab starts the client. */
+  | { op: "at"; ms: number }
   | { op: "close" }
+  | { op: "close-listener" }
   | { op: "exit" };
 
-/** Stable identifiers of teardown causes, shared by the analysis, the report and the JSON. */
-export type { CauseId } from "../analysis/teardown.ts";
-import type { CauseId } from "../analysis/teardown.ts";
+/** A side that runs the lab's own program, step by step. */
+export interface StepsSide {
+  steps: Step[];
+  /** net.* sysctls of this side's network namespace, e.g. { "net.ipv4.tcp_fin_timeout": "5" }. */
+  sysctls?: Record<string, string>;
+}
+
+/**
+ * A side that runs the user's own program from a local image. In `command`
+ * and `env`, `{server}` and `{port}` stand for the server's address and port.
+ */
+export interface ProgramSide {
+  program: { image: string; command: string[]; env?: Record<string, string> };
+  sysctls?: Record<string, string>;
+}
+
+/** What one side of a scenario runs. */
+export type SideSpec = StepsSide | ProgramSide;
 
 /** "client" or "server": which container a fact belongs to. */
 export type Side = "client" | "server";
@@ -44,16 +66,26 @@ export interface Expectation {
   state?: ConnState;
   resetBy?: Side | null;
   closedFirstBy?: Side | null;
-  cause?: CauseId;
-  /** Kernel RST reasons that must appear (checked only where the kernel gives them). */
-  resetReasons?: string[];
+  /** The cause, or several a run may show (the report says which happened). */
+  cause?: CauseId | CauseId[];
+  /** Kernel RST reasons that must appear (checked only where the kernel gives them); a list of alternatives per entry. */
+  resetReasons?: Array<string | string[]>;
   /** Counter changes per side, e.g. { client: { "TcpExt.TCPAbortOnClose": 1 } }. */
   counters?: Partial<Record<Side, Record<string, number>>>;
   /** Sockets a side must still hold after the run, e.g. { client: ["TIME_WAIT"] }. */
   socketsLeft?: Partial<Record<Side, string[]>>;
+  /** TCP states each side's socket must pass through (from the kernel's state-change events). */
+  statesSeen?: Partial<Record<Side, string[]>>;
 }
 
-/** A scenario: two programs and what must come of them. */
+/** Run again when a timing-dependent outcome did not happen, up to a bound. */
+export interface RetryRule {
+  /** The outcome to wait for: both FINs crossing on the wire. */
+  until: "fins-cross";
+  attempts: number;
+}
+
+/** A scenario: two sides and what must come of them. */
 export interface Scenario {
   name: string;
   /** One line for `lab list` and the report's title. */
@@ -61,9 +93,17 @@ export interface Scenario {
   /** A few sentences: what the programs do and what Linux does about it. */
   description: string;
   port: number;
-  server: Step[];
-  client: Step[];
+  server: SideSpec;
+  client: SideSpec;
   expect: Expectation;
   /** A scenario that differs in one step and ends otherwise, for the report's contrast. */
   contrast?: string;
+  retry?: RetryRule;
+  /** Where the scenario came from: "catalog" or the file's path. */
+  source?: string;
+}
+
+/** Whether a side runs the lab's own program. */
+export function isStepsSide(side: SideSpec): side is StepsSide {
+  return "steps" in side;
 }

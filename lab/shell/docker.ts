@@ -75,6 +75,8 @@ export interface ContainerSpec {
   name: string;
   image: string;
   cmd: string[];
+  /** Environment, as "NAME=value". */
+  env?: string[];
   labels: Record<string, string>;
   attachment: NetworkAttachment;
   /** Capabilities to add after dropping them all. */
@@ -212,6 +214,7 @@ export class DockerClient {
       name: spec.name,
       Image: spec.image,
       Cmd: spec.cmd,
+      ...(spec.env?.length ? { Env: spec.env } : {}),
       Labels: spec.labels,
       ...(spec.user ? { User: spec.user } : {}),
       NetworkDisabled: false,

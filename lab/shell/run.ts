@@ -13,12 +13,15 @@ import {
   type SideArtifacts,
   type TraceArtifacts,
 } from "../evidence/artifacts.ts";
-import { stepArgument } from "../scenario/steps.ts";
-import type { Scenario, Side } from "../scenario/types.ts";
+import { sideCommand, sideEnv } from "../scenario/steps.ts";
+import { isStepsSide, type Scenario, type Side } from "../scenario/types.ts";
+import { parseSnapshots } from "../evidence/snapshot.ts";
+import { parseProcNetTcp } from "../evidence/sockets.ts";
 import {
   type ContainerHandle,
   type DockerClient,
   LAB_LABEL,
+  LabEnvironmentError,
   OWNER_LABEL,
   RUN_LABEL,
   statusOf,
@@ -143,21 +146,19 @@ export async function runScenario(
         attachment: { network: prefix, ipv4: addresses[side] },
         capAdd: [],
         user: "65534:65534",
+        // The namespace owner carries the scenario's sysctls; IPv6 is off so that
+        // no link-local chatter mixes into the captures of this IPv4 network.
+        sysctls: {
+          "net.ipv6.conf.all.disable_ipv6": "1",
+          "net.ipv6.conf.default.disable_ipv6": "1",
+          ...scenario[side].sysctls,
+        },
       });
       await holder.start();
       return holder;
     }));
     await withTimeout(
-      Promise.all(
-        holders.map((h) =>
-          h.logs.waitFor(
-            "stdout",
-            (t) => t.includes("=== tcplab-snapshot END 1"),
-            timeouts.start,
-            `${h.name}: first snapshot`,
-          )
-        ),
-      ),
+      Promise.all(holders.map((h) => snapshotDone(h, 1, timeouts.start))),
       timeouts.start,
       "start: namespace holders",
       options.signal,
@@ -215,43 +216,64 @@ export async function runScenario(
     progress.step("capture", `tcpdump listening in both namespaces (uid ${CAPTURE_UID})`);
     checkAbort();
 
-    // 3. The server, then the client once the server listens.
-    const target = { serverAddress: addresses.server, port: scenario.port };
-    const program = (side: Side, i: number) =>
-      create({
+    // 3. The server, then the client once the server listens. A side with no
+    // steps runs no program: its namespace is there, but nothing listens.
+    const target = {
+      serverAddress: addresses.server,
+      port: scenario.port,
+      // `at` steps count from here: both sides get the same absolute moment.
+      atBaseNs: BigInt(Date.now()) * 1_000_000n,
+    };
+    const commands: Record<Side, string[]> = { server: [], client: [] };
+    const program = async (side: Side, i: number): Promise<ContainerHandle | null> => {
+      const spec = scenario[side];
+      if (isStepsSide(spec) && spec.steps.length === 0) return null;
+      if (!isStepsSide(spec) && !(await docker.imageExists(spec.program.image))) {
+        throw new LabEnvironmentError(
+          `The ${side}'s image "${spec.program.image}" is not on this Docker host (scenario ${scenario.name})`,
+          "build or load it locally first (docker build / docker load): the lab never pulls an image",
+        );
+      }
+      commands[side] = sideCommand(spec, target);
+      const handle = await create({
         name: `${prefix}-${side}`,
-        image: images.endpoint,
-        cmd: ["run", ...scenario[side].map((step) => stepArgument(step, target))],
+        image: isStepsSide(spec) ? images.endpoint : spec.program.image,
+        cmd: commands[side],
+        env: sideEnv(spec, target),
         labels: { ...labels, "tcplab.role": side },
         attachment: { namespaceOf: holders[i]!.id },
         capAdd: [],
-        user: "65534:65534",
+        ...(isStepsSide(spec) ? { user: "65534:65534" } : {}),
       });
+      await handle.start();
+      return handle;
+    };
     const server = await program("server", 0);
-    await server.start();
-    const listens = scenario.server.some((s) => s.op === "listen");
-    if (listens) {
-      await withTimeout(
-        server.logs.waitFor(
-          "stdout",
-          (t) => /"ph":"return"[^\n]*"call":"listen"/.test(t),
-          timeouts.start,
-          "server: listen()",
-        ),
-        timeouts.start,
-        "start: server listening",
-        options.signal,
-      );
+    if (server) {
+      const spec = scenario.server;
+      const ready = isStepsSide(spec)
+        ? spec.steps.some((s) => s.op === "listen")
+          ? server.logs.waitFor(
+            "stdout",
+            (t) => /"ph":"return"[^\n]*"call":"listen"/.test(t),
+            timeouts.start,
+            "server: listen()",
+          )
+          : Promise.resolve()
+        : waitForListener(holders[0]!, scenario.port, timeouts.start, options.signal);
+      await withTimeout(ready, timeouts.start, "start: server listening", options.signal);
+      progress.step("run", `server listening on ${addresses.server}:${scenario.port}; client starts`);
+    } else {
+      progress.step("run", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
     }
-    progress.step("run", `server listening on ${addresses.server}:${scenario.port}; client starts`);
     const client = await program("client", 1);
-    await client.start();
+    const programs = [server, client];
 
     const exitCodes: Record<Side, number | null> = { server: null, client: null };
     try {
       await withTimeout(
-        Promise.all([server, client].map(async (p, i) => {
-          exitCodes[sides[i]!] = await p.wait();
+        Promise.all(programs.map(async (p, i) => {
+          if (p) exitCodes[sides[i]!] = await p.wait();
         })),
         timeouts.run,
         "run: programs to exit",
@@ -261,24 +283,14 @@ export async function runScenario(
       if (!(error instanceof PhaseTimeout)) throw error;
       timedOut = error.message;
       progress.step("run", `timed out: ${error.message}; keeping the evidence so far`);
-      await Promise.all([server.signal("SIGKILL"), client.signal("SIGKILL")]);
+      await Promise.all(programs.map((p) => p?.signal("SIGKILL")));
     }
     phase("run");
     progress.step("collect", "counters after the run, then stopping the captures");
 
     // 4. The "after" counters, while the namespaces still exist; then stop the captures.
-    await Promise.all(holders.map((h) => h.signal("SIGUSR1")));
     await withTimeout(
-      Promise.all(
-        holders.map((h) =>
-          h.logs.waitFor(
-            "stdout",
-            (t) => t.includes("=== tcplab-snapshot END 2"),
-            timeouts.collect,
-            `${h.name}: second snapshot`,
-          )
-        ),
-      ),
+      Promise.all(holders.map((h) => takeSnapshot(h, timeouts.collect))),
       timeouts.collect,
       "collect: counters after the run",
       options.signal,
@@ -302,14 +314,16 @@ export async function runScenario(
     );
     phase("collect");
 
-    const sideArtifacts = (side: Side, i: number, p: ContainerHandle): SideArtifacts => ({
+    const sideArtifacts = (side: Side, i: number, p: ContainerHandle | null): SideArtifacts => ({
       side,
       address: addresses[side],
       pcapFile: `${side}.pcap`,
       pcap: pcaps[i] ?? null,
       captureStats: parseCaptureStats(captures[i]!.logs.text("stderr")),
-      programLog: p.logs.text("stdout"),
-      programStderr: p.logs.text("stderr"),
+      program: p === null ? "none" : isStepsSide(scenario[side]) ? "tcplab" : "user",
+      command: commands[side],
+      programLog: p?.logs.text("stdout") ?? "",
+      programStderr: p?.logs.text("stderr") ?? "",
       programExitCode: exitCodes[side],
       holderLog: holders[i]!.logs.text("stdout"),
     });
@@ -367,6 +381,48 @@ export async function runScenario(
     if (networkId) await docker.removeNetwork(networkId).catch(() => {});
     phase("clean");
   }
+}
+
+/** Wait until a holder has printed snapshot `n` in full. */
+function snapshotDone(holder: ContainerHandle, n: number, timeoutMs: number): Promise<void> {
+  return holder.logs.waitFor(
+    "stdout",
+    (t) => t.includes(`=== tcplab-snapshot END ${n}\n`),
+    timeoutMs,
+    `${holder.name}: snapshot ${n}`,
+  );
+}
+
+/** Ask a holder for one more snapshot of its namespace and wait for it; return its text. */
+async function takeSnapshot(holder: ContainerHandle, timeoutMs: number): Promise<string> {
+  const taken = [...holder.logs.text("stdout").matchAll(/=== tcplab-snapshot END (\d+)\n/g)].length;
+  await holder.signal("SIGUSR1");
+  await snapshotDone(holder, taken + 1, timeoutMs);
+  const text = holder.logs.text("stdout");
+  return text.slice(text.lastIndexOf(`=== tcplab-snapshot BEGIN ${taken + 1} `));
+}
+
+/**
+ * Wait until a socket listens on `port` in a holder's namespace: how the lab
+ * knows a user's own server is ready, without knowing what it prints.
+ */
+async function waitForListener(
+  holder: ContainerHandle,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline && !signal?.aborted) {
+    const snapshot = parseSnapshots(await takeSnapshot(holder, timeoutMs))[0];
+    const sockets = [
+      ...parseProcNetTcp(snapshot?.files["/proc/net/tcp"] ?? ""),
+      ...parseProcNetTcp(snapshot?.files["/proc/net/tcp6"] ?? ""),
+    ];
+    if (sockets.some((s) => s.state === "LISTEN" && s.local.endsWith(`:${port}`))) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new PhaseTimeout(`start: nothing listened on port ${port} within ${timeoutMs} ms`);
 }
 
 /**

@@ -26,6 +26,8 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
       address: s.address,
       pcapFile: s.pcapFile,
       captureStats: s.captureStats,
+      program: s.program,
+      command: s.command,
       programExitCode: s.programExitCode,
       hasPcap: s.pcap !== null,
     };
@@ -48,6 +50,8 @@ export async function loadArtifacts(dir: string): Promise<RunArtifacts> {
       pcapFile: s.pcapFile,
       pcap: s.hasPcap ? await Deno.readFile(`${dir}/${s.pcapFile}`) : null,
       captureStats: s.captureStats,
+      program: s.program ?? "tcplab",
+      command: s.command ?? [],
       programLog: await Deno.readTextFile(`${dir}/evidence/${side}-program.log`),
       programStderr: await Deno.readTextFile(`${dir}/evidence/${side}-program.stderr`),
       programExitCode: s.programExitCode,

@@ -20,7 +20,6 @@ import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
 import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
 import { eventsForAddresses, parseTrace } from "../evidence/trace.ts";
 import { explainCause } from "../report/explanations.ts";
-import { stepArgument } from "../scenario/steps.ts";
 import type { Side } from "../scenario/types.ts";
 import { decideCause, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
@@ -127,8 +126,15 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       .map((e) => e.reason ?? "")
       .filter((r) => r !== "");
     const actorCalls = actor ? calls.filter((c) => c.side === actor) : [];
+    // A graceful close in which one side kept sending after the other's FIN
+    // is the half-close that shutdown(SHUT_WR) makes: name it so.
+    const packetCandidates = teardown.halfClose && teardown.kind === "graceful"
+      ? teardown.candidates.map((
+        c,
+      ) => (c.cause === "graceful-close" ? { ...c, cause: "half-close" as const } : c))
+      : teardown.candidates;
     const decided = decideCause({
-      packetCandidates: teardown.candidates,
+      packetCandidates,
       reset: resetBy !== null,
       resetReasons: actorReasons,
       counters: actor ? counters[actor] : {},
@@ -165,6 +171,7 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
           ? relative(resetPacket.ack, resetDirection === "orig" ? conn.isn.resp : conn.isn.orig)
           : null,
         resetFlags: resetPacket ? tcpdumpFlags(resetPacket.flags) : null,
+        finsCrossed: finsCrossed(packetRecords.filter((p) => p.capture === (primary?.side ?? "client"))),
       },
       packets: packetRecords,
       kernel: {
@@ -198,7 +205,6 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
         ? ""
         : ` (${first.confidence}: ${first.candidates.map((c) => c.cause).join(" or ")})`)
     : "No TCP connection between the client and the server was captured.";
-  const target = { serverAddress: addresses.server, port: artifacts.scenario.port };
   return {
     tool: "tcplab",
     version: artifacts.environment.labVersion,
@@ -208,10 +214,8 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       name: artifacts.scenario.name,
       title: artifacts.scenario.title,
       description: artifacts.scenario.description,
-      steps: {
-        client: artifacts.scenario.client.map((s) => stepArgument(s, target)),
-        server: artifacts.scenario.server.map((s) => stepArgument(s, target)),
-      },
+      steps: { client: artifacts.sides.client.command, server: artifacts.sides.server.command },
+      programs: { client: artifacts.sides.client.program, server: artifacts.sides.server.program },
       expect: artifacts.scenario.expect,
     },
     verdict,
@@ -228,8 +232,21 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     phases: artifacts.phases,
     contrast: null,
     reproduce,
+    attempts: { count: 1, note: null },
     warnings,
   };
+}
+
+/**
+ * Whether both sides sent FIN before they saw the other's: each FIN's ack
+ * does not yet cover the peer's FIN (numbers relative to each side's ISN).
+ */
+export function finsCrossed(packets: PacketRecord[]): boolean {
+  const fin = (from: Side) => packets.find((p) => p.from === from && p.flags.includes("F"));
+  const c = fin("client");
+  const s = fin("server");
+  if (!c || !s || !c.flags.includes(".") || !s.flags.includes(".")) return false;
+  return c.ack < s.seq + s.length + 1 && s.ack < c.seq + c.length + 1;
 }
 
 function decodeCapture(

@@ -100,6 +100,8 @@ export interface ConnectionResult {
     resetSeq: number | null;
     resetAck: number | null;
     resetFlags: string | null;
+    /** Whether FINs went both ways and each was sent before its sender saw the other's (a simultaneous close). */
+    finsCrossed: boolean;
   };
   packets: PacketRecord[];
   kernel: KernelEvidence;
@@ -134,7 +136,10 @@ export interface RunResult {
     name: string;
     title: string;
     description: string;
+    /** What each side's container ran: `run STEP...` for the lab's program, or the user's command. */
     steps: Record<Side, string[]>;
+    /** Which side ran the lab's program, the user's own, or nothing. */
+    programs: Record<Side, "tcplab" | "user" | "none">;
     expect: Expectation;
   };
   /** The verdict in one sentence. */
@@ -149,6 +154,8 @@ export interface RunResult {
   contrast: ContrastSummary | null;
   /** The command that reproduces the run. */
   reproduce: string;
+  /** How many runs it took (more than 1 when a timing-dependent outcome was retried), and why. */
+  attempts: { count: number; note: string | null };
   /** Problems with the evidence itself (dropped packets, a missing capture...). */
   warnings: string[];
 }

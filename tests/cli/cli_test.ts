@@ -53,7 +53,7 @@ Deno.test("bad input gives one clear message and exit code 2", async (t) => {
     ["an empty file", ["explain", `${dir}/empty.pcap`], /empty\.pcap/],
     ["a directory", ["explain", dir], /is a directory/],
     ["a missing file", ["explain", `${dir}/nope.pcap`], /no such file/],
-    ["an unknown scenario", ["run", "no-such-scenario"], /No scenario named "no-such-scenario".*\n.*seed/],
+    ["an unknown scenario", ["run", "no-such-scenario"], /No scenario named "no-such-scenario"; choose one of: seed, seed-read-first, /],
     ["an unknown command", ["frobnicate"], /Unknown command "frobnicate"/],
     ["an unknown option", ["run", "seed", "--colour"], /--colour/],
   ];

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { DockerClient, parseDockerHost } from "../../lab/shell/docker.ts";
 import { runScenario } from "../../lab/shell/run.ts";
 import { silentProgress } from "../../lab/shell/progress.ts";
-import { CATALOG } from "../../lab/scenario/catalog.ts";
+import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import type { RunResult } from "../../lab/verdict/types.ts";
 
@@ -110,7 +110,7 @@ Deno.test({
   name: "`seed` gives the same outcome 20 times in a row and leaves nothing behind",
   ...dockerTest,
   async fn() {
-    const scenario = CATALOG.get("seed")!;
+    const scenario = loadCatalog().get("seed")!;
     const outcomes = new Map<string, number>();
     for (let i = 0; i < 20; i++) {
       const artifacts = await runScenario(scenario, { docker, progress: silentProgress });

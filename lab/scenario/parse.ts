@@ -1,0 +1,476 @@
+/**
+ * Read a scenario file (YAML, or JSON, which YAML includes) into a
+ * {@link Scenario}, refusing anything malformed with one message that names
+ * the file, the place in it and what was expected. Pure: text in, scenario out.
+ *
+ * @module
+ */
+
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from "yaml";
+import type { ConnState } from "../analysis/types.ts";
+import type { CauseId, EventWord, Expectation, Scenario, Side, SideSpec, Step } from "./types.ts";
+
+/** A scenario file that cannot be used: where, and what was expected there. */
+export class ScenarioError extends SyntaxError {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  /** Where in the scenario, e.g. "client.steps[2]". */
+  readonly path: string;
+  constructor(file: string, line: number, column: number, path: string, problem: string) {
+    super(`${file}:${line}:${column}: ${path ? `${path}: ` : ""}${problem}`);
+    this.name = "ScenarioError";
+    this.file = file;
+    this.line = line;
+    this.column = column;
+    this.path = path;
+  }
+}
+
+const STATES: readonly ConnState[] = [
+  "S0",
+  "S1",
+  "SF",
+  "REJ",
+  "S2",
+  "S3",
+  "RSTO",
+  "RSTR",
+  "RSTOS0",
+  "RSTRH",
+  "SH",
+  "SHR",
+  "OTH",
+];
+const CAUSES: readonly CauseId[] = [
+  "close-with-unread-data",
+  "linger-zero",
+  "data-after-close",
+  "refused",
+  "graceful-close",
+  "half-close",
+  "abort-after-retransmissions",
+  "unknown",
+];
+const EVENTS: readonly EventWord[] = ["in", "out", "rdhup", "hup", "err", "pri"];
+const NO_ARGUMENT = [
+  "accept",
+  "connect",
+  "fionread",
+  "siocoutq",
+  "read-eof",
+  "close",
+  "close-listener",
+  "exit",
+];
+const BYTES = ["wait-unread", "wait-unsent-below", "write", "read", "rcvbuf", "sndbuf"];
+/** Every step a scenario may use, as the error messages list them. */
+export const STEP_NAMES: readonly string[] = [
+  "listen",
+  ...NO_ARGUMENT,
+  ...BYTES,
+  "epoll",
+  "poll",
+  "shutdown",
+  "linger",
+  "nodelay",
+  "sleep",
+  "at",
+].sort();
+/** The sysctls a scenario may set: the per-namespace TCP ones Docker allows. */
+const SYSCTL = /^net\.(ipv4\.tcp_[a-z0-9_]+|core\.somaxconn)$/;
+
+/**
+ * Parse a scenario file's text. `file` is used in messages only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = "name: x\ntitle: t\nserver:\n  steps: [listen, accept, close]\n" +
+ *   "client:\n  steps: [connect, {write: 1}, close]\nexpect: {state: SF}\n";
+ * assert.deepEqual(parseScenario(text, "x.yaml").client, {
+ *   steps: [{ op: "connect" }, { op: "write", bytes: 1 }, { op: "close" }],
+ * });
+ * assert.throws(() => parseScenario(text.replace("write", "wirte"), "x.yaml"), /x\.yaml:6:22: client\.steps\[1\]: unknown step "wirte"/);
+ * ```
+ */
+export function parseScenario(text: string, file: string): Scenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const fail = (node: Node | null | undefined, path: string, problem: string): never => {
+    const offset = node?.range?.[0] ?? 0;
+    const { line, col } = lines.linePos(offset);
+    throw new ScenarioError(file, line, col, path, problem);
+  };
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const { line, col } = lines.linePos(syntax.pos[0]);
+    throw new ScenarioError(file, line, col, "", `not valid YAML or JSON: ${syntax.message.split("\n")[0]}`);
+  }
+  const root = doc.contents;
+  if (!isMap(root)) return fail(root, "", "expected a mapping with name, title, server, client and expect");
+  const r = new Reader(root, "", fail);
+  r.only(["name", "title", "description", "port", "server", "client", "expect", "contrast", "retry"]);
+  const name = r.string("name", true)!;
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
+    fail(r.node("name"), "name", `"${name}" is not a name; expected lowercase letters, digits and dashes`);
+  }
+  const scenario: Scenario = {
+    name,
+    title: r.string("title", true)!,
+    description: r.string("description", false) ?? "",
+    port: r.integer("port", 1, 65535) ?? 9999,
+    server: readSide(r.map("server", true)!, "server", fail),
+    client: readSide(r.map("client", true)!, "client", fail),
+    expect: readExpectation(r.map("expect", true)!, fail),
+    source: file,
+  };
+  const contrast = r.string("contrast", false);
+  if (contrast !== null) scenario.contrast = contrast;
+  const retry = r.map("retry", false);
+  if (retry) {
+    retry.only(["until", "attempts"]);
+    retry.oneOf("until", ["fins-cross"], true);
+    scenario.retry = { until: "fins-cross", attempts: retry.integer("attempts", 1, 20) ?? 5 };
+  }
+  return scenario;
+}
+
+type Fail = (node: Node | null | undefined, path: string, problem: string) => never;
+
+/** Typed reads from one YAML mapping, failing with the place in the file. */
+class Reader {
+  constructor(readonly yaml: YAMLMap, readonly path: string, readonly fail: Fail) {}
+
+  at(key: string): string {
+    return this.path ? `${this.path}.${key}` : key;
+  }
+
+  node(key: string): Node | undefined {
+    return this.yaml.get(key, true) as Node | undefined;
+  }
+
+  keys(): string[] {
+    return this.yaml.items.map((pair) => String(isScalar(pair.key) ? pair.key.value : pair.key));
+  }
+
+  only(allowed: string[]): void {
+    for (const pair of this.yaml.items) {
+      const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
+      if (!allowed.includes(key)) {
+        this.fail(
+          pair.key as Node,
+          this.at(key),
+          `unknown field "${key}"; expected one of: ${allowed.join(", ")}`,
+        );
+      }
+    }
+  }
+
+  required(key: string): Node {
+    const node = this.node(key);
+    if (node === undefined) this.fail(this.yaml, this.path, `missing field "${key}"`);
+    return node!;
+  }
+
+  string(key: string, required: boolean): string | null {
+    const node = required ? this.required(key) : this.node(key);
+    if (node === undefined) return null;
+    if (!isScalar(node) || typeof node.value !== "string") {
+      return this.fail(node, this.at(key), `expected text, got ${describe(node)}`);
+    }
+    return node.value;
+  }
+
+  integer(key: string, min: number, max: number): number | null {
+    const node = this.node(key);
+    if (node === undefined) return null;
+    return integerValue(node, this.at(key), min, max, this.fail);
+  }
+
+  oneOf<T extends string>(key: string, values: readonly T[], required: boolean): T | null {
+    const value = this.string(key, required);
+    if (value === null) return null;
+    if (!values.includes(value as T)) {
+      this.fail(
+        this.node(key),
+        this.at(key),
+        `"${value}" is not allowed; expected one of: ${values.join(", ")}`,
+      );
+    }
+    return value as T;
+  }
+
+  map(key: string, required: boolean): Reader | null {
+    const node = required ? this.required(key) : this.node(key);
+    if (node === undefined) return null;
+    if (!isMap(node)) return this.fail(node, this.at(key), `expected a mapping, got ${describe(node)}`);
+    return new Reader(node, this.at(key), this.fail);
+  }
+}
+
+function describe(node: unknown): string {
+  if (isMap(node)) return "a mapping";
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) {
+    return node.value === null ? "nothing" : `${typeof node.value} ${JSON.stringify(node.value)}`;
+  }
+  return "nothing";
+}
+
+function integerValue(node: Node, path: string, min: number, max: number, fail: Fail): number {
+  const value = isScalar(node) ? node.value : undefined;
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    return fail(node, path, `expected a whole number from ${min} to ${max}, got ${describe(node)}`);
+  }
+  if (value < min || value > max) {
+    return fail(node, path, `${value} is out of range; expected ${min} to ${max}`);
+  }
+  return value;
+}
+
+function readSide(r: Reader, side: Side, fail: Fail): SideSpec {
+  r.only(["steps", "program", "sysctls"]);
+  const sysctls = readSysctls(r, fail);
+  const stepsNode = r.node("steps");
+  const program = r.map("program", false);
+  if ((stepsNode === undefined) === (program === null)) {
+    fail(
+      r.yaml,
+      r.path,
+      `expected either "steps" (the lab's program) or "program" (your own image), not ${
+        program ? "both" : "neither"
+      }`,
+    );
+  }
+  if (program) {
+    program.only(["image", "command", "env"]);
+    const image = program.string("image", true)!;
+    const commandNode = program.required("command");
+    if (!isSeq(commandNode) || commandNode.items.some((i) => !isScalar(i) || typeof i.value !== "string")) {
+      fail(commandNode, program.at("command"), `expected a list of words, e.g. ["nc", "-l", "-p", "{port}"]`);
+    }
+    const command = (commandNode as unknown as { items: Array<{ value: string }> }).items.map((i) => i.value);
+    const envReader = program.map("env", false);
+    const env: Record<string, string> = {};
+    for (const key of envReader?.keys() ?? []) env[key] = envReader!.string(key, true)!;
+    return { program: { image, command, ...(envReader ? { env } : {}) }, ...(sysctls ? { sysctls } : {}) };
+  }
+  // An empty list is allowed: that side runs no program (a server where nothing listens).
+  if (!isSeq(stepsNode)) {
+    return fail(
+      stepsNode,
+      r.at("steps"),
+      `expected a list of steps for the ${side}, e.g. [connect, {write: 1}, close]`,
+    );
+  }
+  const steps = stepsNode.items.map((item, i) => readStep(item as Node, `${r.at("steps")}[${i}]`, fail));
+  return { steps, ...(sysctls ? { sysctls } : {}) };
+}
+
+function readSysctls(r: Reader, fail: Fail): Record<string, string> | null {
+  const sysctls = r.map("sysctls", false);
+  if (!sysctls) return null;
+  const out: Record<string, string> = {};
+  for (const key of sysctls.keys()) {
+    const node = sysctls.node(key);
+    if (!SYSCTL.test(key)) {
+      fail(
+        node,
+        sysctls.at(key),
+        `"${key}" cannot be set per scenario; expected a net.ipv4.tcp_* sysctl or net.core.somaxconn`,
+      );
+    }
+    if (!isScalar(node) || (typeof node.value !== "string" && typeof node.value !== "number")) {
+      fail(
+        node,
+        sysctls.at(key),
+        `expected a value such as 5 or "4096 87380 6291456", got ${describe(node)}`,
+      );
+    }
+    out[key] = String((node as { value: unknown }).value);
+  }
+  return out;
+}
+
+function readStep(node: Node, path: string, fail: Fail): Step {
+  let op: string;
+  let arg: Node | undefined;
+  if (isScalar(node) && typeof node.value === "string") {
+    op = node.value;
+  } else if (isMap(node) && node.items.length === 1) {
+    const pair = node.items[0]!;
+    op = String(isScalar(pair.key) ? pair.key.value : pair.key);
+    arg = pair.value as Node;
+  } else {
+    return fail(node, path, `expected a step such as close or {write: 1}, got ${describe(node)}`);
+  }
+  if (!STEP_NAMES.includes(op)) {
+    return fail(node, path, `unknown step "${op}"; expected one of: ${STEP_NAMES.join(", ")}`);
+  }
+  const argPath = `${path}.${op}`;
+  const needs = (what: string): never => fail(arg ?? node, argPath, `expected ${what}`);
+  if (NO_ARGUMENT.includes(op)) {
+    if (arg !== undefined && !(isScalar(arg) && arg.value === null)) {
+      fail(arg, argPath, `"${op}" takes no argument; write it as - ${op}`);
+    }
+    return { op } as Step;
+  }
+  if (BYTES.includes(op)) {
+    if (arg === undefined) needs(`a number of bytes, e.g. {${op}: 1}`);
+    return {
+      op,
+      bytes: integerValue(arg!, argPath, op === "wait-unsent-below" ? 1 : 0, 1 << 30, fail),
+    } as Step;
+  }
+  switch (op) {
+    case "listen": {
+      if (arg === undefined || (isScalar(arg) && arg.value === null)) return { op: "listen" };
+      if (!isMap(arg)) return needs("{backlog: N} or nothing");
+      const r = new Reader(arg, argPath, fail);
+      r.only(["backlog"]);
+      const backlog = r.integer("backlog", 0, 65535);
+      return backlog === null ? { op: "listen" } : { op: "listen", backlog };
+    }
+    case "sleep":
+    case "at": {
+      if (arg === undefined) needs(`milliseconds, e.g. {${op}: 100}`);
+      return { op, ms: integerValue(arg!, argPath, 0, 600_000, fail) } as Step;
+    }
+    case "poll":
+      return { op: "poll", events: readEvents(arg, argPath, fail) };
+    case "epoll": {
+      if (arg !== undefined && isMap(arg)) {
+        const r = new Reader(arg, argPath, fail);
+        r.only(["events", "until"]);
+        const until = r.node("until");
+        return {
+          op: "epoll",
+          events: readEvents(r.required("events"), r.at("events"), fail),
+          ...(until === undefined ? {} : { until: readEvents(until, r.at("until"), fail) }),
+        };
+      }
+      return { op: "epoll", events: readEvents(arg, argPath, fail) };
+    }
+    case "shutdown": {
+      const how = isScalar(arg) ? arg.value : undefined;
+      if (how !== "wr" && how !== "rd" && how !== "rdwr") return needs("wr, rd or rdwr, e.g. {shutdown: wr}");
+      return { op: "shutdown", how };
+    }
+    case "nodelay": {
+      const on = isScalar(arg) ? arg.value : undefined;
+      if (typeof on !== "boolean") return needs("true or false, e.g. {nodelay: true}");
+      return { op: "nodelay", on };
+    }
+    case "linger": {
+      if (!isMap(arg)) return needs("{on: true, seconds: 0}");
+      const r = new Reader(arg, argPath, fail);
+      r.only(["on", "seconds"]);
+      const onNode = r.required("on");
+      if (!isScalar(onNode) || typeof onNode.value !== "boolean") {
+        fail(onNode, r.at("on"), "expected true or false");
+      }
+      return {
+        op: "linger",
+        on: (onNode as { value: boolean }).value,
+        seconds: r.integer("seconds", 0, 3600) ?? 0,
+      };
+    }
+  }
+  return fail(node, path, `unknown step "${op}"`);
+}
+
+function readEvents(node: Node | undefined, path: string, fail: Fail): EventWord[] {
+  const words = isSeq(node)
+    ? node.items.map((i) => (isScalar(i) ? String(i.value) : ""))
+    : isScalar(node) && typeof node.value === "string"
+    ? node.value.split("|")
+    : null;
+  if (!words || words.length === 0) {
+    return fail(node, path, `expected event words, e.g. [in, out, rdhup, hup] or "in|out"`);
+  }
+  for (const w of words) {
+    if (!EVENTS.includes(w as EventWord)) {
+      fail(node, path, `unknown event "${w}"; expected some of: ${EVENTS.join(", ")}`);
+    }
+  }
+  return words as EventWord[];
+}
+
+function readExpectation(r: Reader, fail: Fail): Expectation {
+  r.only([
+    "state",
+    "resetBy",
+    "closedFirstBy",
+    "cause",
+    "resetReasons",
+    "counters",
+    "socketsLeft",
+    "statesSeen",
+  ]);
+  const expect: Expectation = {};
+  const state = r.oneOf("state", STATES, false);
+  if (state) expect.state = state;
+  for (const key of ["resetBy", "closedFirstBy"] as const) {
+    const node = r.node(key);
+    if (node === undefined) continue;
+    const value = isScalar(node) ? node.value : undefined;
+    if (value !== null && value !== "client" && value !== "server") {
+      fail(node, r.at(key), `expected client, server or null, got ${describe(node)}`);
+    }
+    expect[key] = value as Side | null;
+  }
+  const causeNode = r.node("cause");
+  if (causeNode !== undefined) {
+    const list = isSeq(causeNode) ? causeNode.items : [causeNode];
+    const causes = list.map((i) => (isScalar(i) ? String(i.value) : ""));
+    for (const c of causes) {
+      if (!CAUSES.includes(c as CauseId)) {
+        fail(causeNode, r.at("cause"), `unknown cause "${c}"; expected one of: ${CAUSES.join(", ")}`);
+      }
+    }
+    expect.cause = causes.length === 1 ? causes[0] as CauseId : causes as CauseId[];
+  }
+  const reasons = r.node("resetReasons");
+  if (reasons !== undefined) {
+    if (!isSeq(reasons)) fail(reasons, r.at("resetReasons"), "expected a list such as [TCP_ABORT_ON_CLOSE]");
+    expect.resetReasons = (reasons as unknown as { items: Node[] }).items.map((i) =>
+      isSeq(i) ? i.items.map((j) => String(isScalar(j) ? j.value : "")) : String(isScalar(i) ? i.value : "")
+    );
+  }
+  const counters = r.map("counters", false);
+  if (counters) {
+    counters.only(["client", "server"]);
+    expect.counters = {};
+    for (const side of ["client", "server"] as const) {
+      const s = counters.map(side, false);
+      if (!s) continue;
+      const values: Record<string, number> = {};
+      for (const key of s.keys()) {
+        if (!/^(TcpExt|Tcp|Ip|IpExt)\.\w+$/.test(key)) {
+          fail(
+            s.node(key),
+            s.at(key),
+            `"${key}" is not a counter name; expected e.g. TcpExt.TCPAbortOnClose`,
+          );
+        }
+        values[key] = s.integer(key, -1e9, 1e9)!;
+      }
+      expect.counters[side] = values;
+    }
+  }
+  for (const key of ["socketsLeft", "statesSeen"] as const) {
+    const m = r.map(key, false);
+    if (!m) continue;
+    m.only(["client", "server"]);
+    const out: Partial<Record<Side, string[]>> = {};
+    for (const side of ["client", "server"] as const) {
+      const node = m.node(side);
+      if (node === undefined) continue;
+      if (!isSeq(node)) fail(node, m.at(side), "expected a list of TCP states such as [TIME_WAIT]");
+      out[side] = (node as unknown as { items: Node[] }).items.map((i) => String(isScalar(i) ? i.value : ""));
+    }
+    expect[key] = out;
+  }
+  return expect;
+}

@@ -1,0 +1,10 @@
+import { DockerClient, parseDockerHost } from "../../lab/shell/docker.ts";
+import { ensureImages } from "../../lab/shell/images.ts";
+import { silentProgress } from "../../lab/shell/progress.ts";
+const docker = new DockerClient(parseDockerHost(undefined));
+const images = await ensureImages(docker, silentProgress);
+const labels = { tcplab: "1", "tcplab.run": "scratch01", "tcplab.owner": `${Deno.hostname()}:${Deno.pid}` };
+const net = await docker.createNetwork("tcplab-scratch01", "10.200.250.0/28", labels);
+const h = await docker.createContainer({ name: "tcplab-scratch01-ns", image: images.endpoint, cmd: ["hold"], labels, attachment: { network: "tcplab-scratch01", ipv4: "10.200.250.2" }, capAdd: [], user: "65534:65534" });
+await h.start();
+console.log(net, h.id, images);
