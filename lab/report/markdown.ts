@@ -18,6 +18,16 @@ export function renderReport(result: RunResult): string {
   const out: string[] = [];
   out.push(`# tcplab: \`${escapeText(result.scenario.name)}\`: ${escapeText(result.scenario.title)}`, "");
   out.push(`> **Verdict:** ${escapeText(result.verdict)}`, "");
+  for (const side of SIDES) {
+    if (result.scenario.programs[side] === "user") {
+      out.push(
+        `The ${side} is the user's own program (image ${code(result.scenario.images[side] ?? "?")}, command ${
+          code(result.scenario.steps[side].join(" "))
+        }): its system calls are not logged, the packets and the kernel's evidence are.`,
+        "",
+      );
+    }
+  }
   out.push(renderExpectation(result), "");
   for (const warning of result.warnings) out.push(`> **Warning:** ${escapeText(warning)}`, "");
   if (result.timedOut) {
@@ -379,10 +389,24 @@ function renderScenario(result: RunResult): string {
     "",
     escapeText(s.description),
     "",
-    "| side | steps (arguments of `tcplab run`) |",
-    "|---|---|",
-    ...SIDES.map((side) => `| ${side} | ${s.steps[side].map((step) => code(step)).join(" ")} |`),
+    "| side | program | what its container ran |",
+    "|---|---|---|",
+    ...SIDES.map((side) =>
+      `| ${side} | ${programText(result, side)} | ${
+        s.steps[side].length ? s.steps[side].map((step) => escapeCell(code(step))).join(" ") : "nothing"
+      } |`
+    ),
   ].join("\n");
+}
+
+/** Who wrote a side's program: the lab (tcplab run), the user (an image), or none ran. */
+function programText(result: RunResult, side: Side): string {
+  const s = result.scenario;
+  return s.programs[side] === "user"
+    ? `your program, image ${code(s.images[side] ?? "?")}`
+    : s.programs[side] === "none"
+    ? "none (nothing ran on this side)"
+    : "the lab's `tcplab run`";
 }
 
 function renderEnvironment(result: RunResult): string {

@@ -17,6 +17,7 @@ export interface SummaryRow {
 /** What summary.json holds for one run. */
 export interface SummaryEntry {
   scenario: string;
+  runId: string;
   met: boolean;
   state: string | null;
   resetBy: string | null;
@@ -45,6 +46,7 @@ export function renderSummary(rows: SummaryRow[]): {
     const c = result.connections[0] ?? null;
     return {
       scenario: result.scenario.name,
+      runId: result.runId,
       met: result.expectation.met,
       state: c?.state ?? null,
       resetBy: c?.resetBy ?? null,

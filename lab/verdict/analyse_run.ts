@@ -66,7 +66,7 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
   ) as Record<Side, ReturnType<typeof parseProgramLog>>;
   for (const side of SIDES) {
     const s = artifacts.sides[side];
-    if (!logs[side].finished && !artifacts.timedOut) {
+    if (s.program === "tcplab" && !logs[side].finished && !artifacts.timedOut) {
       warnings.push(
         `the ${side} program did not finish its steps (exit code ${s.programExitCode ?? "unknown"}${
           s.programStderr.trim() ? `: ${s.programStderr.trim().split("\n").pop()}` : ""
@@ -216,6 +216,12 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       description: artifacts.scenario.description,
       steps: { client: artifacts.sides.client.command, server: artifacts.sides.server.command },
       programs: { client: artifacts.sides.client.program, server: artifacts.sides.server.program },
+      images: Object.fromEntries(
+        SIDES.flatMap((side) => {
+          const spec = artifacts.scenario[side];
+          return "program" in spec ? [[side, spec.program.image]] : [];
+        }),
+      ),
       expect: artifacts.scenario.expect,
     },
     verdict,

@@ -140,6 +140,8 @@ export interface RunResult {
     steps: Record<Side, string[]>;
     /** Which side ran the lab's program, the user's own, or nothing. */
     programs: Record<Side, "tcplab" | "user" | "none">;
+    /** The image of each side that ran the user's own program. */
+    images: Partial<Record<Side, string>>;
     expect: Expectation;
   };
   /** The verdict in one sentence. */

@@ -47,13 +47,31 @@ Deno.test("bad input gives one clear message and exit code 2", async (t) => {
   await Deno.writeFile(`${dir}/truncated.pcap`, seedPcap.subarray(0, seedPcap.length - 7));
   await Deno.writeTextFile(`${dir}/notes.pcap`, "these are my notes, not a capture\n");
   await Deno.writeFile(`${dir}/empty.pcap`, new Uint8Array());
+  await Deno.writeTextFile(
+    `${dir}/typo.yaml`,
+    "name: typo\ntitle: t\nserver: {steps: [listen, accept, close]}\nclient: {steps: [connect, {wirte: 1}]}\nexpect: {state: SF}\n",
+  );
   const cases: Array<[string, string[], RegExp]> = [
     ["a truncated pcap", ["explain", `${dir}/truncated.pcap`], /truncated\.pcap.*byte \d+/],
     ["a file that is not a pcap", ["explain", `${dir}/notes.pcap`], /notes\.pcap.*not a (pcap|capture)/i],
     ["an empty file", ["explain", `${dir}/empty.pcap`], /empty\.pcap/],
     ["a directory", ["explain", dir], /is a directory/],
     ["a missing file", ["explain", `${dir}/nope.pcap`], /no such file/],
-    ["an unknown scenario", ["run", "no-such-scenario"], /No scenario named "no-such-scenario"; choose one of: seed, seed-read-first, /],
+    [
+      "a malformed scenario file (before any container starts)",
+      ["run", `${dir}/typo.yaml`],
+      /typo\.yaml:4:27: client\.steps\[1\]: unknown step "wirte"/,
+    ],
+    [
+      "a missing scenario file",
+      ["run", `${dir}/nope.yaml`],
+      /Cannot read the scenario file .*nope\.yaml": no such file/,
+    ],
+    [
+      "an unknown scenario",
+      ["run", "no-such-scenario"],
+      /No scenario named "no-such-scenario"; choose one of: seed, seed-read-first, /,
+    ],
     ["an unknown command", ["frobnicate"], /Unknown command "frobnicate"/],
     ["an unknown option", ["run", "seed", "--colour"], /--colour/],
   ];

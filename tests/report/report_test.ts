@@ -12,7 +12,13 @@ Deno.test("the founding case's recorded run is explained as close with unread da
   assert.equal(conn.closedFirstBy, "client");
   assert.equal(conn.cause, "close-with-unread-data");
   assert.equal(conn.confidence, "certain");
-  assert.deepEqual(conn.facts, { unreadBytes: 1, resetSeq: 1, resetAck: 2, resetFlags: "R.", finsCrossed: false });
+  assert.deepEqual(conn.facts, {
+    unreadBytes: 1,
+    resetSeq: 1,
+    resetAck: 2,
+    resetFlags: "R.",
+    finsCrossed: false,
+  });
   assert.equal(conn.kernel.counters.client["TcpExt.TCPAbortOnClose"], 1);
   assert.deepEqual(conn.kernel.resetReasons.map((r) => [r.side, r.reason]), [[
     "client",

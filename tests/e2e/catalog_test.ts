@@ -1,0 +1,139 @@
+/**
+ * The whole catalog in real containers, run side by side as `run --all`
+ * does, and a user's own program (a static busybox nobody here wrote) as
+ * one side. Needs a running Docker daemon (CI starts one).
+ */
+import assert from "node:assert/strict";
+import { DockerClient, LAB_LABEL, parseDockerHost } from "../../lab/shell/docker.ts";
+import { makeTar } from "../../lab/util/tar.ts";
+import type { SummaryEntry } from "../../lab/report/summary.ts";
+import type { RunResult } from "../../lab/verdict/types.ts";
+
+const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
+const dockerTest = { sanitizeOps: false, sanitizeResources: false };
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+async function lab(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("deno", {
+    args: ["task", "--quiet", "lab", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** What the kernel's RST reason says the cause is, where it says one. */
+const REASON_CAUSE: Record<string, string> = {
+  TCP_ABORT_ON_CLOSE: "close-with-unread-data",
+  TCP_STATE: "linger-zero",
+  TCP_TIMEWAIT_SOCKET: "data-after-close",
+  TCP_ABORT_ON_DATA: "data-after-close",
+  NO_SOCKET: "refused",
+};
+
+Deno.test({
+  name: "run --all: every catalog scenario meets its expectation, the kernel agrees, nothing is left",
+  ...dockerTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcplab-all-" });
+    try {
+      const { code, stdout, stderr } = await lab("run", "--all", "--json", "--out", dir);
+      const summary: { met: number; total: number; runs: SummaryEntry[] } = JSON.parse(stdout);
+      const failed = summary.runs.filter((r) => !r.met).map((r) =>
+        `${r.scenario}: ${JSON.stringify(r.failedChecks)}`
+      );
+      assert.deepEqual(failed, [], `every expectation met; stderr: ${stderr}`);
+      assert.equal(code, 0);
+      assert.ok(summary.total >= 11);
+      for (const run of summary.runs) {
+        // Where the kernel named a reason, it names the lab's cause.
+        for (const reason of run.resetReasons) {
+          if (REASON_CAUSE[reason]) {
+            assert.equal(REASON_CAUSE[reason], run.cause, `${run.scenario}: ${reason}`);
+          }
+        }
+      }
+      const simultaneous: RunResult = JSON.parse(
+        await Deno.readTextFile(`${dir}/simultaneous-close/result.json`),
+      );
+      assert.equal(simultaneous.connections[0]!.facts.finsCrossed, true);
+      assert.match(simultaneous.attempts.note ?? "", /crossed on attempt \d+/);
+      for (const file of ["summary.md", "summary.json", "seed/report.md", "refused/client.pcap"]) {
+        assert.ok((await Deno.stat(`${dir}/${file}`)).size > 0, file);
+      }
+      for (const run of summary.runs) {
+        assert.deepEqual(
+          (await docker.listLabelled(run.runId)).map((r) => `${r.kind} ${r.name}`),
+          [],
+          `nothing of ${run.scenario}'s run is left`,
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a user's own program (busybox nc -e echo) as the server is explained like the lab's own",
+  ...dockerTest,
+  async fn() {
+    const busybox = await Deno.readFile("/bin/busybox").catch(() => null);
+    assert.ok(busybox, "/bin/busybox (Debian's busybox-static) is needed: apt-get install busybox-static");
+    const image = "tcplab-test-busybox:1";
+    if (!(await docker.imageExists(image))) {
+      await docker.buildImage(
+        makeTar([
+          {
+            path: "Dockerfile",
+            data: new TextEncoder().encode("FROM scratch\nCOPY rootfs/ /\n"),
+            mode: 0o644,
+          },
+          { path: "rootfs/bin/busybox", data: busybox, mode: 0o755 },
+        ]),
+        image,
+        { [LAB_LABEL]: "1" },
+      );
+    }
+    const dir = await Deno.makeTempDir({ prefix: "tcplab-user-" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/scenario.yaml`,
+        `name: busybox-echo-server
+title: a server nobody here wrote answers, then closes
+server:
+  program:
+    image: ${image}
+    command: [/bin/busybox, nc, -l, -p, "{port}", -e, /bin/busybox, echo, hello]
+client:
+  steps: [connect, {wait-unread: 6}, {write: 1}, {poll: [in, rdhup]}, read-eof, close]
+expect:
+  resetBy: server
+  cause: [data-after-close, close-with-unread-data]
+`,
+      );
+      const { code, stdout, stderr } = await lab(
+        "run",
+        `${dir}/scenario.yaml`,
+        "--json",
+        "--out",
+        `${dir}/out`,
+      );
+      assert.equal(code, 0, stderr);
+      const result: RunResult = JSON.parse(stdout);
+      assert.equal(result.scenario.programs.server, "user");
+      const conn = result.connections[0]!;
+      // busybox wrote "hello\n" before the RST: the client saw 6 bytes waiting.
+      const fionread = result.calls.filter((c) => c.side === "client" && c.call === "ioctl").pop();
+      assert.equal(fionread?.detail.value, 6);
+      assert.ok(conn.packets.some((p) => p.from === "server" && p.length === 6));
+      assert.equal(conn.resetBy, "server");
+      const report = await Deno.readTextFile(`${dir}/out/report.md`);
+      assert.match(report, /The server is the user's own program \(image `tcplab-test-busybox:1`/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

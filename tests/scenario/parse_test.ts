@@ -1,0 +1,164 @@
+import assert from "node:assert/strict";
+import { parseScenario, ScenarioError } from "../../lab/scenario/parse.ts";
+import { loadCatalog } from "../../lab/scenario/catalog.ts";
+
+const GOOD = `name: my-case
+title: my case
+port: 9999
+server:
+  sysctls: { net.ipv4.tcp_fin_timeout: 5 }
+  steps:
+    - listen: { backlog: 4 }
+    - accept
+    - epoll: { events: [in, out], until: [out] }
+    - write: 1
+    - close
+client:
+  steps:
+    - connect
+    - wait-unread: 1
+    - linger: { on: true, seconds: 0 }
+    - close
+expect:
+  state: RSTO
+  resetBy: client
+  cause: [linger-zero]
+  resetReasons: [[TCP_STATE, NOT_SPECIFIED]]
+  counters: { client: { TcpExt.TCPAbortOnData: 1 } }
+`;
+
+Deno.test("a well-formed scenario file reads into steps and expectations", () => {
+  const s = parseScenario(GOOD, "my.yaml");
+  assert.equal(s.name, "my-case");
+  assert.deepEqual(s.server, {
+    sysctls: { "net.ipv4.tcp_fin_timeout": "5" },
+    steps: [
+      { op: "listen", backlog: 4 },
+      { op: "accept" },
+      { op: "epoll", events: ["in", "out"], until: ["out"] },
+      { op: "write", bytes: 1 },
+      { op: "close" },
+    ],
+  });
+  assert.deepEqual(s.client, {
+    steps: [{ op: "connect" }, { op: "wait-unread", bytes: 1 }, { op: "linger", on: true, seconds: 0 }, {
+      op: "close",
+    }],
+  });
+  assert.deepEqual(s.expect.resetReasons, [["TCP_STATE", "NOT_SPECIFIED"]]);
+});
+
+Deno.test("JSON is read too (YAML includes it)", () => {
+  const json = JSON.stringify({
+    name: "j",
+    title: "t",
+    server: { steps: ["listen", "accept", "close"] },
+    client: { steps: ["connect", { write: 3 }, "close"] },
+    expect: { state: "SF" },
+  });
+  assert.deepEqual(parseScenario(json, "j.json").client, {
+    steps: [{ op: "connect" }, { op: "write", bytes: 3 }, { op: "close" }],
+  });
+});
+
+Deno.test("a user's own program as one side", () => {
+  const text = GOOD.replace(
+    /server:\n(  .*\n)+/,
+    'server:\n  program: { image: "my-server:1", command: ["serve", "--port", "{port}"], env: { A: "{server}" } }\n',
+  );
+  assert.deepEqual(parseScenario(text, "p.yaml").server, {
+    program: { image: "my-server:1", command: ["serve", "--port", "{port}"], env: { A: "{server}" } },
+  });
+});
+
+Deno.test("malformed files are refused with the file, the place and what was expected", async (t) => {
+  const cases: Array<[string, string, RegExp]> = [
+    [
+      "an unknown step",
+      GOOD.replace("- write: 1", "- wirte: 1"),
+      /^bad\.yaml:10:7: server\.steps\[3\]: unknown step "wirte"; expected one of: .*write/,
+    ],
+    [
+      "a wrong type",
+      GOOD.replace("wait-unread: 1", "wait-unread: one"),
+      /^bad\.yaml:15:20: client\.steps\[1\]\.wait-unread: expected a whole number .* got string "one"/,
+    ],
+    ["a missing field", GOOD.replace("title: my case\n", ""), /^bad\.yaml:1:1: missing field "title"/],
+    [
+      "a port out of range",
+      GOOD.replace("port: 9999", "port: 70000"),
+      /^bad\.yaml:3:7: port: 70000 is out of range; expected 1 to 65535/,
+    ],
+    [
+      "a YAML syntax error",
+      GOOD.replace("- accept", "- accept: [oops"),
+      /^bad\.yaml:\d+:\d+: not valid YAML or JSON/,
+    ],
+    [
+      "a JSON syntax error",
+      '{"name": "x", "title": "t",\n "server": {"steps": [}',
+      /^bad\.yaml:2:\d+: not valid YAML or JSON/,
+    ],
+    [
+      "an unknown field",
+      GOOD.replace("port: 9999", "prot: 9999"),
+      /^bad\.yaml:3:1: prot: unknown field "prot"; expected one of: name, title/,
+    ],
+    [
+      "an unknown cause",
+      GOOD.replace("[linger-zero]", "[linger-0]"),
+      /expect\.cause: unknown cause "linger-0"/,
+    ],
+    [
+      "a sysctl that is not per namespace",
+      GOOD.replace("net.ipv4.tcp_fin_timeout", "kernel.panic"),
+      /server\.sysctls\.kernel\.panic: "kernel\.panic" cannot be set per scenario/,
+    ],
+    [
+      "an unknown event word",
+      GOOD.replace("[in, out]", "[in, outt]"),
+      /server\.steps\[2\]\.epoll\.events: unknown event "outt"/,
+    ],
+    [
+      "both steps and a program",
+      GOOD.replace("client:\n  steps:", "client:\n  program: {image: x, command: [y]}\n  steps:"),
+      /client: expected either "steps" .* not both/,
+    ],
+    ["not a mapping", "- just\n- a list\n", /^bad\.yaml:1:1: expected a mapping/],
+  ];
+  for (const [name, text, pattern] of cases) {
+    await t.step(name, () => {
+      assert.throws(() => parseScenario(text, "bad.yaml"), (e: unknown) => {
+        assert.ok(e instanceof ScenarioError, `a ScenarioError, got ${e}`);
+        assert.match(e.message, pattern);
+        assert.ok(!e.message.includes("\n"), `one line: ${e.message}`);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("every catalog scenario is a valid file with an expectation and a title", () => {
+  const catalog = loadCatalog();
+  assert.ok(catalog.size >= 11);
+  for (
+    const name of [
+      "seed",
+      "seed-read-first",
+      "linger-zero",
+      "shutdown-drain",
+      "write-after-close",
+      "refused",
+      "close-with-unsent-data",
+      "server-unread",
+      "half-close",
+      "simultaneous-close",
+      "close-before-data",
+    ]
+  ) {
+    const s = catalog.get(name);
+    assert.ok(s, name);
+    assert.ok(Object.keys(s.expect).length >= 2, `${name} expects something`);
+    if (s.contrast) assert.ok(catalog.has(s.contrast), `${name}'s contrast exists`);
+  }
+});
