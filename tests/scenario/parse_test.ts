@@ -63,7 +63,7 @@ Deno.test("JSON is read too (YAML includes it)", () => {
 
 Deno.test("a user's own program as one side", () => {
   const text = GOOD.replace(
-    /server:\n(  .*\n)+/,
+    /server:\n( {2}.*\n)+/,
     'server:\n  program: { image: "my-server:1", command: ["serve", "--port", "{port}"], env: { A: "{server}" } }\n',
   );
   assert.deepEqual(parseScenario(text, "p.yaml").server, {
