@@ -19,7 +19,8 @@ export const HELP = `tcplab ${LAB_VERSION}: reproduce a TCP teardown in two cont
 
 Usage:
   deno task lab                      run the founding case (scenario "seed") and its contrast
-  deno task lab run NAME... [opts]   run shipped scenarios by name
+  deno task lab run NAME|FILE... [opts]
+                                     run catalog scenarios by name, or scenario files (YAML/JSON)
   deno task lab list                 list the shipped scenarios
   deno task lab explain FILE.pcap    explain the connections in a capture (no containers)
   deno task lab clean                remove everything the lab left behind (containers, networks,
@@ -27,6 +28,10 @@ Usage:
 
 Options for run:
   --out DIR         write the report here (default: runs/<UTC time>-<scenario>/)
+  --all             run the whole catalog, side by side, and write summary.md and summary.json
+  --jobs N          at most N scenarios at once (default: all)
+  --timeout P=S     limit phase P to S seconds (build, start, capture, run, flush, collect;
+                    defaults 120, 30, 15, 30, 10, 15); repeat for several phases
   --no-contrast     do not also run the scenario's contrast (seed's is seed-read-first)
   --json            print the machine-readable result on stdout instead of the report's path
   --quiet           no progress on stderr

@@ -83,7 +83,10 @@ export function buildConnections(
   for (const packet of packets) {
     const key = _tupleKey(packet);
     let tracker = open.get(key);
-    if (tracker === undefined || tracker.isReuse(packet)) {
+    if (
+      tracker === undefined ||
+      tracker.zeek.isReuse(packet.flags, packet.seq, _wellFormed(packet))
+    ) {
       tracker = new _Tracker(all.length + 1, packet, options);
       open.set(key, tracker);
       all.push(tracker);
@@ -152,6 +155,8 @@ class _Endpoint {
   win0Threshold = 1;
   checksumCount = 0;
   checksumThreshold = 1;
+  /** Set by {@link relativeSeq}: whether the number fell before the start. */
+  underflow = false;
 
   constructor(readonly isOrig: boolean) {}
 
@@ -172,11 +177,11 @@ class _Endpoint {
   }
 
   /**
-   * Zeek's get_relative_seq: `base` relative to this endpoint's start, and
-   * whether it falls before the start (Zeek's underflow; the value is then
-   * negative here where Zeek's unsigned one would be huge).
+   * Zeek's get_relative_seq: `base` relative to this endpoint's start; sets
+   * `underflow` when it falls before the start (Zeek's underflow; the value
+   * is then negative here where Zeek's unsigned one would be huge).
    */
-  relativeSeq(base: number, last: number, wraps: number): [number, boolean] {
+  relativeSeq(base: number, last: number, wraps: number): number {
     const delta = _seqDelta(base, last);
     if (delta < 0) {
       if (wraps && base > last) wraps--;
@@ -185,9 +190,11 @@ class _Endpoint {
     }
     if (wraps === 0) {
       const relative = _seqDelta(base, this.startSeq);
-      return [relative, relative < 0];
+      this.underflow = relative < 0;
+      return relative;
     }
-    return [wraps * _TWO_32 + base - this.startSeq, false];
+    this.underflow = false;
+    return wraps * _TWO_32 + base - this.startSeq;
   }
 
   noDataAcked(): boolean {
@@ -211,104 +218,130 @@ class _Endpoint {
   }
 }
 
-class _Tracker {
+/**
+ * Zeek's TCP analyzer for one connection, fed one segment at a time as
+ * plain numbers (no packet objects): endpoint states, history, byte counts
+ * and `conn_state`. {@link buildConnections} and the streaming tracker of
+ * `lab explain` share it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ZeekTcpState } from "./connections.ts";
+ * const zeek = new ZeekTcpState(0x02);
+ * zeek.add(true, 0x02, 100, 0, 0, 512, true, null); // SYN
+ * zeek.add(false, 0x14, 0, 101, 0, 0, true, null); // RST,ACK
+ * assert.equal(zeek.connState(), "REJ");
+ * assert.equal(zeek.history, "Sr");
+ * ```
+ */
+export class ZeekTcpState {
   readonly orig: _Endpoint = new _Endpoint(true);
   readonly resp: _Endpoint = new _Endpoint(false);
-  readonly packets: TcpPacket[] = [];
-  readonly directions: Direction[] = [];
-  readonly origAddress: string;
-  readonly origPort: number;
-  readonly respAddress: string;
-  readonly respPort: number;
+  /** Zeek's history letters so far. */
   history = "";
   histSeen = 0;
-  isn: { orig: number | null; resp: number | null } = { orig: null, resp: null };
-  firstFin: { orig: number | null; resp: number | null } = { orig: null, resp: null };
-  firstRst: { orig: number | null; resp: number | null } = { orig: null, resp: null };
+  /** The originator's ISN, from its first SYN, or -1. */
+  isnOrig = -1;
+  /** The responder's ISN, from its first SYN-ACK, or -1. */
+  isnResp = -1;
   synAckSeen = false;
-  /** The ack number of the first SYN-ACK, to recognise a SYN captured after it. */
-  synAckAck: number | null = null;
+  /** The ack number of the first SYN-ACK (to recognise a SYN captured after it), or -1. */
+  synAckAck = -1;
+  /** Whether SYN, SYN-ACK and ACK were all seen. */
   handshakeCompleted = false;
+  readonly #verifyChecksums: boolean;
 
-  constructor(
-    readonly id: number,
-    first: TcpPacket,
-    readonly options: BuildConnectionsOptions,
-  ) {
-    const synAck = (first.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
-    if (synAck) {
-      // The SYN-ACK's receiver opened the connection.
-      this.origAddress = first.dst;
-      this.origPort = first.dstPort;
-      this.respAddress = first.src;
-      this.respPort = first.srcPort;
-      this.history = "^";
-    } else {
-      this.origAddress = first.src;
-      this.origPort = first.srcPort;
-      this.respAddress = first.dst;
-      this.respPort = first.dstPort;
-    }
+  /**
+   * A connection whose first segment has `firstFlags`. When that is a
+   * SYN-ACK, its receiver is the originator (see {@link originatorIsReceiver}).
+   */
+  constructor(firstFlags: number, verifyChecksums = false) {
+    this.#verifyChecksums = verifyChecksums;
+    if (ZeekTcpState.originatorIsReceiver(firstFlags)) this.history = "^";
   }
 
-  #isOrig(p: TcpPacket): boolean {
-    return p.src === this.origAddress && p.srcPort === this.origPort;
+  /** Whether a connection whose first segment has these flags was opened by that segment's receiver (a SYN-ACK). */
+  static originatorIsReceiver(firstFlags: number): boolean {
+    return (firstFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
   }
 
   /** Zeek's TCPSessionAdapter::IsReuse, minus the same-ISN-after-close case. */
-  isReuse(p: TcpPacket): boolean {
-    if (!(p.flags & TCP_SYN)) return false;
-    if (!_wellFormed(p)) return false;
+  isReuse(flags: number, seq: number, wellFormed: boolean): boolean {
+    if (!(flags & TCP_SYN)) return false;
+    if (!wellFormed) return false;
     let connOrig = this.orig;
-    if (p.flags & TCP_ACK) {
+    if (flags & TCP_ACK) {
       if (this.orig.state !== "inactive") return false;
       connOrig = this.resp;
     }
-    if (p.seq === connOrig.startSeq) return false;
+    if (seq === connOrig.startSeq) return false;
     if (
-      !(p.flags & TCP_ACK) && connOrig.state === "syn-ack-sent" &&
-      this.resp.state === "inactive" && p.seq === this.resp.startSeq
+      !(flags & TCP_ACK) && connOrig.state === "syn-ack-sent" &&
+      this.resp.state === "inactive" && seq === this.resp.startSeq
     ) return false;
     return true;
   }
 
-  add(p: TcpPacket): void {
-    const isOrig = this.#isOrig(p);
-    const direction: Direction = isOrig ? "orig" : "resp";
-    const index = this.packets.length;
-    this.packets.push(p);
-    this.directions.push(direction);
-    const f = p.flags;
-    if (f & TCP_FIN && this.firstFin[direction] === null) this.firstFin[direction] = index;
-    if (f & TCP_RST && this.firstRst[direction] === null) this.firstRst[direction] = index;
-    this.#trackHandshake(p, isOrig);
-    if (!_wellFormed(p)) return; // Zeek drops these before its state machine
-    const endpoint = isOrig ? this.orig : this.resp;
-    if (this.options.verifyChecksums && p.checksumOk === false) {
-      this.#scaled(endpoint, "C", "checksum");
-      return;
-    }
-    this.#process(p, isOrig);
+  /** Whether both sides closed or either reset: the connection is over but for stragglers. */
+  get finished(): boolean {
+    const o = this.orig.state, r = this.resp.state;
+    return o === "reset" || r === "reset" || (o === "closed" && r === "closed");
   }
 
-  #trackHandshake(p: TcpPacket, isOrig: boolean): void {
-    const f = p.flags;
-    const syn = (f & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
-    const synAck = (f & (TCP_SYN | TCP_ACK | TCP_RST)) === (TCP_SYN | TCP_ACK);
-    if (isOrig && syn && this.isn.orig === null) this.isn.orig = p.seq;
-    if (!isOrig && synAck) {
-      if (this.isn.resp === null) {
-        this.isn.resp = p.seq;
-        this.synAckAck = p.ack;
+  /** Payload bytes the originator sent (sequence space, retransmissions once). */
+  bytesOrig(): number {
+    return this.orig.size(this.resp);
+  }
+
+  /** Payload bytes the responder sent. */
+  bytesResp(): number {
+    return this.resp.size(this.orig);
+  }
+
+  /**
+   * One segment. `checksumOk` matters only with `verifyChecksums`;
+   * `wellFormed` false (bad or truncated TCP header) keeps the segment out
+   * of the state machine, as in Zeek.
+   */
+  add(
+    isOrig: boolean,
+    flags: number,
+    seq: number,
+    ack: number,
+    payloadLength: number,
+    window: number,
+    wellFormed: boolean,
+    checksumOk: boolean | null,
+  ): void {
+    this.#trackHandshake(isOrig, flags, seq, ack);
+    if (!wellFormed) return; // Zeek drops these before its state machine
+    if (this.#verifyChecksums && checksumOk === false) {
+      const endpoint = isOrig ? this.orig : this.resp;
+      endpoint.checksumCount++;
+      if (endpoint.checksumCount === endpoint.checksumThreshold) {
+        this.#addHistory(endpoint, "C");
+        endpoint.checksumThreshold *= 10;
       }
-      if (this.isn.orig === null || p.ack === ((this.isn.orig + 1) >>> 0)) {
-        this.synAckSeen = true;
+      return;
+    }
+    this.#process(isOrig, flags, seq, ack, payloadLength, window);
+  }
+
+  #trackHandshake(isOrig: boolean, f: number, seq: number, ack: number): void {
+    const bits = f & (TCP_SYN | TCP_ACK | TCP_RST);
+    if (isOrig && bits === TCP_SYN && this.isnOrig === -1) this.isnOrig = seq;
+    if (!isOrig && bits === (TCP_SYN | TCP_ACK)) {
+      if (this.isnResp === -1) {
+        this.isnResp = seq;
+        this.synAckAck = ack;
       }
+      if (this.isnOrig === -1 || ack === ((this.isnOrig + 1) >>> 0)) this.synAckSeen = true;
     }
     if (
-      isOrig && this.synAckSeen && this.isn.orig !== null &&
-      this.isn.resp !== null && !(f & (TCP_SYN | TCP_RST)) && f & TCP_ACK &&
-      p.ack === ((this.isn.resp + 1) >>> 0)
+      isOrig && this.synAckSeen && this.isnOrig !== -1 &&
+      this.isnResp !== -1 && !(f & (TCP_SYN | TCP_RST)) && f & TCP_ACK &&
+      ack === ((this.isnResp + 1) >>> 0)
     ) this.handshakeCompleted = true;
   }
 
@@ -327,39 +360,30 @@ class _Tracker {
     return true;
   }
 
-  /** Connection::ScaledHistoryEntry with base 10. */
-  #scaled(endpoint: _Endpoint, code: string, which: "rxmt" | "win0" | "checksum"): void {
-    const count = `${which}Count` as const;
-    const threshold = `${which}Threshold` as const;
-    endpoint[count]++;
-    if (endpoint[count] === endpoint[threshold]) {
-      this.#addHistory(endpoint, code);
-      endpoint[threshold] *= 10;
-    }
-  }
-
-  #process(p: TcpPacket, isOrig: boolean): void {
+  #process(isOrig: boolean, f: number, baseSeq: number, ackSeq: number, len: number, window: number): void {
     const endpoint = isOrig ? this.orig : this.resp;
     const peer = isOrig ? this.resp : this.orig;
-    const f = p.flags;
     const syn = (f & TCP_SYN) !== 0;
     const fin = (f & TCP_FIN) !== 0;
     const rst = (f & TCP_RST) !== 0;
     const ack = (f & TCP_ACK) !== 0;
-    const len = p.payloadLength;
-    const baseSeq = p.seq;
-    const ackSeq = p.ack;
 
     let segLen = len + (syn ? 1 : 0) + (fin ? 1 : 0);
     if (rst) segLen -= len;
     const seqOnePast = (baseSeq + segLen) >>> 0;
 
     this.#initEndpoint(endpoint, syn, baseSeq, seqOnePast);
-    const [relSeq] = endpoint.relativeSeq(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
-    this.#updateHistory(endpoint, syn, fin, rst, ack, relSeq, len);
-    if (
-      p.window === 0 && !rst && peer.state !== "closed" && endpoint.state !== "reset"
-    ) this.#scaled(endpoint, "W", "win0");
+    const relSeq = endpoint.relativeSeq(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
+    if (f & (TCP_SYN | TCP_FIN | TCP_RST) || len || ack) {
+      this.#updateHistory(endpoint, syn, fin, rst, ack, relSeq, len);
+    }
+    if (window === 0 && !rst && peer.state !== "closed" && endpoint.state !== "reset") {
+      endpoint.win0Count++;
+      if (endpoint.win0Count === endpoint.win0Threshold) {
+        this.#addHistory(endpoint, "W");
+        endpoint.win0Threshold *= 10;
+      }
+    }
 
     if (fin) endpoint.finCount++;
 
@@ -370,8 +394,8 @@ class _Tracker {
         peer.ackSeq = start;
         peer.lastSeq = start;
       } else {
-        const [, underflow] = peer.relativeSeq(ackSeq, peer.ackSeq, peer.ackWraps);
-        if (!underflow && !rst) {
+        peer.relativeSeq(ackSeq, peer.ackSeq, peer.ackWraps);
+        if (!peer.underflow && !rst) {
           const deltaAck = _seqDelta(ackSeq, peer.ackSeq);
           if (!(ackSeq === 0 && deltaAck > _TOO_LARGE_SEQ_DELTA) && deltaAck > 0) {
             peer.updateAckSeq(ackSeq);
@@ -386,11 +410,7 @@ class _Tracker {
   }
 
   #initEndpoint(endpoint: _Endpoint, syn: boolean, first: number, last: number): void {
-    const reinit = () => {
-      endpoint.startSeq = first;
-      endpoint.ackSeq = first;
-      endpoint.lastSeq = last;
-    };
+    let reinit = false;
     switch (endpoint.state) {
       case "inactive":
         if (syn) {
@@ -406,17 +426,22 @@ class _Tracker {
         break;
       case "syn-sent":
       case "syn-ack-sent":
-        if (syn && first !== endpoint.startSeq) reinit();
+        reinit = syn && first !== endpoint.startSeq;
         break;
       case "established":
       case "partial":
-        if (syn) reinit();
+        reinit = syn;
         break;
       case "reset":
-        if (syn && endpoint.prevState === "inactive") reinit();
+        reinit = syn && endpoint.prevState === "inactive";
         break;
       default:
         break;
+    }
+    if (reinit) {
+      endpoint.startSeq = first;
+      endpoint.ackSeq = first;
+      endpoint.lastSeq = last;
     }
   }
 
@@ -454,9 +479,11 @@ class _Tracker {
         endpoint.histLastRst = relSeq;
       }
     } else if (len) {
-      this.#checkHistory(endpoint, _HIST_DATA, "D");
+      const bit = endpoint.isOrig ? _HIST_DATA : _HIST_DATA * 0x10000;
+      if ((this.histSeen & bit) === 0) this.#checkHistory(endpoint, _HIST_DATA, "D");
     } else if (ack) {
-      this.#checkHistory(endpoint, _HIST_ACK, "A");
+      const bit = endpoint.isOrig ? _HIST_ACK : _HIST_ACK * 0x10000;
+      if ((this.histSeen & bit) === 0) this.#checkHistory(endpoint, _HIST_ACK, "A");
     }
   }
 
@@ -481,7 +508,11 @@ class _Tracker {
     } else if (deltaLast > 0) {
       endpoint.updateLastSeq(lastSeq);
     } else if (len > 0) {
-      this.#scaled(endpoint, "T", "rxmt");
+      endpoint.rxmtCount++;
+      if (endpoint.rxmtCount === endpoint.rxmtThreshold) {
+        this.#addHistory(endpoint, "T");
+        endpoint.rxmtThreshold *= 10;
+      }
     }
   }
 
@@ -604,24 +635,69 @@ class _Tracker {
     if (os === "established" && rs === "established") return "S1";
     return "OTH";
   }
+}
+
+/** One connection of {@link buildConnections}: its packets and its {@link ZeekTcpState}. */
+class _Tracker {
+  readonly zeek: ZeekTcpState;
+  readonly packets: TcpPacket[] = [];
+  readonly directions: Direction[] = [];
+  readonly origAddress: string;
+  readonly origPort: number;
+  readonly respAddress: string;
+  readonly respPort: number;
+  firstFin: { orig: number | null; resp: number | null } = { orig: null, resp: null };
+  firstRst: { orig: number | null; resp: number | null } = { orig: null, resp: null };
+
+  constructor(
+    readonly id: number,
+    first: TcpPacket,
+    options: BuildConnectionsOptions,
+  ) {
+    this.zeek = new ZeekTcpState(first.flags, options.verifyChecksums ?? false);
+    if (ZeekTcpState.originatorIsReceiver(first.flags)) {
+      this.origAddress = first.dst;
+      this.origPort = first.dstPort;
+      this.respAddress = first.src;
+      this.respPort = first.srcPort;
+    } else {
+      this.origAddress = first.src;
+      this.origPort = first.srcPort;
+      this.respAddress = first.dst;
+      this.respPort = first.dstPort;
+    }
+  }
+
+  add(p: TcpPacket): void {
+    const isOrig = p.src === this.origAddress && p.srcPort === this.origPort;
+    const direction: Direction = isOrig ? "orig" : "resp";
+    const index = this.packets.length;
+    this.packets.push(p);
+    this.directions.push(direction);
+    const f = p.flags;
+    if (f & TCP_FIN && this.firstFin[direction] === null) this.firstFin[direction] = index;
+    if (f & TCP_RST && this.firstRst[direction] === null) this.firstRst[direction] = index;
+    this.zeek.add(isOrig, f, p.seq, p.ack, p.payloadLength, p.window, _wellFormed(p), p.checksumOk);
+  }
 
   result(): Connection {
     const first = this.packets[0]!;
     const last = this.packets[this.packets.length - 1]!;
+    const zeek = this.zeek;
     return {
       id: this.id,
       originator: { address: this.origAddress, port: this.origPort },
       responder: { address: this.respAddress, port: this.respPort },
       packets: this.packets,
       directions: this.directions,
-      isn: { ...this.isn },
-      bytes: {
-        orig: this.orig.size(this.resp),
-        resp: this.resp.size(this.orig),
+      isn: {
+        orig: zeek.isnOrig === -1 ? null : zeek.isnOrig,
+        resp: zeek.isnResp === -1 ? null : zeek.isnResp,
       },
-      state: this.connState(),
-      history: this.history,
-      handshakeCompleted: this.handshakeCompleted,
+      bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
+      state: zeek.connState(),
+      history: zeek.history,
+      handshakeCompleted: zeek.handshakeCompleted,
       firstFin: { ...this.firstFin },
       firstRst: { ...this.firstRst },
       startNs: first.timeNs,

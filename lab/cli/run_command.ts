@@ -12,7 +12,7 @@ import { ScenarioError } from "../scenario/parse.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { DockerClient, parseDockerHost } from "../shell/docker.ts";
 import { ensureImages } from "../shell/images.ts";
-import { newRunId, runScenario } from "../shell/run.ts";
+import { newRunId, PHASES, type PhaseTimeouts, type RunOptions, runScenario } from "../shell/run.ts";
 import { saveArtifacts } from "../shell/run_files.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
 import { analyseRun } from "../verdict/analyse_run.ts";
@@ -41,6 +41,7 @@ export async function runCommand(
   if (jobs !== Infinity && (!Number.isInteger(jobs) || jobs < 1)) {
     throw new UsageError(`--jobs ${values.jobs}: expected a whole number, 1 or more`, "for example --jobs 4");
   }
+  const timeouts = parseTimeouts(values.timeout ?? []);
   // Every scenario (files included) is read and checked before any container starts.
   const names = values.all
     ? [...loadCatalog().keys()]
@@ -77,7 +78,12 @@ export async function runCommand(
   const results = new Map<string, { result: RunResult; dir: string }>();
   await runLimited([...toRun.values()], jobs, async (scenario) => {
     const dir = dirFor(scenario.name);
-    const result = await runWithRetries(scenario, docker, progressFor(scenario.name), signal, dir);
+    const result = await runWithRetries(scenario, {
+      docker,
+      progress: progressFor(scenario.name),
+      signal,
+      timeouts,
+    }, dir);
     results.set(scenario.name, { result, dir });
   });
 
@@ -128,16 +134,10 @@ export async function runCommand(
  * (a simultaneous close whose FINs did not cross), up to its bound. The
  * evidence of the last attempt is kept and the report says how many it took.
  */
-async function runWithRetries(
-  scenario: Scenario,
-  docker: DockerClient,
-  progress: Progress,
-  signal: AbortSignal,
-  dir: string,
-): Promise<RunResult> {
+async function runWithRetries(scenario: Scenario, options: RunOptions, dir: string): Promise<RunResult> {
   const attempts = scenario.retry?.attempts ?? 1;
   for (let attempt = 1;; attempt++) {
-    const artifacts = await runScenario(scenario, { docker, progress, signal }, newRunId());
+    const artifacts = await runScenario(scenario, options, newRunId());
     const result = analyseRun(artifacts, reproduceCommand(scenario));
     const crossed = result.connections[0]?.facts.finsCrossed ?? false;
     if (scenario.retry) {
@@ -154,7 +154,7 @@ async function runWithRetries(
       await saveArtifacts(dir, artifacts);
       return result;
     }
-    progress.step("run", `attempt ${attempt}: the FINs did not cross; trying again`);
+    options.progress.step("run", `attempt ${attempt}: the FINs did not cross; trying again`);
   }
 }
 
@@ -175,6 +175,23 @@ async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promi
   if (errors.length > 0) throw errors[0];
 }
 
+/** `--timeout run=10 --timeout start=60`: seconds per phase. */
+function parseTimeouts(specs: string[]): Partial<PhaseTimeouts> {
+  const timeouts: Partial<PhaseTimeouts> = {};
+  for (const spec of specs) {
+    const m = /^([a-z]+)=(\d+(?:\.\d+)?)$/.exec(spec);
+    const phase = m?.[1] as keyof PhaseTimeouts | undefined;
+    if (!m || !phase || !PHASES.includes(phase) || Number(m[2]) <= 0) {
+      throw new UsageError(
+        `--timeout ${spec}: expected PHASE=SECONDS with PHASE one of ${PHASES.join(", ")}`,
+        "for example --timeout run=10",
+      );
+    }
+    timeouts[phase] = Number(m[2]) * 1000;
+  }
+  return timeouts;
+}
+
 function parseOptions(args: string[]) {
   try {
     return parseArgs({
@@ -184,6 +201,7 @@ function parseOptions(args: string[]) {
       options: {
         all: { type: "boolean", default: false },
         jobs: { type: "string" },
+        timeout: { type: "string", multiple: true },
         out: { type: "string" },
         json: { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },

@@ -110,7 +110,18 @@ export function parseScenario(text: string, file: string): Scenario {
   const root = doc.contents;
   if (!isMap(root)) return fail(root, "", "expected a mapping with name, title, server, client and expect");
   const r = new Reader(root, "", fail);
-  r.only(["name", "title", "description", "port", "server", "client", "expect", "contrast", "retry"]);
+  r.only([
+    "name",
+    "title",
+    "description",
+    "port",
+    "server",
+    "client",
+    "expect",
+    "contrast",
+    "retry",
+    "timeouts",
+  ]);
   const name = r.string("name", true)!;
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     fail(r.node("name"), "name", `"${name}" is not a name; expected lowercase letters, digits and dashes`);
@@ -127,6 +138,16 @@ export function parseScenario(text: string, file: string): Scenario {
   };
   const contrast = r.string("contrast", false);
   if (contrast !== null) scenario.contrast = contrast;
+  const timeouts = r.map("timeouts", false);
+  if (timeouts) {
+    const phases = ["build", "start", "capture", "run", "flush", "collect"] as const;
+    timeouts.only([...phases]);
+    scenario.timeouts = {};
+    for (const p of phases) {
+      const seconds = timeouts.integer(p, 1, 3600);
+      if (seconds !== null) scenario.timeouts[p] = seconds * 1000;
+    }
+  }
   const retry = r.map("retry", false);
   if (retry) {
     retry.only(["until", "attempts"]);

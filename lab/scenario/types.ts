@@ -99,6 +99,8 @@ export interface Scenario {
   /** A scenario that differs in one step and ends otherwise, for the report's contrast. */
   contrast?: string;
   retry?: RetryRule;
+  /** Phase timeouts in ms (build, start, capture, run, flush, collect), for a scenario that needs other bounds. */
+  timeouts?: Partial<Record<"build" | "start" | "capture" | "run" | "flush" | "collect", number>>;
   /** Where the scenario came from: "catalog" or the file's path. */
   source?: string;
 }

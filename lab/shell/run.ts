@@ -33,17 +33,37 @@ import { LAB_VERSION } from "../version.ts";
 
 /** How long each phase may take, in ms. */
 export interface PhaseTimeouts {
+  /** Building the images that are missing. */
+  build: number;
+  /** Starting the network, the namespace holders, and the server until it listens. */
   start: number;
+  /** tcpdump printing "listening on" in both namespaces. */
   capture: number;
+  /** The programs doing their steps and exiting. */
   run: number;
+  /** tcpdump writing out its last packets and exiting. */
+  flush: number;
+  /** The counters after the run, and the pcaps fetched. */
   collect: number;
 }
 
-/** Defaults that hold with several runs at once on a 2-core machine. */
+/** The phases, in the order a run goes through them. */
+export const PHASES: ReadonlyArray<keyof PhaseTimeouts> = [
+  "build",
+  "start",
+  "capture",
+  "run",
+  "flush",
+  "collect",
+];
+
+/** Defaults that hold with 8 runs at once on a 2-core machine. */
 export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
+  build: 120_000,
   start: 30_000,
   capture: 15_000,
   run: 30_000,
+  flush: 10_000,
   collect: 15_000,
 };
 
@@ -51,7 +71,8 @@ export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
 export interface RunOptions {
   docker: DockerClient;
   progress: Progress;
-  timeouts?: PhaseTimeouts;
+  /** Phase timeouts; the scenario's own and then DEFAULT_TIMEOUTS fill what is missing. */
+  timeouts?: Partial<PhaseTimeouts>;
   /** Aborts the run (SIGINT/SIGTERM); cleanup still happens. */
   signal?: AbortSignal;
 }
@@ -90,7 +111,7 @@ export async function runScenario(
   runId = newRunId(),
 ): Promise<RunArtifacts> {
   const { docker, progress } = options;
-  const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
+  const timeouts: PhaseTimeouts = { ...DEFAULT_TIMEOUTS, ...scenario.timeouts, ...options.timeouts };
   const phases: Record<string, number> = {};
   let phaseStart = performance.now();
   const phase = (name: string) => {
@@ -103,7 +124,12 @@ export async function runScenario(
   };
 
   const engine = await docker.info();
-  const images = await ensureImages(docker, progress);
+  const images = await withTimeout(
+    ensureImages(docker, progress),
+    timeouts.build,
+    "build: images",
+    options.signal,
+  );
   phase("build");
   checkAbort();
 
@@ -298,10 +324,11 @@ export async function runScenario(
     await Promise.all(captures.map((c) => c.signal("SIGINT")));
     await withTimeout(
       Promise.all(captures.map((c) => c.wait())),
-      timeouts.collect,
-      "collect: tcpdump to stop",
+      timeouts.flush,
+      "flush: tcpdump to write its last packets and stop",
       options.signal,
     );
+    phase("flush");
     // Make sure the log streams have delivered tcpdump's statistics.
     await Promise.all(
       captures.map((c) =>

@@ -75,6 +75,15 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     }
   }
 
+  for (const side of SIDES) {
+    for (const call of logs[side].calls.filter((c) => c.returnNs === null && c.call !== "_exit")) {
+      warnings.push(
+        `the ${side} program was still inside ${call.call}(${
+          call.args ?? ""
+        }) (step ${call.step}) when it was stopped${artifacts.timedOut ? ` (${artifacts.timedOut})` : ""}`,
+      );
+    }
+  }
   const snapshots = Object.fromEntries(
     SIDES.map((side) => [side, parseSnapshots(artifacts.sides[side].holderLog)]),
   ) as Record<Side, Snapshot[]>;
@@ -199,12 +208,15 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
   });
 
   const first = results[0] ?? null;
-  const verdict = first
-    ? explainCause(first.cause, first).sentence +
-      (first.confidence === "certain"
-        ? ""
-        : ` (${first.confidence}: ${first.candidates.map((c) => c.cause).join(" or ")})`)
-    : "No TCP connection between the client and the server was captured.";
+  const verdict =
+    (artifacts.timedOut
+      ? `The run timed out (${artifacts.timedOut}) and its programs were killed, so the kernel closed their sockets. `
+      : "") + (first
+        ? explainCause(first.cause, first).sentence +
+          (first.confidence === "certain"
+            ? ""
+            : ` (${first.confidence}: ${first.candidates.map((c) => c.cause).join(" or ")})`)
+        : "No TCP connection between the client and the server was captured.");
   return {
     tool: "tcplab",
     version: artifacts.environment.labVersion,
@@ -225,7 +237,10 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       expect: artifacts.scenario.expect,
     },
     verdict,
-    expectation: checkExpectation(artifacts.scenario.expect, first, artifacts.trace),
+    expectation: withTimeoutCheck(
+      checkExpectation(artifacts.scenario.expect, first, artifacts.trace),
+      artifacts.timedOut,
+    ),
     connections: results,
     calls,
     captures: Object.fromEntries(SIDES.map((side) => [side, {
@@ -240,6 +255,21 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     reproduce,
     attempts: { count: 1, note: null },
     warnings,
+  };
+}
+
+/** A run that timed out did not do what its scenario says, whatever the packets show. */
+function withTimeoutCheck(
+  expectation: RunResult["expectation"],
+  timedOut: string | null,
+): RunResult["expectation"] {
+  if (!timedOut) return expectation;
+  return {
+    met: false,
+    checks: [
+      ...expectation.checks,
+      { what: "the programs finished in time", expected: "yes", actual: timedOut, ok: false, skipped: null },
+    ],
   };
 }
 
