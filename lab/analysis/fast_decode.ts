@@ -219,3 +219,58 @@ function _isIpv6Extension(next: number): boolean {
 function _u32(data: Uint8Array, at: number): number {
   return ((data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!) >>> 0;
 }
+
+/**
+ * Parse an IPv4 or IPv6 address ("10.0.0.5", "fe80::1", "[::1]",
+ * "::ffff:10.0.0.5") into its 4 or 16 bytes, or null.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseAddress } from "./fast_decode.ts";
+ * assert.deepEqual(parseAddress("10.0.0.5"), new Uint8Array([10, 0, 0, 5]));
+ * assert.deepEqual(parseAddress("::1")?.[15], 1);
+ * assert.equal(parseAddress("10.0.0.256"), null);
+ * assert.equal(parseAddress("example.com"), null);
+ * ```
+ */
+export function parseAddress(text: string): Uint8Array | null {
+  const t = text.trim().replace(/^\[(.*)\]$/, "$1");
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(t);
+  if (v4) {
+    const bytes = v4.slice(1).map(Number);
+    return bytes.every((b) => b <= 255) ? new Uint8Array(bytes) : null;
+  }
+  if (!t.includes(":") || !/^[0-9a-fA-F:.]+$/.test(t)) return null;
+  let head = t;
+  const tail: number[] = [];
+  const lastColon = t.lastIndexOf(":");
+  if (t.slice(lastColon + 1).includes(".")) {
+    const embedded = parseAddress(t.slice(lastColon + 1));
+    if (embedded === null || embedded.length !== 4) return null;
+    tail.push((embedded[0]! << 8) | embedded[1]!, (embedded[2]! << 8) | embedded[3]!);
+    head = t.slice(0, lastColon + 1);
+    if (head.endsWith(":") && !head.endsWith("::")) head = head.slice(0, -1);
+  }
+  const halves = head.split("::");
+  if (halves.length > 2) return null;
+  const words = (s: string) => (s === "" ? [] : s.split(":"));
+  const left = words(halves[0]!);
+  const right = halves.length === 2 ? words(halves[1]!) : [];
+  const groups = [...left, ...right];
+  if (groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return null;
+  const fill = 8 - groups.length - tail.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return null;
+  const all = [
+    ...left.map((g) => parseInt(g, 16)),
+    ...new Array<number>(halves.length === 2 ? fill : 0).fill(0),
+    ...right.map((g) => parseInt(g, 16)),
+    ...tail,
+  ];
+  const bytes = new Uint8Array(16);
+  all.forEach((w, i) => {
+    bytes[i * 2] = w >> 8;
+    bytes[i * 2 + 1] = w & 255;
+  });
+  return bytes;
+}

@@ -10,15 +10,7 @@
  * @module
  */
 
-import {
-  type Connection,
-  type Direction,
-  TCP_ACK,
-  TCP_FIN,
-  TCP_RST,
-  TCP_SYN,
-  type TcpPacket,
-} from "./types.ts";
+import { type Connection, type Direction, type Endpoint, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "./types.ts";
 
 /** The shape of the teardown. */
 export type TeardownKind =
@@ -122,6 +114,10 @@ const _SETTLE_UNREAD_VS_LINGER =
   "the closer's TcpExt counters (TCPAbortOnClose for unread data, TCPAbortOnData for SO_LINGER {1, 0}) " +
   "or the tcp_send_reset tracepoint's reason (TCP_ABORT_ON_CLOSE vs TCP_STATE)";
 
+const _SETTLE_TIMEOUT =
+  "tcp_send_reset reason TCP_KEEPALIVE_TIMEOUT (keepalive) on the sender, its TcpExt.TCPAbortOnTimeout counter " +
+  "(retransmissions), or the socket's keepalive and TCP_USER_TIMEOUT settings";
+
 /**
  * Classify how `conn` ended, from its packets only.
  *
@@ -144,34 +140,260 @@ const _SETTLE_UNREAD_VS_LINGER =
  * ```
  */
 export function classifyTeardown(conn: Connection): Teardown {
-  const facts = new _Facts(conn);
-  return facts.classify();
+  const tracker = new TeardownTracker();
+  const packets = conn.packets;
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i]!;
+    tracker.add(conn.directions[i] === "orig", p.flags, p.seq, p.ack, p.payloadLength);
+  }
+  return tracker.classify({
+    isnOrig: conn.isn.orig,
+    isnResp: conn.isn.resp,
+    handshakeCompleted: conn.handshakeCompleted,
+    responder: conn.responder,
+  });
 }
 
-class _Facts {
-  readonly packets: TcpPacket[];
-  readonly dirs: Direction[];
+/** What {@link TeardownTracker.classify} needs besides the segments: the handshake as Zeek saw it. */
+export interface TeardownContext {
+  isnOrig: number | null;
+  isnResp: number | null;
+  handshakeCompleted: boolean;
+  responder: Endpoint;
+}
+
+/** How many distinct recent ack numbers each side remembers, to find the segment a RST without ACK answers. */
+const _RECENT_ACKS = 8;
+
+/** Sequence number `a` is after `b` (modulo 2^32). */
+function _after(a: number, b: number): boolean {
+  return ((a - b) | 0) > 0;
+}
+
+/** The facts of one direction, kept as absolute 32-bit sequence numbers. */
+class _Side {
+  /** Packets sent. */
+  packets = 0;
+  /** Packets sent before the first RST of the connection. */
+  packetsBeforeReset = 0;
+  firstFin = -1;
+  firstRst = -1;
+  firstSeq = -1;
+  /** The ack of this side's first ACK-bearing segment that is not a RST: the peer's ISN + 1, or a stand-in. */
+  firstAck = -1;
+  /** Highest end of payload sent (seq + SYN + length), or -1 before any payload. */
+  hiSent = -1;
+  /** Highest ack sent, or -1. */
+  hiAck = -1;
+  /** Highest sequence end of any non-RST segment (SYN and FIN count one), or -1. */
+  hiSegment = -1;
+  /** The peer's hiSent when this side last sent payload; -2 when this side sent none. */
+  peerSentAtOwnPayload = -2;
+  /** The peer's hiSent when this side sent its first FIN. */
+  peerSentAtFin = -1;
+  /** Pure SYNs sent. */
+  syns = 0;
+  synAcks = 0;
+  /** Recent distinct ack numbers and the packet index that last carried each (a ring). */
+  readonly recentAcks = new Float64Array(_RECENT_ACKS * 2).fill(-1);
+  recentAt = 0;
+
+  rememberAck(ack: number, index: number): void {
+    const last = ((this.recentAt + _RECENT_ACKS - 1) % _RECENT_ACKS) * 2;
+    if (this.recentAcks[last] === ack) {
+      this.recentAcks[last + 1] = index;
+      return;
+    }
+    this.recentAcks[this.recentAt * 2] = ack;
+    this.recentAcks[this.recentAt * 2 + 1] = index;
+    this.recentAt = (this.recentAt + 1) % _RECENT_ACKS;
+  }
+
+  /** The latest packet index (before now) whose ack was `ack`, or null. */
+  lastAckOf(ack: number): number | null {
+    let best = -1;
+    for (let i = 0; i < _RECENT_ACKS; i++) {
+      if (this.recentAcks[i * 2] === ack) best = Math.max(best, this.recentAcks[i * 2 + 1]!);
+    }
+    return best < 0 ? null : best;
+  }
+}
+
+/**
+ * The teardown facts of one connection, gathered one segment at a time in
+ * constant memory (no packet list), then classified: the streaming form of
+ * {@link classifyTeardown}, which uses it. Packet indices in the result
+ * count the segments given to {@link add}, from 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TeardownTracker } from "./teardown.ts";
+ * const t = new TeardownTracker();
+ * t.add(true, 0x02, 100, 0, 0); // SYN
+ * t.add(false, 0x12, 500, 101, 0); // SYN-ACK
+ * t.add(true, 0x10, 101, 501, 0); // ACK
+ * t.add(false, 0x18, 501, 101, 1); // 1 byte
+ * t.add(true, 0x10, 101, 502, 0); // ACKed...
+ * t.add(true, 0x14, 101, 502, 0); // ...then RST,ACK without reading it
+ * const teardown = t.classify({
+ *   isnOrig: 100, isnResp: 500, handshakeCompleted: true, responder: { address: "10.0.0.2", port: 80 },
+ * });
+ * assert.deepEqual(teardown.candidates.map((c) => c.cause), ["close-with-unread-data", "linger-zero"]);
+ * assert.equal(teardown.unreadBytes, 1);
+ * ```
+ */
+export class TeardownTracker {
+  readonly #orig = new _Side();
+  readonly #resp = new _Side();
+  #count = 0;
+  // The first RST of the connection and what was true just before it.
+  #resetIndex = -1;
+  #resetOrig = false;
+  #resetFlags = 0;
+  #resetSeq = 0;
+  #resetAck = 0;
+  #sentAtResetOrig = -1;
+  #sentAtResetResp = -1;
+  #ackedAtReset = -1;
+  #resetAnswers: number | null = null;
+  // Trailing unanswered retransmissions (frozen at the first RST).
+  #runOrig = false;
+  #runCount = 0;
+  #hasRun = false;
+
+  /** Segments added so far. */
+  get packets(): number {
+    return this.#count;
+  }
+
+  /** Whether a RST was seen. */
+  get reset(): boolean {
+    return this.#resetIndex !== -1;
+  }
+
+  /** One segment, in capture order: from the originator or not, its flags, numbers and payload length. */
+  add(fromOrig: boolean, flags: number, seq: number, ack: number, payloadLength: number): void {
+    const index = this.#count++;
+    const own = fromOrig ? this.#orig : this.#resp;
+    const peer = fromOrig ? this.#resp : this.#orig;
+    own.packets++;
+    if (own.firstSeq === -1) own.firstSeq = seq;
+    const rst = (flags & TCP_RST) !== 0;
+    const syn = (flags & TCP_SYN) !== 0;
+    const fin = (flags & TCP_FIN) !== 0;
+    const hasAck = (flags & TCP_ACK) !== 0;
+    if (syn && !hasAck && !rst) own.syns++;
+    if (syn && hasAck && !rst) own.synAcks++;
+    if (hasAck && !rst && own.firstAck === -1) own.firstAck = ack;
+    const beforeReset = this.#resetIndex === -1;
+    if (!beforeReset) return; // everything after the first RST is left out of the facts
+
+    if (fin && own.firstFin === -1) {
+      own.firstFin = index;
+      own.peerSentAtFin = peer.hiSent;
+    }
+    if (rst) {
+      own.firstRst = index;
+      this.#resetIndex = index;
+      this.#resetOrig = fromOrig;
+      this.#resetFlags = flags;
+      this.#resetSeq = seq;
+      this.#resetAck = ack;
+      this.#sentAtResetOrig = this.#orig.hiSent;
+      this.#sentAtResetResp = this.#resp.hiSent;
+      if (hasAck && (own.hiAck === -1 || _after(ack, own.hiAck))) own.hiAck = ack;
+      this.#ackedAtReset = own.hiAck;
+      this.#resetAnswers = hasAck ? null : peer.lastAckOf(seq);
+      return;
+    }
+    own.packetsBeforeReset++;
+    if (hasAck) {
+      if (own.hiAck === -1 || _after(ack, own.hiAck)) own.hiAck = ack;
+      own.rememberAck(ack, index);
+    }
+    // Unanswered retransmissions and keepalive probes at the end.
+    const end = (seq + payloadLength + (syn ? 1 : 0) + (fin ? 1 : 0)) >>> 0;
+    let again = false;
+    if (own.hiSegment !== -1) {
+      const occupies = payloadLength > 0 || syn || fin;
+      const retransmission = occupies && !_after(end, own.hiSegment);
+      const probe = payloadLength <= 1 && !syn && !fin && seq === ((own.hiSegment - 1) >>> 0);
+      again = retransmission || probe;
+    }
+    if (this.#hasRun && this.#runOrig === fromOrig) this.#runCount = again ? this.#runCount + 1 : 0;
+    else {
+      this.#hasRun = true;
+      this.#runOrig = fromOrig;
+      this.#runCount = again ? 1 : 0;
+    }
+    if (own.hiSegment === -1 || _after(end, own.hiSegment)) own.hiSegment = end;
+    if (payloadLength > 0) {
+      const sentEnd = (seq + (syn ? 1 : 0) + payloadLength) >>> 0;
+      if (own.hiSent === -1 || _after(sentEnd, own.hiSent)) own.hiSent = sentEnd;
+      own.peerSentAtOwnPayload = peer.hiSent;
+    }
+  }
+
+  /** The teardown, from the facts so far. */
+  classify(context: TeardownContext): Teardown {
+    return new _Classifier(this, context, {
+      orig: this.#orig,
+      resp: this.#resp,
+      resetIndex: this.#resetIndex,
+      resetOrig: this.#resetOrig,
+      resetFlags: this.#resetFlags,
+      resetSeq: this.#resetSeq,
+      resetAck: this.#resetAck,
+      sentAtResetOrig: this.#sentAtResetOrig,
+      sentAtResetResp: this.#sentAtResetResp,
+      ackedAtReset: this.#ackedAtReset,
+      resetAnswers: this.#resetAnswers,
+      run: this.#hasRun && this.#runCount > 0
+        ? { by: this.#runOrig ? "orig" : "resp", count: this.#runCount }
+        : null,
+    }).classify();
+  }
+}
+
+interface _Facts {
+  orig: _Side;
+  resp: _Side;
+  resetIndex: number;
+  resetOrig: boolean;
+  resetFlags: number;
+  resetSeq: number;
+  resetAck: number;
+  sentAtResetOrig: number;
+  sentAtResetResp: number;
+  ackedAtReset: number;
+  resetAnswers: number | null;
+  run: { by: Direction; count: number } | null;
+}
+
+class _Classifier {
   readonly base: { orig: number; resp: number };
 
-  constructor(readonly conn: Connection) {
-    this.packets = conn.packets;
-    this.dirs = conn.directions;
+  constructor(
+    readonly tracker: TeardownTracker,
+    readonly context: TeardownContext,
+    readonly facts: _Facts,
+  ) {
     this.base = { orig: this.#base("orig"), resp: this.#base("resp") };
+  }
+
+  side(d: Direction): _Side {
+    return d === "orig" ? this.facts.orig : this.facts.resp;
   }
 
   /** The number a side's sequence space is relative to (its ISN, or a stand-in). */
   #base(d: Direction): number {
-    const isn = this.conn.isn[d];
+    const isn = d === "orig" ? this.context.isnOrig : this.context.isnResp;
     if (isn !== null) return isn;
-    for (let i = 0; i < this.packets.length; i++) {
-      const p = this.packets[i]!;
-      if (this.dirs[i] !== d && p.flags & TCP_ACK && !(p.flags & TCP_RST)) {
-        return (p.ack - 1) >>> 0;
-      }
-    }
-    for (let i = 0; i < this.packets.length; i++) {
-      if (this.dirs[i] === d) return (this.packets[i]!.seq - 1) >>> 0;
-    }
+    const peerAck = this.side(_other(d)).firstAck;
+    if (peerAck !== -1) return (peerAck - 1) >>> 0;
+    const first = this.side(d).firstSeq;
+    if (first !== -1) return (first - 1) >>> 0;
     return 0;
   }
 
@@ -179,108 +401,48 @@ class _Facts {
     return (n - this.base[d]) >>> 0;
   }
 
-  /** Highest payload end (relative) a side sent in packets [0, end). */
-  sentBefore(d: Direction, end: number): number {
-    let high = 1;
-    for (let i = 0; i < end; i++) {
-      const p = this.packets[i]!;
-      if (this.dirs[i] !== d || p.payloadLength === 0 || p.flags & TCP_RST) continue;
-      const start = this.rel(d, p.seq) + (p.flags & TCP_SYN ? 1 : 0);
-      high = Math.max(high, start + p.payloadLength);
-    }
-    return high - 1;
+  /** Payload bytes sent, from a highest payload end (-1: none). */
+  sent(d: Direction, hiSent: number): number {
+    if (hiSent === -1) return 0;
+    return Math.max(1, (hiSent - this.base[d]) | 0) - 1;
   }
 
-  /** Highest ack (relative to the peer's space) a side sent in packets [0, end]. */
-  ackedBefore(d: Direction, end: number): number {
-    const peer = _other(d);
-    let high = 0;
-    for (let i = 0; i <= end && i < this.packets.length; i++) {
-      const p = this.packets[i]!;
-      if (this.dirs[i] !== d || !(p.flags & TCP_ACK)) continue;
-      high = Math.max(high, this.rel(peer, p.ack));
-    }
-    return high;
+  /** Payload bytes `d` sent before the first RST (or in all, without one). */
+  sentBeforeReset(d: Direction): number {
+    const f = this.facts;
+    if (f.resetIndex === -1) return this.sent(d, this.side(d).hiSent);
+    return this.sent(d, d === "orig" ? f.sentAtResetOrig : f.sentAtResetResp);
   }
 
-  firstFlag(d: Direction, flag: number, end = this.packets.length): number | null {
-    for (let i = 0; i < end; i++) {
-      if (this.dirs[i] === d && this.packets[i]!.flags & flag) return i;
-    }
-    return null;
-  }
-
-  /** Payload bytes `d` sent after the other side's first FIN (and before `end`). */
-  dataAfterPeerFin(d: Direction, end = this.packets.length): number {
-    const peerFin = this.firstFlag(_other(d), TCP_FIN, end);
-    if (peerFin === null) return 0;
-    return Math.max(0, this.sentBefore(d, end) - this.sentBefore(d, peerFin));
-  }
-
-  /** Relative end of a segment in its sender's sequence space (SYN and FIN count one). */
-  #segmentEnd(d: Direction, p: TcpPacket): number {
-    const start = this.rel(d, p.seq);
-    if (p.flags & TCP_RST) return start;
-    return start + p.payloadLength + (p.flags & TCP_SYN ? 1 : 0) + (p.flags & TCP_FIN ? 1 : 0);
-  }
-
-  /** Trailing retransmissions / keepalive probes from one side, unanswered by the other. */
-  unansweredRetransmissions(end: number): { by: Direction; count: number } | null {
-    let lastIndex = end - 1;
-    while (lastIndex >= 0 && this.packets[lastIndex]!.flags & TCP_RST) lastIndex--;
-    if (lastIndex < 0) return null;
-    const by = this.dirs[lastIndex]!;
-    // highest[i]: the highest segment end `by` reached before packet i (null: nothing sent yet).
-    const highest: Array<number | null> = [];
-    let high: number | null = null;
-    for (let i = 0; i <= lastIndex; i++) {
-      highest.push(high);
-      const p = this.packets[i]!;
-      if (this.dirs[i] === by && !(p.flags & TCP_RST)) {
-        const e = this.#segmentEnd(by, p);
-        high = high === null ? e : Math.max(high, e);
-      }
-    }
-    let count = 0;
-    for (let i = lastIndex; i >= 0 && this.dirs[i] === by; i--) {
-      const p = this.packets[i]!;
-      if (p.flags & TCP_RST) continue;
-      const previous = highest[i] ?? null;
-      if (previous === null) break;
-      const start = this.rel(by, p.seq);
-      const occupies = p.payloadLength > 0 || (p.flags & (TCP_SYN | TCP_FIN)) !== 0;
-      const isRetransmission = occupies && this.#segmentEnd(by, p) <= previous;
-      // A keepalive probe: no new data, one below the next sequence number.
-      const isProbe = p.payloadLength <= 1 && !(p.flags & (TCP_SYN | TCP_FIN)) &&
-        start === previous - 1;
-      if (isRetransmission || isProbe) count++;
-      else break;
-    }
-    return count > 0 ? { by, count } : null;
+  /** Payload bytes `d` sent after the other side's first FIN; `beforeReset` stops at the first RST. */
+  dataAfterPeerFin(d: Direction, beforeReset: boolean): number {
+    const own = this.side(d);
+    const peer = this.side(_other(d));
+    if (peer.firstFin === -1) return 0;
+    const reset = this.facts.resetIndex;
+    const total = beforeReset ? this.sentBeforeReset(d) : this.sent(d, own.hiSent);
+    if (beforeReset && reset !== -1 && peer.firstFin > reset) return 0;
+    return Math.max(0, total - this.sent(d, peer.peerSentAtFin));
   }
 
   classify(): Teardown {
-    const conn = this.conn;
-    const n = this.packets.length;
-    const origFin = this.firstFlag("orig", TCP_FIN);
-    const respFin = this.firstFlag("resp", TCP_FIN);
-    const origRst = this.firstFlag("orig", TCP_RST);
-    const respRst = this.firstFlag("resp", TCP_RST);
-    const resetPacket = _min(origRst, respRst);
-    const closePacket = _min(_min(origFin, respFin), resetPacket);
-    const closedFirstBy = closePacket === null ? null : this.dirs[closePacket]!;
-    const resetBy = resetPacket === null ? null : this.dirs[resetPacket]!;
+    const f = this.facts;
+    const ctx = this.context;
+    const origFin = _index(f.orig.firstFin);
+    const respFin = _index(f.resp.firstFin);
+    const resetPacket = _index(f.resetIndex);
+    const resetBy: Direction | null = resetPacket === null ? null : f.resetOrig ? "orig" : "resp";
     const firstFin = _min(origFin, respFin);
-    const firstFinBy = firstFin === null ? null : this.dirs[firstFin]!;
-    const end = resetPacket ?? n;
+    const finSender: Direction | null = firstFin === null ? null : firstFin === origFin ? "orig" : "resp";
+    const closePacket = _min(firstFin, resetPacket);
+    const closedFirstBy = closePacket === null ? null : closePacket === resetPacket ? resetBy : finSender;
 
     const dataAfterPeerFin = {
-      orig: this.dataAfterPeerFin("orig"),
-      resp: this.dataAfterPeerFin("resp"),
+      orig: this.dataAfterPeerFin("orig", false),
+      resp: this.dataAfterPeerFin("resp", false),
     };
-    const finSender = firstFinBy;
     const halfClose = finSender !== null &&
-      this.dataAfterPeerFin(_other(finSender), end) > 0 &&
+      this.dataAfterPeerFin(_other(finSender), true) > 0 &&
       (resetBy === null || resetBy === _other(finSender));
 
     const teardown: Teardown = {
@@ -300,23 +462,18 @@ class _Facts {
       ackedByResetter: null,
       unreadBytes: null,
       dataAfterPeerFin,
-      unansweredRetransmissions: this.unansweredRetransmissions(end),
+      unansweredRetransmissions: f.run,
       candidates: [],
     };
 
-    const origSyn = this.packets.some((p, i) =>
-      this.dirs[i] === "orig" && (p.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN
-    );
-    const respSynAck = this.packets.some((p, i) =>
-      this.dirs[i] === "resp" && (p.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)
-    );
+    const origSyn = f.orig.syns > 0;
+    const respSynAck = f.resp.synAcks > 0;
 
     if (resetPacket !== null && resetBy !== null) {
       this.#describeReset(teardown, resetPacket, resetBy, origFin, respFin);
-      const rst = this.packets[resetPacket]!;
       const refused = resetBy === "resp" && origSyn && !respSynAck &&
-        (rst.flags & TCP_ACK) !== 0 && conn.isn.orig !== null &&
-        rst.ack === ((conn.isn.orig + 1) >>> 0);
+        (f.resetFlags & TCP_ACK) !== 0 && ctx.isnOrig !== null &&
+        f.resetAck === ((ctx.isnOrig + 1) >>> 0);
       if (refused) {
         teardown.kind = "refused";
         teardown.candidates = [{
@@ -324,22 +481,20 @@ class _Facts {
           confidence: "certain",
           reason:
             `the responder answered the SYN with RST,ACK and never sent a SYN-ACK: nothing was listening on ` +
-            `${conn.responder.address} port ${conn.responder.port}, so connect() failed with ECONNREFUSED`,
+            `${ctx.responder.address} port ${ctx.responder.port}, so connect() failed with ECONNREFUSED`,
         }];
         return teardown;
       }
-      teardown.kind = origSyn && !respSynAck && resetBy === "orig" && !conn.handshakeCompleted
+      teardown.kind = origSyn && !respSynAck && resetBy === "orig" && !ctx.handshakeCompleted
         ? "no-handshake"
         : "reset";
-      teardown.candidates = this.#resetCauses(teardown, resetPacket, resetBy);
+      teardown.candidates = this.#resetCauses(teardown, resetBy);
       return teardown;
     }
 
-    if (origSyn && !respSynAck && !conn.handshakeCompleted && origFin === null && respFin === null) {
+    if (origSyn && !respSynAck && !ctx.handshakeCompleted && origFin === null && respFin === null) {
       teardown.kind = "no-handshake";
-      const synCount = this.packets.filter((p, i) =>
-        this.dirs[i] === "orig" && (p.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN
-      ).length;
+      const synCount = f.orig.syns;
       teardown.candidates = [{
         cause: "unknown",
         confidence: "possible",
@@ -350,7 +505,7 @@ class _Facts {
       return teardown;
     }
 
-    const retrans = teardown.unansweredRetransmissions;
+    const retrans = f.run;
     const retransCause: CauseCandidate[] = retrans !== null && retrans.count >= 2
       ? [{
         cause: "abort-after-retransmissions",
@@ -364,16 +519,21 @@ class _Facts {
     if (origFin !== null && respFin !== null) {
       teardown.kind = "graceful";
       const second = _other(finSender!);
-      teardown.candidates = [{
-        cause: "graceful-close",
-        confidence: "certain",
-        reason: `both sides sent FIN and no RST followed: a normal close, the ${_side(finSender!)} first` +
-          (halfClose
-            ? `; the ${_side(second)} sent ${
-              this.dataAfterPeerFin(second)
-            } more byte(s) after the first FIN (a half-close, as after shutdown(SHUT_WR))`
-            : ""),
-      }];
+      teardown.candidates = [
+        halfClose
+          ? {
+            cause: "half-close",
+            confidence: "certain",
+            reason: `the ${_side(finSender!)} sent FIN first (shutdown(SHUT_WR) or close()), the ${_side(second)} ` +
+              `kept sending: ${this.dataAfterPeerFin(second, false)} more byte(s) after that FIN, all accepted, ` +
+              "then both sides had sent FIN and no RST followed: a half-close that ended in a normal close",
+          }
+          : {
+            cause: "graceful-close",
+            confidence: "certain",
+            reason: `both sides sent FIN and no RST followed: a normal close, the ${_side(finSender!)} first`,
+          },
+      ];
       return teardown;
     }
 
@@ -387,6 +547,7 @@ class _Facts {
           reason: `the ${_side(finSender)} sent FIN (close() or shutdown(SHUT_WR)); the ${
             _side(_other(finSender))
           } never sent its FIN in the capture, so it still had the connection open when the capture ended`,
+          settledBy: "a longer capture, or the other side's socket state (ss -tan: CLOSE_WAIT)",
         },
       ];
       return teardown;
@@ -400,6 +561,7 @@ class _Facts {
         confidence: "possible",
         reason: "no FIN and no RST in the capture: the connection was still open when the capture stopped, " +
           "or its end was not captured",
+        settledBy: "a longer capture, or the hosts' socket tables (ss -tan)",
       },
     ];
     return teardown;
@@ -412,69 +574,58 @@ class _Facts {
     origFin: number | null,
     respFin: number | null,
   ): void {
-    const rst = this.packets[resetPacket]!;
+    const f = this.facts;
     const peer = _other(resetBy);
-    t.resetHasAck = (rst.flags & TCP_ACK) !== 0;
+    const own = this.side(resetBy);
+    t.resetHasAck = (f.resetFlags & TCP_ACK) !== 0;
     t.finBeforeReset = {
       orig: origFin !== null && origFin < resetPacket,
       resp: respFin !== null && respFin < resetPacket,
     };
-    const resetterSentSomething = this.conn.isn[resetBy] !== null ||
-      this.dirs.slice(0, resetPacket).includes(resetBy);
-    t.resetSeqRelative = resetterSentSomething ? this.rel(resetBy, rst.seq) : null;
-    t.resetAckRelative = t.resetHasAck ? this.rel(peer, rst.ack) : null;
-    t.sentByResetter = this.sentBefore(resetBy, resetPacket);
-    const received = this.sentBefore(peer, resetPacket);
+    const isn = resetBy === "orig" ? this.context.isnOrig : this.context.isnResp;
+    const resetterSentSomething = isn !== null || own.packetsBeforeReset > 0;
+    t.resetSeqRelative = resetterSentSomething ? this.rel(resetBy, f.resetSeq) : null;
+    t.resetAckRelative = t.resetHasAck ? this.rel(peer, f.resetAck) : null;
+    t.sentByResetter = this.sentBeforeReset(resetBy);
+    const received = this.sentBeforeReset(peer);
     t.receivedByResetter = received;
-    const peerFin = this.firstFlag(peer, TCP_FIN, resetPacket);
-    const peerFinEnd = peerFin === null ? null : received + 2; // relative seq after the peer's FIN
-    let acked = this.ackedBefore(resetBy, resetPacket);
+    const peerFin = this.side(peer).firstFin;
+    const peerFinEnd = peerFin !== -1 && peerFin < resetPacket ? received + 2 : null;
+    let acked = f.ackedAtReset === -1 ? 0 : Math.max(0, (f.ackedAtReset - this.base[peer]) | 0);
     if (peerFinEnd !== null && acked >= peerFinEnd) acked -= 1; // the FIN's sequence number is no byte
     t.ackedByResetter = Math.max(0, Math.min(received, acked - 1));
     // Data the resetter received after it last sent payload (never answered).
-    let lastOwnPayload = -1;
-    for (let i = 0; i < resetPacket; i++) {
-      if (this.dirs[i] === resetBy && this.packets[i]!.payloadLength > 0) lastOwnPayload = i;
-    }
-    const receivedEarlier = lastOwnPayload < 0 ? 0 : this.sentBefore(peer, lastOwnPayload);
+    const receivedEarlier = own.peerSentAtOwnPayload === -2 ? 0 : this.sent(peer, own.peerSentAtOwnPayload);
     t.unreadBytes = Math.max(0, Math.min(t.ackedByResetter, received) - receivedEarlier);
-    if (!t.resetHasAck) {
-      for (let i = resetPacket - 1; i >= 0; i--) {
-        const p = this.packets[i]!;
-        if (this.dirs[i] === peer && p.flags & TCP_ACK && p.ack === rst.seq) {
-          t.resetAnswers = i;
-          break;
-        }
-      }
-    }
+    if (!t.resetHasAck) t.resetAnswers = f.resetAnswers;
   }
 
-  #resetCauses(t: Teardown, resetPacket: number, resetBy: Direction): CauseCandidate[] {
+  #resetCauses(t: Teardown, resetBy: Direction): CauseCandidate[] {
     const side = _side(resetBy);
     const peer = _other(resetBy);
     const finFirst = t.finBeforeReset?.[resetBy] ?? false;
-    const afterOwnFin = finFirst ? this.dataAfterPeerFin(peer, resetPacket) : 0;
-    const retrans = this.unansweredRetransmissions(resetPacket);
-    const candidates: CauseCandidate[] = [];
-    if (retrans !== null && retrans.by === resetBy && retrans.count >= 2) {
-      candidates.push({
+    const afterOwnFin = finFirst ? this.dataAfterPeerFin(peer, true) : 0;
+    const retrans = this.facts.run;
+    const timeout: CauseCandidate | null = retrans !== null && retrans.by === resetBy && retrans.count >= 2
+      ? {
         cause: "abort-after-retransmissions",
         confidence: "likely",
         reason:
           `the ${side} sent ${retrans.count} unanswered retransmissions or keepalive probes, then RST: ` +
           "a keepalive (or user) timeout gave up on a peer that no longer answered",
-        settledBy: "tcp_send_reset reason TCP_KEEPALIVE_TIMEOUT, or the keepalive settings of the socket",
-      });
-    }
-    const weaker = candidates.length > 0;
-    const conf = (c: Confidence): Confidence => weaker ? "possible" : c;
+        settledBy: _SETTLE_TIMEOUT,
+      }
+      : null;
+    const candidates: CauseCandidate[] = timeout ? [timeout] : [];
+    const conf = (c: Confidence): Confidence => timeout ? "possible" : c;
 
     if (!t.resetHasAck) {
       // A RST without ACK answers a segment; the kernel sends it when no open socket wants the segment.
       if (finFirst && afterOwnFin > 0) {
-        return [...candidates, {
+        // The packets show it plainly: one cause.
+        return [{
           cause: "data-after-close",
-          confidence: conf("certain"),
+          confidence: "certain",
           reason: `the ${side} had sent FIN, then ${afterOwnFin} byte(s) of data arrived from the ${
             _side(peer)
           }, and the ${side} answered them with RST (no ACK): data sent after the ${side} had closed`,
@@ -490,15 +641,27 @@ class _Facts {
             ? "after its own FIN, though no data had followed the FIN"
             : "without having sent a FIN") +
           ": no socket for this connection existed there any more (closed earlier, or the host lost its state)",
-        settledBy: "the tcp_send_reset tracepoint's reason on that host",
+        settledBy: "the tcp_send_reset tracepoint's reason on that host (NO_SOCKET, TCP_TIMEWAIT_SOCKET...)",
       }];
     }
 
-    // An active reset ([R.]): close() with unread data, zero linger, or another abort.
+    // An active reset ([R.]): close() with unread data, zero linger, a timeout, or another abort.
     const unread = t.unreadBytes ?? 0;
     const received = t.receivedByResetter ?? 0;
     const finNote = finFirst ? ` (after its own FIN)` : " without a FIN";
-    if (received > 0 && unread > 0) {
+    if (received === 0) {
+      // Nothing was received, so nothing was left unread: the packets allow one cause.
+      if (timeout) return [timeout];
+      return [{
+        cause: "linger-zero",
+        confidence: "likely",
+        reason:
+          `the ${side} reset the connection${finNote} having received no payload, so nothing was left unread: ` +
+          "close() with SO_LINGER {1, 0} sends RST instead of FIN",
+        settledBy: "the closer's TcpExt.TCPAbortOnData counter or tcp_send_reset reason TCP_STATE",
+      }];
+    }
+    if (unread > 0) {
       candidates.push(
         {
           cause: "close-with-unread-data",
@@ -515,7 +678,7 @@ class _Facts {
           settledBy: _SETTLE_UNREAD_VS_LINGER,
         },
       );
-    } else if (received > 0) {
+    } else {
       candidates.push(
         {
           cause: "linger-zero",
@@ -533,18 +696,13 @@ class _Facts {
           settledBy: _SETTLE_UNREAD_VS_LINGER,
         },
       );
-    } else {
-      candidates.push({
-        cause: "linger-zero",
-        confidence: conf("likely"),
-        reason:
-          `the ${side} reset the connection${finNote} having received no payload, so nothing was left unread: ` +
-          "close() with SO_LINGER {1, 0} sends RST instead of FIN",
-        settledBy: "the closer's TcpExt.TCPAbortOnData counter or tcp_send_reset reason TCP_STATE",
-      });
     }
     return candidates;
   }
+}
+
+function _index(n: number): number | null {
+  return n === -1 ? null : n;
 }
 
 function _other(d: Direction): Direction {

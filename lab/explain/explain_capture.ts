@@ -1,79 +1,475 @@
 /**
  * Explain every TCP connection in a capture from its packets alone: the
- * core of `lab explain`. Pure: bytes in, explanation out.
+ * core of `lab explain`. Pure (no files): bytes in, explanation out, in
+ * memory bounded by the connections open at the same moment and by capped
+ * lists, whatever the size of the capture.
+ *
+ * {@link CaptureExplainer} takes the file in chunks; {@link explainCapture}
+ * takes a whole file in memory. Either way every connection is counted (by
+ * Zeek conn_state, by cause), the summary keeps the first rows (the
+ * abnormal ones first), the largest connections, and full details (packets
+ * in tcpdump's notation) for the first few abnormal connections of each
+ * kind. Everything left out is counted.
  *
  * @module
  */
 
-import { buildConnections } from "../analysis/connections.ts";
+import { type EndReason, type KeptPacket, StreamConnection } from "../analysis/connection_stream.ts";
+import { ConnectionStream } from "../analysis/connection_stream.ts";
+import { CaptureStreamReader } from "../analysis/capture_stream.ts";
 import { decodeTcp } from "../analysis/decode.ts";
-import { readCapture } from "../analysis/pcap.ts";
-import { TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
-import { classifyTeardown } from "../analysis/teardown.ts";
-import type { ConnState, Direction, TcpPacket } from "../analysis/types.ts";
-import type { CauseCandidate } from "../verdict/types.ts";
+import { parseAddress } from "../analysis/fast_decode.ts";
+import { PcapError } from "../analysis/pcap.ts";
+import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
+import type { CauseCandidate, CauseId, Teardown, TeardownKind } from "../analysis/teardown.ts";
+import type { ConnState } from "../analysis/types.ts";
 
-/** One connection of a capture, explained from its packets. */
-export interface ExplainedConnection {
+/** "originator" (the side that sent the first SYN) or "responder". */
+export type Role = "originator" | "responder";
+
+/** Options of `lab explain`. */
+export interface ExplainOptions {
+  /** Only connections to or from this address. */
+  host?: string;
+  /** Only connections to or from this port. */
+  port?: number;
+  /** Only this connection (its number in the summary, with the same host and port filters), in full. */
+  conn?: number;
+  /** Rows of the summary table (default 100). */
+  maxRows?: number;
+  /** Detailed sections for abnormal connections: at most this many of each state and cause (default 3)... */
+  maxDetailsPerKind?: number;
+  /** ...and at most this many in all (default 25). */
+  maxDetails?: number;
+  /** The largest connections listed (default 10). */
+  maxLargest?: number;
+  /** Seconds of capture time before an idle connection counts as ended (default 300). */
+  idleTimeout?: number;
+  /** The most connections tracked at once (default 100,000). */
+  maxTracked?: number;
+}
+
+/** One connection, summarised. */
+export interface ConnectionSummary {
   id: number;
+  /** "10.0.0.1:40000" or "[::1]:40000". */
   originator: string;
   responder: string;
-  state: ConnState;
-  history: string;
+  /** Capture time of its first packet, ISO 8601 UTC with microseconds. */
+  start: string;
+  /** The same, nanoseconds since the epoch, as a decimal string. */
   startNs: string;
   durationMs: number;
+  packets: { orig: number; resp: number };
+  /** Payload bytes each way (sequence space, retransmissions once). */
   bytes: { orig: number; resp: number };
-  /** Who sent the first FIN or RST: "originator", "responder" or null. */
-  closedFirstBy: "originator" | "responder" | null;
-  resetBy: "originator" | "responder" | null;
+  state: ConnState;
+  history: string;
+  /** No SYN from either side was captured: the capture started after the connection did. */
+  startedMidStream: boolean;
+  /** Why tracking stopped: closed, reused (a new SYN on the four-tuple), idle, evicted, capture-end. */
+  ended: EndReason;
+  kind: TeardownKind;
+  closedFirstBy: Role | null;
+  resetBy: Role | null;
+  /** The causes the packets allow, joined with " or ". */
+  cause: string;
   candidates: CauseCandidate[];
-  /** tcpdump -nn lines of the connection, with time since its first packet. */
-  packets: string[];
+  /** Ended by a RST, a refused or unanswered SYN, or retransmissions nobody answered. */
+  abnormal: boolean;
+}
+
+/** One packet of a detailed connection. */
+export interface PacketLine {
+  /** 1-based record number in the file (Wireshark's frame number). */
+  index: number;
+  /** Milliseconds since the connection's first packet. */
+  ms: number;
+  from: Role;
+  /** tcpdump's flags: "S", "S.", ".", "P.", "F.", "R.", "R". */
+  flags: string;
+  /** Sequence and ack numbers relative to each side's ISN (or first sequence number seen). */
+  seq: number;
+  ack: number;
+  length: number;
+  /** What `tcpdump -nn` prints after the timestamp. */
+  tcpdump: string;
+}
+
+/** A connection that ended abnormally, in detail. */
+export interface ConnectionDetail extends ConnectionSummary {
+  /** The teardown facts the candidates rest on. */
+  teardown: Omit<Teardown, "candidates" | "kind" | "closedFirstBy" | "resetBy">;
+  /** The first and last packets. */
+  packetLines: PacketLine[];
+  /** Packets not shown, and after how many of the shown ones the gap is. */
+  omittedPackets: number;
+  omittedAfter: number;
 }
 
 /** A capture, explained. */
-export interface ExplainedCapture {
+export interface CaptureExplanation {
   file: string;
+  format: "pcap" | "pcapng" | null;
+  linkTypes: number[];
+  filter: { host: string | null; port: number | null; conn: number | null };
+  /** Bytes of the file read as complete records. */
+  bytesRead: number;
+  records: number;
   tcpPackets: number;
-  connections: ExplainedConnection[];
+  /** Records that are not TCP, or of a link type the lab does not read. */
+  otherRecords: number;
+  /** TCP packets the host and port filters left out. */
+  filteredOut: number;
+  /** First and last record times (ISO 8601), or null for an empty capture. */
+  firstTime: string | null;
+  lastTime: string | null;
+  durationSeconds: number;
+  /** The capture could not be read to its end: where and why. The rest is missing. */
+  cutShort: { offset: number; problem: string } | null;
+  connections: number;
+  abnormal: number;
+  byState: Record<string, number>;
+  byCause: Record<string, number>;
+  byEnd: Record<string, number>;
+  /** The most connections open at the same moment; connections ended early to stay under the limit. */
+  peakOpen: number;
+  evicted: number;
+  /** Summary rows: abnormal connections first, each group in order of id. */
+  rows: ConnectionSummary[];
+  rowsOmitted: { abnormal: number; normal: number };
+  /** The connections with the most payload, largest first. */
+  largest: ConnectionSummary[];
+  details: ConnectionDetail[];
+  /** Abnormal connections without a detailed section. */
+  detailsOmitted: number;
+}
+
+/** Reads a kept packet's bytes again: `length` bytes at file `offset`. */
+export type PacketFetcher = (offset: number, length: number) => Uint8Array;
+
+/**
+ * Explain a whole capture held in memory. A file that cannot be read at all
+ * (empty, wrong magic, truncated header) throws a {@link PcapError}; one
+ * that breaks later is explained as far as it goes, with `cutShort` set.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { explainCapture } from "./explain_capture.ts";
+ * const bytes = Deno.readFileSync(new URL("../../tests/testdata/refused.pcap", import.meta.url));
+ * const explained = explainCapture(bytes, "refused.pcap");
+ * assert.equal(explained.connections, 1);
+ * assert.equal(explained.rows[0]?.state, "REJ");
+ * assert.equal(explained.rows[0]?.cause, "refused");
+ * ```
+ */
+export function explainCapture(bytes: Uint8Array, file: string, options: ExplainOptions = {}): CaptureExplanation {
+  const explainer = new CaptureExplainer(file, options);
+  let problem: PcapError | null = null;
+  try {
+    explainer.reader.readAll(bytes);
+  } catch (error) {
+    if (!(error instanceof PcapError) || explainer.reader.format === null) throw error;
+    problem = error;
+  }
+  return explainer.finish((offset, length) => bytes.subarray(offset, offset + length), problem);
 }
 
 /**
- * Explain a classic pcap file's TCP connections. Throws the parser's
- * SyntaxError (naming the file and byte offset) for bytes that are not a
- * capture.
+ * The streaming explainer: feed {@link reader} (with `space()`/`commit()`
+ * or `push()`), then call {@link finish}.
  */
-export function explainCapture(bytes: Uint8Array, file: string): ExplainedCapture {
-  const formatter = new TcpdumpFormatter();
-  const packets: TcpPacket[] = [];
-  const lines = new Map<TcpPacket, string>();
-  for (const record of readCapture(bytes, file)) {
-    const packet = decodeTcp(record);
-    if (!packet) continue;
-    packets.push(packet);
-    lines.set(packet, formatter.format(packet));
-  }
-  const role = (
-    d: Direction | null,
-  ) => (d === null ? null : d === "orig" ? "originator" as const : "responder" as const);
-  const connections = buildConnections(packets).map((conn) => {
-    const teardown = classifyTeardown(conn);
-    return {
-      id: conn.id,
-      originator: `${conn.originator.address}:${conn.originator.port}`,
-      responder: `${conn.responder.address}:${conn.responder.port}`,
-      state: conn.state,
-      history: conn.history,
-      startNs: conn.startNs.toString(),
-      durationMs: Number(conn.endNs - conn.startNs) / 1e6,
-      bytes: conn.bytes,
-      closedFirstBy: role(teardown.closedFirstBy),
-      resetBy: role(teardown.resetBy),
-      candidates: teardown.candidates,
-      packets: conn.packets.map((p) =>
-        `+${(Number(p.timeNs - conn.startNs) / 1e9).toFixed(6)} ${lines.get(p) ?? ""}`
-      ),
+export class CaptureExplainer {
+  /** The capture reader to feed. */
+  readonly reader: CaptureStreamReader;
+  readonly #file: string;
+  readonly #stream: ConnectionStream;
+  readonly #collector: _Collector;
+  readonly #options: ExplainOptions;
+
+  /** An explainer for `file` (the name in messages). Throws a TypeError for a bad host. */
+  constructor(file: string, options: ExplainOptions = {}) {
+    this.#file = file;
+    this.#options = options;
+    let host: Uint8Array | undefined;
+    if (options.host !== undefined) {
+      const parsed = parseAddress(options.host);
+      if (parsed === null) throw new TypeError(`Cannot filter by host "${options.host}": not an IP address`);
+      host = parsed;
+    }
+    this.#collector = new _Collector(options);
+    const filter = {
+      ...(host ? { host } : {}),
+      ...(options.port !== undefined ? { port: options.port } : {}),
     };
+    this.#stream = new ConnectionStream(this.#collector, {
+      filter,
+      ...(options.idleTimeout !== undefined ? { idleTimeout: options.idleTimeout } : {}),
+      ...(options.maxTracked !== undefined ? { maxTracked: options.maxTracked } : {}),
+      ...(options.conn !== undefined ? { focus: { id: options.conn, head: 1000, tail: 1000 } } : {}),
+    });
+    this.reader = new CaptureStreamReader(file, this.#stream);
+  }
+
+  /**
+   * Everything read so far, explained. `fetch` reads the kept packets again
+   * (a few hundred at most); `problem` is the error that stopped the reading, if any.
+   */
+  finish(fetch: PacketFetcher, problem: PcapError | null = null): CaptureExplanation {
+    const stream = this.#stream;
+    stream.finish();
+    const c = this.#collector;
+    const o = this.#options;
+    const rows = c.rows(o.maxRows ?? 100);
+    const hasTime = stream.records > 0;
+    return {
+      file: this.#file,
+      format: this.reader.format,
+      linkTypes: this.reader.linkTypes,
+      filter: { host: o.host ?? null, port: o.port ?? null, conn: o.conn ?? null },
+      bytesRead: this.reader.bytesParsed,
+      records: stream.records,
+      tcpPackets: stream.tcpPackets,
+      otherRecords: stream.otherRecords,
+      filteredOut: stream.filteredOut,
+      firstTime: hasTime ? _iso(stream.firstSeconds, stream.firstNanos) : null,
+      lastTime: hasTime ? _iso(stream.lastSeconds, stream.lastNanos) : null,
+      durationSeconds: hasTime
+        ? stream.lastSeconds - stream.firstSeconds + (stream.lastNanos - stream.firstNanos) * 1e-9
+        : 0,
+      cutShort: problem ? { offset: problem.offset, problem: _problem(problem) } : null,
+      connections: c.total,
+      abnormal: c.abnormal,
+      byState: _sorted(c.byState),
+      byCause: _sorted(c.byCause),
+      byEnd: _sorted(c.byEnd),
+      peakOpen: stream.peakTracked,
+      evicted: stream.evicted,
+      rows: rows.rows,
+      rowsOmitted: rows.omitted,
+      largest: c.largest.map((l) => l.summary),
+      details: c.details.sort((a, b) => a.conn.id - b.conn.id).map((d) =>
+        _detail(d.conn, d.summary, d.teardown, fetch, stream)
+      ),
+      detailsOmitted: c.abnormal - c.details.length,
+    };
+  }
+}
+
+/** The message of a PcapError without the file and offset it starts with. */
+function _problem(error: PcapError): string {
+  return error.message.replace(/^Cannot read ".*" at byte \d+: /, "");
+}
+
+interface _Kept {
+  conn: StreamConnection;
+  summary: ConnectionSummary;
+  teardown: Teardown;
+}
+
+/** Receives finished connections, counts them all, keeps capped lists. */
+class _Collector {
+  total = 0;
+  abnormal = 0;
+  readonly byState = new Map<string, number>();
+  readonly byCause = new Map<string, number>();
+  readonly byEnd = new Map<string, number>();
+  readonly #byKind = new Map<string, number>();
+  #abnormalRows: ConnectionSummary[] = [];
+  #normalRows: ConnectionSummary[] = [];
+  #abnormalSeen = 0;
+  #normalSeen = 0;
+  largest: Array<{ size: number; summary: ConnectionSummary }> = [];
+  readonly details: _Kept[] = [];
+  readonly #maxRows: number;
+  readonly #perKind: number;
+  readonly #maxDetails: number;
+  readonly #maxLargest: number;
+  readonly #focus: number | null;
+
+  constructor(options: ExplainOptions) {
+    this.#maxRows = Math.max(0, options.maxRows ?? 100);
+    this.#perKind = Math.max(0, options.maxDetailsPerKind ?? 3);
+    this.#maxDetails = Math.max(0, options.maxDetails ?? 25);
+    this.#maxLargest = Math.max(0, options.maxLargest ?? 10);
+    this.#focus = options.conn ?? null;
+  }
+
+  ended(conn: StreamConnection, reason: EndReason): boolean {
+    if (this.#focus !== null && conn.id !== this.#focus) return false;
+    const teardown = conn.teardown.classify({
+      isnOrig: conn.zeek.isnOrig === -1 ? null : conn.zeek.isnOrig,
+      isnResp: conn.zeek.isnResp === -1 ? null : conn.zeek.isnResp,
+      handshakeCompleted: conn.zeek.handshakeCompleted,
+      responder: conn.responder,
+    });
+    const summary = _summary(conn, reason, teardown);
+    this.total++;
+    _count(this.byState, summary.state);
+    _count(this.byCause, summary.cause);
+    _count(this.byEnd, reason);
+    const size = summary.bytes.orig + summary.bytes.resp;
+    if (this.#maxLargest > 0 && size > 0) {
+      const smallest = this.largest[this.largest.length - 1];
+      if (this.largest.length < this.#maxLargest || (smallest !== undefined && size > smallest.size)) {
+        this.largest.push({ size, summary });
+        this.largest.sort((a, b) => b.size - a.size || a.summary.id - b.summary.id);
+        if (this.largest.length > this.#maxLargest) this.largest.pop();
+      }
+    }
+    if (summary.abnormal) {
+      this.abnormal++;
+      this.#abnormalSeen++;
+      this.#abnormalRows = _keepFirst(this.#abnormalRows, summary, this.#maxRows);
+    } else {
+      this.#normalSeen++;
+      this.#normalRows = _keepFirst(this.#normalRows, summary, this.#maxRows);
+    }
+    const focused = this.#focus !== null;
+    if (!summary.abnormal && !focused) return false;
+    const kind = `${summary.state} ${summary.cause}`;
+    const sameKind = this.#byKind.get(kind) ?? 0;
+    if (!focused && (sameKind >= this.#perKind || this.details.length >= this.#maxDetails)) return false;
+    this.#byKind.set(kind, sameKind + 1);
+    this.details.push({ conn, summary, teardown });
+    return true;
+  }
+
+  /** The summary rows: abnormal first, then normal, `max` in all, each group by id. */
+  rows(max: number): { rows: ConnectionSummary[]; omitted: { abnormal: number; normal: number } } {
+    const abnormal = _firstById(this.#abnormalRows, max);
+    const normal = _firstById(this.#normalRows, Math.max(0, max - abnormal.length));
+    return {
+      rows: [...abnormal, ...normal],
+      omitted: { abnormal: this.#abnormalSeen - abnormal.length, normal: this.#normalSeen - normal.length },
+    };
+  }
+}
+
+/** Add `s` to a list that keeps the `max` smallest ids; sorts and cuts only now and then. */
+function _keepFirst(list: ConnectionSummary[], s: ConnectionSummary, max: number): ConnectionSummary[] {
+  if (max === 0) return list;
+  list.push(s);
+  if (list.length >= 2 * max) list = _firstById(list, max);
+  return list;
+}
+
+function _firstById(list: ConnectionSummary[], max: number): ConnectionSummary[] {
+  return list.sort((a, b) => a.id - b.id).slice(0, max);
+}
+
+function _count(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+function _sorted(map: Map<string, number>): Record<string, number> {
+  return Object.fromEntries([...map].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)));
+}
+
+const _ABNORMAL_KINDS: ReadonlySet<TeardownKind> = new Set(["reset", "refused", "no-handshake"]);
+
+function _summary(conn: StreamConnection, reason: EndReason, teardown: Teardown): ConnectionSummary {
+  const role = (d: "orig" | "resp" | null): Role | null =>
+    d === null ? null : d === "orig" ? "originator" : "responder";
+  const endpoint = (e: { address: string; port: number }) =>
+    e.address.includes(":") ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+  const zeek = conn.zeek;
+  const causes: CauseId[] = teardown.candidates.map((c) => c.cause);
+  return {
+    id: conn.id,
+    originator: endpoint(conn.originator),
+    responder: endpoint(conn.responder),
+    start: _iso(conn.startSeconds, conn.startNanos),
+    startNs: (BigInt(conn.startSeconds) * 1_000_000_000n + BigInt(conn.startNanos)).toString(),
+    durationMs: Math.round((conn.lastTime - conn.firstTime) * 1e9) / 1e6,
+    packets: { orig: conn.packetsOrig, resp: conn.packetsResp },
+    bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
+    state: zeek.connState(),
+    history: zeek.history,
+    startedMidStream: zeek.isnOrig === -1 && zeek.isnResp === -1,
+    ended: reason,
+    kind: teardown.kind,
+    closedFirstBy: role(teardown.closedFirstBy),
+    resetBy: role(teardown.resetBy),
+    cause: causes.join(" or "),
+    candidates: teardown.candidates,
+    abnormal: _ABNORMAL_KINDS.has(teardown.kind) || causes.includes("abort-after-retransmissions"),
+  };
+}
+
+function _detail(
+  conn: StreamConnection,
+  summary: ConnectionSummary,
+  teardown: Teardown,
+  fetch: PacketFetcher,
+  stream: ConnectionStream,
+): ConnectionDetail {
+  const { candidates: _c, kind: _k, closedFirstBy: _f, resetBy: _r, ...facts } = teardown;
+  const kept = conn.keptPackets();
+  const formatter = new TcpdumpFormatter();
+  const lines: PacketLine[] = [];
+  const base = { orig: conn.zeek.isnOrig, resp: conn.zeek.isnResp };
+  const baseNs = BigInt(stream.firstSeconds) * 1_000_000_000n;
+  for (const k of kept.packets) {
+    const line = _packetLine(k, conn, fetch, formatter, base, baseNs);
+    if (line !== null) lines.push(line);
+  }
+  return {
+    ...summary,
+    teardown: facts,
+    packetLines: lines,
+    omittedPackets: kept.omitted,
+    omittedAfter: kept.omittedAfter,
+  };
+}
+
+function _packetLine(
+  k: KeptPacket,
+  conn: StreamConnection,
+  fetch: PacketFetcher,
+  formatter: TcpdumpFormatter,
+  base: { orig: number; resp: number },
+  baseNs: bigint,
+): PacketLine | null {
+  let data: Uint8Array;
+  try {
+    data = fetch(k.dataOffset, k.capturedLength);
+  } catch {
+    return null;
+  }
+  const packet = decodeTcp({
+    index: k.index,
+    offset: k.dataOffset,
+    timeNs: baseNs + BigInt(Math.round(k.time * 1e9)),
+    linkType: k.linkType,
+    originalLength: k.originalLength,
+    data,
   });
-  return { file, tcpPackets: packets.length, connections };
+  if (packet === null) return null;
+  const origin = conn.originator;
+  const fromOrig = packet.src === origin.address && packet.srcPort === origin.port;
+  const own = fromOrig ? "orig" : "resp";
+  const peer = fromOrig ? "resp" : "orig";
+  // Without a SYN, number from the first sequence number seen (minus one, as for an ISN).
+  if (base[own] === -1) base[own] = (packet.seq - 1) >>> 0;
+  if (base[peer] === -1 && packet.flags & 0x10) base[peer] = (packet.ack - 1) >>> 0;
+  return {
+    index: k.index,
+    ms: Math.round((k.time - conn.firstTime) * 1e9) / 1e6,
+    from: fromOrig ? "originator" : "responder",
+    flags: tcpdumpFlags(packet.flags),
+    seq: (packet.seq - base[own]) >>> 0,
+    ack: packet.flags & 0x10 ? (packet.ack - base[peer]) >>> 0 : 0,
+    length: packet.payloadLength,
+    tcpdump: formatter.format(packet),
+  };
+}
+
+/** ISO 8601 UTC with microseconds. */
+function _iso(seconds: number, nanos: number): string {
+  const ms = seconds * 1000;
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return `${seconds}.${String(nanos).padStart(9, "0")}`;
+  const text = new Date(ms).toISOString(); // ...T12:34:56.000Z
+  return `${text.slice(0, 19)}.${String(Math.floor(nanos / 1000)).padStart(6, "0")}Z`;
 }

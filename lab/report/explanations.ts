@@ -34,7 +34,8 @@ function bytes(n: number): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = explainCause("refused", { resetBy: "server", closedFirstBy: "server", facts: { unreadBytes: null, resetSeq: 0, resetAck: 1, resetFlags: "R." } });
+ * const facts = { unreadBytes: null, resetSeq: 0, resetAck: 1, resetFlags: "R.", finsCrossed: false };
+ * const e = explainCause("refused", { resetBy: "server", closedFirstBy: "server", facts });
  * assert.match(e.sentence, /refused/);
  * ```
  */
@@ -127,6 +128,20 @@ export function explainCause(
           "Start the server (and wait until it listens) before connecting, or retry connect() with a back-off.",
       };
     case "graceful-close":
+      if (f.finsCrossed) {
+        return {
+          sentence: "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended without loss.",
+          plain: [
+            "Each side sent its FIN before it had seen the other's. Each then received the peer's FIN while still in FIN_WAIT1, " +
+            "moved to CLOSING, and to TIME_WAIT once its own FIN was acknowledged: both sides end in TIME_WAIT, not just one.",
+          ],
+          why: [
+            "RFC 9293 section 3.6 describes the simultaneous close (its figure 13); in Linux, `tcp_fin()` (net/ipv4/tcp_input.c) " +
+            "moves a FIN_WAIT1 socket that receives a FIN to TCP_CLOSING, and the ACK of its own FIN then leads to TIME_WAIT.",
+          ],
+          instead: null,
+        };
+      }
       return {
         sentence: `The connection ended with a FIN handshake; the ${
           who ?? "first closer"

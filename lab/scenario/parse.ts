@@ -91,7 +91,7 @@ const SYSCTL = /^net\.(ipv4\.tcp_[a-z0-9_]+|core\.somaxconn)$/;
  * assert.deepEqual(parseScenario(text, "x.yaml").client, {
  *   steps: [{ op: "connect" }, { op: "write", bytes: 1 }, { op: "close" }],
  * });
- * assert.throws(() => parseScenario(text.replace("write", "wirte"), "x.yaml"), /x\.yaml:6:22: client\.steps\[1\]: unknown step "wirte"/);
+ * assert.throws(() => parseScenario(text.replace("write", "wirte"), "x.yaml"), /x\.yaml:6:20: client\.steps\[1\]: unknown step "wirte"/);
  * ```
  */
 export function parseScenario(text: string, file: string): Scenario {

@@ -148,6 +148,7 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       resetReasons: actorReasons,
       counters: actor ? counters[actor] : {},
       calls: actorCalls,
+      handshakeCompleted: conn.handshakeCompleted,
     });
     const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
     const resetDirection = teardown.resetPacket === null

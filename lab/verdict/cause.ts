@@ -20,6 +20,8 @@ export interface CauseEvidence {
   counters: Record<string, number>;
   /** The resetting side's calls, in order (empty when unknown). */
   calls: CallRecord[];
+  /** Whether the three-way handshake completed (a RST for NO_SOCKET means "refused" only before it). */
+  handshakeCompleted: boolean;
 }
 
 const RANK: Record<Confidence, number> = { certain: 3, likely: 2, possible: 1 };
@@ -47,6 +49,7 @@ const REASON_CAUSES: Record<string, CauseId> = {
  *   resetReasons: ["TCP_ABORT_ON_CLOSE"],
  *   counters: { "TcpExt.TCPAbortOnClose": 1 },
  *   calls: [],
+ *   handshakeCompleted: true,
  * });
  * assert.equal(result.cause, "close-with-unread-data");
  * assert.equal(result.confidence, "certain");
@@ -73,7 +76,8 @@ export function decideCause(evidence: CauseEvidence): {
 
   if (evidence.reset) {
     for (const reason of evidence.resetReasons) {
-      const cause = REASON_CAUSES[reason];
+      // After a handshake, "no socket" means the closed side's socket was already gone: data after close.
+      const cause = reason === "NO_SOCKET" && evidence.handshakeCompleted ? "data-after-close" : REASON_CAUSES[reason];
       if (cause) add(cause, "certain", `the kernel's tcp_send_reset gave reason=${reason}`);
     }
     // tcplab logs the option as "SO_LINGER=ON,SECONDS".

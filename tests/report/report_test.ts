@@ -58,8 +58,24 @@ Deno.test("an expectation that the run does not meet is reported with what diffe
   assert.match(renderReport(result), /\*\*Expectation NOT met\*\*: 2 of \d+ checks failed/);
 });
 
+const RECORDED = [...Deno.readDirSync(new URL("../testdata/runs/", import.meta.url))]
+  .filter((e) => e.isDirectory)
+  .map((e) => e.name)
+  .sort();
+
+Deno.test("every recorded catalog run, analysed again, meets its scenario's expectation", async (t) => {
+  assert.ok(RECORDED.length >= 11);
+  for (const name of RECORDED) {
+    await t.step(name, async () => {
+      const result = analyseRun(await recordedRun(name), `deno task lab run ${name}`);
+      const failed = result.expectation.checks.filter((c) => !c.ok);
+      assert.deepEqual(failed, [], `${name}: ${result.verdict}`);
+    });
+  }
+});
+
 Deno.test("reports of the recorded runs", async (t) => {
-  for (const name of ["seed", "seed-read-first"]) {
+  for (const name of RECORDED) {
     await t.step(name, async (t) => {
       const report = renderReport(analyseRun(await recordedRun(name), `deno task lab run ${name}`));
       await t.assertSnapshot(report);

@@ -1,0 +1,555 @@
+/**
+ * Tracking every TCP connection of a capture as it streams by, in memory
+ * bounded by the connections open at the same moment: capture records in,
+ * finished connections out.
+ *
+ * Each connection gets Zeek's state machine ({@link ZeekTcpState}) and the
+ * teardown facts ({@link TeardownTracker}), both fed with plain numbers, and
+ * remembers where its first and last few packets are in the file (offsets,
+ * not bytes), so that a report can read them again. A connection ends, and
+ * is handed to the {@link ConnectionSink}:
+ *
+ * - `closed`: some time (Zeek's `tcp_close_delay`, 5 s of capture time)
+ *   after both sides sent FIN or either sent RST, so that stragglers (the
+ *   last ACK, a second RST) still count;
+ * - `reused`: a new SYN on the same four-tuple with another sequence number
+ *   (a new connection after TIME_WAIT; Zeek's IsReuse);
+ * - `idle`: no packet for `idleTimeout` seconds of capture time (Zeek's
+ *   `tcp_inactivity_timeout`, 5 minutes);
+ * - `evicted`: more than `maxTracked` connections at once; the least
+ *   recently active goes first, so memory stays bounded whatever the file;
+ * - `capture-end`: still open when the capture ends (a capture that ends
+ *   before the close).
+ *
+ * Packets are matched to connections by a numeric hash of the four-tuple
+ * (no string per packet). Time is capture time, never the wall clock.
+ *
+ * @module
+ */
+
+import { ZeekTcpState } from "./connections.ts";
+import { formatAddress } from "./decode.ts";
+import { TcpHeaderFields } from "./fast_decode.ts";
+import type { RecordSink } from "./capture_stream.ts";
+import { TeardownTracker } from "./teardown.ts";
+import type { Endpoint } from "./types.ts";
+
+/** Why a tracked connection was handed over. */
+export type EndReason = "closed" | "reused" | "idle" | "evicted" | "capture-end";
+
+/** Receives each connection once, when it ends. */
+export interface ConnectionSink {
+  /**
+   * `conn` ended. Return true to keep its packet positions (the caller
+   * then owns `conn`); false lets the tracker reuse its memory.
+   */
+  ended(conn: StreamConnection, reason: EndReason): boolean;
+}
+
+/** Which packets {@link ConnectionStream} looks at. */
+export interface PacketFilter {
+  /** Only packets to or from this address (4 or 16 bytes). */
+  host?: Uint8Array;
+  /** Only packets to or from this port. */
+  port?: number;
+}
+
+/** Options for {@link ConnectionStream}. */
+export interface ConnectionStreamOptions {
+  /** Seconds of capture time without a packet before an open connection counts as ended (default 300). */
+  idleTimeout?: number;
+  /** Seconds of capture time after a close or reset before the connection is handed over (default 5). */
+  closeDelay?: number;
+  /** The most connections tracked at once (default 100,000). */
+  maxTracked?: number;
+  /** Packet positions kept per connection: the first `keepHead` and the last `keepTail` (default 8 and 24). */
+  keepHead?: number;
+  keepTail?: number;
+  /** A connection id whose packets are kept in larger numbers (`lab explain --conn N`), with how many. */
+  focus?: { id: number; head: number; tail: number };
+  filter?: PacketFilter;
+}
+
+/** Where one kept packet is: enough to read and decode it again. */
+export interface KeptPacket {
+  /** 1-based record number in the file. */
+  index: number;
+  /** File offset of the packet's first byte. */
+  dataOffset: number;
+  capturedLength: number;
+  originalLength: number;
+  linkType: number;
+  /** Capture time, seconds since the capture's first record. */
+  time: number;
+}
+
+const _SLOT = 4; // numbers per kept packet: offset, time, meta, index
+const _META_LINK = 2 ** 18;
+const _META_ORIG = 2 ** 34;
+const _MAX_ORIG = 2 ** 19 - 1;
+
+/** One tracked connection. Fields are public for speed; treat them as read-only. */
+export class StreamConnection {
+  /** 1-based, in order of first packet (among the packets the filter let through). */
+  readonly id: number;
+  readonly ipVersion: number;
+  readonly o0: number;
+  readonly o1: number;
+  readonly o2: number;
+  readonly o3: number;
+  readonly oPort: number;
+  readonly r0: number;
+  readonly r1: number;
+  readonly r2: number;
+  readonly r3: number;
+  readonly rPort: number;
+  readonly hash: number;
+  readonly zeek: ZeekTcpState;
+  readonly teardown: TeardownTracker = new TeardownTracker();
+  packetsOrig = 0;
+  packetsResp = 0;
+  /** Capture time of the first packet: whole seconds and nanoseconds since the epoch. */
+  readonly startSeconds: number;
+  readonly startNanos: number;
+  /** Seconds since the capture's first record. */
+  readonly firstTime: number;
+  lastTime: number;
+  /** Why it ended, once it has. */
+  endReason: EndReason | null = null;
+  /** Kept packet positions (see {@link keptPackets}). */
+  ring: Float64Array | null;
+  readonly keepHead: number;
+  readonly keepTail: number;
+  // Bookkeeping of ConnectionStream.
+  nextInBucket: StreamConnection | null = null;
+  prev: StreamConnection | null = null;
+  next: StreamConnection | null = null;
+  closing = false;
+
+  constructor(
+    id: number,
+    f: TcpHeaderFields,
+    hash: number,
+    seconds: number,
+    nanos: number,
+    time: number,
+    ring: Float64Array | null,
+    keepHead: number,
+    keepTail: number,
+  ) {
+    this.id = id;
+    this.hash = hash;
+    this.ipVersion = f.ipVersion;
+    this.zeek = new ZeekTcpState(f.flags);
+    const flipped = ZeekTcpState.originatorIsReceiver(f.flags);
+    this.o0 = flipped ? f.dst0 : f.src0;
+    this.o1 = flipped ? f.dst1 : f.src1;
+    this.o2 = flipped ? f.dst2 : f.src2;
+    this.o3 = flipped ? f.dst3 : f.src3;
+    this.oPort = flipped ? f.dstPort : f.srcPort;
+    this.r0 = flipped ? f.src0 : f.dst0;
+    this.r1 = flipped ? f.src1 : f.dst1;
+    this.r2 = flipped ? f.src2 : f.dst2;
+    this.r3 = flipped ? f.src3 : f.dst3;
+    this.rPort = flipped ? f.srcPort : f.dstPort;
+    this.startSeconds = seconds;
+    this.startNanos = nanos;
+    this.firstTime = time;
+    this.lastTime = time;
+    this.ring = ring;
+    this.keepHead = keepHead;
+    this.keepTail = keepTail;
+  }
+
+  /** Packets seen, both ways. */
+  get packets(): number {
+    return this.packetsOrig + this.packetsResp;
+  }
+
+  /** The originator (the side that sent the first SYN, or the first packet). */
+  get originator(): Endpoint {
+    return { address: _addressText(this.ipVersion, this.o0, this.o1, this.o2, this.o3), port: this.oPort };
+  }
+
+  /** The responder. */
+  get responder(): Endpoint {
+    return { address: _addressText(this.ipVersion, this.r0, this.r1, this.r2, this.r3), port: this.rPort };
+  }
+
+  /**
+   * The kept packet positions, in capture order, and how many packets
+   * between the first and the last few were not kept.
+   */
+  keptPackets(): { packets: KeptPacket[]; omittedAfter: number; omitted: number } {
+    const ring = this.ring;
+    const n = this.packets;
+    const out: KeptPacket[] = [];
+    if (ring === null) return { packets: out, omittedAfter: 0, omitted: n };
+    const head = this.keepHead, tail = this.keepTail;
+    const read = (slot: number) => {
+      const at = slot * _SLOT;
+      const meta = ring[at + 2]!;
+      out.push({
+        dataOffset: ring[at]!,
+        time: ring[at + 1]!,
+        capturedLength: meta % _META_LINK,
+        linkType: Math.floor(meta / _META_LINK) % 65536,
+        originalLength: Math.floor(meta / _META_ORIG),
+        index: ring[at + 3]!,
+      });
+    };
+    if (n <= head + tail) {
+      for (let i = 0; i < n; i++) read(i);
+      return { packets: out, omittedAfter: 0, omitted: 0 };
+    }
+    for (let i = 0; i < head; i++) read(i);
+    for (let i = n - tail; i < n; i++) read(head + ((i - head) % tail));
+    return { packets: out, omittedAfter: head, omitted: n - head - tail };
+  }
+}
+
+/**
+ * The tracker: give it every record (it is a {@link RecordSink}), then call
+ * {@link finish}; each connection reaches the sink once.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectionStream } from "./connection_stream.ts";
+ * const ended: string[] = [];
+ * const stream = new ConnectionStream({
+ *   ended: (conn, why) => (ended.push(`${conn.id} ${conn.zeek.connState()} ${why}`), false),
+ * });
+ * const ip = (flags: number, fromClient: boolean, seq: number, ack: number) => {
+ *   const d = new Uint8Array(40);
+ *   d.set([0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0]);
+ *   d.set(fromClient ? [10, 0, 0, 1, 10, 0, 0, 2] : [10, 0, 0, 2, 10, 0, 0, 1], 12);
+ *   const v = new DataView(d.buffer);
+ *   v.setUint16(20, fromClient ? 40000 : 80); v.setUint16(22, fromClient ? 80 : 40000);
+ *   v.setUint32(24, seq); v.setUint32(28, ack); d[32] = 0x50; d[33] = flags;
+ *   return d;
+ * };
+ * const syn = ip(0x02, true, 100, 0), rst = ip(0x14, false, 0, 101);
+ * stream.record(syn, 0, 40, 40, 101, 1, 0, 0, 0);
+ * stream.record(rst, 0, 40, 40, 101, 1, 1000, 56, 56);
+ * stream.finish();
+ * assert.deepEqual(ended, ["1 REJ capture-end"]);
+ * ```
+ */
+export class ConnectionStream implements RecordSink {
+  readonly #sink: ConnectionSink;
+  readonly #fields = new TcpHeaderFields();
+  readonly #table = new Map<number, StreamConnection>();
+  readonly #idleTimeout: number;
+  readonly #closeDelay: number;
+  readonly #maxTracked: number;
+  readonly #keepHead: number;
+  readonly #keepTail: number;
+  readonly #focus: { id: number; head: number; tail: number } | null;
+  readonly #pool: Float64Array[] = [];
+  // The filter, as words.
+  readonly #hostVersion: number;
+  readonly #h0: number;
+  readonly #h1: number;
+  readonly #h2: number;
+  readonly #h3: number;
+  readonly #port: number;
+  // Two lists in order of last activity: open connections, and closed ones waiting for stragglers.
+  #activeHead: StreamConnection | null = null;
+  #activeTail: StreamConnection | null = null;
+  #closingHead: StreamConnection | null = null;
+  #closingTail: StreamConnection | null = null;
+  #tracked = 0;
+  #nextId = 1;
+  #firstSeconds = -1;
+  #now = 0;
+  #nextExpiry = 0;
+  /** Records seen. */
+  records = 0;
+  /** TCP segments that passed the filter. */
+  tcpPackets = 0;
+  /** Records that are not TCP (or not a link type this lab reads). */
+  otherRecords = 0;
+  /** TCP segments the filter left out. */
+  filteredOut = 0;
+  /** The most connections tracked at the same moment. */
+  peakTracked = 0;
+  /** Connections ended early because more than maxTracked were open at once. */
+  evicted = 0;
+  /** Capture time of the first and the last record: seconds and nanoseconds since the epoch. */
+  firstSeconds = 0;
+  firstNanos = 0;
+  lastSeconds = 0;
+  lastNanos = 0;
+
+  /** A tracker that hands finished connections to `sink`. */
+  constructor(sink: ConnectionSink, options: ConnectionStreamOptions = {}) {
+    this.#sink = sink;
+    this.#idleTimeout = options.idleTimeout ?? 300;
+    this.#closeDelay = options.closeDelay ?? 5;
+    this.#maxTracked = Math.max(1, options.maxTracked ?? 100_000);
+    this.#keepHead = options.keepHead ?? 8;
+    this.#keepTail = Math.max(1, options.keepTail ?? 24);
+    this.#focus = options.focus ?? null;
+    const host = options.filter?.host;
+    this.#hostVersion = host === undefined ? 0 : host.length === 4 ? 4 : 6;
+    const word = (i: number) =>
+      host === undefined || host.length < i * 4 + 4
+        ? 0
+        : ((host[i * 4]! << 24) | (host[i * 4 + 1]! << 16) | (host[i * 4 + 2]! << 8) | host[i * 4 + 3]!) >>> 0;
+    this.#h0 = word(0);
+    this.#h1 = word(1);
+    this.#h2 = word(2);
+    this.#h3 = word(3);
+    this.#port = options.filter?.port ?? -1;
+  }
+
+  /** Connections tracked right now. */
+  get tracked(): number {
+    return this.#tracked;
+  }
+
+  /** Connections started so far. */
+  get connections(): number {
+    return this.#nextId - 1;
+  }
+
+  /** One capture record (see {@link RecordSink.record}). */
+  record(
+    data: Uint8Array,
+    start: number,
+    capturedLength: number,
+    originalLength: number,
+    linkType: number,
+    seconds: number,
+    nanos: number,
+    _recordOffset: number,
+    dataOffset: number,
+  ): void {
+    const index = ++this.records;
+    if (this.#firstSeconds === -1) {
+      this.#firstSeconds = seconds;
+      this.firstSeconds = seconds;
+      this.firstNanos = nanos;
+    }
+    this.lastSeconds = seconds;
+    this.lastNanos = nanos;
+    const time = seconds - this.#firstSeconds + nanos * 1e-9;
+    if (time > this.#now) this.#now = time;
+    const f = this.#fields;
+    if (!f.decode(data, start, capturedLength, originalLength, linkType)) {
+      this.otherRecords++;
+      return;
+    }
+    if ((this.#hostVersion !== 0 || this.#port !== -1) && !this.#passes(f)) {
+      this.filteredOut++;
+      return;
+    }
+    this.tcpPackets++;
+
+    // The four-tuple's hash is the same both ways.
+    const h = _finish(
+      _endpointHash(f.src0, f.src1, f.src2, f.src3, f.srcPort) +
+        _endpointHash(f.dst0, f.dst1, f.dst2, f.dst3, f.dstPort),
+    );
+    let conn = this.#table.get(h) ?? null;
+    let fromOrig = false;
+    while (conn !== null) {
+      if (conn.ipVersion === f.ipVersion) {
+        if (
+          conn.oPort === f.srcPort && conn.rPort === f.dstPort && conn.o0 === f.src0 && conn.r0 === f.dst0 &&
+          conn.o1 === f.src1 && conn.o2 === f.src2 && conn.o3 === f.src3 && conn.r1 === f.dst1 &&
+          conn.r2 === f.dst2 && conn.r3 === f.dst3
+        ) {
+          fromOrig = true;
+          break;
+        }
+        if (
+          conn.rPort === f.srcPort && conn.oPort === f.dstPort && conn.r0 === f.src0 && conn.o0 === f.dst0 &&
+          conn.r1 === f.src1 && conn.r2 === f.src2 && conn.r3 === f.src3 && conn.o1 === f.dst1 &&
+          conn.o2 === f.dst2 && conn.o3 === f.dst3
+        ) {
+          fromOrig = false;
+          break;
+        }
+      }
+      conn = conn.nextInBucket;
+    }
+    const flags = f.flags;
+    if (conn !== null && (flags & 0x02) !== 0 && conn.zeek.isReuse(flags, f.seq, f.wellFormed)) {
+      this.#end(conn, "reused");
+      conn = null;
+    }
+    if (conn === null) {
+      conn = this.#start(f, h, seconds, nanos, time);
+      fromOrig = !ZeekTcpState.originatorIsReceiver(flags);
+    }
+
+    // Remember where the packet is.
+    const ring = conn.ring;
+    const n = conn.packetsOrig + conn.packetsResp;
+    if (ring !== null) {
+      const head = conn.keepHead;
+      const slot = (n < head ? n : head + ((n - head) % conn.keepTail)) * _SLOT;
+      ring[slot] = dataOffset;
+      ring[slot + 1] = time;
+      ring[slot + 2] = capturedLength + _META_LINK * linkType +
+        _META_ORIG * (originalLength < _MAX_ORIG ? originalLength : _MAX_ORIG);
+      ring[slot + 3] = index;
+    }
+    if (fromOrig) conn.packetsOrig++;
+    else conn.packetsResp++;
+    conn.lastTime = time;
+
+    const payload = f.payloadLength;
+    conn.zeek.add(fromOrig, flags, f.seq, f.ack, payload, f.window, f.wellFormed, null);
+    conn.teardown.add(fromOrig, flags, f.seq, f.ack, payload);
+
+    if (!conn.closing && (flags & 0x05) !== 0 && conn.zeek.finished) {
+      this.#unlink(conn);
+      conn.closing = true;
+      this.#append(conn);
+    } else if (conn.closing ? conn !== this.#closingTail : conn !== this.#activeTail) {
+      this.#unlink(conn);
+      this.#append(conn);
+    }
+    if (time >= this.#nextExpiry) this.#expire();
+  }
+
+  /** The end of the capture: every connection still tracked ends, in order of id. */
+  finish(): void {
+    this.#expire();
+    const left: StreamConnection[] = [];
+    for (let c = this.#closingHead; c !== null; c = c.next) left.push(c);
+    for (let c = this.#activeHead; c !== null; c = c.next) left.push(c);
+    left.sort((a, b) => a.id - b.id);
+    for (const conn of left) this.#end(conn, conn.closing ? "closed" : "capture-end");
+  }
+
+  #passes(f: TcpHeaderFields): boolean {
+    if (this.#port !== -1 && f.srcPort !== this.#port && f.dstPort !== this.#port) return false;
+    if (this.#hostVersion === 0) return true;
+    if (f.ipVersion !== this.#hostVersion) return false;
+    const src = f.src0 === this.#h0 && f.src1 === this.#h1 && f.src2 === this.#h2 && f.src3 === this.#h3;
+    const dst = f.dst0 === this.#h0 && f.dst1 === this.#h1 && f.dst2 === this.#h2 && f.dst3 === this.#h3;
+    return src || dst;
+  }
+
+  #start(f: TcpHeaderFields, h: number, seconds: number, nanos: number, time: number): StreamConnection {
+    if (this.#tracked >= this.#maxTracked) {
+      const victim = this.#closingHead ?? this.#activeHead;
+      if (victim !== null) {
+        this.evicted += victim.closing ? 0 : 1;
+        this.#end(victim, victim.closing ? "closed" : "evicted");
+      }
+    }
+    const id = this.#nextId++;
+    let head = this.#keepHead, tail = this.#keepTail;
+    let ring: Float64Array | null;
+    if (this.#focus !== null && this.#focus.id === id) {
+      head = this.#focus.head;
+      tail = Math.max(1, this.#focus.tail);
+      ring = new Float64Array((head + tail) * _SLOT);
+    } else {
+      ring = this.#pool.pop() ?? new Float64Array((head + tail) * _SLOT);
+    }
+    const conn = new StreamConnection(id, f, h, seconds, nanos, time, ring, head, tail);
+    conn.nextInBucket = this.#table.get(h) ?? null;
+    this.#table.set(h, conn);
+    this.#append(conn);
+    this.#tracked++;
+    if (this.#tracked > this.peakTracked) this.peakTracked = this.#tracked;
+    return conn;
+  }
+
+  #end(conn: StreamConnection, reason: EndReason): void {
+    // Out of the hash chain.
+    const first = this.#table.get(conn.hash)!;
+    if (first === conn) {
+      if (conn.nextInBucket === null) this.#table.delete(conn.hash);
+      else this.#table.set(conn.hash, conn.nextInBucket);
+    } else {
+      let c = first;
+      while (c.nextInBucket !== conn) c = c.nextInBucket!;
+      c.nextInBucket = conn.nextInBucket;
+    }
+    conn.nextInBucket = null;
+    this.#unlink(conn);
+    this.#tracked--;
+    conn.endReason = reason;
+    const keep = this.#sink.ended(conn, reason);
+    if (!keep && conn.ring !== null) {
+      if (conn.keepHead === this.#keepHead && conn.keepTail === this.#keepTail && this.#pool.length < 1024) {
+        this.#pool.push(conn.ring);
+      }
+      conn.ring = null;
+    }
+  }
+
+  /** Hand over connections whose time is up; next check a second of capture time later. */
+  #expire(): void {
+    const now = this.#now;
+    while (this.#closingHead !== null && this.#closingHead.lastTime + this.#closeDelay <= now) {
+      this.#end(this.#closingHead, "closed");
+    }
+    while (this.#activeHead !== null && this.#activeHead.lastTime + this.#idleTimeout <= now) {
+      this.#end(this.#activeHead, "idle");
+    }
+    this.#nextExpiry = now + 1;
+  }
+
+  #append(conn: StreamConnection): void {
+    conn.next = null;
+    if (conn.closing) {
+      conn.prev = this.#closingTail;
+      if (this.#closingTail !== null) this.#closingTail.next = conn;
+      else this.#closingHead = conn;
+      this.#closingTail = conn;
+    } else {
+      conn.prev = this.#activeTail;
+      if (this.#activeTail !== null) this.#activeTail.next = conn;
+      else this.#activeHead = conn;
+      this.#activeTail = conn;
+    }
+  }
+
+  #unlink(conn: StreamConnection): void {
+    const prev = conn.prev, next = conn.next;
+    if (prev !== null) prev.next = next;
+    else if (conn.closing) this.#closingHead = next;
+    else this.#activeHead = next;
+    if (next !== null) next.prev = prev;
+    else if (conn.closing) this.#closingTail = prev;
+    else this.#activeTail = prev;
+    conn.prev = conn.next = null;
+  }
+}
+
+function _endpointHash(w0: number, w1: number, w2: number, w3: number, port: number): number {
+  let h = Math.imul(w0 ^ (port << 16) ^ port, 0x9e3779b1);
+  h ^= Math.imul(w1, 0x85ebca6b);
+  h ^= Math.imul(w2, 0xc2b2ae35);
+  h ^= Math.imul(w3, 0x27d4eb2f);
+  h ^= h >>> 15;
+  return Math.imul(h, 0x2c1b3c6d);
+}
+
+function _finish(h: number): number {
+  h |= 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x45d9f3b);
+  h ^= h >>> 16;
+  return h & 0x3fffffff;
+}
+
+function _addressText(version: number, w0: number, w1: number, w2: number, w3: number): string {
+  const bytes = new Uint8Array(version === 4 ? 4 : 16);
+  const words = version === 4 ? [w0] : [w0, w1, w2, w3];
+  words.forEach((w, i) => {
+    bytes[i * 4] = w >>> 24;
+    bytes[i * 4 + 1] = (w >>> 16) & 255;
+    bytes[i * 4 + 2] = (w >>> 8) & 255;
+    bytes[i * 4 + 3] = w & 255;
+  });
+  return formatAddress(bytes);
+}

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { type CauseEvidence, decideCause, unreadAtClose } from "../../lab/verdict/cause.ts";
+import type { CallRecord, CauseCandidate } from "../../lab/verdict/types.ts";
+
+const RST_AFTER_DATA: CauseCandidate[] = [
+  { cause: "close-with-unread-data", confidence: "likely", reason: "RST after data it never answered" },
+  { cause: "linger-zero", confidence: "possible", reason: "SO_LINGER {1, 0} looks the same" },
+];
+
+function call(
+  name: string,
+  args: string | null,
+  ret: number,
+  detail: Record<string, number> = {},
+): CallRecord {
+  return { side: "client", step: 1, call: name, args, enterMs: 0, returnMs: 0, ret, errno: null, detail };
+}
+
+const base: CauseEvidence = {
+  packetCandidates: RST_AFTER_DATA,
+  reset: true,
+  resetReasons: [],
+  counters: {},
+  calls: [],
+  handshakeCompleted: true,
+};
+
+Deno.test("the kernel's evidence settles what the packets cannot", async (t) => {
+  const cases: Array<[string, Partial<CauseEvidence>, string, string, string[]]> = [
+    ["packets alone: both causes, honestly", {}, "close-with-unread-data", "likely", [
+      "close-with-unread-data",
+      "linger-zero",
+    ]],
+    [
+      "TCPAbortOnClose in the closer's namespace",
+      { counters: { "TcpExt.TCPAbortOnClose": 1 } },
+      "close-with-unread-data",
+      "certain",
+      [
+        "close-with-unread-data",
+      ],
+    ],
+    [
+      "reason TCP_ABORT_ON_CLOSE",
+      { resetReasons: ["TCP_ABORT_ON_CLOSE"] },
+      "close-with-unread-data",
+      "certain",
+      [
+        "close-with-unread-data",
+      ],
+    ],
+    [
+      "SO_LINGER {1, 0}, reason TCP_STATE, TCPAbortOnData",
+      {
+        resetReasons: ["TCP_STATE"],
+        counters: { "TcpExt.TCPAbortOnData": 1 },
+        calls: [call("setsockopt", "SO_LINGER=1,0", 0), call("close", null, 0)],
+      },
+      "linger-zero",
+      "certain",
+      ["linger-zero"],
+    ],
+    [
+      "FIONREAD said 1 byte before close()",
+      {
+        calls: [call("ioctl", "FIONREAD", 0, { value: 1 }), call("close", null, 0)],
+      },
+      "close-with-unread-data",
+      "likely",
+      ["close-with-unread-data", "linger-zero"],
+    ],
+    [
+      "NO_SOCKET after a handshake: the closed socket was gone",
+      {
+        packetCandidates: [{ cause: "data-after-close", confidence: "certain", reason: "[R] answers data" }],
+        resetReasons: ["NO_SOCKET"],
+      },
+      "data-after-close",
+      "certain",
+      ["data-after-close"],
+    ],
+    [
+      "NO_SOCKET to a SYN: refused",
+      {
+        packetCandidates: [{ cause: "refused", confidence: "certain", reason: "RST,ACK to a SYN" }],
+        resetReasons: ["NO_SOCKET"],
+        handshakeCompleted: false,
+      },
+      "refused",
+      "certain",
+      ["refused"],
+    ],
+    ["nothing fits", { packetCandidates: [], reset: false }, "unknown", "possible", ["unknown"]],
+  ];
+  for (const [name, change, cause, confidence, candidates] of cases) {
+    await t.step(name, () => {
+      const decided = decideCause({ ...base, ...change });
+      assert.equal(decided.cause, cause);
+      assert.equal(decided.confidence, confidence);
+      assert.deepEqual(decided.candidates.map((c) => c.cause), candidates);
+    });
+  }
+});
+
+Deno.test("unread bytes at close() come from the last FIONREAD and the reads after it", () => {
+  assert.equal(unreadAtClose([call("ioctl", "FIONREAD", 0, { value: 3 }), call("close", null, 0)]), 3);
+  assert.equal(
+    unreadAtClose([
+      call("ioctl", "FIONREAD", 0, { value: 3 }),
+      call("read", "len=3", 3),
+      call("close", null, 0),
+    ]),
+    0,
+  );
+  assert.equal(unreadAtClose([call("close", null, 0)]), null);
+});
