@@ -12,6 +12,7 @@ import { ScenarioError } from "../scenario/parse.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { DockerClient, parseDockerHost } from "../shell/docker.ts";
 import { ensureImages } from "../shell/images.ts";
+import { describeLeftovers, findLeftovers } from "../shell/leftovers.ts";
 import { newRunId, PHASES, type PhaseTimeouts, type RunOptions, runScenario } from "../shell/run.ts";
 import { saveArtifacts } from "../shell/run_files.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
@@ -66,6 +67,8 @@ export async function runCommand(
 
   const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
   await docker.info();
+  const leftovers = describeLeftovers(await findLeftovers(docker));
+  if (leftovers) console.error(`tcplab: note: ${leftovers}`);
   // Build the images once, before the runs start side by side.
   await ensureImages(docker, quiet ? silentProgress : stderrProgress());
 

@@ -112,6 +112,8 @@ export interface LabelledResource {
   id: string;
   name: string;
   labels: Record<string, string>;
+  /** When the engine created it, ms since the epoch (NaN when it does not say). */
+  createdMs: number;
 }
 
 /** The Docker Engine, as the lab uses it. */
@@ -306,24 +308,36 @@ export class DockerClient {
       this.#docker.listVolumes({ filters }),
     ]);
     return [
-      ...(containers as Array<{ Id: string; Names: string[]; Labels: Record<string, string> }>).map((c) => ({
-        kind: "container" as const,
-        id: c.Id,
-        name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
-        labels: c.Labels ?? {},
-      })),
-      ...(networks as Array<{ Id: string; Name: string; Labels?: Record<string, string> }>).map((n) => ({
-        kind: "network" as const,
-        id: n.Id,
-        name: n.Name,
-        labels: n.Labels ?? {},
-      })),
-      ...((volumes.Volumes ?? []) as Array<{ Name: string; Labels?: Record<string, string> }>).map((v) => ({
-        kind: "volume" as const,
-        id: v.Name,
-        name: v.Name,
-        labels: v.Labels ?? {},
-      })),
+      ...(containers as Array<
+        { Id: string; Names: string[]; Labels: Record<string, string>; Created: number }
+      >)
+        .map((c) => ({
+          kind: "container" as const,
+          id: c.Id,
+          name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
+          labels: c.Labels ?? {},
+          createdMs: c.Created * 1000,
+        })),
+      ...(networks as Array<{ Id: string; Name: string; Labels?: Record<string, string>; Created?: string }>)
+        .map((
+          n,
+        ) => ({
+          kind: "network" as const,
+          id: n.Id,
+          name: n.Name,
+          labels: n.Labels ?? {},
+          createdMs: Date.parse(n.Created ?? ""),
+        })),
+      ...((volumes.Volumes ?? []) as Array<
+        { Name: string; Labels?: Record<string, string>; CreatedAt?: string }
+      >)
+        .map((v) => ({
+          kind: "volume" as const,
+          id: v.Name,
+          name: v.Name,
+          labels: v.Labels ?? {},
+          createdMs: Date.parse(v.CreatedAt ?? ""),
+        })),
     ];
   }
 
