@@ -1084,13 +1084,24 @@ static void run_sleep(struct step *st)
 /* at=REAL_NS: sleep until an absolute real time, to line up two programs. */
 static void run_at(struct step *st)
 {
-	struct timespec ts = { st->n / 1000000000, st->n % 1000000000 };
+	/* Sleep until 20 ms before the moment, then spin on the clock: a wakeup
+	 * from sleep can come 100 us or more late on a busy machine, more than
+	 * the round trip that two "simultaneous" close() calls must beat. */
+	const long long spin_ns = 20000000;
+	long long early = st->n > spin_ns ? st->n - spin_ns : 0;
+	struct timespec ts = { early / 1000000000, early % 1000000000 };
+	struct timespec now;
 	struct call c;
 	int r;
 
 	call_init(&c, "clock_nanosleep", NO_FD, "CLOCK_REALTIME TIMER_ABSTIME %lld", st->n);
 	call_enter(&c);
 	r = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL);
+	while (r == 0) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		if ((long long)now.tv_sec * 1000000000LL + now.tv_nsec >= st->n)
+			break;
+	}
 	/* it returns the error number instead of setting errno: log it the
 	 * way the other calls are logged, ret -1 and errno */
 	errno = r;

@@ -296,7 +296,8 @@ export class ConnectionStream implements RecordSink {
     const word = (i: number) =>
       host === undefined || host.length < i * 4 + 4
         ? 0
-        : ((host[i * 4]! << 24) | (host[i * 4 + 1]! << 16) | (host[i * 4 + 2]! << 8) | host[i * 4 + 3]!) >>> 0;
+        : ((host[i * 4]! << 24) | (host[i * 4 + 1]! << 16) | (host[i * 4 + 2]! << 8) | host[i * 4 + 3]!) >>>
+          0;
     this.#h0 = word(0);
     this.#h1 = word(1);
     this.#h2 = word(2);

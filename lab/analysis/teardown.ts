@@ -10,7 +10,15 @@
  * @module
  */
 
-import { type Connection, type Direction, type Endpoint, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "./types.ts";
+import {
+  type Connection,
+  type Direction,
+  type Endpoint,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_RST,
+  TCP_SYN,
+} from "./types.ts";
 
 /** The shape of the teardown. */
 export type TeardownKind =
@@ -524,8 +532,13 @@ class _Classifier {
           ? {
             cause: "half-close",
             confidence: "certain",
-            reason: `the ${_side(finSender!)} sent FIN first (shutdown(SHUT_WR) or close()), the ${_side(second)} ` +
-              `kept sending: ${this.dataAfterPeerFin(second, false)} more byte(s) after that FIN, all accepted, ` +
+            reason:
+              `the ${_side(finSender!)} sent FIN first (shutdown(SHUT_WR) or close()), the ${
+                _side(second)
+              } ` +
+              `kept sending: ${
+                this.dataAfterPeerFin(second, false)
+              } more byte(s) after that FIN, all accepted, ` +
               "then both sides had sent FIN and no RST followed: a half-close that ended in a normal close",
           }
           : {

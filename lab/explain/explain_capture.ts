@@ -164,7 +164,11 @@ export type PacketFetcher = (offset: number, length: number) => Uint8Array;
  * assert.equal(explained.rows[0]?.cause, "refused");
  * ```
  */
-export function explainCapture(bytes: Uint8Array, file: string, options: ExplainOptions = {}): CaptureExplanation {
+export function explainCapture(
+  bytes: Uint8Array,
+  file: string,
+  options: ExplainOptions = {},
+): CaptureExplanation {
   const explainer = new CaptureExplainer(file, options);
   let problem: PcapError | null = null;
   try {

@@ -1,41 +1,465 @@
 /**
- * The Markdown report of `lab explain`: a summary table of every
- * connection, then a section for each that ended abnormally.
+ * The Markdown report of `lab explain`: what was read, counts by Zeek
+ * conn_state and by cause, a summary table of the connections (abnormal
+ * ones first, cut with a count of what was left out), then a section for
+ * each abnormal connection kept in detail, in the style of the run report:
+ * the verdict with its candidates, the packets in tcpdump's notation, a
+ * Mermaid sequence diagram, and the kernel behaviour behind each cause.
+ * Pure: an explanation in, text out.
  *
  * @module
  */
 
-import type { ExplainedCapture } from "../explain/explain_capture.ts";
+import type { CauseId } from "../analysis/teardown.ts";
+import type {
+  CaptureExplanation,
+  ConnectionDetail,
+  ConnectionSummary,
+  PacketLine,
+  Role,
+} from "../explain/explain_capture.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 
-const NORMAL = new Set(["SF", "S1", "OTH"]);
+/** What each Zeek conn_state means (Zeek's conn.log documentation). */
+export const CONN_STATE_MEANING: Readonly<Record<string, string>> = {
+  S0: "SYN seen, no reply",
+  S1: "established, not closed",
+  SF: "normal establishment and close",
+  REJ: "connection attempt rejected",
+  S2: "established, the originator's close not answered",
+  S3: "established, the responder's close not answered",
+  RSTO: "established, the originator reset",
+  RSTR: "established, the responder reset",
+  RSTOS0: "the originator sent SYN then RST; no SYN-ACK seen",
+  RSTRH: "the responder sent SYN-ACK then RST; no SYN seen",
+  SH: "the originator sent SYN then FIN; no SYN-ACK seen",
+  SHR: "the responder sent SYN-ACK then FIN; no SYN seen",
+  OTH: "no SYN seen: mid-stream traffic",
+};
 
-/** Render an explained capture. */
-export function renderCaptureReport(capture: ExplainedCapture): string {
-  const out = [
-    `# tcplab explain: ${code(capture.file)}`,
+/** One line per cause, for the count table. */
+export const CAUSE_MEANING: Readonly<Record<CauseId, string>> = {
+  "close-with-unread-data": "close() with received data unread sends RST (RFC 2525 2.17)",
+  "linger-zero": "close() with SO_LINGER {1, 0} sends RST",
+  "data-after-close": "data arrived after the receiver had closed; it answered RST",
+  "refused": "nothing listened on the port; the SYN was answered with RST",
+  "graceful-close": "FIN both ways, nothing lost",
+  "half-close": "one side sent FIN and kept receiving (shutdown(SHUT_WR)), or the other never closed",
+  "abort-after-retransmissions": "retransmissions or keepalive probes went unanswered: a timeout",
+  "unknown": "the packets do not say (still open, unanswered SYN, stray RST)",
+};
+
+/** How many packet lines a detailed section shows at most. */
+const _MAX_SECTION_PACKETS = 200;
+
+/**
+ * Render an explained capture.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { explainCapture } from "../explain/explain_capture.ts";
+ * import { renderCaptureReport } from "./capture_report.ts";
+ * const bytes = Deno.readFileSync(new URL("../../tests/testdata/founding_rst_unread.pcap", import.meta.url));
+ * const report = renderCaptureReport(explainCapture(bytes, "founding.pcap"));
+ * assert.match(report, /\| RSTO \|/);
+ * assert.match(report, /```mermaid/);
+ * ```
+ */
+export function renderCaptureReport(x: CaptureExplanation): string {
+  const out: string[] = [`# tcplab explain: ${code(x.file)}`, ""];
+  out.push(_headline(x), "");
+  out.push(_whatWasRead(x), "");
+  out.push(
+    "Causes are inferred from the packets alone, with no kernel evidence. Where the packets cannot tell two " +
+      "causes apart, both are named, with the evidence that would settle it.",
     "",
-    `${capture.tcpPackets} TCP packets, ${capture.connections.length} connection${
-      capture.connections.length === 1 ? "" : "s"
-    }. ` +
-    "Causes are inferred from the packets alone: no kernel evidence was available.",
-    "",
-    "| # | originator | responder | ms | bytes o→r / r→o | state | history | cause |",
-    "|---:|---|---|---:|---|---|---|---|",
-  ];
-  for (const c of capture.connections) {
-    const cause = c.candidates.map((k) => `${k.cause} (${k.confidence})`).join(" or ");
+  );
+  if (x.cutShort) {
     out.push(
-      `| ${c.id} | ${c.originator} | ${c.responder} | ${
-        c.durationMs.toFixed(3)
-      } | ${c.bytes.orig} / ${c.bytes.resp} | ${c.state} | ${escapeCell(c.history)} | ${escapeCell(cause)} |`,
+      `> **Cut short:** the capture could not be read past byte ${_n(x.cutShort.offset)}: ` +
+        `${escapeText(x.cutShort.problem)}. This report covers the ${_n(x.records)} record${
+          _s(x.records)
+        } before that point; the rest of the capture is missing, so connections open there may have ended ` +
+        "in ways not shown.",
+      "",
     );
   }
-  for (const c of capture.connections.filter((c) => !NORMAL.has(c.state))) {
-    out.push("", `## Connection ${c.id}: ${c.originator} > ${c.responder} (${c.state})`, "");
-    if (c.resetBy) out.push(`Reset by the ${c.resetBy}.`, "");
-    for (const k of c.candidates) out.push(`- ${code(k.cause)}, ${k.confidence}: ${escapeText(k.reason)}`);
-    out.push("", "```", ...c.packets, "```");
+  if (x.connections === 0) {
+    out.push("No TCP connection in the capture" + (_filtered(x) ? " matches the filter." : "."), "");
+    return _finish(out);
   }
-  return out.join("\n") + "\n";
+  out.push(..._summary(x), "");
+  out.push(..._table(x), "");
+  if (x.rowsOmitted.abnormal + x.rowsOmitted.normal > 0 && x.largest.length > 0) {
+    out.push(..._largest(x), "");
+  }
+  for (const d of x.details) out.push(..._section(d), "");
+  if (x.detailsOmitted > 0) {
+    out.push(
+      `*${_n(x.detailsOmitted)} more abnormal connection${_s(x.detailsOmitted)} not shown in detail ` +
+        "(the first few of each state and cause are); see one with `--conn N`.*",
+      "",
+    );
+  }
+  return _finish(out);
+}
+
+function _finish(out: string[]): string {
+  return out.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n";
+}
+
+function _headline(x: CaptureExplanation): string {
+  if (x.connections === 0) return "**No TCP connection.**";
+  if (x.abnormal === 0) {
+    return `**None of the ${_n(x.connections)} connection${_s(x.connections)} ended abnormally** ` +
+      "(no RST, no refused or unanswered SYN, no retransmissions left unanswered).";
+  }
+  const causes = new Map<string, number>();
+  for (const d of [...x.rows, ...x.details]) {
+    if (!d.abnormal) continue;
+    causes.set(d.cause, 0);
+  }
+  const top = Object.entries(x.byCause)
+    .filter(([cause]) => causes.has(cause))
+    .slice(0, 3)
+    .map(([cause, n]) => `${_n(n)} ${cause}`);
+  return `**${_n(x.abnormal)} of ${_n(x.connections)} connection${_s(x.connections)} ended abnormally**` +
+    (top.length ? ` (${top.join("; ")}${causes.size > 3 ? "; ..." : ""}).` : ".");
+}
+
+function _whatWasRead(x: CaptureExplanation): string {
+  const links = x.linkTypes.map(_linkName).join(", ") || "no interface";
+  const parts = [
+    `Read ${_n(x.records)} record${_s(x.records)} (${_n(x.bytesRead)} bytes, ${
+      x.format ?? "unknown format"
+    }, ${links})`,
+    `${_n(x.tcpPackets)} TCP packet${_s(x.tcpPackets)} in ${_n(x.connections)} connection${
+      _s(x.connections)
+    }`,
+  ];
+  let text = parts.join(": ");
+  if (x.firstTime) {
+    text += `, ${_seconds(x.durationSeconds)} of capture from ${x.firstTime} to ${x.lastTime}`;
+  }
+  text += ".";
+  if (x.otherRecords > 0) {
+    text += ` ${_n(x.otherRecords)} other record${_s(x.otherRecords)} (not TCP) skipped.`;
+  }
+  if (_filtered(x)) {
+    const f = [
+      x.filter.host !== null ? `host ${code(x.filter.host)}` : "",
+      x.filter.port !== null ? `port ${x.filter.port}` : "",
+      x.filter.conn !== null ? `connection ${x.filter.conn}` : "",
+    ].filter((s) => s !== "");
+    text += ` Filter: ${f.join(", ")}` +
+      (x.filteredOut > 0 ? ` (${_n(x.filteredOut)} TCP packet${_s(x.filteredOut)} left out).` : ".");
+  }
+  return text;
+}
+
+function _filtered(x: CaptureExplanation): boolean {
+  return x.filter.host !== null || x.filter.port !== null || x.filter.conn !== null;
+}
+
+function _summary(x: CaptureExplanation): string[] {
+  const out = ["## Summary", ""];
+  out.push("| conn_state | meaning | connections |", "|---|---|---:|");
+  for (const [state, n] of Object.entries(x.byState)) {
+    out.push(`| ${state} | ${CONN_STATE_MEANING[state] ?? ""} | ${_n(n)} |`);
+  }
+  out.push("", "| cause (from packets alone) | connections |", "|---|---:|");
+  for (const [cause, n] of Object.entries(x.byCause)) {
+    const meaning = cause.split(" or ").map((c) => CAUSE_MEANING[c as CauseId] ?? "").join("; or ");
+    out.push(`| ${code(cause)}: ${escapeCell(meaning)} | ${_n(n)} |`);
+  }
+  const open = (x.byEnd["capture-end"] ?? 0) + (x.byEnd["idle"] ?? 0);
+  const notes: string[] = [];
+  if (open > 0) {
+    notes.push(
+      `${_n(open)} connection${_s(open)} had not closed when the capture ended or went quiet for longer ` +
+        "than the idle timeout (5 minutes of capture time)",
+    );
+  }
+  if ((x.byEnd["reused"] ?? 0) > 0) {
+    const n = x.byEnd["reused"]!;
+    notes.push(
+      `${_n(n)} ended when a new SYN reused the same addresses and ports (a new connection follows)`,
+    );
+  }
+  if (x.evicted > 0) {
+    notes.push(
+      `${_n(x.evicted)} were still open but were summarised early, because more connections than the ` +
+        "tracking limit were open at once; their state is as far as they had got",
+    );
+  }
+  out.push(
+    "",
+    `At most ${_n(x.peakOpen)} connection${_s(x.peakOpen)} were open at the same moment.` +
+      (notes.length ? ` ${notes.join("; ")}.` : ""),
+  );
+  return out;
+}
+
+function _role(r: Role | null): string {
+  return r === null ? "" : r === "originator" ? "orig" : "resp";
+}
+
+function _row(c: ConnectionSummary): string {
+  const cause = c.candidates.map((k) => `${k.cause} (${k.confidence})`).join(" or ");
+  return `| ${c.id} | ${c.originator} | ${c.responder} | ${c.start.slice(11, 26)} | ${_ms(c.durationMs)} | ` +
+    `${_n(c.packets.orig)} / ${_n(c.packets.resp)} | ${_n(c.bytes.orig)} / ${_n(c.bytes.resp)} | ` +
+    `${c.state} | ${escapeCell(c.history)} | ${_role(c.closedFirstBy)} | ${escapeCell(cause)} |`;
+}
+
+const _TABLE_HEAD = [
+  "| # | originator | responder | start (UTC) | ms | packets o→r / r→o | bytes o→r / r→o | state | history | first FIN/RST | cause |",
+  "|---:|---|---|---|---:|---:|---:|---|---|---|---|",
+];
+
+function _table(x: CaptureExplanation): string[] {
+  const out = ["## Connections", ""];
+  const abnormal = x.rows.filter((r) => r.abnormal).length;
+  out.push(
+    abnormal > 0
+      ? "Abnormal connections first (reset, refused, unanswered), then the others; each group in order of the first packet."
+      : "In order of the first packet.",
+    "",
+  );
+  out.push(..._TABLE_HEAD, ...x.rows.map(_row));
+  const { abnormal: a, normal: n } = x.rowsOmitted;
+  if (a + n > 0) {
+    out.push(
+      "",
+      `*... and ${_n(a + n)} more connection${_s(a + n)} not listed (${_n(a)} abnormal, ${_n(n)} normal). ` +
+        "Narrow the list with `--host ADDRESS` or `--port N`, or show one connection with `--conn N`.*",
+    );
+  }
+  return out;
+}
+
+function _largest(x: CaptureExplanation): string[] {
+  return [
+    "## Largest connections",
+    "",
+    "By payload bytes, both ways together:",
+    "",
+    ..._TABLE_HEAD,
+    ...x.largest.map(_row),
+  ];
+}
+
+function _section(d: ConnectionDetail): string[] {
+  const out = [`## Connection ${d.id}: ${d.originator} → ${d.responder} (${d.state})`, ""];
+  out.push(_verdict(d), "");
+  for (const c of d.candidates) {
+    out.push(
+      `- ${code(c.cause)}, ${c.confidence}: ${escapeText(c.reason)}.` +
+        (c.settledBy ? ` *Settled by:* ${escapeText(c.settledBy)}.` : ""),
+    );
+  }
+  out.push("", _facts(d), "");
+  out.push(
+    `### Packets`,
+    "",
+    `In tcpdump's notation (\`tcpdump -nn\`), time since the connection's first packet; frame numbers ` +
+      `${d.packetLines[0]?.index ?? "?"} to ${
+        d.packetLines[d.packetLines.length - 1]?.index ?? "?"
+      } of the file.`,
+    "",
+    "```",
+  );
+  const shown = _limit(d);
+  for (const item of shown) {
+    if (typeof item === "number") out.push(`... ${_n(item)} packet${_s(item)} not shown ...`);
+    else out.push(`${_relative(item.ms)} ${item.tcpdump}`);
+  }
+  out.push("```", "", "### Sequence diagram", "", ..._mermaid(d, shown), "");
+  const why = _why(d);
+  if (why.length > 0) out.push("### Why Linux does this", "", ...why);
+  return out;
+}
+
+/** The packet lines to show, with the number of packets left out where they were. */
+function _limit(d: ConnectionDetail): Array<PacketLine | number> {
+  const lines = d.packetLines;
+  const items: Array<PacketLine | number> = [];
+  const gapAt = d.omittedPackets > 0 ? d.omittedAfter : -1;
+  let extra = 0;
+  let head = lines.length;
+  if (lines.length > _MAX_SECTION_PACKETS) {
+    head = _MAX_SECTION_PACKETS / 2;
+    extra = lines.length - _MAX_SECTION_PACKETS;
+  }
+  for (let i = 0; i < lines.length; i++) {
+    if (i === gapAt) items.push(d.omittedPackets);
+    if (extra > 0 && i === head) {
+      items.push(extra);
+      i += extra - 1;
+      continue;
+    }
+    items.push(lines[i]!);
+  }
+  // Merge neighbouring gaps.
+  const merged: Array<PacketLine | number> = [];
+  for (const item of items) {
+    const last = merged[merged.length - 1];
+    if (typeof item === "number" && typeof last === "number") merged[merged.length - 1] = last + item;
+    else merged.push(item);
+  }
+  return merged;
+}
+
+function _verdict(d: ConnectionDetail): string {
+  const t = d.teardown;
+  const reset = t.resetPacket !== null ? d.packetLines.find((p) => p.flags.startsWith("R")) : undefined;
+  const who = d.resetBy ?? d.closedFirstBy;
+  let how: string;
+  if (d.kind === "refused") how = `The connection was refused: the responder answered the SYN with RST`;
+  else if (d.kind === "no-handshake" && d.resetBy === null) how = "The SYN was never answered";
+  else if (d.resetBy) how = `The ${d.resetBy} reset the connection`;
+  else if (who) how = `The ${who} closed first`;
+  else how = "Neither side closed or reset the connection in the capture";
+  if (reset) {
+    how += ` (${code(`[${reset.flags}]`)}, seq ${reset.seq}${
+      reset.flags.includes(".") ? `, ack ${reset.ack}` : ""
+    }, at ${reset.ms.toFixed(3)} ms)`;
+  }
+  const one = d.candidates.length === 1;
+  const causes = d.candidates.map((c) => `${code(c.cause)} (${c.confidence})`).join(" or ");
+  return `**${how}.** ` +
+    (one ? `Cause: ${causes}.` : `The packets fit ${causes}; they cannot tell these apart.`);
+}
+
+function _facts(d: ConnectionDetail): string {
+  const t = d.teardown;
+  const facts: string[] = [
+    `${_n(d.packets.orig + d.packets.resp)} packets in ${_ms(d.durationMs)} ms`,
+    `payload ${_n(d.bytes.orig)} bytes originator → responder, ${_n(d.bytes.resp)} back`,
+    `Zeek ${code(d.state)}, history ${code(d.history)}`,
+  ];
+  if (d.startedMidStream) facts.push("no SYN captured: the capture started after the connection did");
+  if (d.ended === "capture-end") facts.push("the capture ended before the connection did");
+  if (d.resetBy !== null) {
+    facts.push(
+      `before its RST the ${d.resetBy} had received ${_n(t.receivedByResetter ?? 0)} byte(s), acknowledged ` +
+        `${_n(t.ackedByResetter ?? 0)}, sent ${_n(t.sentByResetter ?? 0)}` +
+        (t.unreadBytes ? `, and never answered the last ${_n(t.unreadBytes)}` : ""),
+    );
+  }
+  if (t.unansweredRetransmissions) {
+    const u = t.unansweredRetransmissions;
+    facts.push(
+      `${u.count} unanswered retransmission(s) or probe(s) by the ${
+        u.by === "orig" ? "originator" : "responder"
+      } at the end`,
+    );
+  }
+  if (t.halfClose) facts.push("data kept flowing after the first FIN (a half-close)");
+  return `Facts: ${facts.join("; ")}.`;
+}
+
+function _mermaid(d: ConnectionDetail, shown: Array<PacketLine | number>): string[] {
+  const lines = [
+    "```mermaid",
+    "sequenceDiagram",
+    `    participant O as originator ${_mermaidText(d.originator)}`,
+    `    participant R as responder ${_mermaidText(d.responder)}`,
+  ];
+  for (const item of shown) {
+    if (typeof item === "number") {
+      lines.push(`    Note over O,R: ${_n(item)} packets not shown`);
+      continue;
+    }
+    const from = item.from === "originator" ? "O" : "R";
+    const to = from === "O" ? "R" : "O";
+    const arrow = item.flags.startsWith("R") ? "-x" : "->>";
+    lines.push(
+      `    ${from}${arrow}${to}: [${item.flags}] seq ${item.seq}${
+        item.flags.includes(".") ? ` ack ${item.ack}` : ""
+      }${item.length ? ` len ${item.length}` : ""}`,
+    );
+  }
+  lines.push("```");
+  return lines;
+}
+
+function _mermaidText(text: string): string {
+  return text.replace(/[;#<>]/g, " ");
+}
+
+/** The Linux behaviour behind each cause, as the kernel source shows it (see kernel-facts in the project). */
+export const CAUSE_KERNEL: Readonly<Record<CauseId, string>> = {
+  "close-with-unread-data":
+    "`__tcp_close()` (net/ipv4/tcp.c) first drains the receive queue; if any byte was never " +
+    "read, it counts `TcpExt.TCPAbortOnClose`, moves the socket to CLOSE and sends RST instead of FIN (reason " +
+    "`TCP_ABORT_ON_CLOSE` on 6.12 and later), so that the peer learns its data was lost. RFC 2525 section 2.17 and " +
+    "RFC 9293 section 3.6.1 ask for this. Read to EOF (or shutdown(SHUT_WR) and drain) before close() to get a FIN.",
+  "linger-zero":
+    "With SO_LINGER {1, 0}, `__tcp_close()` calls `tcp_disconnect()`, which sends RST and skips " +
+    "TIME_WAIT; the counter is `TcpExt.TCPAbortOnData` and the reason `TCP_STATE`. Unread data is checked first, " +
+    "so the same RST can mean either cause.",
+  "data-after-close":
+    "A closed socket cannot deliver data. A timewait socket (FIN_WAIT2 or TIME_WAIT) answers it " +
+    "with RST (reason `TCP_TIMEWAIT_SOCKET`, only `Tcp.OutRsts` moves); a full socket in FIN_WAIT1/2 counts " +
+    "`TcpExt.TCPAbortOnData` (reason `TCP_ABORT_ON_DATA`). The RST has no ACK bit: its sequence number is the " +
+    "ack of the segment it answers. The peer's next write fails with EPIPE or ECONNRESET.",
+  "refused":
+    "No socket listened on the port: the kernel answers the SYN with `[R.]`, seq 0, ack ISN+1 (reason " +
+    "`NO_SOCKET`, RFC 9293 section 3.10.7.1), and connect() fails with ECONNREFUSED (`Tcp.AttemptFails`).",
+  "graceful-close":
+    "close() with nothing unread and no zero linger sends FIN (`tcp_send_fin()`); the peer reads " +
+    "EOF and closes in turn; the side that closed first keeps TIME_WAIT for 60 s.",
+  "half-close":
+    "shutdown(SHUT_WR) sends FIN at once and keeps the socket open for reading (`tcp_shutdown()`, " +
+    "RFC 9293 section 3.6): data may still flow the other way until that side's FIN.",
+  "abort-after-retransmissions": "A keepalive timeout ends with RST (reason `TCP_KEEPALIVE_TIMEOUT`); a " +
+    "retransmission timeout (tcp_retries2, or TCP_USER_TIMEOUT) drops the connection silently " +
+    "(`TcpExt.TCPAbortOnTimeout`), with no RST on the wire.",
+  "unknown": "",
+};
+
+function _why(d: ConnectionDetail): string[] {
+  const out: string[] = [];
+  for (const c of d.candidates) {
+    const text = CAUSE_KERNEL[c.cause];
+    if (text) out.push(`- ${code(c.cause)}: ${text}`);
+  }
+  return out;
+}
+
+function _linkName(linkType: number): string {
+  const names: Record<number, string> = {
+    0: "BSD loopback",
+    1: "Ethernet",
+    12: "raw IP",
+    14: "raw IP",
+    101: "raw IP",
+    108: "OpenBSD loopback",
+    113: "Linux cooked v1",
+    228: "raw IPv4",
+    229: "raw IPv6",
+    276: "Linux cooked v2",
+  };
+  return names[linkType] ?? `link type ${linkType}`;
+}
+
+function _relative(ms: number): string {
+  return `+${(ms / 1000).toFixed(6)}`;
+}
+
+function _ms(ms: number): string {
+  return ms >= 1000 ? _n(Math.round(ms)) : ms.toFixed(3);
+}
+
+function _seconds(s: number): string {
+  return s >= 100 ? `${_n(Math.round(s))} s` : `${s.toFixed(3)} s`;
+}
+
+function _n(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+function _s(n: number): string {
+  return n === 1 ? "" : "s";
 }

@@ -130,7 +130,8 @@ export function explainCause(
     case "graceful-close":
       if (f.finsCrossed) {
         return {
-          sentence: "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended without loss.",
+          sentence:
+            "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended without loss.",
           plain: [
             "Each side sent its FIN before it had seen the other's. Each then received the peer's FIN while still in FIN_WAIT1, " +
             "moved to CLOSING, and to TIME_WAIT once its own FIN was acknowledged: both sides end in TIME_WAIT, not just one.",

@@ -28,6 +28,9 @@ export class LabEnvironmentError extends Error {
   }
 }
 
+/** How long `DockerClient.info()` waits for the engine's first answer, in ms. */
+export const ENGINE_ANSWER_TIMEOUT_MS = 20_000;
+
 /** Where the Docker Engine listens. */
 export interface DockerEndpoint {
   /** Text for messages, e.g. "unix:///var/run/docker.sock". */
@@ -48,7 +51,9 @@ export interface DockerEndpoint {
  */
 export function parseDockerHost(value: string | undefined): DockerEndpoint {
   const text = value?.trim() || "unix:///var/run/docker.sock";
-  if (text.startsWith("unix://")) return { label: text, socketPath: text.slice("unix://".length) };
+  if (text.startsWith("unix://") && text.length > "unix://".length) {
+    return { label: text, socketPath: text.slice("unix://".length) };
+  }
   if (text.startsWith("/")) return { label: `unix://${text}`, socketPath: text };
   throw new LabEnvironmentError(
     `DOCKER_HOST=${JSON.stringify(text)} is not supported: the lab talks to a unix socket`,
@@ -120,16 +125,30 @@ export interface LabelledResource {
 export class DockerClient {
   readonly endpoint: DockerEndpoint;
   readonly #docker: Docker;
+  readonly #answerTimeoutMs: number;
 
-  constructor(endpoint: DockerEndpoint) {
+  /**
+   * `answerTimeoutMs`: how long `info()` waits for the engine to answer
+   * before it says so (a socket can accept connections and never answer).
+   */
+  constructor(endpoint: DockerEndpoint, options: { answerTimeoutMs?: number } = {}) {
     this.endpoint = endpoint;
     this.#docker = new Docker({ socketPath: endpoint.socketPath });
+    this.#answerTimeoutMs = options.answerTimeoutMs ?? ENGINE_ANSWER_TIMEOUT_MS;
   }
 
   /** Check that the engine answers; turn the usual failures into advice. */
   async info(): Promise<EngineInfo> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const request = this.#docker.version();
+    request.catch(() => {}); // after a timeout, the request's own failure is not unhandled
     try {
-      const v = await this.#docker.version();
+      const v = await Promise.race([
+        request,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new EngineSilentError()), this.#answerTimeoutMs);
+        }),
+      ]);
       return {
         version: v.Version,
         apiVersion: v.ApiVersion,
@@ -138,7 +157,9 @@ export class DockerClient {
         arch: v.Arch,
       };
     } catch (error) {
-      throw explainConnectError(error, this.endpoint);
+      throw await explainConnectError(error, this.endpoint, this.#answerTimeoutMs);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -197,16 +218,38 @@ export class DockerClient {
     return network.id;
   }
 
+  /** Remove a network; one already gone is not an error, one with containers still attached is. */
   async removeNetwork(id: string): Promise<void> {
-    await ignoreMissing(this.#docker.getNetwork(id).remove());
+    try {
+      await this.#docker.getNetwork(id).remove();
+    } catch (error) {
+      if (statusOf(error) === 404) return;
+      if (statusOf(error) === 403 || statusOf(error) === 409) {
+        throw new ResourceInUseError(`Cannot remove network ${id}: containers are still attached to it`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   async createVolume(name: string, labels: Record<string, string>): Promise<void> {
     await this.#docker.createVolume({ Name: name, Labels: labels });
   }
 
+  /** Remove a volume; one already gone is not an error, one a container still uses is. */
   async removeVolume(name: string): Promise<void> {
-    await ignoreMissing(this.#docker.getVolume(name).remove({ force: true }));
+    try {
+      await this.#docker.getVolume(name).remove({ force: true });
+    } catch (error) {
+      if (statusOf(error) === 404) return;
+      if (statusOf(error) === 409) {
+        throw new ResourceInUseError(`Cannot remove volume ${name}: a container still uses it`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   /** Create a container locked down: all capabilities dropped but `capAdd`, read-only root, no new privileges. */
@@ -293,7 +336,7 @@ export class DockerClient {
         return file;
       },
       async remove() {
-        await ignoreMissing(container.remove({ force: true, v: true }));
+        await removeContainer(container);
       },
     };
   }
@@ -341,16 +384,207 @@ export class DockerClient {
     ];
   }
 
-  /** Remove one labelled resource; what is already gone is not an error. */
+  /**
+   * Remove one labelled resource and return once it is gone; what is already
+   * gone is not an error. A volume or network still in use throws
+   * `ResourceInUseError`.
+   */
   async removeResource(resource: LabelledResource): Promise<void> {
     if (resource.kind === "container") {
-      await ignoreMissing(this.#docker.getContainer(resource.id).remove({ force: true, v: true }));
+      await removeContainer(this.#docker.getContainer(resource.id));
     } else if (resource.kind === "network") {
       await this.removeNetwork(resource.id);
     } else {
       await this.removeVolume(resource.name);
     }
   }
+
+  /** What the engine says about a container (by id or name), or null when it is gone. */
+  async inspectContainer(idOrName: string): Promise<ContainerInspection | null> {
+    try {
+      return toContainerInspection(await this.#docker.getContainer(idOrName).inspect());
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  /** What the engine says about a network (by id or name), or null when it is gone. */
+  async inspectNetwork(idOrName: string): Promise<NetworkInspection | null> {
+    try {
+      return toNetworkInspection(await this.#docker.getNetwork(idOrName).inspect());
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  /** Local images carrying a label (`"key"` or `"key=value"`): their ids and tags. */
+  async listImages(label: string): Promise<Array<{ id: string; tags: string[] }>> {
+    const images = await this.#docker.listImages({ filters: JSON.stringify({ label: [label] }) });
+    return (images as Array<{ Id: string; RepoTags?: string[] | null }>).map((i) => ({
+      id: i.Id,
+      tags: (i.RepoTags ?? []).filter((t) => t !== "<none>:<none>"),
+    }));
+  }
+
+  /** Remove a local image; one already gone is not an error. */
+  async removeImage(id: string): Promise<void> {
+    try {
+      await this.#docker.getImage(id).remove({ force: true });
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+  }
+}
+
+/** A container as the engine sees it: what the lab asked of it, to check it got it. */
+export interface ContainerInspection {
+  id: string;
+  /** Without the leading "/". */
+  name: string;
+  image: string;
+  user: string;
+  labels: Record<string, string>;
+  running: boolean;
+  /** The host pid of its first process; 0 when it is not running. */
+  pid: number;
+  /** A network's name, or "container:<id>" for a shared namespace. */
+  networkMode: string;
+  capAdd: string[];
+  capDrop: string[];
+  privileged: boolean;
+  readonlyRootfs: boolean;
+  securityOpt: string[];
+  /** Memory limit in bytes; 0 means none. */
+  memoryBytes: number;
+  /** null or 0 (or -1) mean none. */
+  pidsLimit: number | null;
+  sysctls: Record<string, string>;
+  /** The networks it joined, by name: its address, gateway ("" for none) and MAC address. */
+  networks: Record<string, { ipv4: string; gateway: string; mac: string }>;
+}
+
+/** A network as the engine sees it. */
+export interface NetworkInspection {
+  id: string;
+  name: string;
+  driver: string;
+  internal: boolean;
+  enableIPv6: boolean;
+  options: Record<string, string>;
+  labels: Record<string, string>;
+  subnets: string[];
+  /** The gateways IPAM reserved ("" where it names none). */
+  gateways: string[];
+  /** Attached containers: id -> IPv4 address with prefix. */
+  containers: Record<string, string>;
+}
+
+/**
+ * The lab's view of the engine's container inspect result (pure).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const c = toContainerInspection({ Id: "abc", Name: "/x", HostConfig: { CapDrop: ["ALL"], PidsLimit: 16 } });
+ * assert.equal(c.name, "x");
+ * assert.deepEqual(c.capDrop, ["ALL"]);
+ * assert.equal(c.pidsLimit, 16);
+ * assert.equal(c.readonlyRootfs, false);
+ * ```
+ */
+export function toContainerInspection(raw: unknown): ContainerInspection {
+  const r = raw as {
+    Id: string;
+    Name?: string;
+    Config?: { Image?: string; User?: string; Labels?: Record<string, string> | null };
+    State?: { Running?: boolean; Pid?: number };
+    HostConfig?: {
+      NetworkMode?: string;
+      CapAdd?: string[] | null;
+      CapDrop?: string[] | null;
+      Privileged?: boolean;
+      ReadonlyRootfs?: boolean;
+      SecurityOpt?: string[] | null;
+      Memory?: number;
+      PidsLimit?: number | null;
+      Sysctls?: Record<string, string> | null;
+    };
+    NetworkSettings?: {
+      Networks?: Record<string, { IPAddress?: string; Gateway?: string; MacAddress?: string }> | null;
+    };
+  };
+  const host = r.HostConfig ?? {};
+  return {
+    id: r.Id,
+    name: (r.Name ?? r.Id).replace(/^\//, ""),
+    image: r.Config?.Image ?? "",
+    user: r.Config?.User ?? "",
+    labels: r.Config?.Labels ?? {},
+    running: r.State?.Running ?? false,
+    pid: r.State?.Pid ?? 0,
+    networkMode: host.NetworkMode ?? "",
+    capAdd: host.CapAdd ?? [],
+    capDrop: host.CapDrop ?? [],
+    privileged: host.Privileged ?? false,
+    readonlyRootfs: host.ReadonlyRootfs ?? false,
+    securityOpt: host.SecurityOpt ?? [],
+    memoryBytes: host.Memory ?? 0,
+    pidsLimit: host.PidsLimit ?? null,
+    sysctls: host.Sysctls ?? {},
+    networks: Object.fromEntries(
+      Object.entries(r.NetworkSettings?.Networks ?? {}).map(([name, n]) => [
+        name,
+        { ipv4: n.IPAddress ?? "", gateway: n.Gateway ?? "", mac: n.MacAddress ?? "" },
+      ]),
+    ),
+  };
+}
+
+/**
+ * The lab's view of the engine's network inspect result (pure).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const n = toNetworkInspection({
+ *   Id: "n1", Name: "tcplab-x", Driver: "bridge", Internal: true,
+ *   IPAM: { Config: [{ Subnet: "10.200.1.0/28" }] },
+ *   Options: { "com.docker.network.bridge.inhibit_ipv4": "true" },
+ * });
+ * assert.equal(n.internal, true);
+ * assert.deepEqual(n.subnets, ["10.200.1.0/28"]);
+ * assert.deepEqual(n.gateways, [""]);
+ * ```
+ */
+export function toNetworkInspection(raw: unknown): NetworkInspection {
+  const r = raw as {
+    Id: string;
+    Name?: string;
+    Driver?: string;
+    Internal?: boolean;
+    EnableIPv6?: boolean;
+    Options?: Record<string, string> | null;
+    Labels?: Record<string, string> | null;
+    IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> | null };
+    Containers?: Record<string, { IPv4Address?: string }> | null;
+  };
+  const config = r.IPAM?.Config ?? [];
+  return {
+    id: r.Id,
+    name: r.Name ?? r.Id,
+    driver: r.Driver ?? "",
+    internal: r.Internal ?? false,
+    enableIPv6: r.EnableIPv6 ?? false,
+    options: r.Options ?? {},
+    labels: r.Labels ?? {},
+    subnets: config.map((c) => c.Subnet ?? ""),
+    gateways: config.map((c) => c.Gateway ?? ""),
+    containers: Object.fromEntries(
+      Object.entries(r.Containers ?? {}).map(([id, c]) => [id, c.IPv4Address ?? ""]),
+    ),
+  };
 }
 
 /** The HTTP status of an Engine API error, if it has one. */
@@ -358,48 +592,137 @@ export function statusOf(error: unknown): number | undefined {
   return (error as { statusCode?: number })?.statusCode;
 }
 
-async function ignoreMissing(promise: Promise<unknown>): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    // 404: already gone; 409: removal already in progress.
-    if (statusOf(error) !== 404 && statusOf(error) !== 409) throw error;
+/** A volume or network could not be removed because something still uses it. */
+export class ResourceInUseError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ResourceInUseError";
   }
 }
 
-function explainConnectError(error: unknown, endpoint: DockerEndpoint): Error {
+/** How long to wait for a container whose removal someone else started, in ms. */
+const REMOVAL_WAIT_MS = 30_000;
+
+/**
+ * Remove a container (killing it first) and return once it is gone: one
+ * already gone is not an error; when another removal is in progress (409),
+ * wait for that one to finish, so that its volumes and network are free.
+ */
+async function removeContainer(container: Docker.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+    return;
+  } catch (error) {
+    if (statusOf(error) === 404) return;
+    if (statusOf(error) !== 409) throw error;
+  }
+  const deadline = Date.now() + REMOVAL_WAIT_MS;
+  while (Date.now() < deadline) {
+    try {
+      await container.inspect();
+    } catch (error) {
+      if (statusOf(error) === 404) return;
+      throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new ResourceInUseError(
+    `Cannot remove container ${container.id.slice(0, 12)}: its removal was still in progress after ${
+      REMOVAL_WAIT_MS / 1000
+    } s`,
+  );
+}
+
+/** The engine accepted the connection but did not answer in time. */
+class EngineSilentError extends Error {
+  constructor() {
+    super("no answer");
+    this.name = "EngineSilentError";
+  }
+}
+
+/** The permissions `deno task lab` has, with `socketPath` in place of /var/run/docker.sock. */
+function denoRunCommand(socketPath: string): string {
+  return `deno run --allow-net=unix:${socketPath} --allow-read --allow-write=.,/tmp,${socketPath} ` +
+    "--allow-run=gcc,ldd,.cache/tracefs_helper --allow-env --allow-sys=hostname lab/main.ts";
+}
+
+/**
+ * What is at the socket's path when no engine answers there: nothing, a
+ * socket, something else (described), or null when it cannot be looked at.
+ */
+async function describeSocketPath(path: string): Promise<"missing" | "socket" | string | null> {
+  try {
+    const info = await Deno.stat(path);
+    if (info.isSocket) return "socket";
+    return info.isDirectory ? "a directory" : info.isFile ? "a regular file" : "not a socket";
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory
+      ? "missing"
+      : null;
+  }
+}
+
+async function explainConnectError(
+  error: unknown,
+  endpoint: DockerEndpoint,
+  answerTimeoutMs: number,
+): Promise<Error> {
   const code = (error as { code?: string })?.code ?? "";
   const text = String((error as Error)?.message ?? error);
-  if (code === "ENOENT" || /ENOENT|No such file/i.test(text)) {
+  const where = `Cannot reach the Docker Engine at ${endpoint.label}`;
+  if (error instanceof Deno.errors.NotCapable || /Requires (net|read|write) access/i.test(text)) {
     return new LabEnvironmentError(
-      `Cannot reach the Docker Engine at ${endpoint.label}: no socket there`,
+      `${where}: Deno was not allowed to open the socket`,
+      endpoint.socketPath === "/var/run/docker.sock"
+        ? "run the lab with deno task lab, which allows it"
+        : `deno task lab only allows /var/run/docker.sock; run: ${denoRunCommand(endpoint.socketPath)}`,
+      { cause: error },
+    );
+  }
+  if (error instanceof EngineSilentError) {
+    return new LabEnvironmentError(
+      `${where}: the socket accepted the connection but nothing answered within ${answerTimeoutMs / 1000} s`,
+      "check that dockerd is healthy (its log, systemctl status docker) and that DOCKER_HOST names its socket",
+      { cause: error },
+    );
+  }
+  const missing = code === "ENOENT" || code === "ENOTDIR" || /ENOENT|ENOTDIR|No such file/i.test(text);
+  const refused = code === "ECONNREFUSED" || code === "ENOTSOCK" ||
+    /ECONNREFUSED|ENOTSOCK|refused/i.test(text);
+  const found = missing || refused
+    ? await describeSocketPath(endpoint.socketPath) ?? (missing ? "missing" : "socket")
+    : null;
+  if (found === "missing") {
+    return new LabEnvironmentError(
+      `${where}: no socket there (${endpoint.socketPath} does not exist)`,
       "start the Docker daemon (dockerd --bridge=none &) or point DOCKER_HOST at its socket",
       { cause: error },
     );
   }
-  if (code === "ECONNREFUSED" || /ECONNREFUSED|refused/i.test(text)) {
+  if (found === "socket") {
     return new LabEnvironmentError(
-      `Cannot reach the Docker Engine at ${endpoint.label}: nothing listens on the socket`,
+      `${where}: nothing listens on the socket`,
       "start the Docker daemon (dockerd --bridge=none &) or point DOCKER_HOST at a live socket",
+      { cause: error },
+    );
+  }
+  if (found !== null) {
+    return new LabEnvironmentError(
+      `${where}: ${endpoint.socketPath} is ${found}, not a socket`,
+      "point DOCKER_HOST at the Docker daemon's socket (unix:///var/run/docker.sock by default)",
       { cause: error },
     );
   }
   if (code === "EACCES" || /EACCES|permission/i.test(text)) {
     return new LabEnvironmentError(
-      `Cannot reach the Docker Engine at ${endpoint.label}: permission denied`,
+      `${where}: permission denied`,
       "run as root or as a member of the docker group",
       { cause: error },
     );
   }
-  if (error instanceof Deno.errors.NotCapable || /Requires net access/i.test(text)) {
-    return new LabEnvironmentError(
-      `Cannot reach the Docker Engine at ${endpoint.label}: Deno was not allowed to open the socket`,
-      `run with --allow-net=unix:${endpoint.socketPath} (deno task lab does)`,
-      { cause: error },
-    );
-  }
   return new LabEnvironmentError(
-    `Cannot reach the Docker Engine at ${endpoint.label}: ${text}`,
+    `${where}: ${text}`,
     "check that dockerd runs and that DOCKER_HOST names its socket",
     { cause: error },
   );

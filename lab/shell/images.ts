@@ -50,24 +50,34 @@ export async function ensureImages(docker: DockerClient, progress: Progress): Pr
     captureInputs.join("\n"),
   )}`;
 
-  const build = async (tag: string, what: string, context: () => Promise<Uint8Array>) => {
-    if (await docker.imageExists(tag)) return;
-    progress.step("build", `building image ${tag} (${what})`);
-    const started = performance.now();
-    await docker.buildImage(await context(), tag, { [LAB_LABEL]: "1" });
-    progress.step("build", `built ${tag} in ${Math.round(performance.now() - started)} ms`);
-  };
-  await Promise.all([
-    build(endpoint, "static tcplab from containers/endpoint", async () =>
+  // Every build context is made before the engine is asked to build anything: a missing
+  // compiler (or an unreadable library) fails here, and no image is left half-made beside it.
+  const [haveEndpoint, haveCapture] = await Promise.all([
+    docker.imageExists(endpoint),
+    docker.imageExists(capture),
+  ]);
+  const [endpointContext, captureContext] = await Promise.all([
+    haveEndpoint ? null : (async () =>
       makeTar([
         { path: "Dockerfile", data: endpointDockerfile, mode: 0o644 },
         ...rootFiles(await compileEndpoint(source)),
-      ])),
-    build(capture, "tcpdump and its libraries from this host", async () =>
+      ]))(),
+    haveCapture ? null : (async () =>
       makeTar([
         { path: "Dockerfile", data: captureDockerfile, mode: 0o644 },
         ...await captureFiles(tcpdump, libraries),
-      ])),
+      ]))(),
+  ]);
+  const build = async (tag: string, what: string, context: Uint8Array | null) => {
+    if (context === null) return;
+    progress.step("build", `building image ${tag} (${what})`);
+    const started = performance.now();
+    await docker.buildImage(context, tag, { [LAB_LABEL]: "1" });
+    progress.step("build", `built ${tag} in ${Math.round(performance.now() - started)} ms`);
+  };
+  await Promise.all([
+    build(endpoint, "static tcplab from containers/endpoint", endpointContext),
+    build(capture, "tcpdump and its libraries from this host", captureContext),
   ]);
   return {
     endpoint,
@@ -160,18 +170,32 @@ async function sharedLibraries(program: string): Promise<string[]> {
   return [...paths];
 }
 
-/** Find a program on PATH (and in the sbin folders, where Debian puts tcpdump). */
+/** Folders where older Debian releases put tcpdump, often not on a user's PATH. */
+const SBIN_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/**
+ * Find a program on PATH. When it is not there, the error says so, and
+ * names the sbin folder that holds it if one does.
+ */
 async function findProgram(name: string, install: string): Promise<string> {
-  const dirs = [
-    ...(Deno.env.get("PATH") ?? "").split(":"),
-  ].filter((d) => d !== "");
-  for (const dir of dirs) {
-    const path = `${dir}/${name}`;
+  const isProgram = async (path: string) => {
     try {
       const info = await Deno.stat(path);
-      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return path;
+      return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
     } catch {
-      // not in this folder
+      return false; // not in this folder
+    }
+  };
+  const dirs = (Deno.env.get("PATH") ?? "").split(":").filter((d) => d !== "");
+  for (const dir of dirs) {
+    if (await isProgram(`${dir}/${name}`)) return `${dir}/${name}`;
+  }
+  for (const dir of SBIN_DIRS.filter((d) => !dirs.includes(d))) {
+    if (await isProgram(`${dir}/${name}`)) {
+      throw new LabEnvironmentError(
+        `Cannot build the capture image: ${name} is not on PATH (it is in ${dir}, which is not on PATH)`,
+        `add ${dir} to PATH (export PATH="$PATH:${dir}")`,
+      );
     }
   }
   throw new LabEnvironmentError(

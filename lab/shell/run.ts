@@ -180,18 +180,11 @@ export async function runScenario(
           ...scenario[side].sysctls,
         },
       });
-      await holder.start();
       return holder;
     }));
-    await withTimeout(
-      Promise.all(holders.map((h) => snapshotDone(h, 1, timeouts.start))),
-      timeouts.start,
-      "start: namespace holders",
-      options.signal,
-    );
-    phase("start");
+    const holdersStarted = Promise.all(holders.map((h) => h.start()));
 
-    // 2. A capture in each namespace, listening before any program starts.
+    // 2. A capture in each namespace (created while the holders start), listening before any packet.
     const captures = await Promise.all(sides.map(async (side, i) => {
       const volume = `${prefix}-${side}-cap`;
       await docker.createVolume(volume, labels);
@@ -207,6 +200,9 @@ export async function runScenario(
           "-U",
           "--immediate-mode",
           "--time-stamp-precision=nano",
+          // A 16 MiB ring, so that a starved tcpdump on a busy machine still drops nothing.
+          "-B",
+          "16384",
           "-s",
           "262144",
           "-Z",
@@ -220,9 +216,54 @@ export async function runScenario(
         user: "0:0",
         volumes: { "/cap": volume },
       });
-      await capture.start();
       return capture;
     }));
+    await holdersStarted;
+    await withTimeout(
+      Promise.all(holders.map((h) => snapshotDone(h, 1, timeouts.start))),
+      timeouts.start,
+      "start: namespace holders",
+      options.signal,
+    );
+    phase("start");
+    // 3. The server starts with the captures: its listen() sends no packet. The
+    // client starts once tcpdump listens in both namespaces and the server listens.
+    // A side with no steps runs no program: its namespace is there, but nothing listens.
+    const target = {
+      serverAddress: addresses.server,
+      port: scenario.port,
+      // `at` steps count from the moment the server program is created: both sides get the same moment.
+      atBaseNs: 0n,
+    };
+    const commands: Record<Side, string[]> = { server: [], client: [] };
+    const program = async (side: Side, i: number): Promise<ContainerHandle | null> => {
+      const spec = scenario[side];
+      if (isStepsSide(spec) && spec.steps.length === 0) return null;
+      if (!isStepsSide(spec) && !(await docker.imageExists(spec.program.image))) {
+        throw new LabEnvironmentError(
+          `The ${side}'s image "${spec.program.image}" is not on this Docker host (scenario ${scenario.name})`,
+          "build or load it locally first (docker build / docker load): the lab never pulls an image",
+        );
+      }
+      if (side === "server" || target.atBaseNs === 0n) target.atBaseNs = BigInt(Date.now()) * 1_000_000n;
+      commands[side] = sideCommand(spec, target);
+      const handle = await create({
+        name: `${prefix}-${side}`,
+        image: isStepsSide(spec) ? images.endpoint : spec.program.image,
+        cmd: commands[side],
+        env: sideEnv(spec, target),
+        labels: { ...labels, "tcplab.role": side },
+        attachment: { namespaceOf: holders[i]!.id },
+        capAdd: [],
+        ...(isStepsSide(spec) ? { user: "65534:65534" } : {}),
+      });
+      return handle;
+    };
+    // Only the lab's own server, whose first packet-making step comes after listen(), starts this early;
+    // with `at` steps it starts later, so that the shared moment is not spent waiting for tcpdump.
+    const early = listensFirst(scenario.server) && !usesAt(scenario);
+    let server = early ? await program("server", 0) : null;
+    await Promise.all([...captures.map((c) => c.start()), server?.start()]);
     await withTimeout(
       Promise.all(
         captures.map((c) =>
@@ -241,40 +282,10 @@ export async function runScenario(
     phase("capture");
     progress.step("capture", `tcpdump listening in both namespaces (uid ${CAPTURE_UID})`);
     checkAbort();
-
-    // 3. The server, then the client once the server listens. A side with no
-    // steps runs no program: its namespace is there, but nothing listens.
-    const target = {
-      serverAddress: addresses.server,
-      port: scenario.port,
-      // `at` steps count from here: both sides get the same absolute moment.
-      atBaseNs: BigInt(Date.now()) * 1_000_000n,
-    };
-    const commands: Record<Side, string[]> = { server: [], client: [] };
-    const program = async (side: Side, i: number): Promise<ContainerHandle | null> => {
-      const spec = scenario[side];
-      if (isStepsSide(spec) && spec.steps.length === 0) return null;
-      if (!isStepsSide(spec) && !(await docker.imageExists(spec.program.image))) {
-        throw new LabEnvironmentError(
-          `The ${side}'s image "${spec.program.image}" is not on this Docker host (scenario ${scenario.name})`,
-          "build or load it locally first (docker build / docker load): the lab never pulls an image",
-        );
-      }
-      commands[side] = sideCommand(spec, target);
-      const handle = await create({
-        name: `${prefix}-${side}`,
-        image: isStepsSide(spec) ? images.endpoint : spec.program.image,
-        cmd: commands[side],
-        env: sideEnv(spec, target),
-        labels: { ...labels, "tcplab.role": side },
-        attachment: { namespaceOf: holders[i]!.id },
-        capAdd: [],
-        ...(isStepsSide(spec) ? { user: "65534:65534" } : {}),
-      });
-      await handle.start();
-      return handle;
-    };
-    const server = await program("server", 0);
+    if (!early) {
+      server = await program("server", 0);
+      await server?.start();
+    }
     if (server) {
       const spec = scenario.server;
       const ready = isStepsSide(spec)
@@ -293,6 +304,7 @@ export async function runScenario(
       progress.step("run", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
     }
     const client = await program("client", 1);
+    await client?.start();
     const programs = [server, client];
 
     const exitCodes: Record<Side, number | null> = { server: null, client: null };
@@ -408,6 +420,20 @@ export async function runScenario(
     if (networkId) await docker.removeNetwork(networkId).catch(() => {});
     phase("clean");
   }
+}
+
+/** Whether a side is the lab's program and sends nothing before its listen(): socket options, then listen. */
+function listensFirst(side: Scenario["server"]): boolean {
+  if (!isStepsSide(side)) return false;
+  const first = side.steps.find((s) => !["rcvbuf", "sndbuf", "nodelay", "linger"].includes(s.op));
+  return first?.op === "listen";
+}
+
+/** Whether a scenario has `at` steps: moments shared by both sides, counted from the server's start. */
+function usesAt(scenario: Scenario): boolean {
+  return [scenario.server, scenario.client].some((side) =>
+    isStepsSide(side) && side.steps.some((s) => s.op === "at")
+  );
 }
 
 /** Wait until a holder has printed snapshot `n` in full. */

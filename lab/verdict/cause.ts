@@ -77,7 +77,9 @@ export function decideCause(evidence: CauseEvidence): {
   if (evidence.reset) {
     for (const reason of evidence.resetReasons) {
       // After a handshake, "no socket" means the closed side's socket was already gone: data after close.
-      const cause = reason === "NO_SOCKET" && evidence.handshakeCompleted ? "data-after-close" : REASON_CAUSES[reason];
+      const cause = reason === "NO_SOCKET" && evidence.handshakeCompleted
+        ? "data-after-close"
+        : REASON_CAUSES[reason];
       if (cause) add(cause, "certain", `the kernel's tcp_send_reset gave reason=${reason}`);
     }
     // tcplab logs the option as "SO_LINGER=ON,SECONDS".

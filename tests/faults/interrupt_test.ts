@@ -1,0 +1,158 @@
+/**
+ * Interrupt runs at every phase, with SIGINT, SIGTERM, an abort inside the
+ * process, and a container killed under the lab; then count what is left
+ * labelled with the run: it must be nothing, every time. Real containers.
+ */
+import assert from "node:assert/strict";
+import { DockerClient, parseDockerHost, RUN_LABEL } from "../../lab/shell/docker.ts";
+import { runScenario } from "../../lab/shell/run.ts";
+import { silentProgress } from "../../lab/shell/progress.ts";
+import { loadCatalog } from "../../lab/scenario/catalog.ts";
+
+const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
+const dockerTest = { sanitizeOps: false, sanitizeResources: false };
+const ROOT = new URL("../..", import.meta.url).pathname;
+const seed = loadCatalog().get("seed")!;
+
+/** Delays (ms) that land in each phase of a run: start, capture, run, collect, after. */
+const DELAYS = [150, 350, 600, 900, 1200, 1500, 1800, 2100, 2500, 3000];
+
+/** What is left labelled by lab processes with these pids. */
+async function leftBy(pids: number[]): Promise<string[]> {
+  return (await docker.listLabelled())
+    .filter((r) => pids.some((pid) => r.labels["tcplab.owner"]?.endsWith(`:${pid}`)))
+    .map((r) => `${r.kind} ${r.name} (run ${r.labels[RUN_LABEL]})`);
+}
+
+async function tracefsInstances(): Promise<string[]> {
+  try {
+    return [...Deno.readDirSync("/sys/kernel/tracing/instances")].map((e) => e.name).filter((n) =>
+      n.startsWith("tcplab-")
+    );
+  } catch {
+    return [];
+  }
+}
+
+Deno.test({
+  name: "SIGINT and SIGTERM at every phase: exit 130/143 (or the run's own code), nothing left behind",
+  ...dockerTest,
+  async fn() {
+    let interrupted = 0;
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      for (const delay of DELAYS) {
+        const dir = await Deno.makeTempDir({ prefix: "tcplab-int-" });
+        const child = new Deno.Command("deno", {
+          args: ["task", "--quiet", "lab", "run", "seed", "--no-contrast", "--quiet", "--out", dir],
+          cwd: ROOT,
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        await new Promise((r) => setTimeout(r, delay));
+        // deno task runs the lab as a child: signal the whole process group's lab process.
+        const pids = new TextDecoder().decode(
+          (await new Deno.Command("pgrep", {
+            args: ["-f", `lab/main.ts run seed --no-contrast --quiet --out ${dir}`],
+            stdout: "piped",
+          }).output()).stdout,
+        ).trim().split("\n").filter(Boolean).map(Number);
+        for (const pid of pids) {
+          try {
+            Deno.kill(pid, signal);
+          } catch {
+            // already gone: the run finished first
+          }
+        }
+        const { code, stderr } = await child.output();
+        const text = new TextDecoder().decode(stderr);
+        if (pids.length > 0 && (code === 130 || code === 143)) {
+          interrupted++;
+          assert.equal(code, signal === "SIGINT" ? 130 : 143, text);
+          assert.match(text, /removing what this run created/);
+        } else {
+          assert.equal(code, 0, `a run that finished first must succeed: ${text}`);
+        }
+        assert.deepEqual(await leftBy(pids), [], `after ${signal} at ${delay} ms: ${text}`);
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+    assert.ok(
+      interrupted >= 12,
+      `most runs were really interrupted (${interrupted} of ${2 * DELAYS.length})`,
+    );
+    assert.deepEqual(await tracefsInstances(), []);
+    console.log(`interrupted by a signal: ${interrupted} runs`);
+  },
+});
+
+Deno.test({
+  name: "an abort inside the process at every moment of a run leaves nothing behind",
+  ...dockerTest,
+  async fn() {
+    let aborted = 0;
+    for (const delay of [0, ...DELAYS.slice(0, 9), 50, 100, 250, 450, 750, 1050, 1350, 1650, 1950, 2300]) {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), delay);
+      let runId = "";
+      try {
+        const artifacts = await runScenario(seed, {
+          docker,
+          progress: silentProgress,
+          signal: controller.signal,
+        });
+        runId = artifacts.runId;
+      } catch (error) {
+        aborted++;
+        assert.equal((error as Error).name, "RunInterrupted", String(error));
+      } finally {
+        clearTimeout(timer);
+      }
+      if (runId) assert.deepEqual(await docker.listLabelled(runId), []);
+    }
+    // Nothing of any of these runs is left (their ids are random; the label tells).
+    assert.deepEqual(await leftBy([Deno.pid]), []);
+    assert.ok(aborted >= 10, `most runs were really aborted (${aborted} of 20)`);
+    console.log(`aborted in the process: ${aborted} runs`);
+  },
+});
+
+Deno.test({
+  name: "a container killed under the lab: the run fails with a clear message and leaves nothing",
+  ...dockerTest,
+  async fn() {
+    let failed = 0;
+    for (
+      const [victim, delay] of [
+        ["server-ns", 700],
+        ["client-cap", 700],
+        ["server", 900],
+        ["client-ns", 1000],
+        [
+          "server-cap",
+          1100,
+        ],
+      ] as const
+    ) {
+      const run = runScenario(seed, { docker, progress: silentProgress });
+      await new Promise((r) => setTimeout(r, delay));
+      const target = (await docker.listLabelled()).find((r) =>
+        r.kind === "container" && r.labels["tcplab.owner"]?.endsWith(`:${Deno.pid}`) &&
+        r.name.endsWith(`-${victim}`)
+      );
+      if (target) {
+        await new Deno.Command("docker", { args: ["kill", target.id], stdout: "null", stderr: "null" })
+          .output();
+      }
+      try {
+        const artifacts = await run;
+        // The run may still finish (the victim had done its part); its evidence then says what is missing.
+        assert.deepEqual(await docker.listLabelled(artifacts.runId), []);
+      } catch (error) {
+        failed++;
+        assert.ok((error as Error).message.length > 0);
+      }
+    }
+    assert.deepEqual(await leftBy([Deno.pid]), []);
+    console.log(`runs that failed after a container was killed under them: ${failed} of 5`);
+  },
+});
