@@ -21,6 +21,7 @@ import type { RunResult } from "../verdict/types.ts";
 import { renderReport } from "../report/markdown.ts";
 import { renderSummary, type SummaryRow } from "../report/summary.ts";
 import { EXIT, UsageError } from "./exit.ts";
+import { checkMatrixOptions, matrixCommand } from "./matrix_command.ts";
 
 /** Run the scenarios the arguments name (the founding case by default). */
 export async function runCommand(
@@ -62,6 +63,22 @@ export async function runCommand(
 
   const quiet = values.quiet || values.json ||
     (!Deno.stderr.isTerminal() && !Deno.env.get("TCPLAB_PROGRESS"));
+  if ((values.host?.length ?? 0) > 0 || (values.vary?.length ?? 0) > 0) {
+    const perHost = values["per-host"] === undefined ? 4 : Number(values["per-host"]);
+    checkMatrixOptions(values.host ?? [], perHost);
+    const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+    return await matrixCommand({
+      scenarios: asked,
+      hosts: values.host ?? [],
+      vary: values.vary ?? [],
+      perHost,
+      out: values.out ?? `runs/${stamp}-matrix`,
+      quiet,
+      json: values.json,
+      timeouts,
+      signal,
+    });
+  }
   const progressFor = (name: string): Progress =>
     quiet ? silentProgress : stderrProgress(toRun.size > 1 ? `${name}: ` : "");
 
@@ -137,7 +154,7 @@ export async function runCommand(
  * (a simultaneous close whose FINs did not cross), up to its bound. The
  * evidence of the last attempt is kept and the report says how many it took.
  */
-async function runWithRetries(scenario: Scenario, options: RunOptions, dir: string): Promise<RunResult> {
+export async function runWithRetries(scenario: Scenario, options: RunOptions, dir: string): Promise<RunResult> {
   const attempts = scenario.retry?.attempts ?? 1;
   for (let attempt = 1;; attempt++) {
     const artifacts = await runScenario(scenario, options, newRunId());
@@ -205,6 +222,9 @@ function parseOptions(args: string[]) {
         all: { type: "boolean", default: false },
         jobs: { type: "string" },
         timeout: { type: "string", multiple: true },
+        host: { type: "string", multiple: true },
+        vary: { type: "string", multiple: true },
+        "per-host": { type: "string" },
         out: { type: "string" },
         json: { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },

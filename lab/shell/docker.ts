@@ -35,7 +35,82 @@ export const ENGINE_ANSWER_TIMEOUT_MS = 20_000;
 export interface DockerEndpoint {
   /** Text for messages, e.g. "unix:///var/run/docker.sock". */
   label: string;
+  /** The unix socket; empty for a remote engine. */
   socketPath: string;
+  /** A remote engine, over TCP (TLS from DOCKER_CERT_PATH) or SSH. */
+  remote?: RemoteEngine;
+}
+
+/** How dockerode reaches an engine on another machine. */
+export interface RemoteEngine {
+  protocol: "http" | "https" | "ssh";
+  host: string;
+  port: number;
+  username?: string;
+  /** TLS material for https, PEM text. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * Read a `--host` value: unix:///path or /path (a local engine),
+ * tcp://host:port (TLS when DOCKER_TLS_VERIFY is set, certificates from
+ * DOCKER_CERT_PATH, as the docker CLI does) or ssh://user@host[:port].
+ * `env` gives the DOCKER_* variables.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(parseHostOption("unix:///tmp/d.sock", {}).socketPath, "/tmp/d.sock");
+ * assert.deepEqual(parseHostOption("tcp://lab-2:2375", {}).remote, { protocol: "http", host: "lab-2", port: 2375 });
+ * assert.deepEqual(parseHostOption("ssh://me@box", {}).remote, { protocol: "ssh", host: "box", port: 22, username: "me" });
+ * ```
+ */
+export function parseHostOption(
+  spec: string,
+  env: { tlsVerify?: string | undefined; readCert?: (name: string) => string },
+): DockerEndpoint {
+  if (spec.startsWith("unix://") || spec.startsWith("/")) return parseDockerHost(spec);
+  let url: URL;
+  try {
+    url = new URL(spec);
+  } catch {
+    throw new LabEnvironmentError(
+      `--host ${JSON.stringify(spec)} is not a Docker host`,
+      "use unix:///path/docker.sock, tcp://HOST:PORT or ssh://USER@HOST",
+    );
+  }
+  if (url.protocol === "tcp:") {
+    const tls = env.tlsVerify !== undefined && env.tlsVerify !== "" && env.tlsVerify !== "0";
+    const remote: RemoteEngine = {
+      protocol: tls ? "https" : "http",
+      host: url.hostname,
+      port: Number(url.port || (tls ? 2376 : 2375)),
+    };
+    if (tls && env.readCert) {
+      remote.ca = env.readCert("ca.pem");
+      remote.cert = env.readCert("cert.pem");
+      remote.key = env.readCert("key.pem");
+    }
+    return { label: spec, socketPath: "", remote };
+  }
+  if (url.protocol === "ssh:") {
+    return {
+      label: spec,
+      socketPath: "",
+      remote: {
+        protocol: "ssh",
+        host: url.hostname,
+        port: Number(url.port || 22),
+        ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      },
+    };
+  }
+  throw new LabEnvironmentError(
+    `--host ${JSON.stringify(spec)}: the scheme ${url.protocol} is not supported`,
+    "use unix:///path/docker.sock, tcp://HOST:PORT or ssh://USER@HOST",
+  );
 }
 
 /**
@@ -133,7 +208,21 @@ export class DockerClient {
    */
   constructor(endpoint: DockerEndpoint, options: { answerTimeoutMs?: number } = {}) {
     this.endpoint = endpoint;
-    this.#docker = new Docker({ socketPath: endpoint.socketPath });
+    const remote = endpoint.remote;
+    this.#docker = new Docker(
+      remote
+        ? {
+          protocol: remote.protocol,
+          host: remote.host,
+          port: remote.port,
+          ...(remote.username ? { username: remote.username } : {}),
+          ...(remote.ca ? { ca: remote.ca, cert: remote.cert, key: remote.key } : {}),
+          ...(remote.protocol === "ssh" && Deno.env.get("SSH_AUTH_SOCK")
+            ? { sshOptions: { agent: Deno.env.get("SSH_AUTH_SOCK") } }
+            : {}),
+        } as Docker.DockerOptions
+        : { socketPath: endpoint.socketPath },
+    );
     this.#answerTimeoutMs = options.answerTimeoutMs ?? ENGINE_ANSWER_TIMEOUT_MS;
   }
 
@@ -641,6 +730,52 @@ class EngineSilentError extends Error {
   }
 }
 
+/** `explainConnectError` for an engine on another machine: no socket file to look at. */
+function explainRemoteError(
+  error: unknown,
+  endpoint: DockerEndpoint,
+  remote: RemoteEngine,
+  answerTimeoutMs: number,
+): Error {
+  const code = (error as { code?: string })?.code ?? "";
+  const text = String((error as Error)?.message ?? error);
+  const where = `Cannot reach the Docker Engine at ${endpoint.label}`;
+  const address = `${remote.host}:${remote.port}`;
+  if (error instanceof Deno.errors.NotCapable || /Requires net access/i.test(text)) {
+    return new LabEnvironmentError(
+      `${where}: Deno was not allowed to connect to ${address}`,
+      `run the lab with --allow-net=${address} added to the permissions of deno task lab`,
+      { cause: error },
+    );
+  }
+  if (error instanceof EngineSilentError) {
+    return new LabEnvironmentError(
+      `${where}: nothing answered within ${answerTimeoutMs / 1000} s`,
+      `check that dockerd on ${remote.host} is healthy and that ${address} is its API port`,
+      { cause: error },
+    );
+  }
+  if (code === "ECONNREFUSED" || /ECONNREFUSED|refused/i.test(text)) {
+    return new LabEnvironmentError(
+      `${where}: nothing listens on ${address}`,
+      `start dockerd on ${remote.host} with its API on port ${remote.port}, or fix the address`,
+      { cause: error },
+    );
+  }
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /ENOTFOUND|EAI_AGAIN|lookup/i.test(text)) {
+    return new LabEnvironmentError(
+      `${where}: the name ${remote.host} does not resolve`,
+      "check the host name, or use its address",
+      { cause: error },
+    );
+  }
+  return new LabEnvironmentError(
+    `${where}: ${text}`,
+    `check that dockerd on ${remote.host} runs and answers on ${address}`,
+    { cause: error },
+  );
+}
+
 /** The permissions `deno task lab` has, with `socketPath` in place of /var/run/docker.sock. */
 function denoRunCommand(socketPath: string): string {
   return `deno run --allow-net=unix:${socketPath} --allow-read --allow-write=.,/tmp,${socketPath} ` +
@@ -671,6 +806,7 @@ async function explainConnectError(
   const code = (error as { code?: string })?.code ?? "";
   const text = String((error as Error)?.message ?? error);
   const where = `Cannot reach the Docker Engine at ${endpoint.label}`;
+  if (endpoint.remote) return explainRemoteError(error, endpoint, endpoint.remote, answerTimeoutMs);
   if (error instanceof Deno.errors.NotCapable || /Requires (net|read|write) access/i.test(text)) {
     return new LabEnvironmentError(
       `${where}: Deno was not allowed to open the socket`,

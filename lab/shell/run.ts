@@ -28,7 +28,7 @@ import {
 } from "./docker.ts";
 import { CAPTURE_UID, ensureImages } from "./images.ts";
 import type { Progress } from "./progress.ts";
-import { startTrace } from "./tracefs.ts";
+import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
 
 /** How long each phase may take, in ms. */
@@ -75,6 +75,8 @@ export interface RunOptions {
   timeouts?: Partial<PhaseTimeouts>;
   /** Aborts the run (SIGINT/SIGTERM); cleanup still happens. */
   signal?: AbortSignal;
+  /** Why the kernel trace cannot be recorded for this engine (a remote host), or undefined to record it. */
+  noTrace?: string;
 }
 
 /** Thrown when a run was interrupted; what it created has been removed. */
@@ -142,7 +144,7 @@ export async function runScenario(
   const containers: ContainerHandle[] = [];
   const volumes: string[] = [];
   let networkId: string | null = null;
-  const trace = await startTrace(prefix);
+  const trace = options.noTrace ? noTrace(options.noTrace) : await startTrace(prefix);
   const startedAt = new Date().toISOString();
   let timedOut: string | null = null;
 

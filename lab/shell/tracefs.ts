@@ -118,6 +118,11 @@ async function runHelper(
   }
 }
 
+/** A session that records nothing and says why (a remote Docker host: its kernel is not this machine's). */
+export function noTrace(note: string): TraceSession {
+  return unavailable(note);
+}
+
 function unavailable(note: string): TraceSession {
   return {
     finish: () =>

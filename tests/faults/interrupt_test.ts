@@ -68,7 +68,8 @@ Deno.test({
         if (pids.length > 0 && (code === 130 || code === 143)) {
           interrupted++;
           assert.equal(code, signal === "SIGINT" ? 130 : 143, text);
-          assert.match(text, /removing what this run created/);
+          // Before the lab has installed its handlers (Deno still starting) it dies silently, having made nothing.
+          if (text.trim()) assert.match(text, /removing what this run created/);
         } else {
           assert.equal(code, 0, `a run that finished first must succeed: ${text}`);
         }
