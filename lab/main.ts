@@ -33,6 +33,12 @@ Options for run:
   --timeout P=S     limit phase P to S seconds (build, start, capture, run, flush, collect;
                     defaults 120, 30, 15, 30, 10, 15); repeat for several phases
   --no-contrast     do not also run the scenario's contrast (seed's is seed-read-first)
+Several hosts and settings (one matrix report, matrix.md and matrix.json; use deno task lab:hosts,
+which has the network permissions other hosts need):
+  --host H          a Docker host: unix:///path, tcp://HOST:PORT (TLS from DOCKER_TLS_VERIFY and
+                    DOCKER_CERT_PATH) or ssh://USER@HOST; repeat for several (default: DOCKER_HOST)
+  --vary S=V1,V2    run each scenario once per value of sysctl S (net.ipv4.tcp_*); repeatable
+  --per-host N      at most N runs at once on one host (default 4)
   --json            print the machine-readable result on stdout instead of the report's path
   --quiet           no progress on stderr
 Common options:
@@ -43,7 +49,8 @@ namespace holder, a tcpdump capture and a program per side (images built locally
 and writes report.md, result.json and the pcap files.
 
 Exit codes: 0 every expectation met; 1 an expectation not met; 2 bad input or a lab/environment
-failure (the message says what to do); 130/143 interrupted by SIGINT/SIGTERM.
+failure (the message says what to do); 3 a matrix left incomplete (a host unreachable, refused or
+failed midway); 130/143 interrupted by SIGINT/SIGTERM.
 
 Docker: DOCKER_HOST (a unix socket) is honoured; Deno needs --allow-net=unix:PATH, and read and
 write access to PATH, for a socket other than /var/run/docker.sock.`;

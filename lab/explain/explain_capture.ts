@@ -21,7 +21,13 @@ import { decodeTcp } from "../analysis/decode.ts";
 import { parseAddress } from "../analysis/fast_decode.ts";
 import { PcapError } from "../analysis/pcap.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
-import type { CauseCandidate, CauseId, Teardown, TeardownKind } from "../analysis/teardown.ts";
+import type {
+  CauseCandidate,
+  CauseId,
+  Teardown,
+  TeardownContext,
+  TeardownKind,
+} from "../analysis/teardown.ts";
 import type { ConnState } from "../analysis/types.ts";
 
 /** "originator" (the side that sent the first SYN) or "responder". */
@@ -253,7 +259,7 @@ export class CaptureExplainer {
       rows: rows.rows,
       rowsOmitted: rows.omitted,
       largest: c.largest.map((l) => l.summary),
-      details: c.details.sort((a, b) => a.conn.id - b.conn.id).map((d) =>
+      details: [...c.details].sort((a, b) => a.conn.id - b.conn.id).map((d) =>
         _detail(d.conn, d.summary, d.teardown, fetch, stream)
       ),
       detailsOmitted: c.abnormal - c.details.length,
@@ -280,20 +286,19 @@ class _Collector {
   readonly byCause = new Map<string, number>();
   readonly byEnd = new Map<string, number>();
   readonly #byKind = new Map<string, number>();
-  #abnormalRows: ConnectionSummary[] = [];
-  #normalRows: ConnectionSummary[] = [];
-  #abnormalSeen = 0;
-  #normalSeen = 0;
+  readonly #abnormalRows: _FirstById;
+  readonly #normalRows: _FirstById;
   largest: Array<{ size: number; summary: ConnectionSummary }> = [];
   readonly details: _Kept[] = [];
-  readonly #maxRows: number;
   readonly #perKind: number;
   readonly #maxDetails: number;
   readonly #maxLargest: number;
   readonly #focus: number | null;
 
   constructor(options: ExplainOptions) {
-    this.#maxRows = Math.max(0, options.maxRows ?? 100);
+    const maxRows = Math.max(0, options.maxRows ?? 100);
+    this.#abnormalRows = new _FirstById(maxRows);
+    this.#normalRows = new _FirstById(maxRows);
     this.#perKind = Math.max(0, options.maxDetailsPerKind ?? 3);
     this.#maxDetails = Math.max(0, options.maxDetails ?? 25);
     this.#maxLargest = Math.max(0, options.maxLargest ?? 10);
@@ -302,65 +307,112 @@ class _Collector {
 
   ended(conn: StreamConnection, reason: EndReason): boolean {
     if (this.#focus !== null && conn.id !== this.#focus) return false;
-    const teardown = conn.teardown.classify({
-      isnOrig: conn.zeek.isnOrig === -1 ? null : conn.zeek.isnOrig,
-      isnResp: conn.zeek.isnResp === -1 ? null : conn.zeek.isnResp,
-      handshakeCompleted: conn.zeek.handshakeCompleted,
-      responder: conn.responder,
-    });
-    const summary = _summary(conn, reason, teardown);
+    // Classify without texts first: most connections are only counted.
+    const quick = conn.teardown.classify(_context(conn), false);
+    const zeek = conn.zeek;
+    const state = zeek.connState();
+    const cause = _causeKey(quick.candidates);
+    const abnormal = _isAbnormal(quick);
     this.total++;
-    _count(this.byState, summary.state);
-    _count(this.byCause, summary.cause);
+    _count(this.byState, state);
+    _count(this.byCause, cause);
     _count(this.byEnd, reason);
-    const size = summary.bytes.orig + summary.bytes.resp;
+    let kept: _Kept | null = null;
+    const full = (): _Kept => {
+      if (kept === null) {
+        const teardown = conn.teardown.classify(_context(conn), true);
+        kept = { conn, summary: _summary(conn, reason, teardown, state), teardown };
+      }
+      return kept;
+    };
+    const size = zeek.bytesOrig() + zeek.bytesResp();
     if (this.#maxLargest > 0 && size > 0) {
       const smallest = this.largest[this.largest.length - 1];
       if (this.largest.length < this.#maxLargest || (smallest !== undefined && size > smallest.size)) {
-        this.largest.push({ size, summary });
+        this.largest.push({ size, summary: full().summary });
         this.largest.sort((a, b) => b.size - a.size || a.summary.id - b.summary.id);
         if (this.largest.length > this.#maxLargest) this.largest.pop();
       }
     }
-    if (summary.abnormal) {
-      this.abnormal++;
-      this.#abnormalSeen++;
-      this.#abnormalRows = _keepFirst(this.#abnormalRows, summary, this.#maxRows);
-    } else {
-      this.#normalSeen++;
-      this.#normalRows = _keepFirst(this.#normalRows, summary, this.#maxRows);
-    }
+    if (abnormal) this.abnormal++;
+    const rows = abnormal ? this.#abnormalRows : this.#normalRows;
+    if (rows.wants(conn.id)) rows.add(full().summary);
+    else rows.skip();
     const focused = this.#focus !== null;
-    if (!summary.abnormal && !focused) return false;
-    const kind = `${summary.state} ${summary.cause}`;
+    if (!abnormal && !focused) return false;
+    const kind = `${state} ${cause}`;
     const sameKind = this.#byKind.get(kind) ?? 0;
     if (!focused && (sameKind >= this.#perKind || this.details.length >= this.#maxDetails)) return false;
     this.#byKind.set(kind, sameKind + 1);
-    this.details.push({ conn, summary, teardown });
+    this.details.push(full());
     return true;
   }
 
   /** The summary rows: abnormal first, then normal, `max` in all, each group by id. */
   rows(max: number): { rows: ConnectionSummary[]; omitted: { abnormal: number; normal: number } } {
-    const abnormal = _firstById(this.#abnormalRows, max);
-    const normal = _firstById(this.#normalRows, Math.max(0, max - abnormal.length));
+    const abnormal = this.#abnormalRows.first(max);
+    const normal = this.#normalRows.first(Math.max(0, max - abnormal.length));
     return {
       rows: [...abnormal, ...normal],
-      omitted: { abnormal: this.#abnormalSeen - abnormal.length, normal: this.#normalSeen - normal.length },
+      omitted: {
+        abnormal: this.#abnormalRows.seen - abnormal.length,
+        normal: this.#normalRows.seen - normal.length,
+      },
     };
   }
 }
 
-/** Add `s` to a list that keeps the `max` smallest ids; sorts and cuts only now and then. */
-function _keepFirst(list: ConnectionSummary[], s: ConnectionSummary, max: number): ConnectionSummary[] {
-  if (max === 0) return list;
-  list.push(s);
-  if (list.length >= 2 * max) list = _firstById(list, max);
-  return list;
+/** The `max` connections with the smallest ids, among many offered in about that order. */
+class _FirstById {
+  seen = 0;
+  #items: ConnectionSummary[] = [];
+  #cutoff = Infinity;
+
+  constructor(readonly max: number) {}
+
+  /** Whether a connection with this id could be among the first `max` (then {@link add} it). */
+  wants(id: number): boolean {
+    return this.max > 0 && id < this.#cutoff;
+  }
+
+  add(s: ConnectionSummary): void {
+    this.seen++;
+    this.#items.push(s);
+    if (this.#items.length >= 2 * this.max) {
+      this.#items = this.first(this.max);
+      this.#cutoff = this.#items[this.#items.length - 1]!.id;
+    }
+  }
+
+  skip(): void {
+    this.seen++;
+  }
+
+  first(max: number): ConnectionSummary[] {
+    return this.#items.sort((a, b) => a.id - b.id).slice(0, max);
+  }
 }
 
-function _firstById(list: ConnectionSummary[], max: number): ConnectionSummary[] {
-  return list.sort((a, b) => a.id - b.id).slice(0, max);
+function _context(conn: StreamConnection): TeardownContext {
+  const zeek = conn.zeek;
+  return {
+    isnOrig: zeek.isnOrig === -1 ? null : zeek.isnOrig,
+    isnResp: zeek.isnResp === -1 ? null : zeek.isnResp,
+    handshakeCompleted: zeek.handshakeCompleted,
+    // Only the texts use it: made when read.
+    get responder() {
+      return conn.responder;
+    },
+  };
+}
+
+function _causeKey(candidates: CauseCandidate[]): string {
+  if (candidates.length === 1) return candidates[0]!.cause;
+  return candidates.map((c) => c.cause).join(" or ");
+}
+
+function _isAbnormal(t: Teardown): boolean {
+  return _ABNORMAL_KINDS.has(t.kind) || t.candidates.some((c) => c.cause === "abort-after-retransmissions");
 }
 
 function _count(map: Map<string, number>, key: string): void {
@@ -373,7 +425,12 @@ function _sorted(map: Map<string, number>): Record<string, number> {
 
 const _ABNORMAL_KINDS: ReadonlySet<TeardownKind> = new Set(["reset", "refused", "no-handshake"]);
 
-function _summary(conn: StreamConnection, reason: EndReason, teardown: Teardown): ConnectionSummary {
+function _summary(
+  conn: StreamConnection,
+  reason: EndReason,
+  teardown: Teardown,
+  state: ConnState,
+): ConnectionSummary {
   const role = (d: "orig" | "resp" | null): Role | null =>
     d === null ? null : d === "orig" ? "originator" : "responder";
   const endpoint = (e: { address: string; port: number }) =>
@@ -389,7 +446,7 @@ function _summary(conn: StreamConnection, reason: EndReason, teardown: Teardown)
     durationMs: Math.round((conn.lastTime - conn.firstTime) * 1e9) / 1e6,
     packets: { orig: conn.packetsOrig, resp: conn.packetsResp },
     bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
-    state: zeek.connState(),
+    state,
     history: zeek.history,
     startedMidStream: zeek.isnOrig === -1 && zeek.isnResp === -1,
     ended: reason,
@@ -398,7 +455,7 @@ function _summary(conn: StreamConnection, reason: EndReason, teardown: Teardown)
     resetBy: role(teardown.resetBy),
     cause: causes.join(" or "),
     candidates: teardown.candidates,
-    abnormal: _ABNORMAL_KINDS.has(teardown.kind) || causes.includes("abort-after-retransmissions"),
+    abnormal: _isAbnormal(teardown),
   };
 }
 
