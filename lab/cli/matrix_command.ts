@@ -57,7 +57,9 @@ export function parseVariants(vary: string[]): Array<Record<string, string>> {
       );
     }
     const values = m[2]!.split(",").map((v) => v.trim()).filter((v) => v !== "");
-    if (values.length === 0) throw new UsageError(`--vary ${spec}: no values`, "give values after =, comma-separated");
+    if (values.length === 0) {
+      throw new UsageError(`--vary ${spec}: no values`, "give values after =, comma-separated");
+    }
     variants = variants.flatMap((v) => values.map((value) => ({ ...v, [m[1]!]: value })));
   }
   return variants;
@@ -65,13 +67,16 @@ export function parseVariants(vary: string[]): Array<Record<string, string>> {
 
 /** The architecture of this machine's binaries, as the Engine API names it. */
 function engineArch(): string {
-  return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[Deno.build.arch] ?? Deno.build.arch;
+  return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[Deno.build.arch] ??
+    Deno.build.arch;
 }
 
 /** Run the matrix; exit 3 when a column could not run, 1 when an expectation was not met, else 0. */
 export async function matrixCommand(o: MatrixOptions): Promise<number> {
   const variants = parseVariants(o.vary);
-  const hostSpecs = o.hosts.length > 0 ? o.hosts : [Deno.env.get("DOCKER_HOST") || "unix:///var/run/docker.sock"];
+  const hostSpecs = o.hosts.length > 0
+    ? o.hosts
+    : [Deno.env.get("DOCKER_HOST") || "unix:///var/run/docker.sock"];
   const endpoints = hostSpecs.map((spec) =>
     parseHostOption(spec, {
       tlsVerify: Deno.env.get("DOCKER_TLS_VERIFY"),
@@ -120,7 +125,11 @@ export async function matrixCommand(o: MatrixOptions): Promise<number> {
       return fail("unreachable", (error as Error).message);
     }
     for (const { column } of hostColumns) {
-      Object.assign(column, { kernel: engine.kernelVersion, dockerVersion: engine.version, arch: engine.arch });
+      Object.assign(column, {
+        kernel: engine.kernelVersion,
+        dockerVersion: engine.version,
+        arch: engine.arch,
+      });
     }
     if (engine.arch !== engineArch()) {
       return fail(
@@ -141,7 +150,9 @@ export async function matrixCommand(o: MatrixOptions): Promise<number> {
               progress,
               signal: o.signal,
               timeouts: o.timeouts,
-              ...(endpoint.remote ? { noTrace: "the kernel trace is read on this machine only; this host is remote" } : {}),
+              ...(endpoint.remote
+                ? { noTrace: "the kernel trace is read on this machine only; this host is remote" }
+                : {}),
             }, dir);
             await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify(result, null, 2) + "\n");
             await Deno.writeTextFile(`${dir}/report.md`, renderReport(result));
@@ -181,7 +192,9 @@ export async function matrixCommand(o: MatrixOptions): Promise<number> {
   const matrix: Matrix = {
     scenarios,
     columns,
-    cells: cells.sort((a, b) => a.column - b.column || scenarios.indexOf(a.scenario) - scenarios.indexOf(b.scenario)),
+    cells: cells.sort((a, b) =>
+      a.column - b.column || scenarios.indexOf(a.scenario) - scenarios.indexOf(b.scenario)
+    ),
     differences: findDifferences(scenarios, columns, cells),
     complete: columns.every((c) => c.status === "ok"),
   };
@@ -192,7 +205,9 @@ export async function matrixCommand(o: MatrixOptions): Promise<number> {
     console.log(JSON.stringify(matrix, null, 2));
   } else {
     for (const d of matrix.differences) console.log(`differs: ${d.text}`);
-    for (const c of columns.filter((c) => c.status !== "ok")) console.log(`${c.status}: ${c.host}: ${c.problem}`);
+    for (const c of columns.filter((c) => c.status !== "ok")) {
+      console.log(`${c.status}: ${c.host}: ${c.problem}`);
+    }
     console.log(`matrix: ${o.out}/matrix.md`);
   }
   if (!matrix.complete) return EXIT.incomplete;
@@ -206,7 +221,12 @@ function applyVariant(scenario: Scenario, variant: Record<string, string>): Scen
   return { ...scenario, server: side(scenario.server), client: side(scenario.client) };
 }
 
-function emptyCell(scenario: string, column: number, status: MatrixCell["status"], problem: string): MatrixCell {
+function emptyCell(
+  scenario: string,
+  column: number,
+  status: MatrixCell["status"],
+  problem: string,
+): MatrixCell {
   return {
     scenario,
     column,
@@ -233,7 +253,10 @@ function variantSlug(variant: Record<string, string>): string {
 /** Thrown when the options of a matrix run cannot work together. */
 export function checkMatrixOptions(hosts: string[], perHost: number): void {
   if (!Number.isInteger(perHost) || perHost < 1) {
-    throw new UsageError(`--per-host ${perHost}: expected a whole number, 1 or more`, "for example --per-host 2");
+    throw new UsageError(
+      `--per-host ${perHost}: expected a whole number, 1 or more`,
+      "for example --per-host 2",
+    );
   }
   if (new Set(hosts).size !== hosts.length) {
     throw new LabEnvironmentError("The same --host is given twice", "name each host once");

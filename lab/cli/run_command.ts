@@ -154,7 +154,11 @@ export async function runCommand(
  * (a simultaneous close whose FINs did not cross), up to its bound. The
  * evidence of the last attempt is kept and the report says how many it took.
  */
-export async function runWithRetries(scenario: Scenario, options: RunOptions, dir: string): Promise<RunResult> {
+export async function runWithRetries(
+  scenario: Scenario,
+  options: RunOptions,
+  dir: string,
+): Promise<RunResult> {
   const attempts = scenario.retry?.attempts ?? 1;
   for (let attempt = 1;; attempt++) {
     const artifacts = await runScenario(scenario, options, newRunId());
