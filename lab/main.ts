@@ -23,8 +23,8 @@ Usage:
                                      run catalog scenarios by name, or scenario files (YAML/JSON)
   deno task lab list                 list the shipped scenarios
   deno task lab explain FILE.pcap    explain the connections in a capture (no containers)
-  deno task lab clean                remove everything the lab left behind (containers, networks,
-                                     volumes, tracefs instances)
+  deno task lab clean [--run ID]     remove everything the lab left behind (containers, networks,
+                                     volumes, tracefs instances), of every run or of run ID only
 
 Options for run:
   --out DIR         write the report here (default: runs/<UTC time>-<scenario>/)
@@ -44,7 +44,8 @@ which has the network permissions other hosts need):
 Common options:
   -h, --help        this help;  --version  the lab's version
 
-Each run gets its own Internal Docker network (no route out, no host address on its bridge), a
+Each run gets its own Internal Docker network (no host address on its bridge; each namespace's
+holder deletes the default route Docker before 25 adds, so there is no route out), a
 namespace holder, a tcpdump capture and a program per side (images built locally, never pulled),
 and writes report.md, result.json and the pcap files.
 

@@ -33,6 +33,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -239,6 +242,7 @@ static const char *const snapshot_files[] = {
 	"/proc/net/tcp",            /* sockets left (TIME_WAIT...) */
 	"/proc/net/tcp6",
 	"/proc/sys/kernel/osrelease",
+	"/proc/net/route",
 };
 
 static void dump_unreadable(int e)
@@ -303,6 +307,74 @@ static void on_signal(int sig)
 	(void)sig; /* never runs: the signals stay blocked and sigwaitinfo takes them */
 }
 
+/* Delete every IPv4 default route of this namespace, over rtnetlink.
+ * Docker before 25 gives a container on an Internal network a default route
+ * via the network's gateway address; with inhibit_ipv4 nobody holds that
+ * address, but the lab's containers should have no route out at all.
+ * Returns the number of routes deleted, or -1 with errno set. */
+static int delete_default_routes(void)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+	} req;
+	char answer[4096];
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	int deleted = 0;
+
+	if (fd < 0)
+		return -1;
+	for (int seq = 1; seq < 16; seq++) {
+		memset(&req, 0, sizeof req);
+		req.nh.nlmsg_len = sizeof req;
+		req.nh.nlmsg_type = RTM_DELROUTE;
+		req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+		req.nh.nlmsg_seq = (unsigned)seq;
+		req.rt.rtm_family = AF_INET;
+		req.rt.rtm_dst_len = 0; /* 0.0.0.0/0: the default route */
+		req.rt.rtm_table = RT_TABLE_MAIN;
+		req.rt.rtm_scope = RT_SCOPE_NOWHERE; /* any scope, any type */
+		if (send(fd, &req, sizeof req, 0) < 0)
+			break;
+		ssize_t n = recv(fd, answer, sizeof answer, 0);
+		struct nlmsghdr *nh = (struct nlmsghdr *)answer;
+		if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || nh->nlmsg_type != NLMSG_ERROR)
+			break;
+		int error = ((struct nlmsgerr *)NLMSG_DATA(nh))->error;
+		if (error == 0) {
+			deleted++;
+			continue;
+		}
+		errno = -error;
+		if (errno == ESRCH) /* no default route left */
+			break;
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return deleted;
+}
+
+/* Started as root (with NET_ADMIN, SETUID and SETGID only), remove the
+ * default route, then become nobody: setuid() away from root clears every
+ * capability, so the holder keeps none while it waits. */
+static void drop_route_and_privileges(void)
+{
+	if (getuid() != 0)
+		return;
+	int deleted = delete_default_routes();
+	if (deleted < 0)
+		printf("=== tcplab-hold: could not delete the default route: %s\n", errno_name(errno));
+	else
+		printf("=== tcplab-hold: deleted %d default route(s)\n", deleted);
+	if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
+		printf("=== tcplab-hold: could not drop privileges: %s\n", errno_name(errno));
+		fflush(stdout);
+		_exit(3);
+	}
+	fflush(stdout);
+}
+
 static int hold(void)
 {
 	static const int sigs[] = { SIGUSR1, SIGTERM, SIGINT };
@@ -327,6 +399,7 @@ static int hold(void)
 	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 
+	drop_route_and_privileges();
 	snapshot(++n);
 	for (;;) {
 		int sig = sigwaitinfo(&set, NULL);

@@ -233,7 +233,7 @@ export class StreamConnection {
  * stream.record(syn, 0, 40, 40, 101, 1, 0, 0, 0);
  * stream.record(rst, 0, 40, 40, 101, 1, 1000, 56, 56);
  * stream.finish();
- * assert.deepEqual(ended, ["1 REJ capture-end"]);
+ * assert.deepEqual(ended, ["1 REJ closed"]);
  * ```
  */
 export class ConnectionStream implements RecordSink {

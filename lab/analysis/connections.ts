@@ -136,6 +136,11 @@ function _seqDelta(a: number, b: number): number {
   return (a - b) | 0;
 }
 
+/**
+ * One side, as Zeek's TCP_Endpoint. Sequence numbers are kept as signed
+ * 32-bit integers (`| 0`), which V8 stores without allocating; they are
+ * read as unsigned (`>>> 0`) only where an order or a size matters.
+ */
 class _Endpoint {
   state: _State = "inactive";
   prevState: _State = "inactive";
@@ -167,13 +172,13 @@ class _Endpoint {
   }
 
   updateLastSeq(seq: number): void {
-    if (seq < this.lastSeq) this.seqWraps++;
-    this.lastSeq = seq;
+    if (seq >>> 0 < this.lastSeq >>> 0) this.seqWraps++;
+    this.lastSeq = seq | 0;
   }
 
   updateAckSeq(seq: number): void {
-    if (seq < this.ackSeq) this.ackWraps++;
-    this.ackSeq = seq;
+    if (seq >>> 0 < this.ackSeq >>> 0) this.ackWraps++;
+    this.ackSeq = seq | 0;
   }
 
   /**
@@ -184,9 +189,9 @@ class _Endpoint {
   relativeSeq(base: number, last: number, wraps: number): number {
     const delta = _seqDelta(base, last);
     if (delta < 0) {
-      if (wraps && base > last) wraps--;
+      if (wraps && base >>> 0 > last >>> 0) wraps--;
     } else if (delta > 0) {
-      if (base < last) wraps++;
+      if (base >>> 0 < last >>> 0) wraps++;
     }
     if (wraps === 0) {
       const relative = _seqDelta(base, this.startSeq);
@@ -194,12 +199,13 @@ class _Endpoint {
       return relative;
     }
     this.underflow = false;
-    return wraps * _TWO_32 + base - this.startSeq;
+    return wraps * _TWO_32 + (base >>> 0) - (this.startSeq >>> 0);
   }
 
   noDataAcked(): boolean {
-    const ack = this.ackWraps * _TWO_32 + this.ackSeq;
-    return ack === this.startSeq || ack === this.startSeq + 1;
+    const ack = this.ackWraps * _TWO_32 + (this.ackSeq >>> 0);
+    const start = this.startSeq >>> 0;
+    return ack === start || ack === start + 1;
   }
 
   /** Payload bytes in sequence space (TCP_Endpoint::Size). */
@@ -208,10 +214,10 @@ class _Endpoint {
       this.prevState === "syn-sent" && this.state === "reset" &&
       peer.state === "inactive" && !this.noDataAcked()
     ) return 0;
-    const last = this.seqWraps * _TWO_32 + this.lastSeq;
-    const ack = this.ackWraps * _TWO_32 + this.ackSeq;
+    const last = this.seqWraps * _TWO_32 + (this.lastSeq >>> 0);
+    const ack = this.ackWraps * _TWO_32 + (this.ackSeq >>> 0);
     // Zeek's unsigned arithmetic would wrap below zero; no real count is negative.
-    let size = Math.max(0, (last > ack ? last : ack) - this.startSeq);
+    let size = Math.max(0, (last > ack ? last : ack) - (this.startSeq >>> 0));
     if (size !== 0) size--;
     if (this.finCount > 0 && size !== 0) size--;
     return size;
@@ -241,13 +247,13 @@ export class ZeekTcpState {
   /** Zeek's history letters so far. */
   history = "";
   histSeen = 0;
-  /** The originator's ISN, from its first SYN, or -1. */
-  isnOrig = -1;
-  /** The responder's ISN, from its first SYN-ACK, or -1. */
-  isnResp = -1;
+  #isnOrig = 0;
+  #hasIsnOrig = false;
+  #isnResp = 0;
+  #hasIsnResp = false;
   synAckSeen = false;
-  /** The ack number of the first SYN-ACK (to recognise a SYN captured after it), or -1. */
-  synAckAck = -1;
+  /** The ack number of the first SYN-ACK (to recognise a SYN captured after it), as int32. */
+  #synAckAck = 0;
   /** Whether SYN, SYN-ACK and ACK were all seen. */
   handshakeCompleted = false;
   readonly #verifyChecksums: boolean;
@@ -268,6 +274,7 @@ export class ZeekTcpState {
 
   /** Zeek's TCPSessionAdapter::IsReuse, minus the same-ISN-after-close case. */
   isReuse(flags: number, seq: number, wellFormed: boolean): boolean {
+    seq |= 0;
     if (!(flags & TCP_SYN)) return false;
     if (!wellFormed) return false;
     let connOrig = this.orig;
@@ -281,6 +288,16 @@ export class ZeekTcpState {
       this.resp.state === "inactive" && seq === this.resp.startSeq
     ) return false;
     return true;
+  }
+
+  /** The originator's ISN, from its first SYN, or null. */
+  get isnOrig(): number | null {
+    return this.#hasIsnOrig ? this.#isnOrig >>> 0 : null;
+  }
+
+  /** The responder's ISN, from its first SYN-ACK, or null. */
+  get isnResp(): number | null {
+    return this.#hasIsnResp ? this.#isnResp >>> 0 : null;
   }
 
   /** Whether both sides closed or either reset: the connection is over but for stragglers. */
@@ -314,6 +331,8 @@ export class ZeekTcpState {
     wellFormed: boolean,
     checksumOk: boolean | null,
   ): void {
+    seq |= 0;
+    ack |= 0;
     this.#trackHandshake(isOrig, flags, seq, ack);
     if (!wellFormed) return; // Zeek drops these before its state machine
     if (this.#verifyChecksums && checksumOk === false) {
@@ -330,18 +349,22 @@ export class ZeekTcpState {
 
   #trackHandshake(isOrig: boolean, f: number, seq: number, ack: number): void {
     const bits = f & (TCP_SYN | TCP_ACK | TCP_RST);
-    if (isOrig && bits === TCP_SYN && this.isnOrig === -1) this.isnOrig = seq;
+    if (isOrig && bits === TCP_SYN && !this.#hasIsnOrig) {
+      this.#isnOrig = seq;
+      this.#hasIsnOrig = true;
+    }
     if (!isOrig && bits === (TCP_SYN | TCP_ACK)) {
-      if (this.isnResp === -1) {
-        this.isnResp = seq;
-        this.synAckAck = ack;
+      if (!this.#hasIsnResp) {
+        this.#isnResp = seq;
+        this.#hasIsnResp = true;
+        this.#synAckAck = ack;
       }
-      if (this.isnOrig === -1 || ack === ((this.isnOrig + 1) >>> 0)) this.synAckSeen = true;
+      if (!this.#hasIsnOrig || ack === ((this.#isnOrig + 1) | 0)) this.synAckSeen = true;
     }
     if (
-      isOrig && this.synAckSeen && this.isnOrig !== -1 &&
-      this.isnResp !== -1 && !(f & (TCP_SYN | TCP_RST)) && f & TCP_ACK &&
-      ack === ((this.isnResp + 1) >>> 0)
+      isOrig && this.synAckSeen && this.#hasIsnOrig &&
+      this.#hasIsnResp && !(f & (TCP_SYN | TCP_RST)) && f & TCP_ACK &&
+      ack === ((this.#isnResp + 1) | 0)
     ) this.handshakeCompleted = true;
   }
 
@@ -370,7 +393,7 @@ export class ZeekTcpState {
 
     let segLen = len + (syn ? 1 : 0) + (fin ? 1 : 0);
     if (rst) segLen -= len;
-    const seqOnePast = (baseSeq + segLen) >>> 0;
+    const seqOnePast = (baseSeq + segLen) | 0;
 
     this.#initEndpoint(endpoint, syn, baseSeq, seqOnePast);
     const relSeq = endpoint.relativeSeq(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
@@ -389,7 +412,7 @@ export class ZeekTcpState {
 
     if (ack) {
       if (peer.state === "inactive") {
-        const start = (ackSeq - 1) >>> 0;
+        const start = (ackSeq - 1) | 0;
         peer.startSeq = start;
         peer.ackSeq = start;
         peer.lastSeq = start;
@@ -418,7 +441,7 @@ export class ZeekTcpState {
           endpoint.startSeq = first;
           endpoint.lastSeq = last;
         } else {
-          const start = (first - 1) >>> 0;
+          const start = (first - 1) | 0;
           endpoint.ackSeq = start;
           endpoint.startSeq = start;
           endpoint.lastSeq = first;
@@ -501,7 +524,7 @@ export class ZeekTcpState {
       (deltaLast > _TOO_LARGE_SEQ_DELTA || deltaLast < -_TOO_LARGE_SEQ_DELTA)
     ) {
       // Untrusted jump.
-    } else if (fin && endpoint.lastSeq === ((endpoint.startSeq + 1) >>> 0)) {
+    } else if (fin && endpoint.lastSeq === ((endpoint.startSeq + 1) | 0)) {
       endpoint.updateLastSeq(lastSeq);
     } else if (endpoint.state === "reset") {
       // Don't trust sequence numbers after a RST.
@@ -537,7 +560,7 @@ export class ZeekTcpState {
             if (ack) endpoint.setState("syn-ack-sent");
             else if (
               peer.state === "established" &&
-              this.synAckAck === ((baseSeq + 1) >>> 0)
+              this.#synAckAck === ((baseSeq + 1) | 0)
             ) {
               // The SYN was captured after its SYN-ACK (reordering): Zeek
               // flips the roles back and counts the connection established.
@@ -690,10 +713,7 @@ class _Tracker {
       responder: { address: this.respAddress, port: this.respPort },
       packets: this.packets,
       directions: this.directions,
-      isn: {
-        orig: zeek.isnOrig === -1 ? null : zeek.isnOrig,
-        resp: zeek.isnResp === -1 ? null : zeek.isnResp,
-      },
+      isn: { orig: zeek.isnOrig, resp: zeek.isnResp },
       bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
       state: zeek.connState(),
       history: zeek.history,

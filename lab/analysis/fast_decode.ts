@@ -16,7 +16,9 @@ const _PROTO_TCP = 6;
 /**
  * The decoded fields of the last record given to {@link TcpHeaderFields.decode}.
  * Addresses are 32-bit words in network order: IPv4 uses `src0`/`dst0`
- * only (the others are 0); IPv6 uses all four.
+ * only (the others are 0); IPv6 uses all four. Addresses, `seq` and `ack`
+ * are signed 32-bit integers (`x | 0`), which V8 keeps without allocating;
+ * `x >>> 0` gives the unsigned value.
  *
  * @example
  * ```ts
@@ -31,6 +33,7 @@ const _PROTO_TCP = 6;
  * assert.equal(f.src0, 0x0a000001);
  * assert.equal(f.dstPort, 9999);
  * assert.equal(f.seq, 100);
+ * assert.equal(f.ack >>> 0, 0);
  * assert.equal(f.flags, 0x02);
  * ```
  */
@@ -147,8 +150,8 @@ export class TcpHeaderFields {
     let total = (data[at + 2]! << 8) | data[at + 3]!;
     if (total === 0) total = wireLength; // TSO/GSO on the sender
     if (total < headerLength) return false;
-    this.src0 = _u32(data, at + 12);
-    this.dst0 = _u32(data, at + 16);
+    this.src0 = _i32(data, at + 12);
+    this.dst0 = _i32(data, at + 16);
     this.src1 =
       this.src2 =
       this.src3 =
@@ -180,14 +183,14 @@ export class TcpHeaderFields {
     if (next !== _PROTO_TCP) return false;
     const tcpLength = payloadLength - (p - at - 40);
     if (tcpLength < 0) return false;
-    this.src0 = _u32(data, at + 8);
-    this.src1 = _u32(data, at + 12);
-    this.src2 = _u32(data, at + 16);
-    this.src3 = _u32(data, at + 20);
-    this.dst0 = _u32(data, at + 24);
-    this.dst1 = _u32(data, at + 28);
-    this.dst2 = _u32(data, at + 32);
-    this.dst3 = _u32(data, at + 36);
+    this.src0 = _i32(data, at + 8);
+    this.src1 = _i32(data, at + 12);
+    this.src2 = _i32(data, at + 16);
+    this.src3 = _i32(data, at + 20);
+    this.dst0 = _i32(data, at + 24);
+    this.dst1 = _i32(data, at + 28);
+    this.dst2 = _i32(data, at + 32);
+    this.dst3 = _i32(data, at + 36);
     return this.#tcp(data, p, end, tcpLength);
   }
 
@@ -198,8 +201,8 @@ export class TcpHeaderFields {
     this.tcpOffset = t;
     this.srcPort = (data[t]! << 8) | data[t + 1]!;
     this.dstPort = (data[t + 2]! << 8) | data[t + 3]!;
-    this.seq = _u32(data, t + 4);
-    this.ack = _u32(data, t + 8);
+    this.seq = _i32(data, t + 4);
+    this.ack = _i32(data, t + 8);
     this.flags = data[t + 13]!;
     this.window = (data[t + 14]! << 8) | data[t + 15]!;
     this.headerLength = headerLength;
@@ -216,8 +219,9 @@ function _isIpv6Extension(next: number): boolean {
     next === 139 || next === 140;
 }
 
-function _u32(data: Uint8Array, at: number): number {
-  return ((data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!) >>> 0;
+/** A big-endian 32-bit word as a signed int32 (which V8 stores without allocating). */
+function _i32(data: Uint8Array, at: number): number {
+  return (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!;
 }
 
 /**

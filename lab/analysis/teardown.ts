@@ -178,7 +178,11 @@ function _after(a: number, b: number): boolean {
   return ((a - b) | 0) > 0;
 }
 
-/** The facts of one direction, kept as absolute 32-bit sequence numbers. */
+/**
+ * The facts of one direction. Sequence numbers are absolute and kept as
+ * signed 32-bit integers (`| 0`, stored by V8 without allocating); each
+ * optional one has a `has...` flag beside it.
+ */
 class _Side {
   /** Packets sent. */
   packets = 0;
@@ -186,34 +190,43 @@ class _Side {
   packetsBeforeReset = 0;
   firstFin = -1;
   firstRst = -1;
-  firstSeq = -1;
+  firstSeq = 0;
+  hasFirstSeq = false;
   /** The ack of this side's first ACK-bearing segment that is not a RST: the peer's ISN + 1, or a stand-in. */
-  firstAck = -1;
-  /** Highest end of payload sent (seq + SYN + length), or -1 before any payload. */
-  hiSent = -1;
-  /** Highest ack sent, or -1. */
-  hiAck = -1;
-  /** Highest sequence end of any non-RST segment (SYN and FIN count one), or -1. */
-  hiSegment = -1;
-  /** The peer's hiSent when this side last sent payload; -2 when this side sent none. */
-  peerSentAtOwnPayload = -2;
-  /** The peer's hiSent when this side sent its first FIN. */
-  peerSentAtFin = -1;
+  firstAck = 0;
+  hasFirstAck = false;
+  /** Highest end of payload sent (seq + SYN + length). */
+  hiSent = 0;
+  hasSent = false;
+  /** Highest ack sent. */
+  hiAck = 0;
+  hasAck = false;
+  /** Highest sequence end of any non-RST segment (SYN and FIN count one). */
+  hiSegment = 0;
+  hasSegment = false;
+  /** Whether this side sent payload, and the peer's hiSent (if any) when it last did. */
+  sentPayload = false;
+  peerSentAtOwnPayload = 0;
+  peerHadSentAtOwnPayload = false;
+  /** The peer's hiSent (if any) when this side sent its first FIN. */
+  peerSentAtFin = 0;
+  peerHadSentAtFin = false;
   /** Pure SYNs sent. */
   syns = 0;
   synAcks = 0;
-  /** Recent distinct ack numbers and the packet index that last carried each (a ring). */
-  readonly recentAcks = new Float64Array(_RECENT_ACKS * 2).fill(-1);
+  /** Recent distinct ack numbers and the packet index that last carried each (a ring; index -1: empty). */
+  readonly recentAcks: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  readonly recentIndex: number[] = [-1, -1, -1, -1, -1, -1, -1, -1];
   recentAt = 0;
 
   rememberAck(ack: number, index: number): void {
-    const last = ((this.recentAt + _RECENT_ACKS - 1) % _RECENT_ACKS) * 2;
-    if (this.recentAcks[last] === ack) {
-      this.recentAcks[last + 1] = index;
+    const last = (this.recentAt + _RECENT_ACKS - 1) % _RECENT_ACKS;
+    if (this.recentIndex[last] !== -1 && this.recentAcks[last] === ack) {
+      this.recentIndex[last] = index;
       return;
     }
-    this.recentAcks[this.recentAt * 2] = ack;
-    this.recentAcks[this.recentAt * 2 + 1] = index;
+    this.recentAcks[this.recentAt] = ack;
+    this.recentIndex[this.recentAt] = index;
     this.recentAt = (this.recentAt + 1) % _RECENT_ACKS;
   }
 
@@ -221,10 +234,18 @@ class _Side {
   lastAckOf(ack: number): number | null {
     let best = -1;
     for (let i = 0; i < _RECENT_ACKS; i++) {
-      if (this.recentAcks[i * 2] === ack) best = Math.max(best, this.recentAcks[i * 2 + 1]!);
+      if (this.recentIndex[i] !== -1 && this.recentAcks[i] === ack) {
+        best = Math.max(best, this.recentIndex[i]!);
+      }
     }
     return best < 0 ? null : best;
   }
+}
+
+/** A sequence number that may be missing. */
+interface _Seq {
+  value: number;
+  has: boolean;
 }
 
 /**
@@ -261,9 +282,12 @@ export class TeardownTracker {
   #resetFlags = 0;
   #resetSeq = 0;
   #resetAck = 0;
-  #sentAtResetOrig = -1;
-  #sentAtResetResp = -1;
-  #ackedAtReset = -1;
+  #sentAtResetOrig = 0;
+  #hadSentAtResetOrig = false;
+  #sentAtResetResp = 0;
+  #hadSentAtResetResp = false;
+  #ackedAtReset = 0;
+  #hadAckedAtReset = false;
   #resetAnswers: number | null = null;
   // Trailing unanswered retransmissions (frozen at the first RST).
   #runOrig = false;
@@ -282,24 +306,32 @@ export class TeardownTracker {
 
   /** One segment, in capture order: from the originator or not, its flags, numbers and payload length. */
   add(fromOrig: boolean, flags: number, seq: number, ack: number, payloadLength: number): void {
+    seq |= 0;
+    ack |= 0;
     const index = this.#count++;
     const own = fromOrig ? this.#orig : this.#resp;
     const peer = fromOrig ? this.#resp : this.#orig;
     own.packets++;
-    if (own.firstSeq === -1) own.firstSeq = seq;
+    if (!own.hasFirstSeq) {
+      own.firstSeq = seq;
+      own.hasFirstSeq = true;
+    }
     const rst = (flags & TCP_RST) !== 0;
     const syn = (flags & TCP_SYN) !== 0;
     const fin = (flags & TCP_FIN) !== 0;
     const hasAck = (flags & TCP_ACK) !== 0;
     if (syn && !hasAck && !rst) own.syns++;
     if (syn && hasAck && !rst) own.synAcks++;
-    if (hasAck && !rst && own.firstAck === -1) own.firstAck = ack;
-    const beforeReset = this.#resetIndex === -1;
-    if (!beforeReset) return; // everything after the first RST is left out of the facts
+    if (hasAck && !rst && !own.hasFirstAck) {
+      own.firstAck = ack;
+      own.hasFirstAck = true;
+    }
+    if (this.#resetIndex !== -1) return; // everything after the first RST is left out of the facts
 
     if (fin && own.firstFin === -1) {
       own.firstFin = index;
       own.peerSentAtFin = peer.hiSent;
+      own.peerHadSentAtFin = peer.hasSent;
     }
     if (rst) {
       own.firstRst = index;
@@ -309,24 +341,33 @@ export class TeardownTracker {
       this.#resetSeq = seq;
       this.#resetAck = ack;
       this.#sentAtResetOrig = this.#orig.hiSent;
+      this.#hadSentAtResetOrig = this.#orig.hasSent;
       this.#sentAtResetResp = this.#resp.hiSent;
-      if (hasAck && (own.hiAck === -1 || _after(ack, own.hiAck))) own.hiAck = ack;
+      this.#hadSentAtResetResp = this.#resp.hasSent;
+      if (hasAck && (!own.hasAck || _after(ack, own.hiAck))) {
+        own.hiAck = ack;
+        own.hasAck = true;
+      }
       this.#ackedAtReset = own.hiAck;
+      this.#hadAckedAtReset = own.hasAck;
       this.#resetAnswers = hasAck ? null : peer.lastAckOf(seq);
       return;
     }
     own.packetsBeforeReset++;
     if (hasAck) {
-      if (own.hiAck === -1 || _after(ack, own.hiAck)) own.hiAck = ack;
+      if (!own.hasAck || _after(ack, own.hiAck)) {
+        own.hiAck = ack;
+        own.hasAck = true;
+      }
       own.rememberAck(ack, index);
     }
     // Unanswered retransmissions and keepalive probes at the end.
-    const end = (seq + payloadLength + (syn ? 1 : 0) + (fin ? 1 : 0)) >>> 0;
+    const end = (seq + payloadLength + (syn ? 1 : 0) + (fin ? 1 : 0)) | 0;
     let again = false;
-    if (own.hiSegment !== -1) {
+    if (own.hasSegment) {
       const occupies = payloadLength > 0 || syn || fin;
       const retransmission = occupies && !_after(end, own.hiSegment);
-      const probe = payloadLength <= 1 && !syn && !fin && seq === ((own.hiSegment - 1) >>> 0);
+      const probe = payloadLength <= 1 && !syn && !fin && seq === ((own.hiSegment - 1) | 0);
       again = retransmission || probe;
     }
     if (this.#hasRun && this.#runOrig === fromOrig) this.#runCount = again ? this.#runCount + 1 : 0;
@@ -335,11 +376,19 @@ export class TeardownTracker {
       this.#runOrig = fromOrig;
       this.#runCount = again ? 1 : 0;
     }
-    if (own.hiSegment === -1 || _after(end, own.hiSegment)) own.hiSegment = end;
+    if (!own.hasSegment || _after(end, own.hiSegment)) {
+      own.hiSegment = end;
+      own.hasSegment = true;
+    }
     if (payloadLength > 0) {
-      const sentEnd = (seq + (syn ? 1 : 0) + payloadLength) >>> 0;
-      if (own.hiSent === -1 || _after(sentEnd, own.hiSent)) own.hiSent = sentEnd;
+      const sentEnd = (seq + (syn ? 1 : 0) + payloadLength) | 0;
+      if (!own.hasSent || _after(sentEnd, own.hiSent)) {
+        own.hiSent = sentEnd;
+        own.hasSent = true;
+      }
+      own.sentPayload = true;
       own.peerSentAtOwnPayload = peer.hiSent;
+      own.peerHadSentAtOwnPayload = peer.hasSent;
     }
   }
 
@@ -356,9 +405,9 @@ export class TeardownTracker {
       resetFlags: this.#resetFlags,
       resetSeq: this.#resetSeq,
       resetAck: this.#resetAck,
-      sentAtResetOrig: this.#sentAtResetOrig,
-      sentAtResetResp: this.#sentAtResetResp,
-      ackedAtReset: this.#ackedAtReset,
+      sentAtResetOrig: { value: this.#sentAtResetOrig, has: this.#hadSentAtResetOrig },
+      sentAtResetResp: { value: this.#sentAtResetResp, has: this.#hadSentAtResetResp },
+      ackedAtReset: { value: this.#ackedAtReset, has: this.#hadAckedAtReset },
       resetAnswers: this.#resetAnswers,
       run: this.#hasRun && this.#runCount > 0
         ? { by: this.#runOrig ? "orig" : "resp", count: this.#runCount }
@@ -375,9 +424,9 @@ interface _Facts {
   resetFlags: number;
   resetSeq: number;
   resetAck: number;
-  sentAtResetOrig: number;
-  sentAtResetResp: number;
-  ackedAtReset: number;
+  sentAtResetOrig: _Seq;
+  sentAtResetResp: _Seq;
+  ackedAtReset: _Seq;
   resetAnswers: number | null;
   run: { by: Direction; count: number } | null;
 }
@@ -397,14 +446,14 @@ class _Classifier {
     return d === "orig" ? this.facts.orig : this.facts.resp;
   }
 
-  /** The number a side's sequence space is relative to (its ISN, or a stand-in). */
+  /** The number a side's sequence space is relative to (its ISN, or a stand-in), as uint32. */
   #base(d: Direction): number {
     const isn = d === "orig" ? this.context.isnOrig : this.context.isnResp;
-    if (isn !== null) return isn;
-    const peerAck = this.side(_other(d)).firstAck;
-    if (peerAck !== -1) return (peerAck - 1) >>> 0;
-    const first = this.side(d).firstSeq;
-    if (first !== -1) return (first - 1) >>> 0;
+    if (isn !== null) return isn >>> 0;
+    const peer = this.side(_other(d));
+    if (peer.hasFirstAck) return (peer.firstAck - 1) >>> 0;
+    const own = this.side(d);
+    if (own.hasFirstSeq) return (own.firstSeq - 1) >>> 0;
     return 0;
   }
 
@@ -412,17 +461,18 @@ class _Classifier {
     return (n - this.base[d]) >>> 0;
   }
 
-  /** Payload bytes sent, from a highest payload end (-1: none). */
-  sent(d: Direction, hiSent: number): number {
-    if (hiSent === -1) return 0;
+  /** Payload bytes sent, from a highest payload end (if any). */
+  sent(d: Direction, hiSent: number, has: boolean): number {
+    if (!has) return 0;
     return Math.max(1, (hiSent - this.base[d]) | 0) - 1;
   }
 
   /** Payload bytes `d` sent before the first RST (or in all, without one). */
   sentBeforeReset(d: Direction): number {
     const f = this.facts;
-    if (f.resetIndex === -1) return this.sent(d, this.side(d).hiSent);
-    return this.sent(d, d === "orig" ? f.sentAtResetOrig : f.sentAtResetResp);
+    if (f.resetIndex === -1) return this.sent(d, this.side(d).hiSent, this.side(d).hasSent);
+    const at = d === "orig" ? f.sentAtResetOrig : f.sentAtResetResp;
+    return this.sent(d, at.value, at.has);
   }
 
   /** Payload bytes `d` sent after the other side's first FIN; `beforeReset` stops at the first RST. */
@@ -431,9 +481,9 @@ class _Classifier {
     const peer = this.side(_other(d));
     if (peer.firstFin === -1) return 0;
     const reset = this.facts.resetIndex;
-    const total = beforeReset ? this.sentBeforeReset(d) : this.sent(d, own.hiSent);
+    const total = beforeReset ? this.sentBeforeReset(d) : this.sent(d, own.hiSent, own.hasSent);
     if (beforeReset && reset !== -1 && peer.firstFin > reset) return 0;
-    return Math.max(0, total - this.sent(d, peer.peerSentAtFin));
+    return Math.max(0, total - this.sent(d, peer.peerSentAtFin, peer.peerHadSentAtFin));
   }
 
   classify(): Teardown {
@@ -484,7 +534,7 @@ class _Classifier {
       this.#describeReset(teardown, resetPacket, resetBy, origFin, respFin);
       const refused = resetBy === "resp" && origSyn && !respSynAck &&
         (f.resetFlags & TCP_ACK) !== 0 && ctx.isnOrig !== null &&
-        f.resetAck === ((ctx.isnOrig + 1) >>> 0);
+        f.resetAck === ((ctx.isnOrig + 1) | 0);
       if (refused) {
         teardown.kind = "refused";
         teardown.candidates = [{
@@ -618,11 +668,14 @@ class _Classifier {
     t.receivedByResetter = received;
     const peerFin = this.side(peer).firstFin;
     const peerFinEnd = peerFin !== -1 && peerFin < resetPacket ? received + 2 : null;
-    let acked = f.ackedAtReset === -1 ? 0 : Math.max(0, (f.ackedAtReset - this.base[peer]) | 0);
+    const ackedAt = f.ackedAtReset;
+    let acked = ackedAt.has ? Math.max(0, (ackedAt.value - this.base[peer]) | 0) : 0;
     if (peerFinEnd !== null && acked >= peerFinEnd) acked -= 1; // the FIN's sequence number is no byte
     t.ackedByResetter = Math.max(0, Math.min(received, acked - 1));
     // Data the resetter received after it last sent payload (never answered).
-    const receivedEarlier = own.peerSentAtOwnPayload === -2 ? 0 : this.sent(peer, own.peerSentAtOwnPayload);
+    const receivedEarlier = own.sentPayload
+      ? this.sent(peer, own.peerSentAtOwnPayload, own.peerHadSentAtOwnPayload)
+      : 0;
     t.unreadBytes = Math.max(0, Math.min(t.ackedByResetter, received) - receivedEarlier);
     if (!t.resetHasAck) t.resetAnswers = f.resetAnswers;
   }

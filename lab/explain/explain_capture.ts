@@ -396,8 +396,8 @@ class _FirstById {
 function _context(conn: StreamConnection): TeardownContext {
   const zeek = conn.zeek;
   return {
-    isnOrig: zeek.isnOrig === -1 ? null : zeek.isnOrig,
-    isnResp: zeek.isnResp === -1 ? null : zeek.isnResp,
+    isnOrig: zeek.isnOrig,
+    isnResp: zeek.isnResp,
     handshakeCompleted: zeek.handshakeCompleted,
     // Only the texts use it: made when read.
     get responder() {
@@ -448,7 +448,7 @@ function _summary(
     bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
     state,
     history: zeek.history,
-    startedMidStream: zeek.isnOrig === -1 && zeek.isnResp === -1,
+    startedMidStream: zeek.isnOrig === null && zeek.isnResp === null,
     ended: reason,
     kind: teardown.kind,
     closedFirstBy: role(teardown.closedFirstBy),
@@ -470,7 +470,7 @@ function _detail(
   const kept = conn.keptPackets();
   const formatter = new TcpdumpFormatter();
   const lines: PacketLine[] = [];
-  const base = { orig: conn.zeek.isnOrig, resp: conn.zeek.isnResp };
+  const base = { orig: conn.zeek.isnOrig ?? -1, resp: conn.zeek.isnResp ?? -1 };
   const baseNs = BigInt(stream.firstSeconds) * 1_000_000_000n;
   for (const k of kept.packets) {
     const line = _packetLine(k, conn, fetch, formatter, base, baseNs);

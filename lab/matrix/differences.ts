@@ -55,13 +55,17 @@ export function findDifferences(
       if (new Set(ran.map((c) => c[field])).size > 1) fields.add(field);
     }
     const withReasons = ran.filter((c) => c.resetReasons !== null);
-    if (new Set(withReasons.map((c) => (c.resetReasons ?? []).join(","))).size > 1) fields.add("resetReasons");
+    if (new Set(withReasons.map((c) => (c.resetReasons ?? []).join(","))).size > 1) {
+      fields.add("resetReasons");
+    }
     if (fields.size === 0) continue;
     const describe = (c: MatrixCell) => {
       const reasons = c.resetReasons === null
         ? "kernel reason unavailable"
         : c.resetReasons.length
-        ? `kernel reason ${c.resetReasons.join(", ")}: ${c.resetReasons.map((r) => REASON_MEANING[r] ?? r).join("; ")}`
+        ? `kernel reason ${c.resetReasons.join(", ")}: ${
+          c.resetReasons.map((r) => REASON_MEANING[r] ?? r).join("; ")
+        }`
         : "no RST from the kernel";
       return `on ${columnName(columns[c.column]!)} it ended ${c.state}, ${
         c.resetBy ? `RST by the ${c.resetBy}` : "no RST"

@@ -21,17 +21,29 @@ export function renderMatrix(matrix: Matrix): string {
   );
   out.push("## Differences", "");
   if (matrix.differences.length === 0) {
-    out.push("Every scenario ended the same way in every column that ran. (A kernel reason that is unavailable is never a difference.)");
+    out.push(
+      "Every scenario ended the same way in every column that ran. (A kernel reason that is unavailable is never a difference.)",
+    );
   } else {
     for (const d of matrix.differences) out.push(`- ${escapeText(d.text).replaceAll("\\`", "`")}`);
   }
-  out.push("", "## Columns", "", "| # | host | kernel | Docker | arch | sysctls | status |", "|---:|---|---|---|---|---|---|");
+  out.push(
+    "",
+    "## Columns",
+    "",
+    "| # | host | kernel | Docker | arch | sysctls | status |",
+    "|---:|---|---|---|---|---|---|",
+  );
   matrix.columns.forEach((c, i) => {
     const sysctls = Object.entries(c.variant).map(([k, v]) => `${k}=${v}`).join(", ") || "defaults";
     out.push(
-      `| ${i + 1} | ${escapeCell(code(c.host))} | ${c.kernel ?? "?"} | ${c.dockerVersion ?? "?"} | ${c.arch ?? "?"} | ${
-        escapeCell(sysctls)
-      } | ${c.status === "ok" ? `ok${c.traceAvailable ? "" : " (kernel reasons unavailable)"}` : `**${c.status}**: ${escapeCell(c.problem ?? "")}`} |`,
+      `| ${i + 1} | ${escapeCell(code(c.host))} | ${c.kernel ?? "?"} | ${c.dockerVersion ?? "?"} | ${
+        c.arch ?? "?"
+      } | ${escapeCell(sysctls)} | ${
+        c.status === "ok"
+          ? `ok${c.traceAvailable ? "" : " (kernel reasons unavailable)"}`
+          : `**${c.status}**: ${escapeCell(c.problem ?? "")}`
+      } |`,
     );
   });
   out.push("", "## Outcomes", "", `| scenario | ${matrix.columns.map((_, i) => `${i + 1}`).join(" | ")} |`);
@@ -50,9 +62,11 @@ export function renderMatrix(matrix: Matrix): string {
 
 function renderCell(cell: MatrixCell): string {
   if (cell.status !== "ok") return `${cell.status}: ${escapeCell(cell.problem ?? "")}`;
-  const reasons = cell.resetReasons === null ? "reason unavailable" : cell.resetReasons.join(", ") || "no RST";
-  const text = `${cell.state}, ${cell.resetBy ? `RST by ${cell.resetBy}` : "no RST"}, ${cell.cause}, ${reasons}${
-    cell.met === false ? ", **expectation not met**" : ""
-  }`;
+  const reasons = cell.resetReasons === null
+    ? "reason unavailable"
+    : cell.resetReasons.join(", ") || "no RST";
+  const text = `${cell.state}, ${
+    cell.resetBy ? `RST by ${cell.resetBy}` : "no RST"
+  }, ${cell.cause}, ${reasons}${cell.met === false ? ", **expectation not met**" : ""}`;
   return cell.report ? `[${escapeCell(text)}](${cell.report})` : escapeCell(text);
 }

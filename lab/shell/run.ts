@@ -100,6 +100,9 @@ export function newRunId(): string {
  */
 const CAPTURE_CAPABILITIES = ["NET_RAW", "SETUID", "SETGID", "CHOWN"];
 
+/** What the namespace holder needs for its first moment: delete the default route, then setuid. */
+export const HOLDER_CAPABILITIES = ["NET_ADMIN", "SETUID", "SETGID"];
+
 const SERVER_OFFSET = 2;
 const CLIENT_OFFSET = 3;
 
@@ -172,8 +175,10 @@ export async function runScenario(
         cmd: ["hold"],
         labels: { ...labels, "tcplab.role": `${side}-ns` },
         attachment: { network: prefix, ipv4: addresses[side] },
-        capAdd: [],
-        user: "65534:65534",
+        // Root only for its first moment: it deletes the default route that Docker before 25
+        // adds on Internal networks, then becomes nobody, which drops these capabilities.
+        capAdd: HOLDER_CAPABILITIES,
+        user: "0:0",
         // The namespace owner carries the scenario's sysctls; IPv6 is off so that
         // no link-local chatter mixes into the captures of this IPv4 network.
         sysctls: {
@@ -388,8 +393,8 @@ export async function runScenario(
             name: `${prefix}-${side}-ns`,
             role: `${side} namespace holder`,
             image: images.endpoint,
-            user: "65534:65534",
-            capabilities: [],
+            user: "0:0 at start, then 65534:65534 with no capabilities",
+            capabilities: HOLDER_CAPABILITIES.map((c) => `${c} (at start only)`),
           })),
           ...sides.map((side) => ({
             name: `${prefix}-${side}-cap`,
