@@ -3,20 +3,7 @@
  * `deno task lab` as a user would; none of them needs Docker.
  */
 import assert from "node:assert/strict";
-
-const ROOT = new URL("../..", import.meta.url).pathname;
-
-async function lab(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("deno", {
-    args: ["task", "--quiet", "lab", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
+import { lab } from "../_cli.ts";
 
 /** A message for the user: a line or two, never a stack trace. */
 function assertCleanError(stderr: string, pattern: RegExp): void {

@@ -8,21 +8,10 @@ import { DockerClient, LAB_LABEL, parseDockerHost } from "../../lab/shell/docker
 import { makeTar } from "../../lab/util/tar.ts";
 import type { SummaryEntry } from "../../lab/report/summary.ts";
 import type { RunResult } from "../../lab/verdict/types.ts";
+import { lab } from "../_cli.ts";
 
 const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };
-const ROOT = new URL("../..", import.meta.url).pathname;
-
-async function lab(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("deno", {
-    args: ["task", "--quiet", "lab", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 /** What the kernel's RST reason says the cause is, where it says one. */
 const REASON_CAUSE: Record<string, string> = {

@@ -9,20 +9,10 @@ import { silentProgress } from "../../lab/shell/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import type { RunResult } from "../../lab/verdict/types.ts";
+import { lab } from "../_cli.ts";
 
 const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };
-
-async function labCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("deno", {
-    args: ["task", "--quiet", "lab", ...args],
-    cwd: new URL("../..", import.meta.url).pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 async function leftovers(runId?: string): Promise<string[]> {
   return (await docker.listLabelled(runId)).map((r) => `${r.kind} ${r.name}`);
@@ -34,7 +24,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "tcplab-e2e-" });
     try {
-      const { code, stdout, stderr } = await labCli(["run", "seed", "--no-contrast", "--json", "--out", dir]);
+      const { code, stdout, stderr } = await lab(...["run", "seed", "--no-contrast", "--json", "--out", dir]);
       assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
       const result: RunResult = JSON.parse(stdout);
       const conn = result.connections[0]!;
@@ -77,7 +67,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "tcplab-e2e-" });
     try {
-      const { code, stdout, stderr } = await labCli([
+      const { code, stdout, stderr } = await lab(...[
         "run",
         "seed-read-first",
         "--no-contrast",

@@ -6,20 +6,9 @@
  */
 import assert from "node:assert/strict";
 import type { Matrix } from "../../lab/matrix/types.ts";
+import { runTask } from "../_cli.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };
-
-async function labHosts(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("deno", {
-    args: ["task", "--quiet", "lab:hosts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 /** Start a second dockerd; returns its socket and a function that stops it and removes its files. */
 async function secondDaemon(): Promise<{ socket: string; stop: () => Promise<void> }> {
@@ -73,7 +62,8 @@ Deno.test({
     const second = await secondDaemon();
     const out = await Deno.makeTempDir({ prefix: "tcplab-matrix-" });
     try {
-      const { code, stdout, stderr } = await labHosts(
+      const { code, stdout, stderr } = await runTask(
+        "lab:hosts",
         "run",
         "seed",
         "refused",
@@ -119,7 +109,8 @@ Deno.test({
   async fn() {
     const out = await Deno.makeTempDir({ prefix: "tcplab-vary-" });
     try {
-      const { code, stdout, stderr } = await labHosts(
+      const { code, stdout, stderr } = await runTask(
+        "lab:hosts",
         "run",
         "tests/testdata/scenarios/late-write.yaml",
         "--vary",
