@@ -14,13 +14,22 @@ export interface CliResult {
 }
 
 /** `deno task --quiet TASK ARGS...` in the repository, output captured. */
-export async function runTask(task: "lab" | "lab:hosts", ...args: string[]): Promise<CliResult> {
+export function runTask(task: "lab" | "lab:hosts", ...args: string[]): Promise<CliResult> {
+  return runTaskWithEnv({}, task, ...args);
+}
+
+/** The same, with more environment variables for the lab. */
+export async function runTaskWithEnv(
+  env: Record<string, string>,
+  task: "lab" | "lab:hosts",
+  ...args: string[]
+): Promise<CliResult> {
   const out = await new Deno.Command("deno", {
     args: ["task", "--quiet", task, ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).output();
   const decoder = new TextDecoder();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };

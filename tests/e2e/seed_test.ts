@@ -9,7 +9,7 @@ import { silentProgress } from "../../lab/shell/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import type { RunResult } from "../../lab/verdict/types.ts";
-import { lab } from "../_cli.ts";
+import { lab, runTaskWithEnv } from "../_cli.ts";
 
 const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };
@@ -24,7 +24,13 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "tcplab-e2e-" });
     try {
-      const { code, stdout, stderr } = await lab(...["run", "seed", "--no-contrast", "--json", "--out", dir]);
+      // A secret in the lab's environment must not reach the report or the JSON people attach to tickets.
+      const secret = `s3cr3t-${crypto.randomUUID()}`;
+      const { code, stdout, stderr } = await runTaskWithEnv(
+        { TCPLAB_TEST_TOKEN: secret, AWS_SECRET_ACCESS_KEY: secret },
+        "lab",
+        ...["run", "seed", "--no-contrast", "--json", "--out", dir],
+      );
       assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
       const result: RunResult = JSON.parse(stdout);
       const conn = result.connections[0]!;
@@ -50,6 +56,10 @@ Deno.test({
       const read = server.find((c) => c.call === "read")!;
       assert.equal(read.errno, "ECONNRESET");
       assert.ok(read.enterMs > rst[0]!.ms, "the server read after the RST");
+      for (const file of ["report.md", "result.json", "evidence/run.json"]) {
+        assert.ok(!(await Deno.readTextFile(`${dir}/${file}`)).includes(secret), `no secret in ${file}`);
+      }
+      assert.ok(!stdout.includes(secret));
       // The report and the pcaps are where the lab said.
       for (const file of ["report.md", "result.json", "client.pcap", "server.pcap"]) {
         assert.ok((await Deno.stat(`${dir}/${file}`)).size > 0, `${file} written`);

@@ -109,3 +109,21 @@ Deno.test("the seed report reads as the ticket needs it", async () => {
   assert.ok(at("ioctl(FIONREAD) = 0 value=1") < at("client → server `[R.]`"));
   assert.ok(at("client → server `[R.]`") < at("read(len=1) = -1 ECONNRESET"));
 });
+
+Deno.test("text from a scenario file cannot inject HTML or links into a ticket", async () => {
+  const artifacts = await recordedRun("seed");
+  artifacts.scenario = {
+    ...artifacts.scenario,
+    name: "seed",
+    title: "<img src=x onerror=alert(1)> [click me](https://example.invalid/x) `tick",
+    description: "<script>alert(1)</script> ![pixel](https://example.invalid/p.png) | table | break",
+  };
+  const report = renderReport(analyseRun(artifacts, "deno task lab run seed"));
+  assert.ok(!report.includes("<img"), "no raw HTML tag");
+  assert.ok(!report.includes("<script"), "no raw script tag");
+  assert.doesNotMatch(report, /(?<!\\)\]\(https:\/\/example/, "no link or image syntax survives unescaped");
+  assert.match(
+    report,
+    /&lt;img src=x onerror=alert\(1\)&gt; \\\[click me\\\]\(https:\/\/example\.invalid\/x\)/,
+  );
+});
