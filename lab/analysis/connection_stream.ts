@@ -88,45 +88,56 @@ const _META_LINK = 2 ** 18;
 const _META_ORIG = 2 ** 34;
 const _MAX_ORIG = 2 ** 19 - 1;
 
-/** One tracked connection. Fields are public for speed; treat them as read-only. */
+/**
+ * One tracked connection. Fields are public for speed; treat them as
+ * read-only. The tracker reuses these objects (with their Zeek and teardown
+ * state) once a connection has ended and its sink did not keep it.
+ */
 export class StreamConnection {
   /** 1-based, in order of first packet (among the packets the filter let through). */
-  readonly id: number;
-  readonly ipVersion: number;
-  readonly o0: number;
-  readonly o1: number;
-  readonly o2: number;
-  readonly o3: number;
-  readonly oPort: number;
-  readonly r0: number;
-  readonly r1: number;
-  readonly r2: number;
-  readonly r3: number;
-  readonly rPort: number;
-  readonly hash: number;
-  readonly zeek: ZeekTcpState;
+  id = 0;
+  ipVersion = 4;
+  // Originator and responder addresses (int32 words, as TcpHeaderFields) and ports.
+  o0 = 0;
+  o1 = 0;
+  o2 = 0;
+  o3 = 0;
+  oPort = 0;
+  r0 = 0;
+  r1 = 0;
+  r2 = 0;
+  r3 = 0;
+  rPort = 0;
+  hash = 0;
+  readonly zeek: ZeekTcpState = new ZeekTcpState(0);
   readonly teardown: TeardownTracker = new TeardownTracker();
   packetsOrig = 0;
   packetsResp = 0;
   /** Capture time of the first packet: whole seconds and nanoseconds since the epoch. */
-  readonly startSeconds: number;
-  readonly startNanos: number;
+  startSeconds = 0;
+  startNanos = 0;
   /** Seconds since the capture's first record. */
-  readonly firstTime: number;
-  lastTime: number;
+  firstTime = 0;
+  lastTime = 0;
   /** Why it ended, once it has. */
   endReason: EndReason | null = null;
   /** Kept packet positions (see {@link keptPackets}). */
-  ring: Float64Array | null;
-  readonly keepHead: number;
-  readonly keepTail: number;
+  ring: Float64Array | null = null;
+  keepHead = 0;
+  keepTail = 1;
+  /** keepHead + keepTail, and the slot the next packet goes to. */
+  ringSize = 1;
+  ringSlot = 0;
   // Bookkeeping of ConnectionStream.
   nextInBucket: StreamConnection | null = null;
   prev: StreamConnection | null = null;
   next: StreamConnection | null = null;
   closing = false;
+  /** lastTime when the connection was last put at the tail of its list (the active list is relinked lazily). */
+  listTime = 0;
 
-  constructor(
+  /** Start as a new connection whose first packet is `f`. */
+  init(
     id: number,
     f: TcpHeaderFields,
     hash: number,
@@ -136,11 +147,12 @@ export class StreamConnection {
     ring: Float64Array | null,
     keepHead: number,
     keepTail: number,
-  ) {
+  ): void {
     this.id = id;
     this.hash = hash;
     this.ipVersion = f.ipVersion;
-    this.zeek = new ZeekTcpState(f.flags);
+    this.zeek.reset(f.flags);
+    this.teardown.reset();
     const flipped = ZeekTcpState.originatorIsReceiver(f.flags);
     this.o0 = flipped ? f.dst0 : f.src0;
     this.o1 = flipped ? f.dst1 : f.src1;
@@ -152,13 +164,18 @@ export class StreamConnection {
     this.r2 = flipped ? f.src2 : f.dst2;
     this.r3 = flipped ? f.src3 : f.dst3;
     this.rPort = flipped ? f.srcPort : f.dstPort;
+    this.packetsOrig = this.packetsResp = 0;
     this.startSeconds = seconds;
     this.startNanos = nanos;
-    this.firstTime = time;
-    this.lastTime = time;
+    this.firstTime = this.lastTime = this.listTime = time;
+    this.endReason = null;
     this.ring = ring;
     this.keepHead = keepHead;
     this.keepTail = keepTail;
+    this.ringSize = keepHead + keepTail;
+    this.ringSlot = 0;
+    this.nextInBucket = this.prev = this.next = null;
+    this.closing = false;
   }
 
   /** Packets seen, both ways. */
@@ -239,7 +256,9 @@ export class StreamConnection {
 export class ConnectionStream implements RecordSink {
   readonly #sink: ConnectionSink;
   readonly #fields = new TcpHeaderFields();
-  readonly #table = new Map<number, StreamConnection>();
+  /** Hash buckets: the first connection of each chain (a power-of-two array, grown as needed). */
+  #buckets: Array<StreamConnection | null> = new Array<StreamConnection | null>(4096).fill(null);
+  #mask = 4095;
   readonly #idleTimeout: number;
   readonly #closeDelay: number;
   readonly #maxTracked: number;
@@ -247,6 +266,7 @@ export class ConnectionStream implements RecordSink {
   readonly #keepTail: number;
   readonly #focus: { id: number; head: number; tail: number } | null;
   readonly #pool: Float64Array[] = [];
+  readonly #free: StreamConnection[] = [];
   // The filter, as words.
   readonly #hostVersion: number;
   readonly #h0: number;
@@ -264,6 +284,7 @@ export class ConnectionStream implements RecordSink {
   #firstSeconds = -1;
   #now = 0;
   #nextExpiry = 0;
+  #nextIdleCheck = 0;
   /** Records seen. */
   records = 0;
   /** TCP segments that passed the filter. */
@@ -353,7 +374,7 @@ export class ConnectionStream implements RecordSink {
       _endpointHash(f.src0, f.src1, f.src2, f.src3, f.srcPort) +
         _endpointHash(f.dst0, f.dst1, f.dst2, f.dst3, f.dstPort),
     );
-    let conn = this.#table.get(h) ?? null;
+    let conn: StreamConnection | null = this.#buckets[h & this.#mask]!;
     let fromOrig = false;
     while (conn !== null) {
       if (conn.ipVersion === f.ipVersion) {
@@ -388,10 +409,9 @@ export class ConnectionStream implements RecordSink {
 
     // Remember where the packet is.
     const ring = conn.ring;
-    const n = conn.packetsOrig + conn.packetsResp;
     if (ring !== null) {
-      const head = conn.keepHead;
-      const slot = (n < head ? n : head + ((n - head) % conn.keepTail)) * _SLOT;
+      const slot = conn.ringSlot * _SLOT;
+      conn.ringSlot = conn.ringSlot + 1 === conn.ringSize ? conn.keepHead : conn.ringSlot + 1;
       ring[slot] = dataOffset;
       ring[slot + 1] = time;
       ring[slot + 2] = capturedLength + _META_LINK * linkType +
@@ -406,14 +426,18 @@ export class ConnectionStream implements RecordSink {
     conn.zeek.add(fromOrig, flags, f.seq, f.ack, payload, f.window, f.wellFormed, null);
     conn.teardown.add(fromOrig, flags, f.seq, f.ack, payload);
 
-    if (!conn.closing && (flags & 0x05) !== 0 && conn.zeek.finished) {
+    if (conn.closing) {
+      // Few packets follow a close: keep the closing list in exact order.
+      if (conn !== this.#closingTail) {
+        this.#unlink(conn);
+        this.#append(conn);
+      }
+    } else if ((flags & 0x05) !== 0 && conn.zeek.finished) {
       this.#unlink(conn);
       conn.closing = true;
       this.#append(conn);
-    } else if (conn.closing ? conn !== this.#closingTail : conn !== this.#activeTail) {
-      this.#unlink(conn);
-      this.#append(conn);
     }
+    // An open connection stays where it is in the active list: #expire moves it when it gets there.
     if (time >= this.#nextExpiry) this.#expire();
   }
 
@@ -438,6 +462,13 @@ export class ConnectionStream implements RecordSink {
 
   #start(f: TcpHeaderFields, h: number, seconds: number, nanos: number, time: number): StreamConnection {
     if (this.#tracked >= this.#maxTracked) {
+      // The least recently active: a closed one first, else the active list's head after second chances.
+      let head = this.#activeHead;
+      while (this.#closingHead === null && head !== null && head.lastTime > head.listTime) {
+        this.#unlink(head);
+        this.#append(head);
+        head = this.#activeHead;
+      }
       const victim = this.#closingHead ?? this.#activeHead;
       if (victim !== null) {
         this.evicted += victim.closing ? 0 : 1;
@@ -454,9 +485,12 @@ export class ConnectionStream implements RecordSink {
     } else {
       ring = this.#pool.pop() ?? new Float64Array((head + tail) * _SLOT);
     }
-    const conn = new StreamConnection(id, f, h, seconds, nanos, time, ring, head, tail);
-    conn.nextInBucket = this.#table.get(h) ?? null;
-    this.#table.set(h, conn);
+    const conn = this.#free.pop() ?? new StreamConnection();
+    conn.init(id, f, h, seconds, nanos, time, ring, head, tail);
+    if (this.#tracked >= this.#buckets.length >> 1) this.#grow();
+    const b = h & this.#mask;
+    conn.nextInBucket = this.#buckets[b]!;
+    this.#buckets[b] = conn;
     this.#append(conn);
     this.#tracked++;
     if (this.#tracked > this.peakTracked) this.peakTracked = this.#tracked;
@@ -465,11 +499,10 @@ export class ConnectionStream implements RecordSink {
 
   #end(conn: StreamConnection, reason: EndReason): void {
     // Out of the hash chain.
-    const first = this.#table.get(conn.hash)!;
-    if (first === conn) {
-      if (conn.nextInBucket === null) this.#table.delete(conn.hash);
-      else this.#table.set(conn.hash, conn.nextInBucket);
-    } else {
+    const b = conn.hash & this.#mask;
+    const first = this.#buckets[b]!;
+    if (first === conn) this.#buckets[b] = conn.nextInBucket;
+    else {
       let c = first;
       while (c.nextInBucket !== conn) c = c.nextInBucket!;
       c.nextInBucket = conn.nextInBucket;
@@ -479,11 +512,30 @@ export class ConnectionStream implements RecordSink {
     this.#tracked--;
     conn.endReason = reason;
     const keep = this.#sink.ended(conn, reason);
-    if (!keep && conn.ring !== null) {
-      if (conn.keepHead === this.#keepHead && conn.keepTail === this.#keepTail && this.#pool.length < 1024) {
-        this.#pool.push(conn.ring);
+    if (!keep) {
+      const ring = conn.ring;
+      if (ring !== null && conn.keepHead === this.#keepHead && conn.keepTail === this.#keepTail) {
+        this.#pool.push(ring);
       }
       conn.ring = null;
+      // Reuse the object; never more than were tracked at once.
+      if (this.#free.length < 4096) this.#free.push(conn);
+    }
+  }
+
+  /** Twice the buckets, every connection rehashed. */
+  #grow(): void {
+    const old = this.#buckets;
+    this.#buckets = new Array<StreamConnection | null>(old.length * 2).fill(null);
+    this.#mask = this.#buckets.length - 1;
+    for (let c of old) {
+      while (c !== null) {
+        const next = c.nextInBucket;
+        const b = c.hash & this.#mask;
+        c.nextInBucket = this.#buckets[b]!;
+        this.#buckets[b] = c;
+        c = next;
+      }
     }
   }
 
@@ -493,14 +545,26 @@ export class ConnectionStream implements RecordSink {
     while (this.#closingHead !== null && this.#closingHead.lastTime + this.#closeDelay <= now) {
       this.#end(this.#closingHead, "closed");
     }
-    while (this.#activeHead !== null && this.#activeHead.lastTime + this.#idleTimeout <= now) {
-      this.#end(this.#activeHead, "idle");
+    if (now >= this.#nextIdleCheck) {
+      // The active list is in order of listTime, and lastTime >= listTime: a head that
+      // saw packets since it was placed goes to the tail (a second chance); an idle one ends.
+      let head = this.#activeHead;
+      while (head !== null) {
+        if (head.lastTime + this.#idleTimeout <= now) this.#end(head, "idle");
+        else if (head.lastTime > head.listTime) {
+          this.#unlink(head);
+          this.#append(head);
+        } else break;
+        head = this.#activeHead;
+      }
+      this.#nextIdleCheck = now + Math.max(1, this.#idleTimeout / 10);
     }
     this.#nextExpiry = now + 1;
   }
 
   #append(conn: StreamConnection): void {
     conn.next = null;
+    conn.listTime = conn.lastTime;
     if (conn.closing) {
       conn.prev = this.#closingTail;
       if (this.#closingTail !== null) this.#closingTail.next = conn;

@@ -165,6 +165,18 @@ class _Endpoint {
 
   constructor(readonly isOrig: boolean) {}
 
+  /** Back to a fresh endpoint (for reuse). */
+  reset(): void {
+    this.state = this.prevState = "inactive";
+    this.startSeq = this.lastSeq = this.ackSeq = 0;
+    this.seqWraps = this.ackWraps = this.finCount = 0;
+    this.didClose = false;
+    this.histLastSyn = this.histLastFin = this.histLastRst = 0;
+    this.rxmtCount = this.win0Count = this.checksumCount = 0;
+    this.rxmtThreshold = this.win0Threshold = this.checksumThreshold = 1;
+    this.underflow = false;
+  }
+
   setState(state: _State): void {
     if (state === this.state) return;
     this.prevState = this.state;
@@ -244,8 +256,9 @@ class _Endpoint {
 export class ZeekTcpState {
   readonly orig: _Endpoint = new _Endpoint(true);
   readonly resp: _Endpoint = new _Endpoint(false);
-  /** Zeek's history letters so far. */
-  history = "";
+  /** History letters as character codes, reused from connection to connection (no string per letter). */
+  #historyCodes: number[] = [];
+  #historyLength = 0;
   histSeen = 0;
   #isnOrig = 0;
   #hasIsnOrig = false;
@@ -264,7 +277,19 @@ export class ZeekTcpState {
    */
   constructor(firstFlags: number, verifyChecksums = false) {
     this.#verifyChecksums = verifyChecksums;
-    if (ZeekTcpState.originatorIsReceiver(firstFlags)) this.history = "^";
+    this.reset(firstFlags);
+  }
+
+  /** Start over as a new connection whose first segment has `firstFlags` (objects can be reused). */
+  reset(firstFlags: number): void {
+    this.orig.reset();
+    this.resp.reset();
+    this.#historyLength = 0;
+    if (ZeekTcpState.originatorIsReceiver(firstFlags)) this.#historyCodes[this.#historyLength++] = 0x5e; // ^
+    this.histSeen = 0;
+    this.#isnOrig = this.#isnResp = this.#synAckAck = 0;
+    this.#hasIsnOrig = this.#hasIsnResp = false;
+    this.synAckSeen = this.handshakeCompleted = false;
   }
 
   /** Whether a connection whose first segment has these flags was opened by that segment's receiver (a SYN-ACK). */
@@ -288,6 +313,13 @@ export class ZeekTcpState {
       this.resp.state === "inactive" && seq === this.resp.startSeq
     ) return false;
     return true;
+  }
+
+  /** Zeek's history letters so far (ShADadFf...). */
+  get history(): string {
+    let text = "";
+    for (let i = 0; i < this.#historyLength; i++) text += String.fromCharCode(this.#historyCodes[i]!);
+    return text;
   }
 
   /** The originator's ISN, from its first SYN, or null. */
@@ -369,7 +401,9 @@ export class ZeekTcpState {
   }
 
   #addHistory(endpoint: _Endpoint, code: string): void {
-    this.history += endpoint.isOrig ? code : code.toLowerCase();
+    const c = code.charCodeAt(0);
+    // Upper case for the originator, lower case for the responder.
+    this.#historyCodes[this.#historyLength++] = endpoint.isOrig ? c : c | 0x20;
   }
 
   /** Connection::CheckHistory: true if already seen, else record it and return false. */

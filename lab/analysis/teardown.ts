@@ -171,7 +171,7 @@ export interface TeardownContext {
 }
 
 /** How many distinct recent ack numbers each side remembers, to find the segment a RST without ACK answers. */
-const _RECENT_ACKS = 8;
+const _RECENT_ACKS = 4;
 
 /** Sequence number `a` is after `b` (modulo 2^32). */
 function _after(a: number, b: number): boolean {
@@ -215,19 +215,44 @@ class _Side {
   syns = 0;
   synAcks = 0;
   /** Recent distinct ack numbers and the packet index that last carried each (a ring; index -1: empty). */
-  readonly recentAcks: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
-  readonly recentIndex: number[] = [-1, -1, -1, -1, -1, -1, -1, -1];
+  readonly recentAcks: number[] = [0, 0, 0, 0];
+  readonly recentIndex: number[] = [-1, -1, -1, -1];
+  /** The slot of the latest ack. */
   recentAt = 0;
 
+  /** Back to a fresh side (for reuse). */
+  reset(): void {
+    this.packets = this.packetsBeforeReset = 0;
+    this.firstFin = this.firstRst = -1;
+    this.firstSeq =
+      this.firstAck =
+      this.hiSent =
+      this.hiAck =
+      this.hiSegment =
+        0;
+    this.hasFirstSeq =
+      this.hasFirstAck =
+      this.hasSent =
+      this.hasAck =
+      this.hasSegment =
+        false;
+    this.sentPayload = this.peerHadSentAtOwnPayload = this.peerHadSentAtFin = false;
+    this.peerSentAtOwnPayload = this.peerSentAtFin = 0;
+    this.syns = this.synAcks = 0;
+    this.recentIndex.fill(-1);
+    this.recentAt = 0;
+  }
+
   rememberAck(ack: number, index: number): void {
-    const last = (this.recentAt + _RECENT_ACKS - 1) % _RECENT_ACKS;
-    if (this.recentIndex[last] !== -1 && this.recentAcks[last] === ack) {
-      this.recentIndex[last] = index;
+    const at = this.recentAt;
+    if (this.recentAcks[at] === ack && this.recentIndex[at] !== -1) {
+      this.recentIndex[at] = index;
       return;
     }
-    this.recentAcks[this.recentAt] = ack;
-    this.recentIndex[this.recentAt] = index;
-    this.recentAt = (this.recentAt + 1) % _RECENT_ACKS;
+    const next = (at + 1) & (_RECENT_ACKS - 1);
+    this.recentAcks[next] = ack;
+    this.recentIndex[next] = index;
+    this.recentAt = next;
   }
 
   /** The latest packet index (before now) whose ack was `ack`, or null. */
@@ -294,13 +319,28 @@ export class TeardownTracker {
   #runCount = 0;
   #hasRun = false;
 
+  /** Start over for a new connection (objects can be reused). */
+  reset(): void {
+    this.#orig.reset();
+    this.#resp.reset();
+    this.#count = 0;
+    this.#resetIndex = -1;
+    this.#resetOrig = false;
+    this.#resetFlags = this.#resetSeq = this.#resetAck = 0;
+    this.#sentAtResetOrig = this.#sentAtResetResp = this.#ackedAtReset = 0;
+    this.#hadSentAtResetOrig = this.#hadSentAtResetResp = this.#hadAckedAtReset = false;
+    this.#resetAnswers = null;
+    this.#runOrig = this.#hasRun = false;
+    this.#runCount = 0;
+  }
+
   /** Segments added so far. */
   get packets(): number {
     return this.#count;
   }
 
   /** Whether a RST was seen. */
-  get reset(): boolean {
+  get sawReset(): boolean {
     return this.#resetIndex !== -1;
   }
 
@@ -397,22 +437,26 @@ export class TeardownTracker {
    * `reason` is empty: the same causes, cheaper, for counting many connections.
    */
   classify(context: TeardownContext, text = true): Teardown {
-    return new _Classifier(context, text, {
-      orig: this.#orig,
-      resp: this.#resp,
-      resetIndex: this.#resetIndex,
-      resetOrig: this.#resetOrig,
-      resetFlags: this.#resetFlags,
-      resetSeq: this.#resetSeq,
-      resetAck: this.#resetAck,
-      sentAtResetOrig: { value: this.#sentAtResetOrig, has: this.#hadSentAtResetOrig },
-      sentAtResetResp: { value: this.#sentAtResetResp, has: this.#hadSentAtResetResp },
-      ackedAtReset: { value: this.#ackedAtReset, has: this.#hadAckedAtReset },
-      resetAnswers: this.#resetAnswers,
-      run: this.#hasRun && this.#runCount > 0
-        ? { by: this.#runOrig ? "orig" : "resp", count: this.#runCount }
-        : null,
-    }).classify();
+    // One classifier and one set of facts for every call: nothing here outlives the call.
+    const f = _FACTS;
+    f.orig = this.#orig;
+    f.resp = this.#resp;
+    f.resetIndex = this.#resetIndex;
+    f.resetOrig = this.#resetOrig;
+    f.resetFlags = this.#resetFlags;
+    f.resetSeq = this.#resetSeq;
+    f.resetAck = this.#resetAck;
+    f.sentAtResetOrig.value = this.#sentAtResetOrig;
+    f.sentAtResetOrig.has = this.#hadSentAtResetOrig;
+    f.sentAtResetResp.value = this.#sentAtResetResp;
+    f.sentAtResetResp.has = this.#hadSentAtResetResp;
+    f.ackedAtReset.value = this.#ackedAtReset;
+    f.ackedAtReset.has = this.#hadAckedAtReset;
+    f.resetAnswers = this.#resetAnswers;
+    f.run = this.#hasRun && this.#runCount > 0
+      ? { by: this.#runOrig ? "orig" : "resp", count: this.#runCount }
+      : null;
+    return _CLASSIFIER.load(context, text, f).classify();
   }
 }
 
@@ -431,15 +475,34 @@ interface _Facts {
   run: { by: Direction; count: number } | null;
 }
 
-class _Classifier {
-  readonly base: { orig: number; resp: number };
+const _FACTS: _Facts = {
+  orig: new _Side(),
+  resp: new _Side(),
+  resetIndex: -1,
+  resetOrig: false,
+  resetFlags: 0,
+  resetSeq: 0,
+  resetAck: 0,
+  sentAtResetOrig: { value: 0, has: false },
+  sentAtResetResp: { value: 0, has: false },
+  ackedAtReset: { value: 0, has: false },
+  resetAnswers: null,
+  run: null,
+};
 
-  constructor(
-    readonly context: TeardownContext,
-    readonly text: boolean,
-    readonly facts: _Facts,
-  ) {
-    this.base = { orig: this.#base("orig"), resp: this.#base("resp") };
+class _Classifier {
+  context!: TeardownContext;
+  text = true;
+  facts: _Facts = _FACTS;
+  readonly base = { orig: 0, resp: 0 };
+
+  load(context: TeardownContext, text: boolean, facts: _Facts): this {
+    this.context = context;
+    this.text = text;
+    this.facts = facts;
+    this.base.orig = this.#base("orig");
+    this.base.resp = this.#base("resp");
+    return this;
   }
 
   side(d: Direction): _Side {
@@ -793,6 +856,8 @@ class _Classifier {
     return candidates;
   }
 }
+
+const _CLASSIFIER = new _Classifier();
 
 function _index(n: number): number | null {
   return n === -1 ? null : n;

@@ -83,11 +83,11 @@ export async function runCommand(
     quiet ? silentProgress : stderrProgress(toRun.size > 1 ? `${name}: ` : "");
 
   const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
-  await docker.info();
+  const engine = await docker.info();
   const leftovers = describeLeftovers(await findLeftovers(docker));
   if (leftovers) console.error(`tcplab: note: ${leftovers}`);
   // Build the images once, before the runs start side by side.
-  await ensureImages(docker, quiet ? silentProgress : stderrProgress());
+  const images = await ensureImages(docker, quiet ? silentProgress : stderrProgress());
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   const many = asked.length > 1;
@@ -96,16 +96,15 @@ export async function runCommand(
     root === null ? `runs/${stamp}-${name}` : many || toRun.size > 1 ? `${root}/${name}` : root;
 
   const results = new Map<string, { result: RunResult; dir: string }>();
-  await runLimited([...toRun.values()], jobs, async (scenario) => {
+  const run = async (scenario: Scenario) => {
     const dir = dirFor(scenario.name);
-    const result = await runWithRetries(scenario, {
-      docker,
-      progress: progressFor(scenario.name),
-      signal,
-      timeouts,
-    }, dir);
-    results.set(scenario.name, { result, dir });
-  });
+    const options = { docker, progress: progressFor(scenario.name), signal, timeouts, engine, images };
+    results.set(scenario.name, { result: await runWithRetries(scenario, options, dir), dir });
+  };
+  // A timing-dependent scenario (a simultaneous close) runs after the others, on a quieter machine.
+  const all = [...toRun.values()];
+  await runLimited(all.filter((s) => !s.retry), jobs, run);
+  await runLimited(all.filter((s) => s.retry), jobs, run);
 
   for (const [name, { result, dir }] of results) {
     const contrastName = toRun.get(name)?.contrast;

@@ -294,6 +294,13 @@ class _Collector {
   readonly #maxDetails: number;
   readonly #maxLargest: number;
   readonly #focus: number | null;
+  /** Reused for every connection: without texts, the responder is never read. */
+  readonly #quickContext: TeardownContext = {
+    isnOrig: null,
+    isnResp: null,
+    handshakeCompleted: false,
+    responder: { address: "", port: 0 },
+  };
 
   constructor(options: ExplainOptions) {
     const maxRows = Math.max(0, options.maxRows ?? 100);
@@ -308,7 +315,11 @@ class _Collector {
   ended(conn: StreamConnection, reason: EndReason): boolean {
     if (this.#focus !== null && conn.id !== this.#focus) return false;
     // Classify without texts first: most connections are only counted.
-    const quick = conn.teardown.classify(_context(conn), false);
+    const q = this.#quickContext;
+    q.isnOrig = conn.zeek.isnOrig;
+    q.isnResp = conn.zeek.isnResp;
+    q.handshakeCompleted = conn.zeek.handshakeCompleted;
+    const quick = conn.teardown.classify(q, false);
     const zeek = conn.zeek;
     const state = zeek.connState();
     const cause = _causeKey(quick.candidates);
@@ -399,10 +410,7 @@ function _context(conn: StreamConnection): TeardownContext {
     isnOrig: zeek.isnOrig,
     isnResp: zeek.isnResp,
     handshakeCompleted: zeek.handshakeCompleted,
-    // Only the texts use it: made when read.
-    get responder() {
-      return conn.responder;
-    },
+    responder: conn.responder,
   };
 }
 

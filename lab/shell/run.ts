@@ -20,13 +20,14 @@ import { parseProcNetTcp } from "../evidence/sockets.ts";
 import {
   type ContainerHandle,
   type DockerClient,
+  type EngineInfo,
   LAB_LABEL,
   LabEnvironmentError,
   OWNER_LABEL,
   RUN_LABEL,
   statusOf,
 } from "./docker.ts";
-import { CAPTURE_UID, ensureImages } from "./images.ts";
+import { CAPTURE_UID, ensureImages, type LabImages } from "./images.ts";
 import type { Progress } from "./progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
@@ -77,6 +78,9 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Why the kernel trace cannot be recorded for this engine (a remote host), or undefined to record it. */
   noTrace?: string;
+  /** The engine's answer and the images, when the caller already has them. */
+  engine?: EngineInfo;
+  images?: LabImages;
 }
 
 /** Thrown when a run was interrupted; what it created has been removed. */
@@ -128,13 +132,12 @@ export async function runScenario(
     if (options.signal?.aborted) throw new RunInterrupted("the run was interrupted");
   };
 
-  const engine = await docker.info();
-  const images = await withTimeout(
-    ensureImages(docker, progress),
-    timeouts.build,
-    "build: images",
-    options.signal,
-  );
+  // A caller running many scenarios on one engine asks once and passes the answers.
+  const [engine, images] = await Promise.all([
+    options.engine ?? docker.info(),
+    options.images ??
+      withTimeout(ensureImages(docker, progress), timeouts.build, "build: images", options.signal),
+  ]);
   phase("build");
   checkAbort();
 
@@ -147,12 +150,16 @@ export async function runScenario(
   const containers: ContainerHandle[] = [];
   const volumes: string[] = [];
   let networkId: string | null = null;
-  const trace = options.noTrace ? noTrace(options.noTrace) : await startTrace(prefix);
+  // The trace starts while the network is made: both take tens of milliseconds.
+  const tracing = options.noTrace ? Promise.resolve(noTrace(options.noTrace)) : startTrace(prefix);
+  const networking = createNetwork(docker, prefix, labels);
+  networking.catch(() => {}); // awaited below, inside the try that cleans up
+  const trace = await tracing;
   const startedAt = new Date().toISOString();
   let timedOut: string | null = null;
 
   try {
-    const { id, subnet, address } = await createNetwork(docker, prefix, labels);
+    const { id, subnet, address } = await networking;
     networkId = id;
     const addresses: Record<Side, string> = {
       server: address(SERVER_OFFSET),
@@ -358,6 +365,8 @@ export async function runScenario(
     const pcaps = await Promise.all(
       sides.map((side, i) => captures[i]!.readFile(`/cap/${side}.pcap`).catch(() => null)),
     );
+    // The holders are done: let them exit now, so that removing them needs no kill.
+    await Promise.all(holders.map((h) => h.signal("SIGTERM")));
     phase("collect");
 
     const sideArtifacts = (side: Side, i: number, p: ContainerHandle | null): SideArtifacts => ({
