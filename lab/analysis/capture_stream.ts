@@ -16,7 +16,7 @@
  * @module
  */
 
-import { MAX_RECORD_BYTES, PcapError, readPcapHeader } from "./pcap.ts";
+import { MAX_RECORD_BYTES, PcapError, readPcapHeader } from "./capture_header.ts";
 
 /** The most bytes a pcapng block may have before it counts as corruption (16 MiB). */
 export const MAX_BLOCK_BYTES = 16 * 1024 * 1024;

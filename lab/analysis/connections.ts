@@ -365,10 +365,41 @@ export class ZeekTcpState {
   ): void {
     seq |= 0;
     ack |= 0;
+    const endpoint = isOrig ? this.orig : this.resp;
+    const peer = isOrig ? this.resp : this.orig;
+    if (
+      (flags & (TCP_SYN | TCP_FIN | TCP_RST | TCP_ACK)) === TCP_ACK && window !== 0 && wellFormed &&
+      (checksumOk !== false || !this.#verifyChecksums) && peer.ackWraps === 0 &&
+      (endpoint.state === "established" || endpoint.state === "partial") &&
+      (peer.state === "established" || peer.state === "partial")
+    ) {
+      // The common case (data or an ACK between two open endpoints): what #process would do, without the rest.
+      if (isOrig && !this.handshakeCompleted) this.#trackHandshake(isOrig, flags, seq, ack);
+      const mask = payloadLength > 0 ? _HIST_DATA : _HIST_ACK;
+      if ((this.histSeen & (isOrig ? mask : mask * 0x10000)) === 0) {
+        this.#checkHistory(endpoint, mask, payloadLength > 0 ? "D" : "A");
+      }
+      const deltaAck = _seqDelta(ack, peer.ackSeq);
+      if (deltaAck > 0) {
+        // Zeek's underflow test for the ack (peer.relativeSeq), inlined.
+        const wrapped = ack >>> 0 < peer.ackSeq >>> 0;
+        const underflow = !wrapped && _seqDelta(ack, peer.startSeq) < 0;
+        if (!underflow && !(ack === 0 && deltaAck > _TOO_LARGE_SEQ_DELTA)) peer.updateAckSeq(ack);
+      }
+      const seqOnePast = (seq + payloadLength) | 0;
+      if (_seqDelta(seqOnePast, endpoint.lastSeq) > 0) endpoint.updateLastSeq(seqOnePast);
+      else if (payloadLength > 0) {
+        endpoint.rxmtCount++;
+        if (endpoint.rxmtCount === endpoint.rxmtThreshold) {
+          this.#addHistory(endpoint, "T");
+          endpoint.rxmtThreshold *= 10;
+        }
+      }
+      return;
+    }
     this.#trackHandshake(isOrig, flags, seq, ack);
     if (!wellFormed) return; // Zeek drops these before its state machine
     if (this.#verifyChecksums && checksumOk === false) {
-      const endpoint = isOrig ? this.orig : this.resp;
       endpoint.checksumCount++;
       if (endpoint.checksumCount === endpoint.checksumThreshold) {
         this.#addHistory(endpoint, "C");

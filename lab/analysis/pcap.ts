@@ -1,111 +1,53 @@
 /**
- * Reading capture files: pcap bytes in, {@link CaptureRecord}s out.
+ * Reading capture files held in memory: bytes in, {@link CaptureRecord}s out.
  *
  * Classic pcap (libpcap's own format) is read by {@link readPcap}, in both
  * byte orders and with microsecond (`a1b2c3d4`) or nanosecond (`a1b23c4d`)
- * timestamps. {@link readCapture} looks at the magic number and picks the
- * reader; pcapng is recognised but not read yet, so a pcapng reader can be
- * added beside this one without changing callers.
+ * timestamps. {@link readCapture} looks at the magic number and reads
+ * classic pcap or pcapng (with the streaming reader of capture_stream.ts).
  *
  * Records are views into the input buffer, never copies.
  *
  * @module
  */
 
+import {
+  detectCaptureFormat,
+  MAX_RECORD_BYTES,
+  PcapError,
+  type PcapHeader,
+  readPcapHeader,
+} from "./capture_header.ts";
+import { CaptureStreamReader } from "./capture_stream.ts";
 import type { CaptureRecord } from "./types.ts";
 
-/** Records larger than this are treated as corruption, whatever the file's snapshot length says. */
-export const MAX_RECORD_BYTES = 256 * 1024;
+export {
+  type CaptureFormat,
+  detectCaptureFormat,
+  MAX_RECORD_BYTES,
+  PcapError,
+  type PcapHeader,
+  readPcapHeader,
+} from "./capture_header.ts";
 
 const _GLOBAL_HEADER_BYTES = 24;
 const _RECORD_HEADER_BYTES = 16;
-const _PCAPNG_MAGIC = 0x0a0d0d0a;
-
-/**
- * A capture file that cannot be read. The message names the file, the byte
- * offset and what is wrong there; `offset` repeats the offset for callers.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { PcapError, readPcap } from "./pcap.ts";
- * assert.throws(() => readPcap(new Uint8Array(), "x.pcap"), (e) =>
- *   e instanceof PcapError && e.offset === 0 &&
- *   e.message === 'Cannot read "x.pcap" at byte 0: the file is empty');
- * ```
- */
-export class PcapError extends SyntaxError {
-  /** Byte offset in the file where the problem is. */
-  readonly offset: number;
-  /** The file name the caller gave. */
-  readonly fileName: string;
-
-  /** Build the error; `problem` says what is wrong at `offset`. */
-  constructor(
-    fileName: string,
-    offset: number,
-    problem: string,
-    options?: ErrorOptions,
-  ) {
-    super(`Cannot read "${fileName}" at byte ${offset}: ${problem}`, options);
-    this.name = "PcapError";
-    this.offset = offset;
-    this.fileName = fileName;
-  }
-}
-
-/** The capture formats {@link detectCaptureFormat} recognises. */
-export type CaptureFormat = "pcap" | "pcapng";
-
-/** The fixed facts from a classic pcap file header. */
-export interface PcapHeader {
-  /** Whether the multi-byte fields are little-endian. */
-  littleEndian: boolean;
-  /** Whether record timestamps carry nanoseconds (magic `a1b23c4d`) rather than microseconds. */
-  nanosecond: boolean;
-  /** Format version, normally 2. */
-  versionMajor: number;
-  /** Format version, normally 4. */
-  versionMinor: number;
-  /** The snapshot length: no record should be longer. 0 means the writer did not say. */
-  snapLength: number;
-  /** The link type (the low 16 bits of the header's link-type field). */
-  linkType: number;
-}
-
-/**
- * Which capture format `bytes` start with, from the magic number, or null.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { detectCaptureFormat } from "./pcap.ts";
- * assert.equal(detectCaptureFormat(new Uint8Array([0xd4, 0xc3, 0xb2, 0xa1])), "pcap");
- * assert.equal(detectCaptureFormat(new Uint8Array([0x0a, 0x0d, 0x0d, 0x0a])), "pcapng");
- * assert.equal(detectCaptureFormat(new Uint8Array([1, 2, 3, 4])), null);
- * ```
- */
-export function detectCaptureFormat(bytes: Uint8Array): CaptureFormat | null {
-  if (bytes.length < 4) return null;
-  const view = _view(bytes);
-  const be = view.getUint32(0, false);
-  const le = view.getUint32(0, true);
-  if (_isPcapMagic(be) || _isPcapMagic(le)) return "pcap";
-  if (be === _PCAPNG_MAGIC) return "pcapng";
-  return null;
-}
 
 /**
  * Read any capture file this module knows, choosing the reader from the
- * magic number. Today that is classic pcap only; a pcapng file gets a
- * {@link PcapError} that says so.
+ * magic number: classic pcap ({@link readPcap}) or pcapng (every section
+ * and interface; see {@link CaptureStreamReader}). As with readPcap, a bad
+ * header throws at once and a bad record throws when iteration reaches it,
+ * after the good records before it.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { readCapture } from "./pcap.ts";
- * const ng = new Uint8Array([0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0]);
- * assert.throws(() => readCapture(ng, "a.pcapng"), /pcapng is not supported yet/);
+ * const bytes = Deno.readFileSync(new URL("../../tests/testdata/refused.pcapng", import.meta.url));
+ * const records = [...readCapture(bytes, "refused.pcapng")];
+ * assert.equal(records.length, 2);
+ * assert.equal(records[0]?.linkType, 1);
  * ```
  */
 export function readCapture(
@@ -113,64 +55,36 @@ export function readCapture(
   fileName: string,
 ): Generator<CaptureRecord> {
   const format = detectCaptureFormat(bytes);
-  if (format === "pcapng") {
-    throw new PcapError(
-      fileName,
-      0,
-      "this is a pcapng file, and pcapng is not supported yet; " +
-        "convert it to classic pcap first (`editcap -F pcap IN OUT` or `tcpdump -r IN -w OUT`)",
-    );
-  }
+  if (format === "pcapng") return _pcapngRecords(bytes, fileName);
   return readPcap(bytes, fileName);
 }
 
-/**
- * Parse the 24-byte classic pcap file header.
- * Throws a {@link PcapError} when the file is empty, too short, or not pcap.
- */
-export function readPcapHeader(
-  bytes: Uint8Array,
-  fileName: string,
-): PcapHeader {
-  if (bytes.length === 0) throw new PcapError(fileName, 0, "the file is empty");
-  if (bytes.length < 4) {
-    throw new PcapError(
-      fileName,
-      0,
-      `not a pcap file: only ${bytes.length} byte(s), too short for a magic number`,
-    );
+/** pcapng through the streaming reader: the records before a bad block, then its error. */
+function _pcapngRecords(bytes: Uint8Array, fileName: string): Generator<CaptureRecord> {
+  const records: CaptureRecord[] = [];
+  let error: unknown = null;
+  const reader = new CaptureStreamReader(fileName, {
+    record(data, start, capturedLength, originalLength, linkType, seconds, nanos, recordOffset) {
+      records.push({
+        index: records.length + 1,
+        offset: recordOffset,
+        timeNs: BigInt(seconds) * 1_000_000_000n + BigInt(nanos),
+        linkType,
+        originalLength,
+        data: data.subarray(start, start + capturedLength),
+      });
+    },
+  });
+  try {
+    reader.readAll(bytes);
+  } catch (e) {
+    if (reader.records === 0 && reader.sections === 0) throw e; // a bad header fails at once
+    error = e;
   }
-  const view = _view(bytes);
-  const be = view.getUint32(0, false);
-  const le = view.getUint32(0, true);
-  let littleEndian: boolean;
-  if (_isPcapMagic(le)) littleEndian = true;
-  else if (_isPcapMagic(be)) littleEndian = false;
-  else {
-    const hex = _hex(bytes.subarray(0, 4));
-    const hint = be === _PCAPNG_MAGIC ? " (it is pcapng; use readCapture)" : "";
-    throw new PcapError(
-      fileName,
-      0,
-      `not a pcap file: the magic number is ${hex}, expected a1b2c3d4 or a1b23c4d in either byte order${hint}`,
-    );
-  }
-  if (bytes.length < _GLOBAL_HEADER_BYTES) {
-    throw new PcapError(
-      fileName,
-      0,
-      `file header truncated (${bytes.length} of ${_GLOBAL_HEADER_BYTES} bytes)`,
-    );
-  }
-  const magic = view.getUint32(0, littleEndian);
-  return {
-    littleEndian,
-    nanosecond: magic === 0xa1b23c4d,
-    versionMajor: view.getUint16(4, littleEndian),
-    versionMinor: view.getUint16(6, littleEndian),
-    snapLength: view.getUint32(16, littleEndian),
-    linkType: view.getUint32(20, littleEndian) & 0xffff,
-  };
+  return (function* () {
+    yield* records;
+    if (error !== null) throw error;
+  })();
 }
 
 /**
@@ -264,14 +178,6 @@ function* _records(
   }
 }
 
-function _isPcapMagic(magic: number): boolean {
-  return magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-}
-
 function _view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function _hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
 }

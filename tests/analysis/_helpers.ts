@@ -275,3 +275,99 @@ export function ipv4Segment(spec: SegmentSpec): Uint8Array {
   fixIpv4HeaderChecksum(ip);
   return concat(ip, tcp);
 }
+
+/** One interface of {@link buildPcapng}. */
+export interface InterfaceSpec {
+  linkType: number;
+  snapLength?: number;
+  /** if_tsresol byte (default: none, that is microseconds). */
+  tsresol?: number;
+  /** if_tsoffset, seconds. */
+  tsoffset?: number;
+}
+
+/** One block of {@link buildPcapng}. */
+export type BlockSpec =
+  | { section: InterfaceSpec[] }
+  | { iface: number; ts: bigint; data: Uint8Array; originalLength?: number }
+  | { simple: Uint8Array; originalLength?: number }
+  | { obsolete: number; ts: bigint; data: Uint8Array }
+  | { other: number; bodyLength: number };
+
+/**
+ * A pcapng file in memory: each `section` starts a section header block
+ * followed by its interface description blocks; packets are enhanced
+ * (`iface`), simple (`simple`) or obsolete (`obsolete`) packet blocks;
+ * `other` is a block of another type, skipped by readers.
+ */
+export function buildPcapng(blocks: BlockSpec[], options: { littleEndian?: boolean } = {}): Uint8Array {
+  const le = options.littleEndian ?? true;
+  const parts: Uint8Array[] = [];
+  const block = (type: number, body: Uint8Array) => {
+    const padded = (body.length + 3) & ~3;
+    const total = 12 + padded;
+    const out = new Uint8Array(total);
+    const v = new DataView(out.buffer);
+    v.setUint32(0, type, le);
+    v.setUint32(4, total, le);
+    out.set(body, 8);
+    v.setUint32(total - 4, total, le);
+    parts.push(out);
+  };
+  for (const b of blocks) {
+    if ("section" in b) {
+      const shb = new Uint8Array(16);
+      const v = new DataView(shb.buffer);
+      v.setUint32(0, 0x1a2b3c4d, le);
+      v.setUint16(4, 1, le);
+      v.setUint16(6, 0, le);
+      v.setInt32(8, -1, le);
+      v.setInt32(12, -1, le);
+      block(0x0a0d0d0a, shb);
+      for (const i of b.section) {
+        const options: number[][] = [];
+        const opt = (code: number, value: Uint8Array) => {
+          const o = new Uint8Array(4 + ((value.length + 3) & ~3));
+          const ov = new DataView(o.buffer);
+          ov.setUint16(0, code, le);
+          ov.setUint16(2, value.length, le);
+          o.set(value, 4);
+          options.push([...o]);
+        };
+        if (i.tsresol !== undefined) opt(9, new Uint8Array([i.tsresol]));
+        if (i.tsoffset !== undefined) {
+          const value = new Uint8Array(8);
+          new DataView(value.buffer).setBigInt64(0, BigInt(i.tsoffset), le);
+          opt(14, value);
+        }
+        if (options.length) options.push([0, 0, 0, 0]);
+        const body = new Uint8Array(8 + options.flat().length);
+        const bv = new DataView(body.buffer);
+        bv.setUint16(0, i.linkType, le);
+        bv.setUint32(4, i.snapLength ?? 262144, le);
+        body.set(options.flat(), 8);
+        block(1, body);
+      }
+    } else if ("iface" in b || "obsolete" in b) {
+      const data = b.data;
+      const body = new Uint8Array(20 + data.length);
+      const v = new DataView(body.buffer);
+      if ("iface" in b) v.setUint32(0, b.iface, le);
+      else v.setUint16(0, b.obsolete, le);
+      v.setUint32(4, Number(b.ts >> 32n), le);
+      v.setUint32(8, Number(b.ts & 0xffffffffn), le);
+      v.setUint32(12, data.length, le);
+      v.setUint32(16, ("originalLength" in b ? b.originalLength : undefined) ?? data.length, le);
+      body.set(data, 20);
+      block("iface" in b ? 6 : 2, body);
+    } else if ("simple" in b) {
+      const body = new Uint8Array(4 + b.simple.length);
+      new DataView(body.buffer).setUint32(0, b.originalLength ?? b.simple.length, le);
+      body.set(b.simple, 4);
+      block(3, body);
+    } else {
+      block(b.other, new Uint8Array(b.bodyLength));
+    }
+  }
+  return concat(...parts);
+}

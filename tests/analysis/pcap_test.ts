@@ -7,7 +7,7 @@ import {
   readPcap,
   readPcapHeader,
 } from "../../lab/analysis/pcap.ts";
-import { buildPcap, fixtureBytes, FIXTURES } from "./_helpers.ts";
+import { buildPcap, fixtureBytes, FIXTURES, TESTDATA } from "./_helpers.ts";
 
 Deno.test("readPcap reads every fixture: nanosecond Ethernet/SLL records as views", async (t) => {
   for (const name of FIXTURES) {
@@ -176,18 +176,23 @@ Deno.test("readPcap: bad input says where and what", async (t) => {
   });
 });
 
-Deno.test("readCapture: dispatches on the magic; pcapng is not supported yet", () => {
+Deno.test("readCapture: dispatches on the magic, and reads pcapng", () => {
   const bytes = fixtureBytes("refused");
   assert.equal(detectCaptureFormat(bytes), "pcap");
   assert.equal([...readCapture(bytes, "refused.pcap")].length, 2);
-  const pcapng = new Uint8Array([0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a]);
-  assert.equal(detectCaptureFormat(pcapng), "pcapng");
-  assertPcapError(
-    () => readCapture(pcapng, "a.pcapng"),
-    0,
-    'Cannot read "a.pcapng" at byte 0: this is a pcapng file, and pcapng is not supported yet; ' +
-      "convert it to classic pcap first (`editcap -F pcap IN OUT` or `tcpdump -r IN -w OUT`)",
+  const ng = Deno.readFileSync(new URL("refused.pcapng", TESTDATA));
+  assert.equal(detectCaptureFormat(ng), "pcapng");
+  const fromNg = [...readCapture(ng, "refused.pcapng")];
+  const fromPcap = [...readCapture(bytes, "refused.pcap")];
+  assert.deepEqual(
+    fromNg.map((r) => [r.index, r.timeNs, r.linkType, r.originalLength, [...r.data]]),
+    fromPcap.map((r) => [r.index, r.timeNs, r.linkType, r.originalLength, [...r.data]]),
   );
-  assert.throws(() => readPcap(pcapng, "a.pcapng"), /it is pcapng; use readCapture/);
+  assert.throws(() => readPcap(ng, "a.pcapng"), /it is pcapng; use readCapture/);
   assert.throws(() => readCapture(new Uint8Array([1, 2, 3, 4]), "x"), PcapError);
+  // A pcapng file whose second block is cut: the first record, then the error.
+  const cut = ng.subarray(0, ng.length - 10);
+  const records = readCapture(cut, "cut.pcapng");
+  assert.equal(records.next().value?.index, 1);
+  assert.throws(() => records.next(), /Cannot read "cut.pcapng" at byte \d+: block truncated/);
 });
