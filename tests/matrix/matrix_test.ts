@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Matrix } from "../../lab/matrix/types.ts";
+import { DockerClient, parseDockerHost } from "../../lab/shell/docker.ts";
 import { runTask } from "../_cli.ts";
 
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };
@@ -42,14 +43,14 @@ async function secondDaemon(): Promise<{ socket: string; stop: () => Promise<voi
     log.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
+  const engine = new DockerClient(parseDockerHost(`unix://${socket}`), { answerTimeoutMs: 2_000 });
   for (let i = 0; i < 100; i++) {
-    const ping = await new Deno.Command("curl", {
-      args: ["-sf", "--unix-socket", socket, "http://docker/_ping"],
-      stdout: "null",
-      stderr: "null",
-    }).output().catch(() => ({ success: false }));
-    if (ping.success) return { socket, stop };
-    await new Promise((r) => setTimeout(r, 200));
+    try {
+      await engine.info();
+      return { socket, stop };
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
   await stop();
   throw new Error("the second dockerd did not start");
