@@ -16,7 +16,7 @@
  * @module
  */
 
-import { MAX_RECORD_BYTES, PcapError, readPcapHeader } from "./capture_header.ts";
+import { isPcapMagic, MAX_RECORD_BYTES, PcapError, readPcapHeader } from "./capture_header.ts";
 
 /** The most bytes a pcapng block may have before it counts as corruption (16 MiB). */
 export const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
@@ -277,14 +277,17 @@ export class CaptureStreamReader {
       this.#format = "pcapng";
       return true;
     }
-    if (left < 24) {
-      // Fails now for a wrong magic number; otherwise wait for the rest of the header.
-      const probe = this.#buf.slice(this.#pos, this.#end);
-      const padded = new Uint8Array(24);
-      padded.set(probe);
-      readPcapHeader(padded, this.#fileName);
-      return false;
+    if (!isPcapMagic(magic) && !isPcapMagic(this.#view.getUint32(this.#pos, true))) {
+      const hex = [...this.#buf.subarray(this.#pos, this.#pos + 4)].map((x) =>
+        x.toString(16).padStart(2, "0")
+      );
+      throw this.#error(
+        this.#base + this.#pos,
+        `not a capture file: the magic number is ${hex.join(" ")}, expected a1b2c3d4 or a1b23c4d ` +
+          "(pcap, in either byte order) or 0a0d0d0a (pcapng)",
+      );
     }
+    if (left < 24) return false; // wait for the rest of the header
     const header = readPcapHeader(this.#buf.subarray(this.#pos, this.#pos + 24), this.#fileName);
     this.#format = "pcap";
     this.#le = header.littleEndian;

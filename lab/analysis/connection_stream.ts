@@ -358,6 +358,8 @@ export class ConnectionStream implements RecordSink {
     this.lastNanos = nanos;
     const time = seconds - this.#firstSeconds + nanos * 1e-9;
     if (time > this.#now) this.#now = time;
+    // Connections whose time is up end before this packet is matched to one.
+    if (time >= this.#nextExpiry) this.#expire();
     const f = this.#fields;
     if (!f.decode(data, start, capturedLength, originalLength, linkType)) {
       this.otherRecords++;
@@ -438,7 +440,6 @@ export class ConnectionStream implements RecordSink {
       this.#append(conn);
     }
     // An open connection stays where it is in the active list: #expire moves it when it gets there.
-    if (time >= this.#nextExpiry) this.#expire();
   }
 
   /** The end of the capture: every connection still tracked ends, in order of id. */

@@ -23,8 +23,13 @@
  * - A SYN on a known four-tuple starts a new connection only when its
  *   sequence number differs from the originator's ISN (Zeek's IsReuse,
  *   without its timers); a SYN repeating the ISN is a retransmission.
- * - No reassembly, so no content-gap letter (G) and no timers (Zeek may end
- *   a connection after inactivity; this module never does).
+ * - No reassembly, so no content-gap letter (G), and no timers here (Zeek
+ *   may end a connection after inactivity): {@link buildConnections} keeps
+ *   every connection to the end; the streaming tracker of
+ *   connection_stream.ts adds Zeek's close delay and inactivity timeout.
+ *
+ * {@link ZeekTcpState} is the state machine alone, fed with plain numbers;
+ * {@link buildConnections} and the streaming tracker both use it.
  *
  * @module
  */

@@ -509,13 +509,21 @@ class _Classifier {
     return d === "orig" ? this.facts.orig : this.facts.resp;
   }
 
-  /** The number a side's sequence space is relative to (its ISN, or a stand-in), as uint32. */
+  /**
+   * The number a side's sequence space is relative to, as uint32: its ISN,
+   * or without a SYN (a capture that starts mid-connection) one before the
+   * earlier of its first sequence number and the peer's first ack, so that
+   * every byte captured counts.
+   */
   #base(d: Direction): number {
     const isn = d === "orig" ? this.context.isnOrig : this.context.isnResp;
     if (isn !== null) return isn >>> 0;
     const peer = this.side(_other(d));
-    if (peer.hasFirstAck) return (peer.firstAck - 1) >>> 0;
     const own = this.side(d);
+    if (own.hasFirstSeq && peer.hasFirstAck) {
+      return (_after(own.firstSeq, peer.firstAck) ? peer.firstAck - 1 : own.firstSeq - 1) >>> 0;
+    }
+    if (peer.hasFirstAck) return (peer.firstAck - 1) >>> 0;
     if (own.hasFirstSeq) return (own.firstSeq - 1) >>> 0;
     return 0;
   }

@@ -13,7 +13,14 @@ import type { Scenario } from "../scenario/types.ts";
 import { DockerClient, parseDockerHost } from "../shell/docker.ts";
 import { ensureImages } from "../shell/images.ts";
 import { describeLeftovers, findLeftovers } from "../shell/leftovers.ts";
-import { newRunId, PHASES, type PhaseTimeouts, type RunOptions, runScenario } from "../shell/run.ts";
+import {
+  newRunId,
+  PHASES,
+  type PhaseTimeouts,
+  RunInterrupted,
+  type RunOptions,
+  runScenario,
+} from "../shell/run.ts";
 import { saveArtifacts } from "../shell/run_files.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
 import { analyseRun } from "../verdict/analyse_run.ts";
@@ -99,7 +106,12 @@ export async function runCommand(
   const run = async (scenario: Scenario) => {
     const dir = dirFor(scenario.name);
     const options = { docker, progress: progressFor(scenario.name), signal, timeouts, engine, images };
-    results.set(scenario.name, { result: await runWithRetries(scenario, options, dir), dir });
+    try {
+      results.set(scenario.name, { result: await runWithRetries(scenario, options, dir), dir });
+    } catch (error) {
+      if (error instanceof RunInterrupted) await keepCollected(dir, scenario, error);
+      throw error;
+    }
   };
   // A timing-dependent scenario (a simultaneous close) runs after the others, on a quieter machine.
   const all = [...toRun.values()];
@@ -179,6 +191,24 @@ export async function runWithRetries(
     }
     options.progress.step("run", `attempt ${attempt}: the FINs did not cross; trying again`);
   }
+}
+
+/** Write what an interrupted run had collected, and say where it is. */
+async function keepCollected(dir: string, scenario: Scenario, error: RunInterrupted): Promise<void> {
+  const files = Object.entries(error.collected);
+  if (files.length === 0) return;
+  await Deno.mkdir(`${dir}/evidence`, { recursive: true });
+  for (const [name, data] of files) {
+    if (typeof data === "string") await Deno.writeTextFile(`${dir}/${name}`, data);
+    else await Deno.writeFile(`${dir}/${name}`, data);
+  }
+  await Deno.writeTextFile(
+    `${dir}/INTERRUPTED.md`,
+    `# ${scenario.name}: interrupted\n\nThe run was interrupted (${error.message}) before it finished. ` +
+      "What it had collected is here: the programs' logs, the kernel snapshots and the captures so far. " +
+      "There is no report: the evidence is incomplete.\n",
+  );
+  console.error(`tcplab: ${scenario.name}: kept what the run had collected in ${dir}`);
 }
 
 /** Run `work` on every item, at most `limit` at a time; the first failure wins once all have settled. */

@@ -137,6 +137,9 @@ export interface CaptureExplanation {
   abnormal: number;
   byState: Record<string, number>;
   byCause: Record<string, number>;
+  /** The same counts for the abnormal connections only. */
+  abnormalByCause: Record<string, number>;
+  /** Why tracking stopped, for how many: closed, reused, idle, evicted, capture-end. */
   byEnd: Record<string, number>;
   /** The most connections open at the same moment; connections ended early to stay under the limit. */
   peakOpen: number;
@@ -253,6 +256,7 @@ export class CaptureExplainer {
       abnormal: c.abnormal,
       byState: _sorted(c.byState),
       byCause: _sorted(c.byCause),
+      abnormalByCause: _sorted(c.abnormalByCause),
       byEnd: _sorted(c.byEnd),
       peakOpen: stream.peakTracked,
       evicted: stream.evicted,
@@ -284,6 +288,7 @@ class _Collector {
   abnormal = 0;
   readonly byState = new Map<string, number>();
   readonly byCause = new Map<string, number>();
+  readonly abnormalByCause = new Map<string, number>();
   readonly byEnd = new Map<string, number>();
   readonly #byKind = new Map<string, number>();
   readonly #abnormalRows: _FirstById;
@@ -345,7 +350,10 @@ class _Collector {
         if (this.largest.length > this.#maxLargest) this.largest.pop();
       }
     }
-    if (abnormal) this.abnormal++;
+    if (abnormal) {
+      this.abnormal++;
+      _count(this.abnormalByCause, cause);
+    }
     const rows = abnormal ? this.#abnormalRows : this.#normalRows;
     if (rows.wants(conn.id)) rows.add(full().summary);
     else rows.skip();

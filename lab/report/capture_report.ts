@@ -115,17 +115,12 @@ function _headline(x: CaptureExplanation): string {
     return `**None of the ${_n(x.connections)} connection${_s(x.connections)} ended abnormally** ` +
       "(no RST, no refused or unanswered SYN, no retransmissions left unanswered).";
   }
-  const causes = new Map<string, number>();
-  for (const d of [...x.rows, ...x.details]) {
-    if (!d.abnormal) continue;
-    causes.set(d.cause, 0);
-  }
-  const top = Object.entries(x.byCause)
-    .filter(([cause]) => causes.has(cause))
-    .slice(0, 3)
-    .map(([cause, n]) => `${_n(n)} ${cause}`);
-  return `**${_n(x.abnormal)} of ${_n(x.connections)} connection${_s(x.connections)} ended abnormally**` +
-    (top.length ? ` (${top.join("; ")}${causes.size > 3 ? "; ..." : ""}).` : ".");
+  const causes = Object.entries(x.abnormalByCause);
+  const top = causes.slice(0, 3).map(([cause, n]) => `${_n(n)} ${cause}`);
+  return `**${_n(x.abnormal)} of ${_n(x.connections)} connection${_s(x.connections)} ended abnormally** ` +
+    `(${top.join("; ")}${
+      causes.length > 3 ? `; ${causes.length - 3} other cause${_s(causes.length - 3)}` : ""
+    }).`;
 }
 
 function _whatWasRead(x: CaptureExplanation): string {
@@ -195,7 +190,7 @@ function _summary(x: CaptureExplanation): string[] {
   }
   out.push(
     "",
-    `At most ${_n(x.peakOpen)} connection${_s(x.peakOpen)} were open at the same moment.` +
+    `At most ${_n(x.peakOpen)} connection${x.peakOpen === 1 ? " was" : "s were"} open at the same moment.` +
       (notes.length ? ` ${notes.join("; ")}.` : ""),
   );
   return out;
@@ -453,7 +448,8 @@ function _ms(ms: number): string {
 }
 
 function _seconds(s: number): string {
-  return s >= 100 ? `${_n(Math.round(s))} s` : `${s.toFixed(3)} s`;
+  if (s >= 100) return `${_n(Math.round(s))} s`;
+  return s >= 1 ? `${s.toFixed(3)} s` : `${(s * 1000).toFixed(3)} ms`;
 }
 
 function _n(n: number): string {

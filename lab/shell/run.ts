@@ -85,6 +85,8 @@ export interface RunOptions {
 
 /** Thrown when a run was interrupted; what it created has been removed. */
 export class RunInterrupted extends Error {
+  /** What the run had collected when it was interrupted, by file name (logs, snapshots, pcaps). */
+  collected: Record<string, string | Uint8Array> = {};
   constructor(message: string) {
     super(message);
     this.name = "RunInterrupted";
@@ -425,6 +427,9 @@ export async function runScenario(
       timedOut,
       phases,
     };
+  } catch (error) {
+    if (error instanceof RunInterrupted) error.collected = await collectedSoFar(containers, 3_000);
+    throw error;
   } finally {
     await trace.finish().catch(() => {});
     progress.step(
@@ -436,6 +441,37 @@ export async function runScenario(
     if (networkId) await docker.removeNetwork(networkId).catch(() => {});
     phase("clean");
   }
+}
+
+/**
+ * What an interrupted run had collected: the programs' logs, the holders'
+ * snapshots, and the captures, stopped and fetched if that takes less than
+ * `ms`. Nothing here may keep the interrupted user waiting long.
+ */
+async function collectedSoFar(
+  containers: ContainerHandle[],
+  ms: number,
+): Promise<Record<string, string | Uint8Array>> {
+  const files: Record<string, string | Uint8Array> = {};
+  const work = containers.map(async (c) => {
+    const m = /-(server|client)(-ns|-cap)?$/.exec(c.name);
+    if (!m) return;
+    const [, side, role] = m;
+    if (role === "-ns") {
+      files[`evidence/${side}-namespace.log`] = c.logs.text("stdout");
+    } else if (role === "-cap") {
+      await c.signal("SIGINT");
+      await c.wait();
+      const pcap = await c.readFile(`/cap/${side}.pcap`).catch(() => null);
+      if (pcap) files[`${side}.pcap`] = pcap;
+      files[`evidence/${side}-capture.stderr`] = c.logs.text("stderr");
+    } else {
+      files[`evidence/${side}-program.log`] = c.logs.text("stdout");
+      files[`evidence/${side}-program.stderr`] = c.logs.text("stderr");
+    }
+  });
+  await Promise.race([Promise.allSettled(work), new Promise((r) => setTimeout(r, ms))]);
+  return { ...files };
 }
 
 /** Whether a side is the lab's program and sends nothing before its listen(): socket options, then listen. */

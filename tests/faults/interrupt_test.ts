@@ -27,6 +27,7 @@ Deno.test({
   ...dockerTest,
   async fn() {
     let interrupted = 0;
+    let kept = 0;
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       for (const delay of DELAYS) {
         const dir = await Deno.makeTempDir({ prefix: "tcplab-int-" });
@@ -42,6 +43,13 @@ Deno.test({
           interrupted++;
           // Before the lab has installed its handlers (Deno still starting) it dies by the signal, having made nothing.
           if (status.signal === null) assert.equal(status.code, signal === "SIGINT" ? 130 : 143);
+          // What the run had collected is kept, with a note that it is incomplete.
+          const note = await Deno.readTextFile(`${dir}/INTERRUPTED.md`).catch(() => null);
+          if (note !== null) {
+            kept++;
+            assert.match(note, /interrupted/);
+            assert.ok([...Deno.readDirSync(`${dir}/evidence`)].length > 0, "evidence kept");
+          }
         } else {
           assert.equal(status.code, 0, `a run that finished before ${signal} at ${delay} ms must succeed`);
         }
@@ -60,7 +68,8 @@ Deno.test({
       instances = await tracefsInstances();
     }
     if (instances !== null) assert.deepEqual(instances, []);
-    console.log(`interrupted by a signal: ${interrupted} runs`);
+    assert.ok(kept > 0, "interrupted runs keep what they had collected");
+    console.log(`interrupted by a signal: ${interrupted} runs, ${kept} of them kept what they had collected`);
   },
 });
 
