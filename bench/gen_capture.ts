@@ -92,7 +92,12 @@ class _Writer {
   sec = 1_700_000_000;
   usec = 0;
   packets = 0;
-  constructor(readonly out: _Out, readonly format: "pcap" | "pcapng", readonly rnd: _Random, readonly gapUs: number) {}
+  constructor(
+    readonly out: _Out,
+    readonly format: "pcap" | "pcapng",
+    readonly rnd: _Random,
+    readonly gapUs: number,
+  ) {}
 
   header(): void {
     const o = this.out;
@@ -329,9 +334,15 @@ class _Generator {
     this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
     const v6 = rnd.chance(0.15);
     let c: _Conn;
-    if (previous && previous.reusable && !v6 && rnd.chance(0.3)) {
+    // Only a connection that starts with a SYN can reuse a four-tuple: the SYN tells the two apart.
+    if (previous && previous.reusable && !v6 && kind !== "mid-stream" && rnd.chance(0.3)) {
       // A new SYN on the same four-tuple after a close: port reuse.
-      c = { ...previous, cseq: (previous.cseq + 100_000) >>> 0, sseq: rnd.int(0, 2 ** 32 - 1), reusable: false };
+      c = {
+        ...previous,
+        cseq: (previous.cseq + 100_000) >>> 0,
+        sseq: rnd.int(0, 2 ** 32 - 1),
+        reusable: false,
+      };
     } else {
       // Linux's ephemeral port range, 32768 to 60999.
       const port = 32768 + (this.nextPort++ % 28232);

@@ -94,45 +94,52 @@ const _MAX_ORIG = 2 ** 19 - 1;
  * state) once a connection has ended and its sink did not keep it.
  */
 export class StreamConnection {
-  /** 1-based, in order of first packet (among the packets the filter let through). */
-  id = 0;
-  ipVersion = 4;
+  // What every packet reads first, together: the lookup's fields and the state objects.
   // Originator and responder addresses (int32 words, as TcpHeaderFields) and ports.
-  o0 = 0;
-  o1 = 0;
-  o2 = 0;
-  o3 = 0;
   oPort = 0;
-  r0 = 0;
-  r1 = 0;
-  r2 = 0;
-  r3 = 0;
   rPort = 0;
-  hash = 0;
+  o0 = 0;
+  r0 = 0;
+  ipVersion = 4;
+  nextInBucket: StreamConnection | null = null;
   readonly zeek: ZeekTcpState = new ZeekTcpState(0);
   readonly teardown: TeardownTracker = new TeardownTracker();
   packetsOrig = 0;
   packetsResp = 0;
+  /**
+   * Kept packet positions (see {@link keptPackets}): the array that holds
+   * them (shared by many connections), where this connection's part starts,
+   * and the slot the next packet goes to.
+   */
+  ring: Float64Array | null = null;
+  ringBase = 0;
+  ringSlot = 0;
+  /** keepHead + keepTail: the slots of the ring. */
+  ringSize = 1;
+  keepHead = 0;
+  /** Seconds since the capture's first record. */
+  lastTime = 0;
+  closing = false;
+  o1 = 0;
+  o2 = 0;
+  o3 = 0;
+  r1 = 0;
+  r2 = 0;
+  r3 = 0;
+  /** 1-based, in order of first packet (among the packets the filter let through). */
+  id = 0;
+  hash = 0;
   /** Capture time of the first packet: whole seconds and nanoseconds since the epoch. */
   startSeconds = 0;
   startNanos = 0;
   /** Seconds since the capture's first record. */
   firstTime = 0;
-  lastTime = 0;
   /** Why it ended, once it has. */
   endReason: EndReason | null = null;
-  /** Kept packet positions (see {@link keptPackets}). */
-  ring: Float64Array | null = null;
-  keepHead = 0;
   keepTail = 1;
-  /** keepHead + keepTail, and the slot the next packet goes to. */
-  ringSize = 1;
-  ringSlot = 0;
   // Bookkeeping of ConnectionStream.
-  nextInBucket: StreamConnection | null = null;
   prev: StreamConnection | null = null;
   next: StreamConnection | null = null;
-  closing = false;
   /** lastTime when the connection was last put at the tail of its list (the active list is relinked lazily). */
   listTime = 0;
 
@@ -145,6 +152,7 @@ export class StreamConnection {
     nanos: number,
     time: number,
     ring: Float64Array | null,
+    ringBase: number,
     keepHead: number,
     keepTail: number,
   ): void {
@@ -170,6 +178,7 @@ export class StreamConnection {
     this.firstTime = this.lastTime = this.listTime = time;
     this.endReason = null;
     this.ring = ring;
+    this.ringBase = ringBase;
     this.keepHead = keepHead;
     this.keepTail = keepTail;
     this.ringSize = keepHead + keepTail;
@@ -204,7 +213,7 @@ export class StreamConnection {
     if (ring === null) return { packets: out, omittedAfter: 0, omitted: n };
     const head = this.keepHead, tail = this.keepTail;
     const read = (slot: number) => {
-      const at = slot * _SLOT;
+      const at = this.ringBase + slot * _SLOT;
       const meta = ring[at + 2]!;
       out.push({
         dataOffset: ring[at]!,
@@ -265,7 +274,11 @@ export class ConnectionStream implements RecordSink {
   readonly #keepHead: number;
   readonly #keepTail: number;
   readonly #focus: { id: number; head: number; tail: number } | null;
-  readonly #pool: Float64Array[] = [];
+  /** The rings of the connections (keepHead + keepTail slots each), side by side in one array. */
+  #rings: Float64Array = new Float64Array(0);
+  /** Free ring numbers, and how many rings #rings holds. */
+  readonly #freeRings: number[] = [];
+  #ringCount = 0;
   readonly #free: StreamConnection[] = [];
   // The filter, as words.
   readonly #hostVersion: number;
@@ -380,18 +393,20 @@ export class ConnectionStream implements RecordSink {
     let fromOrig = false;
     while (conn !== null) {
       if (conn.ipVersion === f.ipVersion) {
+        // IPv4 uses the first word only: the others are 0 on both sides.
+        const v4 = f.ipVersion === 4;
         if (
           conn.oPort === f.srcPort && conn.rPort === f.dstPort && conn.o0 === f.src0 && conn.r0 === f.dst0 &&
-          conn.o1 === f.src1 && conn.o2 === f.src2 && conn.o3 === f.src3 && conn.r1 === f.dst1 &&
-          conn.r2 === f.dst2 && conn.r3 === f.dst3
+          (v4 || (conn.o1 === f.src1 && conn.o2 === f.src2 && conn.o3 === f.src3 && conn.r1 === f.dst1 &&
+            conn.r2 === f.dst2 && conn.r3 === f.dst3))
         ) {
           fromOrig = true;
           break;
         }
         if (
           conn.rPort === f.srcPort && conn.oPort === f.dstPort && conn.r0 === f.src0 && conn.o0 === f.dst0 &&
-          conn.r1 === f.src1 && conn.r2 === f.src2 && conn.r3 === f.src3 && conn.o1 === f.dst1 &&
-          conn.o2 === f.dst2 && conn.o3 === f.dst3
+          (v4 || (conn.r1 === f.src1 && conn.r2 === f.src2 && conn.r3 === f.src3 && conn.o1 === f.dst1 &&
+            conn.o2 === f.dst2 && conn.o3 === f.dst3))
         ) {
           fromOrig = false;
           break;
@@ -412,7 +427,7 @@ export class ConnectionStream implements RecordSink {
     // Remember where the packet is.
     const ring = conn.ring;
     if (ring !== null) {
-      const slot = conn.ringSlot * _SLOT;
+      const slot = conn.ringBase + conn.ringSlot * _SLOT;
       conn.ringSlot = conn.ringSlot + 1 === conn.ringSize ? conn.keepHead : conn.ringSlot + 1;
       ring[slot] = dataOffset;
       ring[slot + 1] = time;
@@ -478,16 +493,19 @@ export class ConnectionStream implements RecordSink {
     }
     const id = this.#nextId++;
     let head = this.#keepHead, tail = this.#keepTail;
-    let ring: Float64Array | null;
+    let ring: Float64Array;
+    let base = 0;
     if (this.#focus !== null && this.#focus.id === id) {
       head = this.#focus.head;
       tail = Math.max(1, this.#focus.tail);
       ring = new Float64Array((head + tail) * _SLOT);
     } else {
-      ring = this.#pool.pop() ?? new Float64Array((head + tail) * _SLOT);
+      if (this.#freeRings.length === 0) this.#moreRings();
+      base = this.#freeRings.pop()! * (head + tail) * _SLOT;
+      ring = this.#rings;
     }
     const conn = this.#free.pop() ?? new StreamConnection();
-    conn.init(id, f, h, seconds, nanos, time, ring, head, tail);
+    conn.init(id, f, h, seconds, nanos, time, ring, base, head, tail);
     if (this.#tracked >= this.#buckets.length >> 1) this.#grow();
     const b = h & this.#mask;
     conn.nextInBucket = this.#buckets[b]!;
@@ -514,14 +532,31 @@ export class ConnectionStream implements RecordSink {
     conn.endReason = reason;
     const keep = this.#sink.ended(conn, reason);
     if (!keep) {
-      const ring = conn.ring;
-      if (ring !== null && conn.keepHead === this.#keepHead && conn.keepTail === this.#keepTail) {
-        this.#pool.push(ring);
+      // A kept connection keeps its ring for good (a few at most); the others give it back.
+      if (conn.ring !== null && conn.keepHead === this.#keepHead && conn.keepTail === this.#keepTail) {
+        this.#freeRings.push(conn.ringBase / ((this.#keepHead + this.#keepTail) * _SLOT));
       }
       conn.ring = null;
       // Reuse the object; never more than were tracked at once.
       if (this.#free.length < 4096) this.#free.push(conn);
     }
+  }
+
+  /**
+   * Twice as many rings. The tracked connections move to the new array; the
+   * kept ones still read the old one, which nothing writes any more.
+   */
+  #moreRings(): void {
+    const count = Math.max(256, this.#ringCount * 2);
+    const bigger = new Float64Array(count * (this.#keepHead + this.#keepTail) * _SLOT);
+    const old = this.#rings;
+    bigger.set(old);
+    for (const list of [this.#activeHead, this.#closingHead]) {
+      for (let c = list; c !== null; c = c.next) if (c.ring === old) c.ring = bigger;
+    }
+    this.#rings = bigger;
+    for (let i = count - 1; i >= this.#ringCount; i--) this.#freeRings.push(i);
+    this.#ringCount = count;
   }
 
   /** Twice the buckets, every connection rehashed. */

@@ -170,9 +170,6 @@ export interface TeardownContext {
   responder: Endpoint;
 }
 
-/** How many distinct recent ack numbers each side remembers, to find the segment a RST without ACK answers. */
-const _RECENT_ACKS = 4;
-
 /** Sequence number `a` is after `b` (modulo 2^32). */
 function _after(a: number, b: number): boolean {
   return ((a - b) | 0) > 0;
@@ -184,41 +181,42 @@ function _after(a: number, b: number): boolean {
  * optional one has a `has...` flag beside it.
  */
 class _Side {
+  // The fields most packets touch come first (they share cache lines).
   /** Packets sent. */
   packets = 0;
   /** Packets sent before the first RST of the connection. */
   packetsBeforeReset = 0;
-  firstFin = -1;
-  firstRst = -1;
-  firstSeq = 0;
   hasFirstSeq = false;
-  /** The ack of this side's first ACK-bearing segment that is not a RST: the peer's ISN + 1, or a stand-in. */
-  firstAck = 0;
   hasFirstAck = false;
-  /** Highest end of payload sent (seq + SYN + length). */
-  hiSent = 0;
-  hasSent = false;
   /** Highest ack sent. */
   hiAck = 0;
   hasAck = false;
   /** Highest sequence end of any non-RST segment (SYN and FIN count one). */
   hiSegment = 0;
   hasSegment = false;
+  /** The last two distinct ack numbers sent, and the index of the last packet that carried each (-1: none). */
+  lastAck = 0;
+  lastAckIndex = -1;
+  /** Highest end of payload sent (seq + SYN + length). */
+  hiSent = 0;
+  hasSent = false;
   /** Whether this side sent payload, and the peer's hiSent (if any) when it last did. */
   sentPayload = false;
   peerSentAtOwnPayload = 0;
   peerHadSentAtOwnPayload = false;
+  previousAck = 0;
+  previousAckIndex = -1;
+  firstFin = -1;
+  firstRst = -1;
+  firstSeq = 0;
+  /** The ack of this side's first ACK-bearing segment that is not a RST: the peer's ISN + 1, or a stand-in. */
+  firstAck = 0;
   /** The peer's hiSent (if any) when this side sent its first FIN. */
   peerSentAtFin = 0;
   peerHadSentAtFin = false;
   /** Pure SYNs sent. */
   syns = 0;
   synAcks = 0;
-  /** Recent distinct ack numbers and the packet index that last carried each (a ring; index -1: empty). */
-  readonly recentAcks: number[] = [0, 0, 0, 0];
-  readonly recentIndex: number[] = [-1, -1, -1, -1];
-  /** The slot of the latest ack. */
-  recentAt = 0;
 
   /** Back to a fresh side (for reuse). */
   reset(): void {
@@ -239,31 +237,24 @@ class _Side {
     this.sentPayload = this.peerHadSentAtOwnPayload = this.peerHadSentAtFin = false;
     this.peerSentAtOwnPayload = this.peerSentAtFin = 0;
     this.syns = this.synAcks = 0;
-    this.recentIndex.fill(-1);
-    this.recentAt = 0;
+    this.lastAck = this.previousAck = 0;
+    this.lastAckIndex = this.previousAckIndex = -1;
   }
 
   rememberAck(ack: number, index: number): void {
-    const at = this.recentAt;
-    if (this.recentAcks[at] === ack && this.recentIndex[at] !== -1) {
-      this.recentIndex[at] = index;
-      return;
+    if (ack !== this.lastAck || this.lastAckIndex === -1) {
+      this.previousAck = this.lastAck;
+      this.previousAckIndex = this.lastAckIndex;
+      this.lastAck = ack;
     }
-    const next = (at + 1) & (_RECENT_ACKS - 1);
-    this.recentAcks[next] = ack;
-    this.recentIndex[next] = index;
-    this.recentAt = next;
+    this.lastAckIndex = index;
   }
 
-  /** The latest packet index (before now) whose ack was `ack`, or null. */
+  /** The latest packet index (before now) whose ack was `ack` (among the last two distinct acks), or null. */
   lastAckOf(ack: number): number | null {
-    let best = -1;
-    for (let i = 0; i < _RECENT_ACKS; i++) {
-      if (this.recentIndex[i] !== -1 && this.recentAcks[i] === ack) {
-        best = Math.max(best, this.recentIndex[i]!);
-      }
-    }
-    return best < 0 ? null : best;
+    if (this.lastAckIndex !== -1 && this.lastAck === ack) return this.lastAckIndex;
+    if (this.previousAckIndex !== -1 && this.previousAck === ack) return this.previousAckIndex;
+    return null;
   }
 }
 

@@ -68,7 +68,7 @@ export async function explainCommand(args: string[]): Promise<number> {
     const explained = explainer.finish((offset, length) => _pread(handle, offset, length), problem);
     const text = v.json ? JSON.stringify(explained, null, 2) + "\n" : renderCaptureReport(explained);
     if (v.out) {
-      await Deno.writeTextFile(v.out, text);
+      await _writeReport(v.out, text);
       console.log(`report: ${v.out}`);
     } else {
       await _writeStdout(text);
@@ -156,6 +156,23 @@ function _pread(handle: Deno.FsFile, offset: number, length: number): Uint8Array
     at += n;
   }
   return out.subarray(0, at);
+}
+
+async function _writeReport(path: string, text: string): Promise<void> {
+  try {
+    await Deno.writeTextFile(path, text);
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      throw new UsageError(
+        `Cannot write the report to "${path}": permission denied`,
+        "give --out a path in this folder or in /tmp (where `deno task lab` may write)",
+      );
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(`Cannot write the report to "${path}": no such folder`, "create the folder first");
+    }
+    throw error;
+  }
 }
 
 async function _writeStdout(text: string): Promise<void> {

@@ -354,33 +354,79 @@ function _facts(d: ConnectionDetail): string {
   return `Facts: ${facts.join("; ")}.`;
 }
 
-function _mermaid(d: ConnectionDetail, shown: Array<PacketLine | number>): string[] {
+/** One arrow of {@link mermaidSequence}, or a number of packets not shown. */
+export type SequenceItem =
+  | { fromLeft: boolean; flags: string; seq: number; ack: number; length: number; note?: string }
+  | number;
+
+/**
+ * A Mermaid sequence diagram of packets between two participants: an
+ * arrow per packet (`-x` for a RST), with tcpdump's flags and relative
+ * numbers, and a note where packets were left out. The run report can use
+ * it as well (its packets map to items one for one).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mermaidSequence } from "./capture_report.ts";
+ * const lines = mermaidSequence("client 10.0.0.1:40000", "server 10.0.0.2:80", [
+ *   { fromLeft: true, flags: "S", seq: 0, ack: 0, length: 0 },
+ *   12,
+ *   { fromLeft: false, flags: "R.", seq: 1, ack: 2, length: 0 },
+ * ]);
+ * assert.deepEqual(lines.slice(2, 7), [
+ *   "    participant L as client 10.0.0.1:40000",
+ *   "    participant R as server 10.0.0.2:80",
+ *   "    L->>R: [S] seq 0",
+ *   "    Note over L,R: 12 packets not shown",
+ *   "    R-xL: [R.] seq 1 ack 2",
+ * ]);
+ * ```
+ */
+export function mermaidSequence(left: string, right: string, items: SequenceItem[]): string[] {
   const lines = [
     "```mermaid",
     "sequenceDiagram",
-    `    participant O as originator ${_mermaidText(d.originator)}`,
-    `    participant R as responder ${_mermaidText(d.responder)}`,
+    `    participant L as ${_mermaidText(left)}`,
+    `    participant R as ${_mermaidText(right)}`,
   ];
-  for (const item of shown) {
+  for (const item of items) {
     if (typeof item === "number") {
-      lines.push(`    Note over O,R: ${_n(item)} packets not shown`);
+      lines.push(`    Note over L,R: ${_n(item)} packets not shown`);
       continue;
     }
-    const from = item.from === "originator" ? "O" : "R";
-    const to = from === "O" ? "R" : "O";
+    const from = item.fromLeft ? "L" : "R";
+    const to = item.fromLeft ? "R" : "L";
     const arrow = item.flags.startsWith("R") ? "-x" : "->>";
     lines.push(
       `    ${from}${arrow}${to}: [${item.flags}] seq ${item.seq}${
         item.flags.includes(".") ? ` ack ${item.ack}` : ""
       }${item.length ? ` len ${item.length}` : ""}`,
     );
+    if (item.note) lines.push(`    Note over ${from}: ${_mermaidText(item.note)}`);
   }
   lines.push("```");
   return lines;
 }
 
+function _mermaid(d: ConnectionDetail, shown: Array<PacketLine | number>): string[] {
+  return mermaidSequence(
+    `originator ${d.originator}`,
+    `responder ${d.responder}`,
+    shown.map((item) =>
+      typeof item === "number" ? item : {
+        fromLeft: item.from === "originator",
+        flags: item.flags,
+        seq: item.seq,
+        ack: item.ack,
+        length: item.length,
+      }
+    ),
+  );
+}
+
 function _mermaidText(text: string): string {
-  return text.replace(/[;#<>]/g, " ");
+  return text.replace(/[;#<>]/g, " ").replace(/\s+/g, " ");
 }
 
 /** The Linux behaviour behind each cause, as the kernel source shows it (see kernel-facts in the project). */

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { columnName } from "../matrix/differences.ts";
 import type { Matrix, MatrixCell } from "../matrix/types.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 

@@ -1,0 +1,107 @@
+/**
+ * The packet-only inference of `lab explain`, checked against the kernel's
+ * own account of every catalog scenario the lab recorded in real
+ * containers (tests/testdata/runs/): each capture, explained without any
+ * evidence, must name the cause the kernel reported, and may name a second
+ * one only when it says that the packets cannot tell them apart.
+ */
+import assert from "node:assert/strict";
+import type { CauseId } from "../../lab/analysis/teardown.ts";
+import { explainCapture } from "../../lab/explain/explain_capture.ts";
+import { renderCaptureReport } from "../../lab/report/capture_report.ts";
+import { loadCatalog } from "../../lab/scenario/catalog.ts";
+import { recordedRun, recordedRunDir } from "../_fixtures.ts";
+
+/** The cause each reason of the kernel's tcp:tcp_send_reset stands for (include/net/rstreason.h). */
+const REASON_CAUSE: Record<string, CauseId> = {
+  TCP_ABORT_ON_CLOSE: "close-with-unread-data",
+  TCP_STATE: "linger-zero",
+  TCP_ABORT_ON_DATA: "data-after-close",
+  TCP_TIMEWAIT_SOCKET: "data-after-close",
+  NO_SOCKET: "refused",
+  TCP_KEEPALIVE_TIMEOUT: "abort-after-retransmissions",
+};
+
+/** The reasons of the RSTs the kernel sent between these two addresses. */
+function resetReasons(trace: string, a: string, b: string): string[] {
+  const reasons: string[] = [];
+  for (const line of trace.split("\n")) {
+    const m = /tcp_send_reset: .*src=\[?([^\]\s]+?)\]?:\d+ dest=\[?([^\]\s]+?)\]?:\d+ .*reason=(\w+)/.exec(
+      line,
+    );
+    if (m && [m[1], m[2]].includes(a) && [m[1], m[2]].includes(b)) reasons.push(m[3]!);
+  }
+  return reasons;
+}
+
+function recorded(): string[] {
+  return [...Deno.readDirSync(new URL("../testdata/runs/", import.meta.url))]
+    .filter((e) => e.isDirectory)
+    .map((e) => e.name)
+    .sort();
+}
+
+Deno.test("every catalog scenario has a recorded run to check against", () => {
+  const missing = [...loadCatalog().keys()].filter((name) => !recorded().includes(name));
+  assert.deepEqual(
+    missing,
+    [],
+    "record them with `deno task lab run NAME --out DIR` (tests/testdata/runs/README.md)",
+  );
+});
+
+Deno.test("lab explain names the cause the kernel reported, from the packets alone", async (t) => {
+  for (const name of recorded()) {
+    const artifacts = await recordedRun(name);
+    const client = artifacts.sides.client.address;
+    const server = artifacts.sides.server.address;
+    const reasons = resetReasons(artifacts.trace.text, client, server);
+    // With a RST, the kernel's reason says why; without one, the scenario says how it closed
+    // (the trace shows no RST, and its state changes show the FINs).
+    const expected = artifacts.scenario.expect.cause;
+    const truth: CauseId[] = reasons.length > 0
+      ? [REASON_CAUSE[reasons[0]!] ?? "unknown"]
+      : expected === undefined
+      ? []
+      : Array.isArray(expected)
+      ? expected
+      : [expected];
+    for (const side of ["client", "server"] as const) {
+      const pcap = artifacts.sides[side].pcap;
+      if (pcap === null) continue;
+      await t.step(`${name}: the ${side}'s capture`, () => {
+        assert.ok(truth.length > 0, `a kernel reason or an expected cause for ${name}`);
+        assert.ok(artifacts.trace.available, "the run recorded the kernel's trace");
+        const file = `${recordedRunDir(name)}/${artifacts.sides[side].pcapFile}`;
+        const x = explainCapture(pcap, file);
+        const conn = x.rows.find((r) =>
+          [r.originator, r.responder].every((e) => e.startsWith(`${client}:`) || e.startsWith(`${server}:`))
+        );
+        assert.ok(conn, `the connection between ${client} and ${server}`);
+        const named = conn.candidates.map((c) => c.cause);
+        assert.ok(
+          named.some((c) => truth.includes(c)),
+          `${name}: the kernel says ${truth.join(" or ")} (${
+            reasons.join(", ") || "no RST"
+          }), lab explain says ${named.join(" or ")}`,
+        );
+        if (named.length === 1) {
+          assert.ok(truth.includes(named[0]!), `${name}: a single cause must be the kernel's`);
+        } else {
+          // Two causes only where the packets cannot tell them apart, and the report says so.
+          assert.deepEqual([...named].sort(), ["close-with-unread-data", "linger-zero"]);
+          const section = renderCaptureReport(x).split(`## Connection ${conn.id}:`)[1] ?? "";
+          assert.match(section, /they cannot tell these apart/);
+          assert.match(section, /Settled by:.*TCPAbortOnClose.*TCPAbortOnData/);
+        }
+        // Who reset, and who closed first, as the scenario expects (the client connects: it is the originator).
+        const role = (s: "client" | "server" | null | undefined) =>
+          s === "client" ? "originator" : s === "server" ? "responder" : s;
+        const expect = artifacts.scenario.expect;
+        if (expect.resetBy !== undefined) assert.equal(conn.resetBy, role(expect.resetBy));
+        if (expect.closedFirstBy !== undefined) assert.equal(conn.closedFirstBy, role(expect.closedFirstBy));
+        if (expect.state !== undefined) assert.equal(conn.state, expect.state);
+      });
+    }
+  }
+});
