@@ -6,6 +6,7 @@
  */
 
 import type { Scenario } from "../scenario/types.ts";
+import { SCENARIO_SYSCTL } from "../scenario/parse.ts";
 import { DockerClient, type EngineInfo, LabEnvironmentError, parseHostOption } from "../shell/docker.ts";
 import { ensureImages } from "../shell/images.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
@@ -13,7 +14,7 @@ import type { PhaseTimeouts } from "../shell/run.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "../matrix/types.ts";
 import { findDifferences } from "../matrix/differences.ts";
 import { renderMatrix } from "../report/matrix_report.ts";
-import { renderReport } from "../report/markdown.ts";
+import { saveResult } from "../shell/run_files.ts";
 import { runWithRetries } from "./run_command.ts";
 import { EXIT, UsageError } from "./exit.ts";
 
@@ -29,8 +30,6 @@ export interface MatrixOptions {
   timeouts: Partial<PhaseTimeouts>;
   signal: AbortSignal;
 }
-
-const SYSCTL = /^net\.(ipv4\.tcp_[a-z0-9_]+|core\.somaxconn)$/;
 
 /**
  * The combinations of `--vary SYSCTL=V1,V2` values, one per column; one
@@ -50,7 +49,7 @@ export function parseVariants(vary: string[]): Array<Record<string, string>> {
   let variants: Array<Record<string, string>> = [{}];
   for (const spec of vary) {
     const m = /^([^=]+)=(.+)$/.exec(spec);
-    if (!m || !SYSCTL.test(m[1]!)) {
+    if (!m || !SCENARIO_SYSCTL.test(m[1]!)) {
       throw new UsageError(
         `--vary ${spec}: expected SYSCTL=V1,V2 with a net.ipv4.tcp_* sysctl (or net.core.somaxconn)`,
         "for example --vary net.ipv4.tcp_fin_timeout=5,60",
@@ -138,7 +137,7 @@ export async function matrixCommand(o: MatrixOptions): Promise<number> {
       );
     }
     try {
-      await ensureImages(docker, progress);
+      const images = await ensureImages(docker, progress);
       const jobs: Array<() => Promise<void>> = [];
       for (const { index, column } of hostColumns) {
         for (const scenario of o.scenarios) {
@@ -147,6 +146,8 @@ export async function matrixCommand(o: MatrixOptions): Promise<number> {
             const dir = `${o.out}/${slug(host)}/${variantSlug(column.variant)}/${scenario.name}`;
             const result = await runWithRetries(varied, {
               docker,
+              engine,
+              images,
               progress,
               signal: o.signal,
               timeouts: o.timeouts,
@@ -154,8 +155,7 @@ export async function matrixCommand(o: MatrixOptions): Promise<number> {
                 ? { noTrace: "the kernel trace is read on this machine only; this host is remote" }
                 : {}),
             }, dir);
-            await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify(result, null, 2) + "\n");
-            await Deno.writeTextFile(`${dir}/report.md`, renderReport(result));
+            await saveResult(dir, result);
             const c = result.connections[0] ?? null;
             cells.push({
               scenario: scenario.name,
@@ -259,6 +259,6 @@ export function checkMatrixOptions(hosts: string[], perHost: number): void {
     );
   }
   if (new Set(hosts).size !== hosts.length) {
-    throw new LabEnvironmentError("The same --host is given twice", "name each host once");
+    throw new UsageError("The same --host is given twice", "name each host once");
   }
 }

@@ -21,11 +21,10 @@ import {
   type RunOptions,
   runScenario,
 } from "../shell/run.ts";
-import { saveArtifacts } from "../shell/run_files.ts";
+import { saveArtifacts, saveResult } from "../shell/run_files.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
 import { analyseRun } from "../verdict/analyse_run.ts";
 import type { RunResult } from "../verdict/types.ts";
-import { renderReport } from "../report/markdown.ts";
 import { renderSummary, type SummaryRow } from "../report/summary.ts";
 import { EXIT, UsageError } from "./exit.ts";
 import { checkMatrixOptions, matrixCommand } from "./matrix_command.ts";
@@ -131,8 +130,7 @@ export async function runCommand(
         report: relativePath(dir, `${contrast.dir}/report.md`),
       };
     }
-    await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify(result, null, 2) + "\n");
-    await Deno.writeTextFile(`${dir}/report.md`, renderReport(result));
+    await saveResult(dir, result);
   }
 
   const rows: SummaryRow[] = asked.map((s) => {

@@ -60,20 +60,3 @@ export function diffCounters(before: Counters, after: Counters): Counters {
   }
   return changed;
 }
-
-/** The counters a teardown report dwells on: aborts, resets, failed attempts. */
-export const TEARDOWN_COUNTERS: readonly string[] = [
-  "TcpExt.TCPAbortOnClose",
-  "TcpExt.TCPAbortOnData",
-  "TcpExt.TCPAbortOnLinger",
-  "TcpExt.TCPAbortOnTimeout",
-  "TcpExt.TCPAbortOnMemory",
-  "TcpExt.TCPAbortFailed",
-  "TcpExt.ListenOverflows",
-  "TcpExt.ListenDrops",
-  "TcpExt.TW",
-  "Tcp.AttemptFails",
-  "Tcp.EstabResets",
-  "Tcp.OutRsts",
-  "Tcp.InErrs",
-];

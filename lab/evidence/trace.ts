@@ -98,6 +98,15 @@ export function eventsForAddresses(
   events: TraceEvent[],
   addresses: readonly string[],
 ): TraceEvent[] {
-  const host = (endpoint: string) => endpoint.replace(/^\[?(.*?)\]?:\d+$/, "$1");
-  return events.filter((e) => addresses.includes(host(e.local)) && addresses.includes(host(e.remote)));
+  return events.filter((e) => addresses.includes(hostOf(e.local)) && addresses.includes(hostOf(e.remote)));
+}
+
+/** The address of an "addr:port" or "[v6]:port" endpoint. */
+export function hostOf(endpoint: string): string {
+  return endpoint.replace(/^\[?(.*?)\]?:\d+$/, "$1");
+}
+
+/** The port of an "addr:port" endpoint, or -1. */
+export function portOf(endpoint: string): number {
+  return Number(/:(\d+)$/.exec(endpoint)?.[1] ?? -1);
 }

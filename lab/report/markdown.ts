@@ -5,12 +5,10 @@
  * @module
  */
 
-import type { Side } from "../scenario/types.ts";
+import { type Side, SIDES } from "../scenario/types.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../verdict/types.ts";
 import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
-
-const SIDES: Side[] = ["client", "server"];
 
 /** The whole report. */
 export function renderReport(result: RunResult): string {

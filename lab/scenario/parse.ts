@@ -77,8 +77,8 @@ export const STEP_NAMES: readonly string[] = [
   "sleep",
   "at",
 ].sort();
-/** The sysctls a scenario may set: the per-namespace TCP ones Docker allows. */
-const SYSCTL = /^net\.(ipv4\.tcp_[a-z0-9_]+|core\.somaxconn)$/;
+/** The sysctls a scenario (or --vary) may set: the per-namespace TCP ones Docker allows. */
+export const SCENARIO_SYSCTL = /^net\.(ipv4\.tcp_[a-z0-9_]+|core\.somaxconn)$/;
 
 /**
  * Parse a scenario file's text. `file` is used in messages only.
@@ -295,7 +295,7 @@ function readSysctls(r: Reader, fail: Fail): Record<string, string> | null {
   const out: Record<string, string> = {};
   for (const key of sysctls.keys()) {
     const node = sysctls.node(key);
-    if (!SYSCTL.test(key)) {
+    if (!SCENARIO_SYSCTL.test(key)) {
       fail(
         node,
         sysctls.at(key),

@@ -65,14 +65,6 @@ export function stepArgument(step: Step, target: StepTarget): string {
   }
 }
 
-/** A step as a reader sees it in a report: `connect`, `write=1`, `at=+500ms`. */
-export function describeStep(step: Step): string {
-  if (step.op === "at") return `at=+${step.ms}ms`;
-  if (step.op === "connect") return "connect";
-  if (step.op === "listen") return `listen${step.backlog === undefined ? "" : `,${step.backlog}`}`;
-  return stepArgument(step, { serverAddress: "", port: 0 });
-}
-
 /** The container command of a side: `run STEP...` for the lab's program, the user's command otherwise. */
 export function sideCommand(side: SideSpec, target: StepTarget): string[] {
   if (isStepsSide(side)) return ["run", ...side.steps.map((step) => stepArgument(step, target))];
@@ -83,12 +75,6 @@ export function sideCommand(side: SideSpec, target: StepTarget): string[] {
 export function sideEnv(side: SideSpec, target: StepTarget): string[] {
   if (isStepsSide(side)) return [];
   return Object.entries(side.program.env ?? {}).map(([k, v]) => `${k}=${fillPlaceholders(v, target)}`);
-}
-
-/** A side as text for a report: its steps, or the user's image and command. */
-export function describeSide(side: SideSpec): string[] {
-  if (isStepsSide(side)) return side.steps.map(describeStep);
-  return [`image ${side.program.image}`, `command ${JSON.stringify(side.program.command)}`];
 }
 
 function fillPlaceholders(text: string, target: StepTarget): string {

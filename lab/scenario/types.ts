@@ -61,6 +61,9 @@ export type SideSpec = StepsSide | ProgramSide;
 /** "client" or "server": which container a fact belongs to. */
 export type Side = "client" | "server";
 
+/** Both sides, in the order reports show them. */
+export const SIDES: readonly Side[] = ["client", "server"];
+
 /** What a scenario's run must show. Absent fields are not checked. */
 export interface Expectation {
   state?: ConnState;

@@ -7,9 +7,9 @@
  */
 
 import type { RunArtifacts, SideArtifacts } from "../evidence/artifacts.ts";
-import type { Side } from "../scenario/types.ts";
-
-const SIDES: Side[] = ["client", "server"];
+import { type Side, SIDES } from "../scenario/types.ts";
+import { renderReport } from "../report/markdown.ts";
+import type { RunResult } from "../verdict/types.ts";
 
 /** Write the pcaps and the raw evidence of a run into `dir`. */
 export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promise<void> {
@@ -36,6 +36,12 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
   rest.trace = trace;
   await Deno.writeTextFile(`${dir}/evidence/trace.txt`, text);
   await Deno.writeTextFile(`${dir}/evidence/run.json`, JSON.stringify(rest, null, 2) + "\n");
+}
+
+/** Write a run's result.json and report.md into its folder. */
+export async function saveResult(dir: string, result: RunResult): Promise<void> {
+  await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify(result, null, 2) + "\n");
+  await Deno.writeTextFile(`${dir}/report.md`, renderReport(result));
 }
 
 /** Read back what {@link saveArtifacts} wrote. */

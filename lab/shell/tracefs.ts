@@ -61,14 +61,21 @@ export async function startTrace(name: string): Promise<TraceSession> {
 /** Remove the lab's tracefs instances for which `keep` is false; return their names. */
 export async function removeTraceInstances(keep: (name: string) => boolean): Promise<string[]> {
   const helper = await ensureHelper();
-  if (typeof helper !== "string") return [];
-  const listed = await runHelper(helper, ["list"]);
-  if (!listed.ok) return [];
+  const names = await listTraceInstances();
+  if (typeof helper !== "string" || names === null) return [];
   const removed: string[] = [];
-  for (const name of listed.stdout.split("\n").filter((n) => n !== "" && !keep(n))) {
+  for (const name of names.filter((n) => !keep(n))) {
     if ((await runHelper(helper, ["stop", name])).ok) removed.push(name);
   }
   return removed;
+}
+
+/** The lab's tracefs instances (tcplab-*), or null when that cannot be told (no tracefs, not root, no gcc). */
+export async function listTraceInstances(): Promise<string[] | null> {
+  const helper = await ensureHelper();
+  if (typeof helper !== "string") return null;
+  const listed = await runHelper(helper, ["list"]);
+  return listed.ok ? listed.stdout.split("\n").filter((n) => n !== "") : null;
 }
 
 /** Build the helper when it is missing or its source changed; the path, or why not. */

@@ -18,14 +18,12 @@ import { type Call, parseProgramLog } from "../evidence/calls.ts";
 import { type Counters, diffCounters, parseCounters } from "../evidence/counters.ts";
 import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
 import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
-import { eventsForAddresses, parseTrace } from "../evidence/trace.ts";
+import { eventsForAddresses, hostOf, parseTrace, portOf } from "../evidence/trace.ts";
 import { explainCause } from "../report/explanations.ts";
-import type { Side } from "../scenario/types.ts";
+import { type Side, SIDES } from "../scenario/types.ts";
 import { decideCause, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
-
-const SIDES: Side[] = ["client", "server"];
 
 interface DecodedCapture {
   side: Side;
@@ -91,8 +89,7 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     SIDES.map((side) => [side, counterChanges(snapshots[side], side, warnings)]),
   ) as Record<Side, Counters>;
   // Only the run's own sockets: Docker's embedded DNS listens on 127.0.0.11 in every namespace.
-  const ownSocket = (s: SocketEntry) =>
-    [addresses.client, addresses.server].includes(s.local.replace(/:\d+$/, ""));
+  const ownSocket = (s: SocketEntry) => [addresses.client, addresses.server].includes(hostOf(s.local));
   const socketsLeft = Object.fromEntries(
     SIDES.map((side) => [side, socketsAfter(snapshots[side]).filter(ownSocket)]),
   ) as Record<Side, SocketEntry[]>;
@@ -389,12 +386,4 @@ function packetRecord(
 function endpointText(conn: Connection, side: Side, sideOf: (address: string) => Side | "other"): string {
   const e = sideOf(conn.originator.address) === side ? conn.originator : conn.responder;
   return `${e.address}:${e.port}`;
-}
-
-function hostOf(endpoint: string): string {
-  return endpoint.replace(/^\[?(.*?)\]?:\d+$/, "$1");
-}
-
-function portOf(endpoint: string): number {
-  return Number(/:(\d+)$/.exec(endpoint)?.[1] ?? -1);
 }

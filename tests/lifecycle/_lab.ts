@@ -14,6 +14,7 @@ import {
   parseDockerHost,
   statusOf,
 } from "../../lab/shell/docker.ts";
+import { listTraceInstances } from "../../lab/shell/tracefs.ts";
 
 /** The repository's root folder, with a trailing slash. */
 export const ROOT = new URL("../..", import.meta.url).pathname;
@@ -171,15 +172,8 @@ export async function hostCommand(name: string, args: string[]): Promise<string>
  * The lab's tracefs instances, as the lab's own helper lists them; null
  * when that cannot be told here (no helper built yet, no tracefs, not root).
  */
-export async function tracefsInstances(): Promise<string[] | null> {
-  const helper = `${ROOT}.cache/tracefs_helper`;
-  try {
-    const out = await new Deno.Command(helper, { args: ["list"], stdout: "piped", stderr: "null" }).output();
-    if (!out.success) return null;
-    return new TextDecoder().decode(out.stdout).split("\n").filter((name) => name !== "");
-  } catch {
-    return null;
-  }
+export function tracefsInstances(): Promise<string[] | null> {
+  return listTraceInstances();
 }
 
 /** The owner label a lab process with this pid puts on what it creates. */
