@@ -12,12 +12,11 @@ trap 'rm -rf "$out"' EXIT
 # Warm up: builds the images if they are missing, and compiles the lab.
 deno task --quiet lab run seed --no-contrast --quiet --out "$out/warm" >/dev/null
 endpoint=$(jq -r '.environment.images | keys[] | select(startswith("tcplab-endpoint"))' "$out/warm/result.json")
-capture=$(jq -r '.environment.images | keys[] | select(startswith("tcplab-capture"))' "$out/warm/result.json")
 
 echo "-- one warm run of seed: the lab (two captures, counters, trace, analysis, report) vs the bare docker CLI (one capture, no analysis)"
 hyperfine --warmup 1 --runs "$runs" --export-json "$out/seed.json" \
   -n lab "deno task --quiet lab run seed --no-contrast --quiet --out $out/lab" \
-  -n cli "bash bench/cli_seed.sh $endpoint $capture $out"
+  -n cli "bash bench/cli_seed.sh $endpoint $out"
 jq -r '.results as $r | "median: lab \($r[0].median | .*1000 | round) ms, cli \($r[1].median | .*1000 | round) ms; ratio lab/cli = \(($r[0].median / $r[1].median) * 100 | round / 100)"' "$out/seed.json"
 
 echo "-- run --all against the slowest single scenario"

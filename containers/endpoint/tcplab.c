@@ -1,10 +1,16 @@
 /*
  * tcplab: the endpoint program of the TCP teardown lab.
  *
- *   tcplab hold          Keeps a network namespace alive (PID 1 of its
+ *   tcplab hold [--capture PROGRAM ARG...] [--steps STEP...]
+ *                        Keeps a network namespace alive (PID 1 of its
  *                        container, like a pod's pause container) and prints
  *                        the namespace's TCP counters and socket tables: once
- *                        at start, again on every SIGUSR1. SIGTERM/SIGINT: exit 0.
+ *                        at start, again on every SIGUSR1. Started as root, it
+ *                        deletes the default route, starts PROGRAM (the lab's
+ *                        tcpdump) and a child for the STEPs (as nobody, waiting
+ *                        for SIGHUP; their output relayed), then keeps only
+ *                        CAP_KILL. SIGQUIT kills the steps; SIGUSR2 takes a
+ *                        last snapshot and stops PROGRAM; SIGTERM/SIGINT: exit.
  *   tcplab run STEP...   A scenario's server or client: performs the steps in
  *                        order and logs every system call as JSON lines.
  *
@@ -37,7 +43,10 @@
 #include <linux/rtnetlink.h>
 #include <grp.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -355,36 +364,230 @@ static int delete_default_routes(void)
 	return deleted;
 }
 
-/* Started as root (with NET_ADMIN, SETUID and SETGID only), remove the
- * default route, then become nobody: setuid() away from root clears every
- * capability, so the holder keeps none while it waits. */
-static void drop_route_and_privileges(void)
+static int run(int argc, char **argv);
+
+/* What a holder looks after: the capture (tcpdump) it started, and the
+ * scenario's steps, run by a child of its own whose output it relays. */
+struct holder {
+	pid_t capture;      /* tcpdump, or 0 */
+	pid_t steps;        /* the steps' process, or 0 (not started, or reaped) */
+	int steps_status;   /* its wait status, once reaped */
+	int go;             /* write end of the pipe the steps wait on, or -1 */
+	int out[2];         /* read ends of the steps' stdout and stderr, or -1 */
+	char pending[2][8192];
+	size_t pending_len[2];
+	unsigned snapshots;
+};
+
+/* Become `uid`, with no supplementary groups: setuid() away from root clears
+ * every capability. */
+static void become(uid_t uid)
 {
-	if (getuid() != 0)
-		return;
+	if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0) {
+		fprintf(stderr, "tcplab hold: could not become uid %u: %s\n", (unsigned)uid, errno_name(errno));
+		_exit(3);
+	}
+}
+
+/* Keep only CAP_KILL: root with no other capability may still stop its
+ * children, tcpdump (uid 101) and the steps (uid 65534), and nothing more. */
+static void keep_only_cap_kill(void)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+	struct { uint32_t effective, permitted, inheritable; } data[2];
+
+	memset(data, 0, sizeof data);
+	data[0].effective = data[0].permitted = 1u << 5; /* CAP_KILL */
+	if (syscall(SYS_capset, &hdr, data) != 0) {
+		printf("=== tcplab-hold: could not drop capabilities: %s\n", errno_name(errno));
+		fflush(stdout);
+		_exit(3);
+	}
+}
+
+/* The steps' process: nobody, no capabilities, killed with its holder. It
+ * waits until the holder says go (a byte on `go`), then runs the steps with
+ * its stdout and stderr on pipes the holder relays. */
+static pid_t start_steps(struct holder *h, int nsteps, char **steps)
+{
+	int go[2], out[2], err[2];
+
+	if (pipe2(go, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+		char byte;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		become(65534);
+		/* after become(): a change of uid clears the parent-death signal */
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0UL, 0UL, 0UL);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(err[1], STDERR_FILENO);
+		close(out[0]);
+		close(out[1]);
+		close(err[0]);
+		close(err[1]);
+		close(go[1]);
+		while (read(go[0], &byte, 1) < 0 && errno == EINTR)
+			;
+		close(go[0]); /* the steps' first socket is fd 3, as in a program of its own */
+		steps[-1] = "run";
+		_exit(run(nsteps + 1, steps - 1));
+	}
+	close(go[0]);
+	close(out[1]);
+	close(err[1]);
+	if (pid < 0) {
+		close(go[1]);
+		close(out[0]);
+		close(err[0]);
+		return -1;
+	}
+	h->go = go[1];
+	h->out[0] = out[0];
+	h->out[1] = err[0];
+	return pid;
+}
+
+/* Started as root (with NET_ADMIN, NET_RAW, SETUID, SETGID, CHOWN, KILL):
+ * remove the default route, start tcpdump (which opens its capture socket as
+ * root and then drops to its own user) and the steps' process (nobody), then
+ * keep only CAP_KILL while waiting. */
+static void start_children(struct holder *h, char **capture, int nsteps, char **steps)
+{
 	int deleted = delete_default_routes();
 	if (deleted < 0)
 		printf("=== tcplab-hold: could not delete the default route: %s\n", errno_name(errno));
 	else
 		printf("=== tcplab-hold: deleted %d default route(s)\n", deleted);
-	if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
-		printf("=== tcplab-hold: could not drop privileges: %s\n", errno_name(errno));
-		fflush(stdout);
-		_exit(3);
+	fflush(stdout);
+	if (capture) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			sigset_t none;
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			signal(SIGPIPE, SIG_DFL);
+			execv(capture[0], capture);
+			fprintf(stderr, "tcplab hold: cannot start %s: %s\n", capture[0], errno_name(errno));
+			_exit(127);
+		}
+		if (pid < 0)
+			printf("=== tcplab-hold: could not start %s: %s\n", capture[0], errno_name(errno));
+		else
+			h->capture = pid;
 	}
+	if (nsteps > 0) {
+		h->steps = start_steps(h, nsteps, steps);
+		if (h->steps < 0) {
+			printf("=== tcplab-hold: could not start the steps: %s\n", errno_name(errno));
+			h->steps = 0;
+		}
+	}
+	fflush(stdout);
+	if (h->capture || h->steps)
+		keep_only_cap_kill();
+}
+
+/* Copy what a steps pipe has to our stdout (steps' stdout) or stderr (with
+ * "[steps] " before each line), whole lines only, so that a line never mixes
+ * with a snapshot. At EOF, the rest, and the pipe is closed. */
+static void relay(struct holder *h, int which)
+{
+	char *buf = h->pending[which];
+	size_t *len = &h->pending_len[which];
+	int fd = which == 0 ? STDOUT_FILENO : STDERR_FILENO;
+	ssize_t n = read(h->out[which], buf + *len, sizeof h->pending[which] - *len - 1);
+
+	if (n < 0 && errno == EINTR)
+		return;
+	if (n > 0)
+		*len += (size_t)n;
+	bool eof = n <= 0;
+	size_t start = 0;
+	for (size_t i = 0; i < *len; i++) {
+		if (buf[i] != '\n' && !(eof && i + 1 == *len) && !(start == 0 && i + 1 == sizeof h->pending[which] - 1))
+			continue;
+		if (which == 1)
+			write_all(fd, "[steps] ", 8);
+		write_all(fd, buf + start, i + 1 - start);
+		if (buf[i] != '\n')
+			write_all(fd, "\n", 1);
+		start = i + 1;
+	}
+	memmove(buf, buf + start, *len - start);
+	*len -= start;
+	if (eof) {
+		close(h->out[which]);
+		h->out[which] = -1;
+	}
+}
+
+static void say_steps_ended(struct holder *h)
+{
+	int st = h->steps_status;
+	printf("=== tcplab-hold: steps exited with status %d\n",
+	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	fflush(stdout);
 }
 
-static int hold(void)
+/* Reap every child that has exited, saying which. The steps' end is told
+ * once their output is all relayed. */
+static void reap(struct holder *h)
 {
-	static const int sigs[] = { SIGUSR1, SIGTERM, SIGINT };
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == h->capture) {
+			h->capture = 0;
+			printf("=== tcplab-hold: capture exited with status %d\n",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			fflush(stdout);
+		} else if (pid == h->steps) {
+			h->steps = -1;
+			h->steps_status = status;
+			if (h->out[0] < 0 && h->out[1] < 0)
+				say_steps_ended(h);
+		}
+	}
+}
+
+/* Stop tcpdump with SIGINT (it then writes its statistics) and wait for it. */
+static void stop_capture(struct holder *h)
+{
+	if (h->capture <= 0)
+		return;
+	kill(h->capture, SIGINT);
+	while (h->capture > 0) {
+		int status;
+		pid_t pid = waitpid(h->capture, &status, 0);
+		if (pid < 0 && errno != EINTR)
+			break;
+		if (pid == h->capture)
+			printf("=== tcplab-hold: capture exited with status %d\n",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	}
+	h->capture = 0;
+	fflush(stdout);
+}
+
+static int hold(char **capture, int nsteps, char **steps)
+{
+	static const int sigs[] = { SIGUSR1, SIGUSR2, SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGCHLD };
+	struct holder h = { .go = -1, .out = { -1, -1 } };
 	struct sigaction sa;
 	sigset_t set;
-	unsigned n = 0;
 
 	/* PID 1 of a PID namespace never gets a signal whose action is the
-	 * default one, so each gets a handler. They are also blocked before the
-	 * first snapshot: a SIGUSR1 sent meanwhile waits for sigwaitinfo. */
+	 * default one, so each gets a handler. They are blocked and read from a
+	 * signalfd: a signal sent before the loop waits for it. SIGCHLD too:
+	 * children (tcpdump, the steps, orphans of a `docker exec`) are reaped
+	 * in the loop. A closed stdout must not kill the holder. */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -394,21 +597,79 @@ static int hold(void)
 		sigaddset(&set, sigs[i]);
 	}
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	/* Orphans of a `docker exec` would be reparented to us: let the kernel
-	 * reap them. A closed stdout must not kill the namespace holder. */
-	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 
-	drop_route_and_privileges();
-	snapshot(++n);
+	if (getuid() == 0) {
+		start_children(&h, capture, nsteps, steps);
+		if (h.steps == 0 && h.capture == 0)
+			become(65534);
+	}
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		printf("=== tcplab-hold: signalfd: %s\n", errno_name(errno));
+		return 3;
+	}
+	snapshot(++h.snapshots);
 	for (;;) {
-		int sig = sigwaitinfo(&set, NULL);
-
-		if (sig == SIGUSR1)
-			snapshot(++n);
-		else if (sig == SIGTERM || sig == SIGINT)
+		struct pollfd fds[3] = {
+			{ .fd = h.out[0], .events = POLLIN },
+			{ .fd = h.out[1], .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+		};
+		if (poll(fds, 3, -1) < 0)
+			continue; /* EINTR after a stop and continue */
+		/* The steps' output first: a signal read in the same round (the
+		 * end of the run) must come after every line they wrote. */
+		for (int i = 0; i < 2; i++)
+			if (fds[i].revents)
+				relay(&h, i);
+		if (h.steps < 0 && h.out[0] < 0 && h.out[1] < 0) {
+			say_steps_ended(&h);
+			h.steps = 0;
+		}
+		if (!(fds[2].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof si) != sizeof si)
+			continue;
+		switch (si.ssi_signo) {
+		case SIGUSR1: /* one more snapshot */
+			snapshot(++h.snapshots);
+			break;
+		case SIGHUP: /* go: the steps begin */
+			if (h.go >= 0) {
+				write_all(h.go, "g", 1);
+				close(h.go);
+				h.go = -1;
+			}
+			break;
+		case SIGQUIT: /* the run took too long: stop the steps */
+			if (h.steps > 0)
+				kill(h.steps, SIGKILL);
+			break;
+		case SIGCHLD:
+			reap(&h);
+			if (h.steps < 0 && h.out[0] < 0 && h.out[1] < 0) {
+				h.steps = 0;
+			}
+			break;
+		case SIGUSR2:
+			/* The end of a run: the last snapshot first (the programs are
+			 * done, and stopping the capture sends no packet), then tcpdump
+			 * is stopped and waited for; the namespace stays until SIGTERM,
+			 * so the pcap can still be read. */
+			snapshot(++h.snapshots);
+			stop_capture(&h);
+			printf("=== tcplab-hold: done\n");
+			fflush(stdout);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (h.steps > 0)
+				kill(h.steps, SIGKILL);
+			stop_capture(&h);
 			return 0;
-		/* -1 (EINTR after a stop and continue): wait again */
+		}
 	}
 }
 
@@ -1436,7 +1697,7 @@ static const struct step_def step_defs[] = {
 
 static void usage(void)
 {
-	fputs("usage: tcplab hold\n       tcplab run STEP...\nsteps:\n", stderr);
+	fputs("usage: tcplab hold [--capture PROGRAM ARG...] [--steps STEP...]\n       tcplab run STEP...\nsteps:\n", stderr);
 	for (size_t i = 0; i < NBITS(step_defs); i++)
 		fprintf(stderr, "  %s\n", step_defs[i].usage);
 }
@@ -1514,8 +1775,27 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && strcmp(argv[1], "hold") == 0)
-		return hold();
+	if (argc >= 2 && strcmp(argv[1], "hold") == 0) {
+		char **capture = NULL, **steps = NULL;
+		int i = 2, nsteps = 0;
+		/* tcpdump's arguments end where the steps begin */
+		if (i + 1 < argc && strcmp(argv[i], "--capture") == 0) {
+			capture = argv + i + 1;
+			while (i < argc && strcmp(argv[i], "--steps") != 0)
+				i++;
+		}
+		if (i < argc && strcmp(argv[i], "--steps") == 0) {
+			argv[i] = NULL; /* ends tcpdump's argv */
+			steps = argv + i + 1;
+			nsteps = argc - i - 1;
+			i = argc;
+		}
+		if (i != argc) {
+			usage();
+			return 2;
+		}
+		return hold(capture, nsteps, steps);
+	}
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return run(argc - 1, argv + 1);
 	usage();

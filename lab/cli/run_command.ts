@@ -89,11 +89,15 @@ export async function runCommand(
     quiet ? silentProgress : stderrProgress(toRun.size > 1 ? `${name}: ` : "");
 
   const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
+  // The engine's answer, the leftovers note and the image (built once, before the runs start side
+  // by side) do not wait for each other; an engine that does not answer fails the first.
   const engine = await docker.info();
-  const leftovers = describeLeftovers(await findLeftovers(docker));
+  const [found, images] = await Promise.all([
+    findLeftovers(docker),
+    ensureImages(docker, quiet ? silentProgress : stderrProgress()),
+  ]);
+  const leftovers = describeLeftovers(found);
   if (leftovers) console.error(`tcplab: note: ${leftovers}`);
-  // Build the images once, before the runs start side by side.
-  const images = await ensureImages(docker, quiet ? silentProgress : stderrProgress());
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   const many = asked.length > 1;

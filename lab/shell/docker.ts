@@ -154,6 +154,8 @@ export type NetworkAttachment =
 export interface ContainerSpec {
   name: string;
   image: string;
+  /** The image's entrypoint, replaced. */
+  entrypoint?: string[];
   cmd: string[];
   /** Environment, as "NAME=value". */
   env?: string[];
@@ -348,6 +350,7 @@ export class DockerClient {
       name: spec.name,
       Image: spec.image,
       Cmd: spec.cmd,
+      ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
       ...(spec.env?.length ? { Env: spec.env } : {}),
       Labels: spec.labels,
       ...(spec.user ? { User: spec.user } : {}),

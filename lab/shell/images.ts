@@ -1,8 +1,8 @@
 /**
- * The lab's two images, built locally from this machine's files: nothing
- * is pulled. `tcplab-endpoint` holds the static `tcplab` program (server,
- * client and namespace holder); `tcplab-capture` holds tcpdump and the
- * libraries it links to.
+ * The lab's image, built locally from this machine's files: nothing is
+ * pulled. `tcplab-endpoint` holds the static `tcplab` program (server,
+ * client and namespace holder) and this host's tcpdump with the libraries
+ * it links to, which the holder starts in its namespace.
  *
  * @module
  */
@@ -11,79 +11,55 @@ import { makeTar, type TarEntry } from "../util/tar.ts";
 import { type DockerClient, LAB_LABEL, LabEnvironmentError } from "./docker.ts";
 import type { Progress } from "./progress.ts";
 
-/** The tags of the images a run uses. */
+/** The tag of the image a run uses. */
 export interface LabImages {
   endpoint: string;
-  capture: string;
-  /** Image ids, for the report. */
-  ids: { endpoint: string; capture: string };
+  /** Image id, for the report. */
+  ids: { endpoint: string };
 }
 
-/** Bump when the way an image is assembled changes, so old tags are not reused. */
-const RECIPE_VERSION = "1";
+/** Bump when the way the image is assembled changes, so old tags are not reused. */
+const RECIPE_VERSION = "2";
 const ENDPOINT_SOURCE = new URL("../../containers/endpoint/tcplab.c", import.meta.url);
-const CAPTURE_DOCKERFILE = new URL("../../containers/capture/Dockerfile", import.meta.url);
 const ENDPOINT_DOCKERFILE = new URL("../../containers/endpoint/Dockerfile", import.meta.url);
 
-/** The user tcpdump drops its privileges to inside the capture image. */
+/** The user tcpdump, and the holder that starts it, drop their privileges to inside the image. */
 export const CAPTURE_UID = 101;
 
 /**
- * Make sure both images exist on the engine, building what is missing.
- * Tags carry a hash of their inputs, so a changed program gets a new image.
+ * Make sure the image exists on the engine, building it if it is missing.
+ * The tag carries a hash of its inputs, so a changed program or tcpdump gets a new image.
  */
 export async function ensureImages(docker: DockerClient, progress: Progress): Promise<LabImages> {
   const source = await Deno.readFile(ENDPOINT_SOURCE);
-  const endpointDockerfile = await Deno.readFile(ENDPOINT_DOCKERFILE);
-  const captureDockerfile = await Deno.readFile(CAPTURE_DOCKERFILE);
+  const dockerfile = await Deno.readFile(ENDPOINT_DOCKERFILE);
   const tcpdump = await findProgram("tcpdump", "apt-get install -y tcpdump");
   const libraries = await sharedLibraries(tcpdump);
-  const captureInputs = [tcpdump, ...libraries].map((path) => {
+  const tcpdumpInputs = [tcpdump, ...libraries].map((path) => {
     const info = Deno.statSync(path);
     return `${path}:${info.size}:${info.mtime?.getTime()}`;
   });
-
-  const endpoint = `tcplab-endpoint:${await shortHash(RECIPE_VERSION, source, endpointDockerfile)}`;
-  const capture = `tcplab-capture:${await shortHash(
+  const endpoint = `tcplab-endpoint:${await shortHash(
     RECIPE_VERSION,
-    captureDockerfile,
-    captureInputs.join("\n"),
+    source,
+    dockerfile,
+    tcpdumpInputs.join("\n"),
   )}`;
 
-  // Every build context is made before the engine is asked to build anything: a missing
-  // compiler (or an unreadable library) fails here, and no image is left half-made beside it.
-  const [haveEndpoint, haveCapture] = await Promise.all([
-    docker.imageExists(endpoint),
-    docker.imageExists(capture),
-  ]);
-  const [endpointContext, captureContext] = await Promise.all([
-    haveEndpoint ? null : (async () =>
-      makeTar([
-        { path: "Dockerfile", data: endpointDockerfile, mode: 0o644 },
-        ...rootFiles(await compileEndpoint(source)),
-      ]))(),
-    haveCapture ? null : (async () =>
-      makeTar([
-        { path: "Dockerfile", data: captureDockerfile, mode: 0o644 },
-        ...await captureFiles(tcpdump, libraries),
-      ]))(),
-  ]);
-  const build = async (tag: string, what: string, context: Uint8Array | null) => {
-    if (context === null) return;
-    progress.step("build", `building image ${tag} (${what})`);
+  if (!(await docker.imageExists(endpoint))) {
+    // The whole build context is made before the engine is asked to build: a missing
+    // compiler (or an unreadable library) fails here, and no image is left half-made.
+    const context = makeTar([
+      { path: "Dockerfile", data: dockerfile, mode: 0o644 },
+      ...rootFiles(await compileEndpoint(source)),
+      ...await tcpdumpFiles(tcpdump, libraries),
+    ]);
+    progress.step("build", `building image ${endpoint} (static tcplab, this host's tcpdump)`);
     const started = performance.now();
-    await docker.buildImage(context, tag, { [LAB_LABEL]: "1" });
-    progress.step("build", `built ${tag} in ${Math.round(performance.now() - started)} ms`);
-  };
-  await Promise.all([
-    build(endpoint, "static tcplab from containers/endpoint", endpointContext),
-    build(capture, "tcpdump and its libraries from this host", captureContext),
-  ]);
-  return {
-    endpoint,
-    capture,
-    ids: { endpoint: await docker.imageId(endpoint), capture: await docker.imageId(capture) },
-  };
+    await docker.buildImage(context, endpoint, { [LAB_LABEL]: "1" });
+    progress.step("build", `built ${endpoint} in ${Math.round(performance.now() - started)} ms`);
+  }
+  return { endpoint, ids: { endpoint: await docker.imageId(endpoint) } };
 }
 
 function rootFiles(tcplab: Uint8Array): TarEntry[] {
@@ -92,10 +68,20 @@ function rootFiles(tcplab: Uint8Array): TarEntry[] {
     { path: "rootfs/tcplab", data: tcplab, mode: 0o755 },
     {
       path: "rootfs/etc/passwd",
-      data: text.encode("root:x:0:0:root:/:/tcplab\nnobody:x:65534:65534:nobody:/:/tcplab\n"),
+      data: text.encode(
+        "root:x:0:0:root:/:/tcplab\n" +
+          `tcpdump:x:${CAPTURE_UID}:${CAPTURE_UID}::/cap:/tcplab\n` +
+          "nobody:x:65534:65534:nobody:/:/tcplab\n",
+      ),
       mode: 0o644,
     },
-    { path: "rootfs/etc/group", data: text.encode("root:x:0:\nnogroup:x:65534:\n"), mode: 0o644 },
+    {
+      path: "rootfs/etc/group",
+      data: text.encode(`root:x:0:\ntcpdump:x:${CAPTURE_UID}:\nnogroup:x:65534:\n`),
+      mode: 0o644,
+    },
+    // tcpdump writes here after dropping privileges; a volume mounted here copies this ownership.
+    { path: "rootfs/cap", mode: 0o755, uid: CAPTURE_UID, gid: CAPTURE_UID },
   ];
 }
 
@@ -124,24 +110,9 @@ async function compileEndpoint(source: Uint8Array): Promise<Uint8Array> {
   }
 }
 
-async function captureFiles(tcpdump: string, libraries: string[]): Promise<TarEntry[]> {
-  const text = new TextEncoder();
+async function tcpdumpFiles(tcpdump: string, libraries: string[]): Promise<TarEntry[]> {
   const entries: TarEntry[] = [
     { path: "rootfs/usr/bin/tcpdump", data: await Deno.readFile(tcpdump), mode: 0o755 },
-    {
-      path: "rootfs/etc/passwd",
-      data: text.encode(
-        `root:x:0:0:root:/:/usr/bin/tcpdump\ntcpdump:x:${CAPTURE_UID}:${CAPTURE_UID}::/cap:/usr/bin/tcpdump\n`,
-      ),
-      mode: 0o644,
-    },
-    {
-      path: "rootfs/etc/group",
-      data: text.encode(`root:x:0:\ntcpdump:x:${CAPTURE_UID}:\n`),
-      mode: 0o644,
-    },
-    // tcpdump writes here after dropping privileges; a volume mounted here copies this ownership.
-    { path: "rootfs/cap", mode: 0o755, uid: CAPTURE_UID, gid: CAPTURE_UID },
   ];
   for (const library of libraries) {
     entries.push({
@@ -193,13 +164,13 @@ async function findProgram(name: string, install: string): Promise<string> {
   for (const dir of SBIN_DIRS.filter((d) => !dirs.includes(d))) {
     if (await isProgram(`${dir}/${name}`)) {
       throw new LabEnvironmentError(
-        `Cannot build the capture image: ${name} is not on PATH (it is in ${dir}, which is not on PATH)`,
+        `Cannot build the lab's image: ${name} is not on PATH (it is in ${dir}, which is not on PATH)`,
         `add ${dir} to PATH (export PATH="$PATH:${dir}")`,
       );
     }
   }
   throw new LabEnvironmentError(
-    `Cannot build the capture image: ${name} is not on PATH`,
+    `Cannot build the lab's image: ${name} is not on PATH`,
     `install it (${install}) and make sure its folder is on PATH`,
   );
 }

@@ -1,6 +1,7 @@
 /**
- * One run of a scenario in real containers: a network of its own, a
- * namespace holder, a capture and a program on each side; then the pcaps,
+ * One run of a scenario in real containers: a network of its own, and on
+ * each side a namespace holder (which starts tcpdump in its namespace) and a
+ * program; then the pcaps,
  * the programs' logs, the kernel's counters and trace are collected and
  * everything the run created is removed.
  *
@@ -28,6 +29,15 @@ import {
   statusOf,
 } from "./docker.ts";
 import { CAPTURE_UID, ensureImages, type LabImages } from "./images.ts";
+import {
+  captureStderr,
+  containerProgram,
+  holderOwnLog,
+  holderSteps,
+  type ProgramHandle,
+  stepsLog,
+  stepsStderr,
+} from "./programs.ts";
 import type { Progress } from "./progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
@@ -100,14 +110,37 @@ export function newRunId(): string {
 }
 
 /**
- * What tcpdump needs, and no more: NET_RAW to open the packet socket; SETUID,
- * SETGID and CHOWN to hand its savefile to the unprivileged "tcpdump" user and
- * become that user (-Z) before it writes a packet.
+ * What the holder needs at its start, and no more: NET_ADMIN to delete the
+ * default route that Docker before 25 adds on Internal networks; NET_RAW for
+ * tcpdump to open its packet socket; CHOWN for tcpdump to hand its savefile to
+ * the unprivileged "tcpdump" user; SETUID and SETGID for tcpdump to become
+ * that user and the steps to become nobody; KILL, the only one the holder
+ * keeps once its children are started, to stop them (they have other uids).
  */
-const CAPTURE_CAPABILITIES = ["NET_RAW", "SETUID", "SETGID", "CHOWN"];
+export const HOLDER_CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "CHOWN", "KILL"];
 
-/** What the namespace holder needs for its first moment: delete the default route, then setuid. */
-export const HOLDER_CAPABILITIES = ["NET_ADMIN", "SETUID", "SETGID"];
+/** tcpdump as the holder starts it: nanosecond stamps, every packet written as it comes. */
+function tcpdumpCommand(side: Side): string[] {
+  return [
+    "/usr/bin/tcpdump",
+    "-i",
+    "eth0",
+    "-p",
+    "-nn",
+    "-U",
+    "--immediate-mode",
+    "--time-stamp-precision=nano",
+    // A 16 MiB ring, so that a starved tcpdump on a busy machine still drops nothing.
+    "-B",
+    "16384",
+    "-s",
+    "262144",
+    "-Z",
+    "tcpdump",
+    "-w",
+    `/cap/${side}.pcap`,
+  ];
+}
 
 const SERVER_OFFSET = 2;
 const CLIENT_OFFSET = 3;
@@ -175,19 +208,42 @@ export async function runScenario(
       return handle;
     };
 
-    // 1. A holder per side keeps the network namespace alive and prints the "before" counters.
+    // 1. A holder per side keeps the network namespace alive, prints the "before" counters, starts
+    // tcpdump there and, for the lab's own steps, a child that runs them when told to go.
     const sides: Side[] = ["server", "client"];
+    const target = {
+      serverAddress: addresses.server,
+      port: scenario.port,
+      // `at` steps count from the moment the server program is created: both sides get the same moment.
+      atBaseNs: 0n,
+    };
+    const commands: Record<Side, string[]> = { server: [], client: [] };
+    // Steps run in the holder: telling a process to go is quicker than starting a container. Not with
+    // `at` steps, whose shared moment is fixed when their program is made, after the captures are ready.
+    const inHolder = (side: Side) => {
+      const spec = scenario[side];
+      return isStepsSide(spec) && spec.steps.length > 0 && !usesAt(scenario);
+    };
+    for (const side of sides) if (inHolder(side)) commands[side] = sideCommand(scenario[side], target);
     const holders = await Promise.all(sides.map(async (side) => {
-      const holder = await create({
+      const volume = `${prefix}-${side}-cap`;
+      await docker.createVolume(volume, labels);
+      volumes.push(volume);
+      return await create({
         name: `${prefix}-${side}-ns`,
         image: images.endpoint,
-        cmd: ["hold"],
+        cmd: [
+          "hold",
+          "--capture",
+          ...tcpdumpCommand(side),
+          ...(inHolder(side) ? ["--steps", ...commands[side].slice(1)] : []),
+        ],
         labels: { ...labels, "tcplab.role": `${side}-ns` },
         attachment: { network: prefix, ipv4: addresses[side] },
-        // Root only for its first moment: it deletes the default route that Docker before 25
-        // adds on Internal networks, then becomes nobody, which drops these capabilities.
+        // Root with HOLDER_CAPABILITIES for its first moment, then root with CAP_KILL only.
         capAdd: HOLDER_CAPABILITIES,
         user: "0:0",
+        volumes: { "/cap": volume },
         // The namespace owner carries the scenario's sysctls; IPv6 is off so that
         // no link-local chatter mixes into the captures of this IPv4 network.
         sysctls: {
@@ -196,45 +252,8 @@ export async function runScenario(
           ...scenario[side].sysctls,
         },
       });
-      return holder;
     }));
-    const holdersStarted = Promise.all(holders.map((h) => h.start()));
-
-    // 2. A capture in each namespace (created while the holders start), listening before any packet.
-    const captures = await Promise.all(sides.map(async (side, i) => {
-      const volume = `${prefix}-${side}-cap`;
-      await docker.createVolume(volume, labels);
-      volumes.push(volume);
-      const capture = await create({
-        name: `${prefix}-${side}-cap`,
-        image: images.capture,
-        cmd: [
-          "-i",
-          "eth0",
-          "-p",
-          "-nn",
-          "-U",
-          "--immediate-mode",
-          "--time-stamp-precision=nano",
-          // A 16 MiB ring, so that a starved tcpdump on a busy machine still drops nothing.
-          "-B",
-          "16384",
-          "-s",
-          "262144",
-          "-Z",
-          "tcpdump",
-          "-w",
-          `/cap/${side}.pcap`,
-        ],
-        labels: { ...labels, "tcplab.role": `${side}-capture` },
-        attachment: { namespaceOf: holders[i]!.id },
-        capAdd: CAPTURE_CAPABILITIES,
-        user: "0:0",
-        volumes: { "/cap": volume },
-      });
-      return capture;
-    }));
-    await holdersStarted;
+    await Promise.all(holders.map((h) => h.start()));
     await withTimeout(
       Promise.all(holders.map((h) => snapshotDone(h, 1, timeouts.start))),
       timeouts.start,
@@ -242,18 +261,23 @@ export async function runScenario(
       options.signal,
     );
     phase("start");
-    // 3. The server starts with the captures: its listen() sends no packet. The
-    // client starts once tcpdump listens in both namespaces and the server listens.
-    // A side with no steps runs no program: its namespace is there, but nothing listens.
-    const target = {
-      serverAddress: addresses.server,
-      port: scenario.port,
-      // `at` steps count from the moment the server program is created: both sides get the same moment.
-      atBaseNs: 0n,
-    };
-    const commands: Record<Side, string[]> = { server: [], client: [] };
-    const program = async (side: Side, i: number): Promise<ContainerHandle | null> => {
+
+    // 2. tcpdump listening in both namespaces before any packet.
+    await withTimeout(
+      Promise.all(holders.map((h) => captureListening(h, timeouts.capture))),
+      timeouts.capture,
+      "capture: tcpdump ready",
+      options.signal,
+    );
+    phase("capture");
+    progress.step("capture", `tcpdump listening in both namespaces (uid ${CAPTURE_UID})`);
+    checkAbort();
+
+    // 3. The server begins; the client once the server listens. A side with no steps runs no
+    // program: its namespace is there, but nothing listens.
+    const program = async (side: Side, i: number): Promise<ProgramHandle | null> => {
       const spec = scenario[side];
+      if (inHolder(side)) return holderSteps(holders[i]!);
       if (isStepsSide(spec) && spec.steps.length === 0) return null;
       if (!isStepsSide(spec) && !(await docker.imageExists(spec.program.image))) {
         throw new LabEnvironmentError(
@@ -263,51 +287,26 @@ export async function runScenario(
       }
       if (side === "server" || target.atBaseNs === 0n) target.atBaseNs = BigInt(Date.now()) * 1_000_000n;
       commands[side] = sideCommand(spec, target);
-      const handle = await create({
-        name: `${prefix}-${side}`,
-        image: isStepsSide(spec) ? images.endpoint : spec.program.image,
-        cmd: commands[side],
-        env: sideEnv(spec, target),
-        labels: { ...labels, "tcplab.role": side },
-        attachment: { namespaceOf: holders[i]!.id },
-        capAdd: [],
-        ...(isStepsSide(spec) ? { user: "65534:65534" } : {}),
-      });
-      return handle;
+      return containerProgram(
+        await create({
+          name: `${prefix}-${side}`,
+          image: isStepsSide(spec) ? images.endpoint : spec.program.image,
+          cmd: commands[side],
+          env: sideEnv(spec, target),
+          labels: { ...labels, "tcplab.role": side },
+          attachment: { namespaceOf: holders[i]!.id },
+          capAdd: [],
+          ...(isStepsSide(spec) ? { user: "65534:65534" } : {}),
+        }),
+      );
     };
-    // Only the lab's own server, whose first packet-making step comes after listen(), starts this early;
-    // with `at` steps it starts later, so that the shared moment is not spent waiting for tcpdump.
-    const early = listensFirst(scenario.server) && !usesAt(scenario);
-    let server = early ? await program("server", 0) : null;
-    await Promise.all([...captures.map((c) => c.start()), server?.start()]);
-    await withTimeout(
-      Promise.all(
-        captures.map((c) =>
-          c.logs.waitFor(
-            "stderr",
-            (t) => t.includes("listening on"),
-            timeouts.capture,
-            `${c.name}: tcpdump "listening on"`,
-          )
-        ),
-      ),
-      timeouts.capture,
-      "capture: tcpdump ready",
-      options.signal,
-    );
-    phase("capture");
-    progress.step("capture", `tcpdump listening in both namespaces (uid ${CAPTURE_UID})`);
-    checkAbort();
-    if (!early) {
-      server = await program("server", 0);
-      await server?.start();
-    }
+    const server = await program("server", 0);
+    await server?.go();
     if (server) {
       const spec = scenario.server;
       const ready = isStepsSide(spec)
         ? spec.steps.some((s) => s.op === "listen")
-          ? server.logs.waitFor(
-            "stdout",
+          ? server.waitForStdout(
             (t) => /"ph":"return"[^\n]*"call":"listen"/.test(t),
             timeouts.start,
             "server: listen()",
@@ -320,14 +319,14 @@ export async function runScenario(
       progress.step("run", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
     }
     const client = await program("client", 1);
-    await client?.start();
+    await client?.go();
     const programs = [server, client];
 
     const exitCodes: Record<Side, number | null> = { server: null, client: null };
     try {
       await withTimeout(
         Promise.all(programs.map(async (p, i) => {
-          if (p) exitCodes[sides[i]!] = await p.wait();
+          if (p) exitCodes[sides[i]!] = await p.exited();
         })),
         timeouts.run,
         "run: programs to exit",
@@ -337,52 +336,57 @@ export async function runScenario(
       if (!(error instanceof PhaseTimeout)) throw error;
       timedOut = error.message;
       progress.step("run", `timed out: ${error.message}; keeping the evidence so far`);
-      await Promise.all(programs.map((p) => p?.signal("SIGKILL")));
+      await Promise.all(programs.map((p) => p?.kill()));
+      // The steps' "exited" line (or the container's exit) comes once they are killed.
+      await Promise.all(programs.map(async (p, i) => {
+        if (p) exitCodes[sides[i]!] = await withTimeout(p.exited(), 5_000, "killed programs", undefined);
+      })).catch(() => {});
     }
     phase("run");
     progress.step("collect", "counters after the run, then stopping the captures");
 
-    // 4. The "after" counters, while the namespaces still exist; then stop the captures.
+    // 4. Each holder takes the "after" snapshot, while its namespace still exists, then stops
+    // tcpdump and waits for it (SIGUSR2); it stays, so that its pcap can be read.
+    await Promise.all(holders.map((h) => h.signal("SIGUSR2")));
     await withTimeout(
-      Promise.all(holders.map((h) => takeSnapshot(h, timeouts.collect))),
-      timeouts.collect,
-      "collect: counters after the run",
-      options.signal,
-    );
-    await Promise.all(captures.map((c) => c.signal("SIGINT")));
-    await withTimeout(
-      Promise.all(captures.map((c) => c.wait())),
+      Promise.all(holders.flatMap((h) => [
+        h.logs.waitFor(
+          "stdout",
+          (t) => t.includes("=== tcplab-hold: done\n"),
+          timeouts.flush,
+          `${h.name}: done`,
+        ),
+        // tcpdump's statistics; a tcpdump that died says nothing, and its pcap is still read.
+        h.logs.waitFor("stderr", (t) => t.includes("dropped by kernel"), 2_000, `${h.name}: statistics`)
+          .catch(() => {}),
+      ])),
       timeouts.flush,
       "flush: tcpdump to write its last packets and stop",
       options.signal,
     );
     phase("flush");
-    // Make sure the log streams have delivered tcpdump's statistics.
-    await Promise.all(
-      captures.map((c) =>
-        c.logs.waitFor("stderr", (t) => t.includes("dropped by kernel"), 2_000, `${c.name}: statistics`)
-          .catch(() => {})
-      ),
-    );
-    const pcaps = await Promise.all(
-      sides.map((side, i) => captures[i]!.readFile(`/cap/${side}.pcap`).catch(() => null)),
+    const pcaps = await withTimeout(
+      Promise.all(sides.map((side, i) => holders[i]!.readFile(`/cap/${side}.pcap`).catch(() => null))),
+      timeouts.collect,
+      "collect: the captures",
+      options.signal,
     );
     // The holders are done: let them exit now, so that removing them needs no kill.
     await Promise.all(holders.map((h) => h.signal("SIGTERM")));
     phase("collect");
 
-    const sideArtifacts = (side: Side, i: number, p: ContainerHandle | null): SideArtifacts => ({
+    const sideArtifacts = (side: Side, i: number, p: ProgramHandle | null): SideArtifacts => ({
       side,
       address: addresses[side],
       pcapFile: `${side}.pcap`,
       pcap: pcaps[i] ?? null,
-      captureStats: parseCaptureStats(captures[i]!.logs.text("stderr")),
+      captureStats: parseCaptureStats(captureStderr(holders[i]!.logs.text("stderr"))),
       program: p === null ? "none" : isStepsSide(scenario[side]) ? "tcplab" : "user",
       command: commands[side],
-      programLog: p?.logs.text("stdout") ?? "",
-      programStderr: p?.logs.text("stderr") ?? "",
+      programLog: p?.stdout() ?? "",
+      programStderr: p?.stderr() ?? "",
       programExitCode: exitCodes[side],
-      holderLog: holders[i]!.logs.text("stdout"),
+      holderLog: holderOwnLog(holders[i]!.logs.text("stdout")),
     });
     const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses));
     return {
@@ -398,30 +402,33 @@ export async function runScenario(
         arch: engine.arch,
         labVersion: LAB_VERSION,
         denoVersion: Deno.version.deno,
-        images: { [images.endpoint]: images.ids.endpoint, [images.capture]: images.ids.capture },
-        containers: [
-          ...sides.map((side) => ({
+        images: { [images.endpoint]: images.ids.endpoint },
+        containers: sides.flatMap((side, i) => [
+          {
             name: `${prefix}-${side}-ns`,
             role: `${side} namespace holder`,
             image: images.endpoint,
-            user: "0:0 at start, then 65534:65534 with no capabilities",
-            capabilities: HOLDER_CAPABILITIES.map((c) => `${c} (at start only)`),
-          })),
-          ...sides.map((side) => ({
-            name: `${prefix}-${side}-cap`,
-            role: `${side} capture`,
-            image: images.capture,
-            user: "0:0, tcpdump drops to uid 101",
-            capabilities: CAPTURE_CAPABILITIES,
-          })),
-          ...sides.map((side) => ({
-            name: `${prefix}-${side}`,
-            role: `${side} program`,
+            user: "0:0; after starting tcpdump and the steps it keeps CAP_KILL only",
+            capabilities: HOLDER_CAPABILITIES,
+          },
+          {
+            name: `${prefix}-${side}-ns`,
+            role: `${side} capture (tcpdump, started by the holder)`,
             image: images.endpoint,
-            user: "65534:65534",
+            user: `0:0 until its socket is open, then ${CAPTURE_UID}:${CAPTURE_UID} with no capabilities`,
             capabilities: [],
-          })),
-        ],
+          },
+          ...(programs[i] === null ? [] : [{
+            name: inHolder(side) ? `${prefix}-${side}-ns` : `${prefix}-${side}`,
+            role: inHolder(side) ? `${side} program (steps, started by the holder)` : `${side} program`,
+            image: isStepsSide(scenario[side])
+              ? images.endpoint
+              : (scenario[side] as { program: { image: string } })
+                .program.image,
+            user: isStepsSide(scenario[side]) ? "65534:65534" : "the image's own",
+            capabilities: [],
+          }]),
+        ]),
         network: { name: prefix, subnet },
       },
       timedOut,
@@ -454,17 +461,23 @@ async function collectedSoFar(
 ): Promise<Record<string, string | Uint8Array>> {
   const files: Record<string, string | Uint8Array> = {};
   const work = containers.map(async (c) => {
-    const m = /-(server|client)(-ns|-cap)?$/.exec(c.name);
+    const m = /-(server|client)(-ns)?$/.exec(c.name);
     if (!m) return;
-    const [, side, role] = m;
-    if (role === "-ns") {
-      files[`evidence/${side}-namespace.log`] = c.logs.text("stdout");
-    } else if (role === "-cap") {
-      await c.signal("SIGINT");
-      await c.wait();
+    const [, side, holder] = m;
+    if (holder) {
+      // The holder stops tcpdump on SIGUSR2, so the pcap is complete when it is read.
+      await c.signal("SIGUSR2");
+      await c.logs.waitFor("stdout", (t) => t.includes("=== tcplab-hold: done\n"), ms, `${c.name}: done`);
+      const stdout = c.logs.text("stdout");
+      const stderr = c.logs.text("stderr");
+      files[`evidence/${side}-namespace.log`] = holderOwnLog(stdout);
+      files[`evidence/${side}-capture.stderr`] = captureStderr(stderr);
+      if (stepsLog(stdout)) {
+        files[`evidence/${side}-program.log`] = stepsLog(stdout);
+        files[`evidence/${side}-program.stderr`] = stepsStderr(stderr);
+      }
       const pcap = await c.readFile(`/cap/${side}.pcap`).catch(() => null);
       if (pcap) files[`${side}.pcap`] = pcap;
-      files[`evidence/${side}-capture.stderr`] = c.logs.text("stderr");
     } else {
       files[`evidence/${side}-program.log`] = c.logs.text("stdout");
       files[`evidence/${side}-program.stderr`] = c.logs.text("stderr");
@@ -474,11 +487,27 @@ async function collectedSoFar(
   return { ...files };
 }
 
-/** Whether a side is the lab's program and sends nothing before its listen(): socket options, then listen. */
-function listensFirst(side: Scenario["server"]): boolean {
-  if (!isStepsSide(side)) return false;
-  const first = side.steps.find((s) => !["rcvbuf", "sndbuf", "nodelay", "linger"].includes(s.op));
-  return first?.op === "listen";
+/** Wait for tcpdump's "listening on" in a holder; fail at once if tcpdump exits first. */
+function captureListening(holder: ContainerHandle, timeoutMs: number): Promise<void> {
+  const listening = holder.logs.waitFor(
+    "stderr",
+    (t) => t.includes("listening on"),
+    timeoutMs,
+    `${holder.name}: tcpdump "listening on"`,
+  );
+  const stopped = holder.logs
+    .waitFor("stdout", (t) => t.includes("=== tcplab-hold: program exited"), timeoutMs, "tcpdump's exit")
+    .then(
+      () => {
+        const said = holder.logs.text("stderr").trim().split("\n").slice(-2).join(" / ");
+        throw new LabEnvironmentError(
+          `${holder.name}: tcpdump stopped before it listened${said ? ` (${said})` : ""}`,
+          "check that this host's tcpdump runs (tcpdump --version); TCPLAB_DEBUG=1 shows more",
+        );
+      },
+      () => new Promise<void>(() => {}), // it did not stop: `listening` decides
+    );
+  return Promise.race([listening, stopped]);
 }
 
 /** Whether a scenario has `at` steps: moments shared by both sides, counted from the server's start. */

@@ -139,14 +139,11 @@ Deno.test({
     let failed = 0;
     for (
       const [victim, delay] of [
-        ["server-ns", 700],
-        ["client-cap", 700],
-        ["server", 900],
-        ["client-ns", 1000],
-        [
-          "server-cap",
-          1100,
-        ],
+        ["server-ns", 300],
+        ["client-ns", 450],
+        ["server-ns", 550],
+        ["client-ns", 650],
+        ["server-ns", 800],
       ] as const
     ) {
       const run = runScenario(seed, { docker, progress: silentProgress });

@@ -170,7 +170,7 @@ async function viewNamespace(docker: DockerClient, holder: ContainerInspection):
   assert.ok(holder.running && holder.pid > 0, `${holder.name} runs`);
   const proc = `/proc/${holder.pid}`;
   // The pid is the engine's: make sure it is the holder in this host's pid namespace.
-  assert.equal((await hostFile(`${proc}/cmdline`)).replaceAll("\0", " ").trim(), "/tcplab hold");
+  assert.match((await hostFile(`${proc}/cmdline`)).replaceAll("\0", " ").trim(), /^\/tcplab hold\b/);
   const network = await docker.inspectNetwork(holder.networkMode);
   assert.ok(network, `${holder.name}'s network ${holder.networkMode} exists`);
   const bridge = bridgeName(network);
@@ -371,8 +371,8 @@ Deno.test({
       const byRole = new Map(watching.started.map((c) => [c.labels["tcplab.role"] ?? "?", c]));
       assert.deepEqual(
         [...byRole.keys()].sort(),
-        ["client", "client-capture", "client-ns", "server", "server-capture", "server-ns"],
-        "the six containers of a run, each inspected while it ran",
+        ["client-ns", "server-ns"],
+        "the two containers of a run (each holder runs tcpdump and its side's steps), inspected while they ran",
       );
       const network = watching.networks[0]!;
       for (const [role, c] of byRole) {
@@ -382,11 +382,9 @@ Deno.test({
           new RegExp(`:${Deno.pid}$`),
           `${c.name}: labelled with its owner`,
         );
-        if (role.endsWith("-capture")) {
-          // tcpdump: NET_RAW to capture; SETUID, SETGID, CHOWN to hand its file over and become uid 101.
-          assertLockedDown(c, ["NET_RAW", "SETUID", "SETGID", "CHOWN"]);
-        } else if (role.endsWith("-ns")) {
-          // The holder starts as root to delete the default route, then becomes nobody (see below).
+        if (role.endsWith("-ns")) {
+          // The holder starts as root to delete the default route and start tcpdump and the steps,
+          // then keeps CAP_KILL only (the next test looks at its processes).
           assertLockedDown(c, HOLDER_CAPABILITIES);
         } else {
           assertLockedDown(c, []);
@@ -438,10 +436,11 @@ Deno.test({
       });
       await holder.start();
       await holder.logs.waitFor("stdout", (t) => t.includes("=== tcplab-snapshot END 1"), 30_000, "snapshot");
-      // The capture image's tcpdump, as the unprivileged user it runs as, no capability at all.
+      // The image's tcpdump, as the unprivileged user it runs as, no capability at all.
       const lister = await docker.createContainer({
         name: `${prefix}-server-list`,
-        image: images.capture,
+        image: images.endpoint,
+        entrypoint: ["/usr/bin/tcpdump"],
         cmd: ["-D"],
         labels: { ...labels, "tcplab.role": "server-list" },
         attachment: { namespaceOf: holder.id },
@@ -463,3 +462,114 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "inside a holder, tcpdump runs as uid 101 and the steps as nobody, with no capability; the holder keeps CAP_KILL",
+  ...dockerTest,
+  async fn() {
+    const images = await ensureImages(docker, silentProgress);
+    const runId = testRunId("procs");
+    const prefix = `tcplab-${runId}`;
+    const labels = { [LAB_LABEL]: "1", [RUN_LABEL]: runId, [OWNER_LABEL]: `${Deno.hostname()}:${Deno.pid}` };
+    try {
+      const net = await createRunNetwork(prefix, labels);
+      await docker.createVolume(`${prefix}-server-cap`, labels);
+      const holder = await docker.createContainer({
+        name: `${prefix}-server-ns`,
+        image: images.endpoint,
+        cmd: [
+          "hold",
+          "--capture",
+          ...["/usr/bin/tcpdump", "-i", "eth0", "-Z", "tcpdump", "-w", "/cap/server.pcap"],
+          "--steps",
+          "listen=0.0.0.0:9999",
+          "accept",
+        ],
+        labels: { ...labels, "tcplab.role": "server-ns" },
+        attachment: { network: prefix, ipv4: net.address(2) },
+        capAdd: HOLDER_CAPABILITIES,
+        user: "0:0",
+        volumes: { "/cap": `${prefix}-server-cap` },
+      });
+      await holder.start();
+      await holder.logs.waitFor("stderr", (t) => t.includes("listening on"), 30_000, "tcpdump listening");
+      await holder.signal("SIGHUP");
+      await holder.logs.waitFor(
+        "stdout",
+        (t) => /"ph":"enter"[^\n]*"call":"accept"/.test(t),
+        30_000,
+        "accept()",
+      );
+
+      // The host's view of the holder's processes: its own, and its children's.
+      const holderPid = (await docker.inspectContainer(holder.id))!.pid;
+      const processes = [await processStatus(holderPid), ...await childrenOf(holderPid)];
+      const byName = new Map(processes.map((p) => [p.name, p]));
+      assert.deepEqual(
+        [...byName.keys()].sort(),
+        ["tcpdump", "tcplab"],
+        `processes: ${processes.map((p) => `${p.pid} ${p.name}`).join(", ")}`,
+      );
+      const [hold, steps] = processes.filter((p) => p.name === "tcplab");
+      assert.equal(hold!.uid, 0, "the holder stays root...");
+      assert.equal(hold!.capEff, 1n << 5n, "...with CAP_KILL only, to stop its children");
+      assert.equal(byName.get("tcpdump")!.uid, 101, "tcpdump runs as its own user");
+      assert.equal(byName.get("tcpdump")!.capEff, 0n, "tcpdump keeps no capability");
+      assert.equal(steps!.uid, 65534, "the steps run as nobody");
+      assert.equal(steps!.capEff, 0n, "the steps have no capability");
+      assert.equal(steps!.capBnd & (1n << 12n), 1n << 12n, "(the bounding set is the container's)");
+      assert.equal(steps!.noNewPrivs, 1, "the steps cannot gain privileges");
+
+      // SIGQUIT stops the steps; the holder says so.
+      await holder.signal("SIGQUIT");
+      await holder.logs.waitFor(
+        "stdout",
+        (t) => t.includes("steps exited with status 137"),
+        10_000,
+        "steps killed",
+      );
+    } finally {
+      await removeRun(runId);
+      assert.deepEqual(names(await docker.listLabelled(runId)), []);
+    }
+  },
+});
+
+interface ProcessStatus {
+  pid: number;
+  name: string;
+  uid: number;
+  capEff: bigint;
+  capBnd: bigint;
+  noNewPrivs: number;
+}
+
+async function processStatus(pid: number): Promise<ProcessStatus> {
+  const text = await Deno.readTextFile(`/proc/${pid}/status`);
+  const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)`, "m").exec(text)?.[1] ?? "";
+  return {
+    pid,
+    name: field("Name"),
+    uid: Number(field("Uid")),
+    capEff: BigInt(`0x${field("CapEff")}`),
+    capBnd: BigInt(`0x${field("CapBnd")}`),
+    noNewPrivs: Number(field("NoNewPrivs")),
+  };
+}
+
+async function childrenOf(pid: number): Promise<ProcessStatus[]> {
+  const children: ProcessStatus[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const text = await Deno.readTextFile(`/proc/${entry.name}/status`);
+      if (new RegExp(`^PPid:\\s*${pid}$`, "m").test(text)) {
+        children.push(await processStatus(Number(entry.name)));
+      }
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return children;
+}

@@ -1,0 +1,90 @@
+/**
+ * A side's program as a run drives it, wherever it runs: the lab's own steps
+ * run by the namespace holder (`tcplab hold --steps`, no container of their
+ * own), or a container joined to the holder's namespace (a user's program,
+ * or steps with `at` moments, which are fixed when the program is made).
+ *
+ * The holder's output carries three things: its own lines and snapshots,
+ * the steps' log (JSON lines, relayed whole) on stdout, and tcpdump's
+ * messages beside the steps' stderr (relayed as "[steps] ..." lines) on
+ * stderr. The split functions here take them apart.
+ *
+ * @module
+ */
+
+import type { ContainerHandle } from "./docker.ts";
+
+/** A program the run can start, watch and stop. */
+export interface ProgramHandle {
+  name: string;
+  /** Let it begin (start its container, or tell the holder to go). */
+  go(): Promise<void>;
+  /** Wait until `test` holds for its stdout so far. */
+  waitForStdout(test: (text: string) => boolean, timeoutMs: number, what: string): Promise<void>;
+  /** Wait for it to exit; its exit code. */
+  exited(): Promise<number>;
+  /** Stop it now (a run that took too long). */
+  kill(): Promise<void>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** A program in a container of its own, started by `go`. */
+export function containerProgram(container: ContainerHandle): ProgramHandle {
+  return {
+    name: container.name,
+    go: () => container.start(),
+    waitForStdout: (test, timeoutMs, what) => container.logs.waitFor("stdout", test, timeoutMs, what),
+    exited: () => container.wait(),
+    kill: () => container.signal("SIGKILL"),
+    stdout: () => container.logs.text("stdout"),
+    stderr: () => container.logs.text("stderr"),
+  };
+}
+
+const STEPS_EXITED = /=== tcplab-hold: steps exited with status (\d+)\n/;
+
+/** The steps a holder runs: SIGHUP lets them begin, SIGQUIT kills them. */
+export function holderSteps(holder: ContainerHandle): ProgramHandle {
+  return {
+    name: `${holder.name} (steps)`,
+    go: () => holder.signal("SIGHUP"),
+    waitForStdout: (test, timeoutMs, what) =>
+      holder.logs.waitFor("stdout", (t) => test(stepsLog(t)), timeoutMs, what),
+    async exited() {
+      await holder.logs.waitFor(
+        "stdout",
+        (t) => STEPS_EXITED.test(t),
+        24 * 3600_000,
+        `${holder.name}: steps`,
+      );
+      return Number(STEPS_EXITED.exec(holder.logs.text("stdout"))![1]);
+    },
+    kill: () => holder.signal("SIGQUIT"),
+    stdout: () => stepsLog(holder.logs.text("stdout")),
+    stderr: () => stepsStderr(holder.logs.text("stderr")),
+  };
+}
+
+/** The steps' log lines (JSON objects) in a holder's stdout. */
+export function stepsLog(holderStdout: string): string {
+  return holderStdout.split("\n").filter((line) => line.startsWith("{")).map((l) => `${l}\n`).join("");
+}
+
+/** The holder's own lines and snapshots: its stdout without the steps' log. */
+export function holderOwnLog(holderStdout: string): string {
+  return holderStdout.split("\n").filter((line) => !line.startsWith("{")).join("\n");
+}
+
+const STEPS_PREFIX = "[steps] ";
+
+/** The steps' stderr in a holder's stderr. */
+export function stepsStderr(holderStderr: string): string {
+  return holderStderr.split("\n").filter((line) => line.startsWith(STEPS_PREFIX))
+    .map((line) => `${line.slice(STEPS_PREFIX.length)}\n`).join("");
+}
+
+/** tcpdump's messages in a holder's stderr. */
+export function captureStderr(holderStderr: string): string {
+  return holderStderr.split("\n").filter((line) => !line.startsWith(STEPS_PREFIX)).join("\n");
+}
