@@ -716,7 +716,19 @@ static struct {
 	bool lsn_seen;
 	int ep;           /* epoll instance, -1 until the first epoll step */
 	int ep_fd;        /* the socket registered in it, -1 if none */
+	int conns[64];    /* every connection socket, in the order made; -1 once closed */
+	int nconns;
 } lab = { .conn = -1, .lsn = -1, .ep = -1, .ep_fd = -1 };
+
+/* A new connection socket (connect, accept) becomes the current one, and
+ * number nconns for `use`. */
+static void new_conn(int fd)
+{
+	lab.conn = fd;
+	lab.conn_seen = true;
+	if (lab.nconns < (int)(sizeof lab.conns / sizeof lab.conns[0]))
+		lab.conns[lab.nconns++] = fd;
+}
 
 #define NO_FD INT_MIN /* the call takes no descriptor: no "fd" key */
 
@@ -1048,8 +1060,7 @@ static void run_accept(struct step *st)
 		call_names(&c, fd);
 		/* accept's own answer: getpeername fails if a RST came first */
 		addr_format(&peer, c.peer, sizeof c.peer);
-		lab.conn = fd;
-		lab.conn_seen = true;
+		new_conn(fd);
 	}
 	call_log(&c);
 }
@@ -1059,8 +1070,7 @@ static void run_connect(struct step *st)
 	struct call c;
 	int fd = open_socket(st);
 
-	lab.conn = fd;
-	lab.conn_seen = true;
+	new_conn(fd);
 	call_init(&c, "connect", fd, "%s", st->text);
 	call_enter(&c);
 	call_leave(&c, connect(fd, (const struct sockaddr *)&st->addr, st->addrlen));
@@ -1396,7 +1406,24 @@ static void close_fd(int *fdp)
 static void run_close(struct step *st)
 {
 	(void)st;
+	for (int i = 0; i < lab.nconns; i++)
+		if (lab.conns[i] == lab.conn && lab.conn >= 0)
+			lab.conns[i] = -1;
 	close_fd(&lab.conn);
+}
+
+/* use=N: the N-th connection this program made (connect or accept, from 1)
+ * becomes the current one. No system call; a note in the log. One that is
+ * closed or was never made leaves no current socket: later calls get EBADF. */
+static void run_use(struct step *st)
+{
+	int fd = st->n >= 1 && st->n <= lab.nconns ? lab.conns[st->n - 1] : -1;
+
+	lab.conn = fd;
+	if (fd >= 0)
+		note("connection %lld (fd %d) is the current one", st->n, fd);
+	else
+		note("connection %lld is closed or was never made: no current socket", st->n);
 }
 
 static void run_close_listener(struct step *st)
@@ -1692,6 +1719,7 @@ static const struct step_def step_defs[] = {
 	{ .name = "at", .usage = "at=REALTIME_NS", .parse = parse_ns, .run = run_at },
 	{ .name = "close", .usage = "close", .run = run_close },
 	{ .name = "close-listener", .usage = "close-listener", .run = run_close_listener },
+	{ .name = "use", .usage = "use=N", .parse = parse_count, .run = run_use },
 	{ .name = "exit", .usage = "exit", .run = run_exit },
 };
 

@@ -5,9 +5,10 @@
  * @module
  */
 
+import { focusConnection } from "../report/markdown.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { SCENARIO_SYSCTL } from "../scenario/parse.ts";
-import { DockerClient, type EngineInfo, LabEnvironmentError, parseHostOption } from "../shell/docker.ts";
+import { DockerClient, type EngineInfo, parseHostOption } from "../shell/docker.ts";
 import { ensureImages } from "../shell/images.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
 import type { PhaseTimeouts } from "../shell/run.ts";
@@ -156,7 +157,7 @@ export async function matrixCommand(o: MatrixOptions): Promise<number> {
                 : {}),
             }, dir);
             await saveResult(dir, result);
-            const c = result.connections[0] ?? null;
+            const c = focusConnection(result);
             cells.push({
               scenario: scenario.name,
               column: index,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { focusConnection } from "../report/markdown.ts";
 import { parseArgs } from "node:util";
 import { DEFAULT_SCENARIO, loadCatalog } from "../scenario/catalog.ts";
 import { resolveScenario, UnknownScenarioError } from "../scenario/resolve.ts";
@@ -125,7 +126,7 @@ export async function runCommand(
     const contrastName = toRun.get(name)?.contrast;
     const contrast = contrastName ? results.get(contrastName) : undefined;
     if (contrast) {
-      const c = contrast.result.connections[0];
+      const c = focusConnection(contrast.result);
       result.contrast = {
         name: contrastName!,
         state: c?.state ?? "none",
@@ -176,7 +177,7 @@ export async function runWithRetries(
   for (let attempt = 1;; attempt++) {
     const artifacts = await runScenario(scenario, options, newRunId());
     const result = analyseRun(artifacts, reproduceCommand(scenario));
-    const crossed = result.connections[0]?.facts.finsCrossed ?? false;
+    const crossed = focusConnection(result)?.facts.finsCrossed ?? false;
     if (scenario.retry) {
       result.attempts = {
         count: attempt,

@@ -10,9 +10,35 @@ import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../v
 import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 
+/** The connection the verdict is about, or null when none was captured. */
+export function focusConnection(result: RunResult): ConnectionResult | null {
+  return result.connections[(result.focus ?? 1) - 1] ?? null;
+}
+
+/** Every connection between the two programs, one row each; the one the verdict is about marked. */
+function renderConnections(result: RunResult): string {
+  const rows = result.connections.map((c) =>
+    `| ${c.id === result.focus ? `**${c.id}**` : c.id} | ${code(c.client)} | ${
+      code(c.server)
+    } | \`${c.state}\` | \`${escapeCell(c.history)}\` | ${c.resetBy ?? ""} | ${
+      c.closedFirstBy ?? ""
+    } | \`${c.cause}\` |`
+  );
+  return [
+    "## Connections",
+    "",
+    `The programs made ${result.connections.length} connections, in the order of their SYNs. ` +
+    `The verdict, the expectation and the sections below are about connection ${result.focus}.`,
+    "",
+    "| # | client | server | state | history | reset by | closed first by | cause |",
+    "|---:|---|---|---|---|---|---|---|",
+    ...rows,
+  ].join("\n");
+}
+
 /** The whole report. */
 export function renderReport(result: RunResult): string {
-  const conn = result.connections[0] ?? null;
+  const conn = focusConnection(result);
   const out: string[] = [];
   out.push(`# tcplab: \`${escapeText(result.scenario.name)}\`: ${escapeText(result.scenario.title)}`, "");
   out.push(`> **Verdict:** ${escapeText(result.verdict)}`, "");
@@ -35,9 +61,13 @@ export function renderReport(result: RunResult): string {
     );
   }
 
+  if (result.connections.length > 1) out.push(renderConnections(result), "");
   if (conn) {
     const explanation = explainCause(conn.cause, conn);
-    out.push("## What happened", "");
+    out.push(
+      "## What happened" + (result.connections.length > 1 ? ` (connection ${conn.id})` : ""),
+      "",
+    );
     for (const p of explanation.plain) out.push(p, "");
     out.push(renderProof(result, conn), "");
     out.push("## Timeline", "");

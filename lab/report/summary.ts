@@ -5,6 +5,7 @@
  * @module
  */
 
+import { focusConnection } from "./markdown.ts";
 import type { RunResult } from "../verdict/types.ts";
 import { escapeCell } from "./markdown_escape.ts";
 
@@ -43,7 +44,7 @@ export function renderSummary(rows: SummaryRow[]): {
   json: { met: number; total: number; runs: SummaryEntry[] };
 } {
   const entries: SummaryEntry[] = rows.map(({ result, report }) => {
-    const c = result.connections[0] ?? null;
+    const c = focusConnection(result);
     return {
       scenario: result.scenario.name,
       runId: result.runId,

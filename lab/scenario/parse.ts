@@ -76,6 +76,7 @@ export const STEP_NAMES: readonly string[] = [
   "nodelay",
   "sleep",
   "at",
+  "use",
 ].sort();
 /** The sysctls a scenario (or --vary) may set: the per-namespace TCP ones Docker allows. */
 export const SCENARIO_SYSCTL = /^net\.(ipv4\.tcp_[a-z0-9_]+|core\.somaxconn)$/;
@@ -353,6 +354,11 @@ function readStep(node: Node, path: string, fail: Fail): Step {
       const backlog = r.integer("backlog", 0, 65535);
       return backlog === null ? { op: "listen" } : { op: "listen", backlog };
     }
+    case "use":
+      if (arg === undefined) {
+        needs("a connection's number, e.g. {use: 2} (the second made by connect or accept)");
+      }
+      return { op: "use", conn: integerValue(arg!, argPath, 1, 64, fail) };
     case "sleep":
     case "at": {
       if (arg === undefined) needs(`milliseconds, e.g. {${op}: 100}`);
@@ -420,6 +426,8 @@ function readEvents(node: Node | undefined, path: string, fail: Fail): EventWord
 
 function readExpectation(r: Reader, fail: Fail): Expectation {
   r.only([
+    "connection",
+    "connections",
     "state",
     "resetBy",
     "closedFirstBy",
@@ -430,6 +438,10 @@ function readExpectation(r: Reader, fail: Fail): Expectation {
     "statesSeen",
   ]);
   const expect: Expectation = {};
+  for (const key of ["connection", "connections"] as const) {
+    const n = r.integer(key, 1, 64);
+    if (n !== null) expect[key] = n;
+  }
   const state = r.oneOf("state", STATES, false);
   if (state) expect.state = state;
   for (const key of ["resetBy", "closedFirstBy"] as const) {

@@ -52,6 +52,8 @@ export function stepArgument(step: Step, target: StepTarget): string {
       return `nodelay=${step.on ? 1 : 0}`;
     case "sleep":
       return `sleep=${step.ms}`;
+    case "use":
+      return `use=${step.conn}`;
     case "at":
       return `at=${(target.atBaseNs ?? 0n) + BigInt(Math.round(step.ms * 1e6))}`;
     case "accept":

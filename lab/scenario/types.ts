@@ -37,6 +37,8 @@ export type Step =
   | { op: "at"; ms: number }
   | { op: "close" }
   | { op: "close-listener" }
+  /** Make the N-th connection this side made (by connect or accept, from 1) the current one again. */
+  | { op: "use"; conn: number }
   | { op: "exit" };
 
 /** A side that runs the lab's own program, step by step. */
@@ -66,6 +68,10 @@ export const SIDES: readonly Side[] = ["client", "server"];
 
 /** What a scenario's run must show. Absent fields are not checked. */
 export interface Expectation {
+  /** Which connection the checks (and the verdict and report) are about, from 1 in the order of their SYNs; default 1. */
+  connection?: number;
+  /** How many connections between the two programs the capture must show. */
+  connections?: number;
   state?: ConnState;
   resetBy?: Side | null;
   closedFirstBy?: Side | null;

@@ -205,7 +205,9 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     };
   });
 
-  const first = results[0] ?? null;
+  // The connection the scenario is about (the first, unless it says another).
+  const focus = artifacts.scenario.expect.connection ?? 1;
+  const first = results[focus - 1] ?? null;
   const verdict =
     (artifacts.timedOut
       ? `The run timed out (${artifacts.timedOut}) and its programs were killed, so the kernel closed their sockets. `
@@ -236,10 +238,11 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     },
     verdict,
     expectation: withTimeoutCheck(
-      checkExpectation(artifacts.scenario.expect, first, artifacts.trace),
+      checkExpectation(artifacts.scenario.expect, first, artifacts.trace, results.length),
       artifacts.timedOut,
     ),
     connections: results,
+    focus,
     calls,
     captures: Object.fromEntries(SIDES.map((side) => [side, {
       file: artifacts.sides[side].pcapFile,

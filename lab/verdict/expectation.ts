@@ -17,6 +17,7 @@ export function checkExpectation(
   expect: Expectation,
   conn: ConnectionResult | null,
   trace: Pick<TraceArtifacts, "available" | "activeResetReasons" | "note">,
+  connectionCount = conn ? 1 : 0,
 ): { met: boolean; checks: ExpectationCheck[] } {
   const checks: ExpectationCheck[] = [];
   const check = (what: string, expected: unknown, actual: unknown) =>
@@ -27,6 +28,9 @@ export function checkExpectation(
       ok: show(expected) === show(actual),
       skipped: null,
     });
+  if (expect.connections !== undefined) {
+    check("connections between the programs", expect.connections, connectionCount);
+  }
   if (!conn) {
     checks.push({ what: "a connection", expected: "captured", actual: "none", ok: false, skipped: null });
     return { met: false, checks };

@@ -148,6 +148,8 @@ export interface RunResult {
   verdict: string;
   expectation: { met: boolean; checks: ExpectationCheck[] };
   connections: ConnectionResult[];
+  /** The id of the connection the verdict and the expectation are about (1 unless the scenario says another). */
+  focus: number;
   calls: CallRecord[];
   captures: Record<Side, { file: string; packets: number; stats: CaptureStats | null }>;
   environment: EnvironmentRecord;

@@ -14,8 +14,8 @@ const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };
 const seed = loadCatalog().get("seed")!;
 
-/** Delays (ms) that land in each phase of a run: start, capture, run, collect, after. */
-const DELAYS = [150, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 1400, 1500, 1700, 1900, 2300];
+/** Delays (ms) that land in each phase of a run (about 1.3 s from the process start): start, capture, run, collect, after. */
+const DELAYS = [100, 200, 300, 350, 400, 450, 500, 550, 600, 650, 700, 800, 900, 1000, 1100, 1250, 1600];
 
 /** What is left labelled by lab processes with these pids. */
 async function leftByAll(pids: number[]): Promise<string[]> {
@@ -79,6 +79,7 @@ Deno.test({
   async fn() {
     let aborted = 0;
     for (
+      // A seed run takes about a second in the process: most of these land inside it.
       const delay of [
         0,
         20,
@@ -93,18 +94,18 @@ Deno.test({
         400,
         450,
         500,
+        550,
         600,
+        650,
         700,
+        750,
         800,
+        850,
         900,
+        950,
         1000,
         1100,
-        1200,
-        1300,
-        1400,
-        1500,
-        1650,
-        1800,
+        1250,
       ]
     ) {
       const controller = new AbortController();

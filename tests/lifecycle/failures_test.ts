@@ -175,7 +175,7 @@ Deno.test({
       const out = await runLab(RUN, { env: { PATH: path } });
       await assertCleanError(
         out,
-        /Cannot build the capture image: tcpdump is not on PATH/,
+        /Cannot build the lab's image: tcpdump is not on PATH/,
         /apt-get install -y tcpdump/,
       );
     } finally {
