@@ -48,6 +48,19 @@ Deno.test("a well-formed scenario file reads into steps and expectations", () =>
   assert.deepEqual(s.expect.resetReasons, [["TCP_STATE", "NOT_SPECIFIED"]]);
 });
 
+Deno.test("several connections: `use` picks one again, the expectation names one and the count", () => {
+  const text = GOOD.replace("- wait-unread: 1", "- connect\n    - use: 1\n    - wait-unread: 1")
+    .replace("  state: RSTO", "  connections: 2\n  connection: 1\n  state: RSTO");
+  const s = parseScenario(text, "two.yaml");
+  assert.deepEqual((s.client as { steps: unknown[] }).steps.slice(0, 3), [
+    { op: "connect" },
+    { op: "connect" },
+    { op: "use", conn: 1 },
+  ]);
+  assert.equal(s.expect.connection, 1);
+  assert.equal(s.expect.connections, 2);
+});
+
 Deno.test("JSON is read too (YAML includes it)", () => {
   const json = JSON.stringify({
     name: "j",
@@ -125,6 +138,16 @@ Deno.test("malformed files are refused with the file, the place and what was exp
       /client: expected either "steps" .* not both/,
     ],
     ["not a mapping", "- just\n- a list\n", /^bad\.yaml:1:1: expected a mapping/],
+    [
+      "a connection number below 1",
+      GOOD.replace("- wait-unread: 1", "- use: 0"),
+      /^bad\.yaml:15:12: client\.steps\[1\]\.use: 0 is out of range; expected 1 to 64/,
+    ],
+    [
+      "an expectation about connection zero",
+      GOOD.replace("  state: RSTO", "  connection: 0\n  state: RSTO"),
+      /expect\.connection: 0 is out of range; expected 1 to 64/,
+    ],
   ];
   for (const [name, text, pattern] of cases) {
     await t.step(name, () => {
