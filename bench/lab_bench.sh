@@ -28,7 +28,10 @@ for name in $(deno task --quiet lab list | awk 'NR % 2 == 1 { print $1 }'); do
   echo "   $name: $ms ms"
   if [ "$ms" -gt "$slowest_ms" ]; then slowest=$name slowest_ms=$ms; fi
 done
+count=$(deno task --quiet lab list | awk 'NR % 2 == 1' | wc -l)
 hyperfine --runs 3 --export-json "$out/all.json" \
   -n "slowest single ($slowest)" "deno task --quiet lab run $slowest --no-contrast --quiet --out $out/slow || true" \
-  -n "run --all" "deno task --quiet lab run --all --quiet --out $out/all || true"
+  -n "run --all" "deno task --quiet lab run --all --quiet --out $out/all || true" \
+  -n "engine floor: $count networks x 2 containers, bare CLI" "bash bench/cli_networks.sh $endpoint $count"
 jq -r '.results as $r | "median: slowest single \($r[0].median | .*1000 | round) ms, --all \($r[1].median | .*1000 | round) ms; ratio all/slowest = \(($r[1].median / $r[0].median) * 100 | round / 100)"' "$out/all.json"
+jq -r '.results as $r | "engine floor for the same number of networks \($r[2].median | .*1000 | round) ms; --all / floor = \(($r[1].median / $r[2].median) * 100 | round / 100)"' "$out/all.json"

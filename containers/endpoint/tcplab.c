@@ -16,8 +16,9 @@
  *
  * Build: gcc -static -O2 -Wall -Wextra -Werror -o tcplab tcplab.c
  *
- * It runs in a FROM-scratch image as uid 65534 with no capabilities, so it
- * uses libc only and no name service (static glibc cannot load NSS modules):
+ * It runs in a FROM-scratch image (the steps as uid 65534 with no
+ * capabilities), so it uses libc only and no name service (static glibc
+ * cannot load NSS modules):
  * addresses are numeric and parsed with inet_pton. See README.md beside this
  * file for the step list and the log format.
  */
