@@ -90,15 +90,15 @@ export async function runCommand(
     quiet ? silentProgress : stderrProgress(toRun.size > 1 ? `${name}: ` : "");
 
   const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
-  // The engine's answer, the leftovers note and the image (built once, before the runs start side
-  // by side) do not wait for each other; an engine that does not answer fails the first.
+  // An engine that does not answer fails here, with its own message. The image is checked (and built
+  // once if missing) while the runs make their networks; the leftovers note comes when it is ready.
   const engine = await docker.info();
-  const [found, images] = await Promise.all([
-    findLeftovers(docker),
-    ensureImages(docker, quiet ? silentProgress : stderrProgress()),
-  ]);
-  const leftovers = describeLeftovers(found);
-  if (leftovers) console.error(`tcplab: note: ${leftovers}`);
+  const images = ensureImages(docker, quiet ? silentProgress : stderrProgress());
+  images.catch(() => {}); // each run awaits it
+  const noted = findLeftovers(docker).then((found) => {
+    const leftovers = describeLeftovers(found);
+    if (leftovers) console.error(`tcplab: note: ${leftovers}`);
+  });
 
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   const many = asked.length > 1;
@@ -121,6 +121,7 @@ export async function runCommand(
   const all = [...toRun.values()];
   await runLimited(all.filter((s) => !s.retry), jobs, run);
   await runLimited(all.filter((s) => s.retry), jobs, run);
+  await noted.catch(() => {}); // a note, never a reason to fail
 
   for (const [name, { result, dir }] of results) {
     const contrastName = toRun.get(name)?.contrast;

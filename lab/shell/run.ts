@@ -15,7 +15,7 @@ import {
   type TraceArtifacts,
 } from "../evidence/artifacts.ts";
 import { sideCommand, sideEnv } from "../scenario/steps.ts";
-import { isStepsSide, type Scenario, type Side } from "../scenario/types.ts";
+import { isStepsSide, type Scenario, type Side, SIDES } from "../scenario/types.ts";
 import { parseSnapshots } from "../evidence/snapshot.ts";
 import { parseProcNetTcp } from "../evidence/sockets.ts";
 import {
@@ -89,8 +89,8 @@ export interface RunOptions {
   /** Why the kernel trace cannot be recorded for this engine (a remote host), or undefined to record it. */
   noTrace?: string;
   /** The engine's answer and the images, when the caller already has them. */
-  engine?: EngineInfo;
-  images?: LabImages;
+  engine?: EngineInfo | Promise<EngineInfo>;
+  images?: LabImages | Promise<LabImages>;
 }
 
 /** Thrown when a run was interrupted; what it created has been removed. */
@@ -167,15 +167,6 @@ export async function runScenario(
     if (options.signal?.aborted) throw new RunInterrupted("the run was interrupted");
   };
 
-  // A caller running many scenarios on one engine asks once and passes the answers.
-  const [engine, images] = await Promise.all([
-    options.engine ?? docker.info(),
-    options.images ??
-      withTimeout(ensureImages(docker, progress), timeouts.build, "build: images", options.signal),
-  ]);
-  phase("build");
-  checkAbort();
-
   const labels = {
     [LAB_LABEL]: "1",
     [RUN_LABEL]: runId,
@@ -184,18 +175,32 @@ export async function runScenario(
   const prefix = `tcplab-${runId}`;
   const containers: ContainerHandle[] = [];
   const volumes: string[] = [];
-  let networkId: string | null = null;
-  // The trace starts while the network is made: both take tens of milliseconds.
+  // The trace, the network and the capture volumes are made while the engine's answer and the
+  // image are checked: each takes tens of milliseconds, and none waits for another. A caller running
+  // many scenarios on one engine asks once and passes the answers (or the promises of them).
   const tracing = options.noTrace ? Promise.resolve(noTrace(options.noTrace)) : startTrace(prefix);
   const networking = createNetwork(docker, prefix, labels);
-  networking.catch(() => {}); // awaited below, inside the try that cleans up
+  const volumesMade = Promise.all(SIDES.map(async (side) => {
+    await docker.createVolume(`${prefix}-${side}-cap`, labels);
+    volumes.push(`${prefix}-${side}-cap`);
+  }));
+  const preparing = Promise.all([
+    options.engine ?? docker.info(),
+    options.images ??
+      withTimeout(ensureImages(docker, progress), timeouts.build, "build: images", options.signal),
+  ]);
+  // All awaited below, inside the try that cleans up.
+  for (const p of [networking, volumesMade, preparing]) p.catch(() => {});
   const trace = await tracing;
   const startedAt = new Date().toISOString();
   let timedOut: string | null = null;
 
   try {
+    const [engine, images] = await preparing;
+    phase("build");
+    checkAbort();
     const { id, subnet, address } = await networking;
-    networkId = id;
+    await volumesMade;
     const addresses: Record<Side, string> = {
       server: address(SERVER_OFFSET),
       client: address(CLIENT_OFFSET),
@@ -227,8 +232,6 @@ export async function runScenario(
     for (const side of sides) if (inHolder(side)) commands[side] = sideCommand(scenario[side], target);
     const holders = await Promise.all(sides.map(async (side) => {
       const volume = `${prefix}-${side}-cap`;
-      await docker.createVolume(volume, labels);
-      volumes.push(volume);
       return await create({
         name: `${prefix}-${side}-ns`,
         image: images.endpoint,
@@ -443,9 +446,14 @@ export async function runScenario(
       "clean",
       `removing ${containers.length} containers, ${volumes.length} volumes, the network`,
     );
+    // What was being made when the run failed is waited for, so that it is removed too.
+    const network = await networking.catch(() => null);
+    await volumesMade.catch(() => {});
     await Promise.allSettled(containers.map((c) => c.remove()));
-    await Promise.allSettled(volumes.map((v) => docker.removeVolume(v)));
-    if (networkId) await docker.removeNetwork(networkId).catch(() => {});
+    await Promise.allSettled([
+      ...volumes.map((v) => docker.removeVolume(v)),
+      network ? docker.removeNetwork(network.id) : Promise.resolve(),
+    ]);
     phase("clean");
   }
 }
