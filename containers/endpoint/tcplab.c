@@ -1189,6 +1189,30 @@ static void run_poll(struct step *st)
 	}
 }
 
+/* wait-pending: poll the listening socket until a connection waits in its
+ * accept queue (POLLIN), without accepting it. */
+static void run_wait_pending(struct step *st)
+{
+	struct pollfd pfd = { .fd = lab.lsn, .events = POLLIN, .revents = 0 };
+	struct call c;
+	int n;
+
+	(void)st;
+	if (lab.lsn < 0) {
+		note("wait-pending skipped: no listening socket, it would block forever");
+		return;
+	}
+	do {
+		call_init(&c, "poll", lab.lsn, "POLLIN timeout=-1");
+		call_enter(&c);
+		n = poll(&pfd, 1, -1);
+		call_leave(&c, n);
+	} while (n < 0 && c.err == EINTR);
+	if (n > 0)
+		poll_words((uint16_t)pfd.revents, c.events, sizeof c.events);
+	call_log(&c);
+}
+
 /* wait-unread=N: wait, without reading, until N bytes are in the receive
  * queue (how the founding case's client knows the server's byte arrived).
  * POLLRDHUP is asked too: after the peer's FIN no more bytes can come. */
@@ -1721,6 +1745,7 @@ static const struct step_def step_defs[] = {
 	{ .name = "close", .usage = "close", .run = run_close },
 	{ .name = "close-listener", .usage = "close-listener", .run = run_close_listener },
 	{ .name = "use", .usage = "use=N", .parse = parse_count, .run = run_use },
+	{ .name = "wait-pending", .usage = "wait-pending", .run = run_wait_pending },
 	{ .name = "exit", .usage = "exit", .run = run_exit },
 };
 

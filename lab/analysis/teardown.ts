@@ -44,6 +44,7 @@ export type CauseId =
   | "graceful-close"
   | "half-close"
   | "abort-after-retransmissions"
+  | "listener-closed"
   | "unknown";
 
 /** How sure the packets make a cause. */
@@ -798,16 +799,32 @@ class _Classifier {
     const received = t.receivedByResetter ?? 0;
     const finNote = finFirst ? ` (after its own FIN)` : " without a FIN";
     if (received === 0) {
-      // Nothing was received, so nothing was left unread: the packets allow one cause.
+      // Nothing was received, so nothing was left unread: zero linger, or (for a responder that never
+      // sent a byte nor a FIN) a listener closed while the connection waited to be accepted.
       if (timeout) return [timeout];
-      return [{
+      const lingerZero: CauseCandidate = {
         cause: "linger-zero",
         confidence: "likely",
         reason: this.text
           ? `the ${side} reset the connection${finNote} having received no payload, so nothing was left unread: ` +
             "close() with SO_LINGER {1, 0} sends RST instead of FIN"
           : "",
-        settledBy: "the closer's TcpExt.TCPAbortOnData counter or tcp_send_reset reason TCP_STATE",
+        settledBy: _SETTLE_LINGER_VS_LISTENER,
+      };
+      if (resetBy !== "resp" || finFirst || (t.sentByResetter ?? 0) > 0) {
+        return [{
+          ...lingerZero,
+          settledBy: "the closer's TcpExt.TCPAbortOnData counter or tcp_send_reset reason TCP_STATE",
+        }];
+      }
+      return [lingerZero, {
+        cause: "listener-closed",
+        confidence: "possible",
+        reason: this.text
+          ? `the ${side} had sent nothing before its RST: a server that closes its listening socket resets the ` +
+            "connections still waiting to be accepted, and that looks the same on the wire"
+          : "",
+        settledBy: _SETTLE_LINGER_VS_LISTENER,
       }];
     }
     if (unread > 0) {
@@ -855,6 +872,11 @@ class _Classifier {
     return candidates;
   }
 }
+
+/** What tells zero linger from a listener closed with the connection still queued. */
+const _SETTLE_LINGER_VS_LISTENER =
+  "the server's calls (an accept() for this peer, SO_LINGER {1, 0}) or its TcpExt.TCPAbortOnData " +
+  "counter (zero linger moves it; a closed listener does not); both give tcp_send_reset reason TCP_STATE";
 
 const _CLASSIFIER = new _Classifier();
 

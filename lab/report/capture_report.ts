@@ -46,6 +46,7 @@ export const CAUSE_MEANING: Readonly<Record<CauseId, string>> = {
   "graceful-close": "FIN both ways, nothing lost",
   "half-close": "one side sent FIN and kept receiving (shutdown(SHUT_WR)), or the other never closed",
   "abort-after-retransmissions": "retransmissions or keepalive probes went unanswered: a timeout",
+  "listener-closed": "the listening socket closed while the connection waited to be accepted; it was reset",
   "unknown": "the packets do not say (still open, unanswered SYN, stray RST)",
 };
 
@@ -457,6 +458,9 @@ export const CAUSE_KERNEL: Readonly<Record<CauseId, string>> = {
   "abort-after-retransmissions": "A keepalive timeout ends with RST (reason `TCP_KEEPALIVE_TIMEOUT`); a " +
     "retransmission timeout (tcp_retries2, or TCP_USER_TIMEOUT) drops the connection silently " +
     "(`TcpExt.TCPAbortOnTimeout`), with no RST on the wire.",
+  "listener-closed": "Closing a listening socket resets every connection still in its accept queue " +
+    "(`inet_csk_listen_stop()` -> `tcp_disconnect()`, reason `TCP_STATE`, no abort counter): on the wire " +
+    "it looks like SO_LINGER {1, 0}; only the server's calls (no accept() for that peer) tell them apart.",
   "unknown": "",
 };
 

@@ -178,6 +178,29 @@ export function explainCause(
         ],
         instead: "Look at the path between the hosts and at the peer's health.",
       };
+    case "listener-closed":
+      return {
+        sentence:
+          `The ${who} reset the connection: it closed its listening socket while the connection still waited in the accept queue.`,
+        plain: [
+          `The handshake completed in the ${who}'s kernel, so the ${peer} saw an established connection, but the ${who} program ` +
+          `never called accept() for it. When the program closed its listening socket, Linux reset every connection still ` +
+          `queued there (${rst}): nobody would ever read from it. On the wire this looks like SO_LINGER {1, 0}; the ` +
+          `${who}'s calls (no accept() for this peer, then the listener's close()) tell them apart.`,
+        ],
+        why: [
+          "`inet_csk_listen_stop()` (net/ipv4/inet_connection_sock.c), called when a listening socket closes, takes each " +
+          "connection off the accept queue and calls `inet_child_forget()`, which disconnects it with `tcp_disconnect()`: " +
+          "RST for an established connection, 6.12+ kernels give the reason `TCP_STATE`. No abort counter moves, only " +
+          "`Tcp.OutRsts` and `Tcp.EstabResets`.",
+          "A server that restarts, or stops listening during a deploy, resets the connections the kernel had already " +
+          "accepted for it; clients see ECONNRESET on a connection that looked established.",
+        ],
+        instead:
+          `Stop accepting gracefully: before closing the listener, accept what is queued and close those connections ` +
+          `properly (or let a new process take over the same socket, SO_REUSEPORT or a passed descriptor), so that ` +
+          `queued clients get an answer or a FIN instead of a reset.`,
+      };
     case "unknown":
       return {
         sentence: "The lab could not tell why this connection ended from the evidence it has.",

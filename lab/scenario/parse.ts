@@ -50,6 +50,7 @@ const CAUSES: readonly CauseId[] = [
   "graceful-close",
   "half-close",
   "abort-after-retransmissions",
+  "listener-closed",
   "unknown",
 ];
 const EVENTS: readonly EventWord[] = ["in", "out", "rdhup", "hup", "err", "pri"];
@@ -61,6 +62,7 @@ const NO_ARGUMENT = [
   "read-eof",
   "close",
   "close-listener",
+  "wait-pending",
   "exit",
 ];
 const BYTES = ["wait-unread", "wait-unsent-below", "write", "read", "rcvbuf", "sndbuf"];

@@ -62,6 +62,7 @@ export function stepArgument(step: Step, target: StepTarget): string {
     case "read-eof":
     case "close":
     case "close-listener":
+    case "wait-pending":
     case "exit":
       return step.op;
   }

@@ -37,6 +37,8 @@ export type Step =
   | { op: "at"; ms: number }
   | { op: "close" }
   | { op: "close-listener" }
+  /** Wait until a connection waits in the listener's accept queue, without accepting it. */
+  | { op: "wait-pending" }
   /** Make the N-th connection this side made (by connect or accept, from 1) the current one again. */
   | { op: "use"; conn: number }
   | { op: "exit" };

@@ -146,6 +146,8 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       counters: actor ? counters[actor] : {},
       calls: actorCalls,
       handshakeCompleted: conn.handshakeCompleted,
+      neverAccepted: actor !== null &&
+        neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
     });
     const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
     const resetDirection = teardown.resetPacket === null
@@ -338,11 +340,25 @@ function firstCallTime(logs: Record<Side, { calls: Call[] }>): bigint | null {
   return times.length ? times.reduce((a, b) => (a < b ? a : b)) : null;
 }
 
+/**
+ * Whether a side listened, closed its listening socket, and never accepted the
+ * connection whose other end is `peer` ("address:port"): the connection was
+ * still in the accept queue when the listener closed.
+ */
+function neverAccepted(calls: CallRecord[], peer: string): boolean {
+  const listener = calls.find((c) => c.call === "listen" && c.ret === 0)?.fd;
+  if (listener === undefined || listener === null) return false;
+  const accepted = calls.some((c) => c.call === "accept" && (c.ret ?? -1) >= 0 && c.detail.peer === peer);
+  const closed = calls.some((c) => c.call === "close" && c.fd === listener && c.ret === 0);
+  return closed && !accepted;
+}
+
 function callRecord(call: Call, side: Side, ms: (ns: bigint) => number): CallRecord {
   return {
     side,
     step: call.step,
     call: call.call,
+    fd: call.fd,
     args: call.args,
     enterMs: ms(call.enterNs),
     returnMs: call.returnNs === null ? null : ms(call.returnNs),

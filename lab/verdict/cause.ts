@@ -22,6 +22,8 @@ export interface CauseEvidence {
   calls: CallRecord[];
   /** Whether the three-way handshake completed (a RST for NO_SOCKET means "refused" only before it). */
   handshakeCompleted: boolean;
+  /** The resetting side listened, closed its listener and never accepted this connection (from its calls). */
+  neverAccepted?: boolean;
 }
 
 const RANK: Record<Confidence, number> = { certain: 3, likely: 2, possible: 1 };
@@ -74,7 +76,17 @@ export function decideCause(evidence: CauseEvidence): {
   };
   for (const c of evidence.packetCandidates) add(c.cause, c.confidence, c.reason);
 
-  if (evidence.reset) {
+  if (evidence.reset && evidence.neverAccepted) {
+    // The program never held this socket, so neither its close() nor its socket options can be the cause.
+    add(
+      "listener-closed",
+      "certain",
+      "it closed its listening socket and never accepted this connection" +
+        (evidence.resetReasons.includes("TCP_STATE")
+          ? "; the kernel's tcp_send_reset gave reason=TCP_STATE"
+          : ""),
+    );
+  } else if (evidence.reset) {
     for (const reason of evidence.resetReasons) {
       // After a handshake, "no socket" means the closed side's socket was already gone: data after close.
       const cause = reason === "NO_SOCKET" && evidence.handshakeCompleted

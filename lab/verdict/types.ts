@@ -38,6 +38,8 @@ export interface CallRecord {
   side: Side;
   step: number;
   call: string;
+  /** The descriptor the call worked on, when it took one. */
+  fd?: number | null;
   args: string | null;
   /** Milliseconds since the connection's first SYN (negative before it). */
   enterMs: number;

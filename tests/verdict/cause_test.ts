@@ -50,6 +50,20 @@ Deno.test("the kernel's evidence settles what the packets cannot", async (t) => 
       ],
     ],
     [
+      "a listener closed with the connection never accepted, reason TCP_STATE",
+      {
+        packetCandidates: [
+          { cause: "linger-zero", confidence: "likely", reason: "RST with nothing received" },
+          { cause: "listener-closed", confidence: "possible", reason: "or a closed listener" },
+        ],
+        resetReasons: ["TCP_STATE"],
+        neverAccepted: true,
+      },
+      "listener-closed",
+      "certain",
+      ["listener-closed"],
+    ],
+    [
       "SO_LINGER {1, 0}, reason TCP_STATE, TCPAbortOnData",
       {
         resetReasons: ["TCP_STATE"],
