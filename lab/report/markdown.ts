@@ -219,7 +219,12 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
     );
   }
   for (const side of SIDES) {
-    const calls = result.calls.filter((c) => c.side === side && isTeardownCall(c));
+    // A closed listener is proved by what the program did not do: its listen, its wait, no accept().
+    const calls = result.calls.filter((c) =>
+      c.side === side &&
+      (isTeardownCall(c) ||
+        (conn.cause === "listener-closed" && ["listen", "poll", "accept"].includes(c.call)))
+    );
     if (calls.length > 0) {
       lines.push(`- The ${side} program: ${calls.map((c) => code(formatCall(c))).join(", then ")}.`);
     }
