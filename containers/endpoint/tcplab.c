@@ -528,16 +528,16 @@ static void relay(struct holder *h, int which)
 	}
 }
 
-static void say_steps_ended(struct holder *h)
+/* "=== tcplab-hold: WHAT exited with status N", N as a shell gives it. */
+static void say_exited(const char *what, int status)
 {
-	int st = h->steps_status;
-	printf("=== tcplab-hold: steps exited with status %d\n",
-	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	printf("=== tcplab-hold: %s exited with status %d\n", what,
+	       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	fflush(stdout);
 }
 
-/* Reap every child that has exited, saying which. The steps' end is told
- * once their output is all relayed. */
+/* Reap every child that has exited. The steps' end is told by the loop,
+ * once their output is all relayed (h->steps -1 until then). */
 static void reap(struct holder *h)
 {
 	int status;
@@ -546,14 +546,10 @@ static void reap(struct holder *h)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (pid == h->capture) {
 			h->capture = 0;
-			printf("=== tcplab-hold: capture exited with status %d\n",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-			fflush(stdout);
+			say_exited("capture", status);
 		} else if (pid == h->steps) {
 			h->steps = -1;
 			h->steps_status = status;
-			if (h->out[0] < 0 && h->out[1] < 0)
-				say_steps_ended(h);
 		}
 	}
 }
@@ -570,11 +566,9 @@ static void stop_capture(struct holder *h)
 		if (pid < 0 && errno != EINTR)
 			break;
 		if (pid == h->capture)
-			printf("=== tcplab-hold: capture exited with status %d\n",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			say_exited("capture", status);
 	}
 	h->capture = 0;
-	fflush(stdout);
 }
 
 static int hold(char **capture, int nsteps, char **steps)
@@ -612,6 +606,11 @@ static int hold(char **capture, int nsteps, char **steps)
 	}
 	snapshot(++h.snapshots);
 	for (;;) {
+		/* The steps exited and all their output is relayed: say so, once. */
+		if (h.steps < 0 && h.out[0] < 0 && h.out[1] < 0) {
+			say_exited("steps", h.steps_status);
+			h.steps = 0;
+		}
 		struct pollfd fds[3] = {
 			{ .fd = h.out[0], .events = POLLIN },
 			{ .fd = h.out[1], .events = POLLIN },
@@ -624,10 +623,6 @@ static int hold(char **capture, int nsteps, char **steps)
 		for (int i = 0; i < 2; i++)
 			if (fds[i].revents)
 				relay(&h, i);
-		if (h.steps < 0 && h.out[0] < 0 && h.out[1] < 0) {
-			say_steps_ended(&h);
-			h.steps = 0;
-		}
 		if (!(fds[2].revents & POLLIN))
 			continue;
 		struct signalfd_siginfo si;
@@ -650,9 +645,6 @@ static int hold(char **capture, int nsteps, char **steps)
 			break;
 		case SIGCHLD:
 			reap(&h);
-			if (h.steps < 0 && h.out[0] < 0 && h.out[1] < 0) {
-				h.steps = 0;
-			}
 			break;
 		case SIGUSR2:
 			/* The end of a run: the last snapshot first (the programs are

@@ -802,6 +802,7 @@ class _Classifier {
       // Nothing was received, so nothing was left unread: zero linger, or (for a responder that never
       // sent a byte nor a FIN) a listener closed while the connection waited to be accepted.
       if (timeout) return [timeout];
+      const couldBeListener = resetBy === "resp" && !finFirst && (t.sentByResetter ?? 0) === 0;
       const lingerZero: CauseCandidate = {
         cause: "linger-zero",
         confidence: "likely",
@@ -809,14 +810,11 @@ class _Classifier {
           ? `the ${side} reset the connection${finNote} having received no payload, so nothing was left unread: ` +
             "close() with SO_LINGER {1, 0} sends RST instead of FIN"
           : "",
-        settledBy: _SETTLE_LINGER_VS_LISTENER,
+        settledBy: couldBeListener
+          ? _SETTLE_LINGER_VS_LISTENER
+          : "the closer's TcpExt.TCPAbortOnData counter or tcp_send_reset reason TCP_STATE",
       };
-      if (resetBy !== "resp" || finFirst || (t.sentByResetter ?? 0) > 0) {
-        return [{
-          ...lingerZero,
-          settledBy: "the closer's TcpExt.TCPAbortOnData counter or tcp_send_reset reason TCP_STATE",
-        }];
-      }
+      if (!couldBeListener) return [lingerZero];
       return [lingerZero, {
         cause: "listener-closed",
         confidence: "possible",

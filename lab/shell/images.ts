@@ -10,12 +10,13 @@
 import { makeTar, type TarEntry } from "../util/tar.ts";
 import { type DockerClient, LAB_LABEL, LabEnvironmentError } from "./docker.ts";
 import type { Progress } from "./progress.ts";
+import { type ProgramOutput, runToEnd } from "./subprocess.ts";
 
 /** The tag of the image a run uses. */
 export interface LabImages {
   endpoint: string;
-  /** Image id, for the report. */
-  ids: { endpoint: string };
+  /** Its image id, for the report. */
+  id: string;
 }
 
 /** Bump when the way the image is assembled changes, so old tags are not reused. */
@@ -59,7 +60,7 @@ export async function ensureImages(docker: DockerClient, progress: Progress): Pr
     await docker.buildImage(context, endpoint, { [LAB_LABEL]: "1" });
     progress.step("build", `built ${endpoint} in ${Math.round(performance.now() - started)} ms`);
   }
-  return { endpoint, ids: { endpoint: await docker.imageId(endpoint) } };
+  return { endpoint, id: await docker.imageId(endpoint) };
 }
 
 function rootFiles(tcplab: Uint8Array): TarEntry[] {
@@ -175,23 +176,14 @@ async function findProgram(name: string, install: string): Promise<string> {
   );
 }
 
-async function runProgram(
-  name: string,
-  args: string[],
-  install: string,
-): Promise<{ success: boolean; stdout: string; stderr: string }> {
+/** Run a program the build needs; one that is not installed is a LabEnvironmentError saying how to install it. */
+async function runProgram(name: string, args: string[], install: string): Promise<ProgramOutput> {
   try {
-    const out = await new Deno.Command(name, { args, stdout: "piped", stderr: "piped" }).output();
-    const decoder = new TextDecoder();
-    return {
-      success: out.success,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    return await runToEnd(name, args);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new LabEnvironmentError(
-        `Cannot build the lab's images: ${name} is not installed`,
+        `Cannot build the lab's image: ${name} is not installed`,
         `install it (${install})`,
         { cause: error },
       );

@@ -199,7 +199,7 @@ export async function runScenario(
     const [engine, images] = await preparing;
     phase("build");
     checkAbort();
-    const { id, subnet, address } = await networking;
+    const { subnet, address } = await networking;
     await volumesMade;
     const addresses: Record<Side, string> = {
       server: address(SERVER_OFFSET),
@@ -350,19 +350,8 @@ export async function runScenario(
 
     // 4. Each holder takes the "after" snapshot, while its namespace still exists, then stops
     // tcpdump and waits for it (SIGUSR2); it stays, so that its pcap can be read.
-    await Promise.all(holders.map((h) => h.signal("SIGUSR2")));
     await withTimeout(
-      Promise.all(holders.flatMap((h) => [
-        h.logs.waitFor(
-          "stdout",
-          (t) => t.includes("=== tcplab-hold: done\n"),
-          timeouts.flush,
-          `${h.name}: done`,
-        ),
-        // tcpdump's statistics; a tcpdump that died says nothing, and its pcap is still read.
-        h.logs.waitFor("stderr", (t) => t.includes("dropped by kernel"), 2_000, `${h.name}: statistics`)
-          .catch(() => {}),
-      ])),
+      Promise.all(holders.map((h) => stopCapture(h, timeouts.flush))),
       timeouts.flush,
       "flush: tcpdump to write its last packets and stop",
       options.signal,
@@ -391,6 +380,16 @@ export async function runScenario(
       programExitCode: exitCodes[side],
       holderLog: holderOwnLog(holders[i]!.logs.text("stdout")),
     });
+    const programEntry = (side: Side) => {
+      const spec = scenario[side];
+      return {
+        name: inHolder(side) ? `${prefix}-${side}-ns` : `${prefix}-${side}`,
+        role: inHolder(side) ? `${side} program (steps, started by the holder)` : `${side} program`,
+        image: isStepsSide(spec) ? images.endpoint : spec.program.image,
+        user: isStepsSide(spec) ? "65534:65534" : "the image's own",
+        capabilities: [],
+      };
+    };
     const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses));
     return {
       runId,
@@ -405,7 +404,7 @@ export async function runScenario(
         arch: engine.arch,
         labVersion: LAB_VERSION,
         denoVersion: Deno.version.deno,
-        images: { [images.endpoint]: images.ids.endpoint },
+        images: { [images.endpoint]: images.id },
         containers: sides.flatMap((side, i) => [
           {
             name: `${prefix}-${side}-ns`,
@@ -421,16 +420,7 @@ export async function runScenario(
             user: `0:0 until its socket is open, then ${CAPTURE_UID}:${CAPTURE_UID} with no capabilities`,
             capabilities: [],
           },
-          ...(programs[i] === null ? [] : [{
-            name: inHolder(side) ? `${prefix}-${side}-ns` : `${prefix}-${side}`,
-            role: inHolder(side) ? `${side} program (steps, started by the holder)` : `${side} program`,
-            image: isStepsSide(scenario[side])
-              ? images.endpoint
-              : (scenario[side] as { program: { image: string } })
-                .program.image,
-            user: isStepsSide(scenario[side]) ? "65534:65534" : "the image's own",
-            capabilities: [],
-          }]),
+          ...(programs[i] === null ? [] : [programEntry(side)]),
         ]),
         network: { name: prefix, subnet },
       },
@@ -473,9 +463,7 @@ async function collectedSoFar(
     if (!m) return;
     const [, side, holder] = m;
     if (holder) {
-      // The holder stops tcpdump on SIGUSR2, so the pcap is complete when it is read.
-      await c.signal("SIGUSR2");
-      await c.logs.waitFor("stdout", (t) => t.includes("=== tcplab-hold: done\n"), ms, `${c.name}: done`);
+      await stopCapture(c, ms);
       const stdout = c.logs.text("stdout");
       const stderr = c.logs.text("stderr");
       files[`evidence/${side}-namespace.log`] = holderOwnLog(stdout);
@@ -493,6 +481,24 @@ async function collectedSoFar(
   });
   await Promise.race([Promise.allSettled(work), new Promise((r) => setTimeout(r, ms))]);
   return { ...files };
+}
+
+/**
+ * Have a holder take its last snapshot and stop tcpdump (SIGUSR2); wait until it is done, so that
+ * the pcap is complete, and for tcpdump's statistics (a tcpdump that died says none).
+ */
+async function stopCapture(holder: ContainerHandle, timeoutMs: number): Promise<void> {
+  await holder.signal("SIGUSR2");
+  await Promise.all([
+    holder.logs.waitFor(
+      "stdout",
+      (t) => t.includes("=== tcplab-hold: done\n"),
+      timeoutMs,
+      `${holder.name}: done`,
+    ),
+    holder.logs.waitFor("stderr", (t) => t.includes("dropped by kernel"), 2_000, `${holder.name}: statistics`)
+      .catch(() => {}),
+  ]);
 }
 
 /** Wait for tcpdump's "listening on" in a holder; fail at once if tcpdump exits first. */

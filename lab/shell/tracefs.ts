@@ -10,6 +10,7 @@
  * @module
  */
 
+import { type ProgramOutput, runToEnd } from "./subprocess.ts";
 import type { TraceArtifacts } from "../evidence/artifacts.ts";
 
 const SOURCE = new URL("./tracefs_helper.c", import.meta.url);
@@ -31,7 +32,7 @@ export async function startTrace(name: string): Promise<TraceSession> {
   const helper = await ensureHelper();
   if (typeof helper !== "string") return unavailable(helper.note);
   const started = await runHelper(helper, ["start", name]);
-  if (!started.ok) {
+  if (!started.success) {
     return unavailable(
       started.code === 4
         ? "the lab is not root, so it cannot create a tracefs instance: run it as root to record the kernel's RST reasons"
@@ -47,8 +48,8 @@ export async function startTrace(name: string): Promise<TraceSession> {
   return {
     finish() {
       result ??= runHelper(helper, ["stop", name]).then((stopped) => ({
-        available: stopped.ok,
-        note: stopped.ok ? null : `the trace could not be read: ${stopped.stderr.trim()}`,
+        available: stopped.success,
+        note: stopped.success ? null : `the trace could not be read: ${stopped.stderr.trim()}`,
         reasonField: info.reasonField,
         activeResetReasons: info.activeResetReasons,
         text: stopped.stdout,
@@ -65,7 +66,7 @@ export async function removeTraceInstances(keep: (name: string) => boolean): Pro
   if (typeof helper !== "string" || names === null) return [];
   const removed: string[] = [];
   for (const name of names.filter((n) => !keep(n))) {
-    if ((await runHelper(helper, ["stop", name])).ok) removed.push(name);
+    if ((await runHelper(helper, ["stop", name])).success) removed.push(name);
   }
   return removed;
 }
@@ -75,7 +76,7 @@ export async function listTraceInstances(): Promise<string[] | null> {
   const helper = await ensureHelper();
   if (typeof helper !== "string") return null;
   const listed = await runHelper(helper, ["list"]);
-  return listed.ok ? listed.stdout.split("\n").filter((n) => n !== "") : null;
+  return listed.success ? listed.stdout.split("\n").filter((n) => n !== "") : null;
 }
 
 /** Build the helper when it is missing or its source changed; the path, or why not. */
@@ -92,14 +93,8 @@ async function ensureHelper(): Promise<string | { note: string }> {
   }
   try {
     await Deno.mkdir(CACHE, { recursive: true });
-    const out = await new Deno.Command("gcc", {
-      args: ["-O2", "-Wall", "-Wextra", "-o", path, SOURCE.pathname],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      return { note: `the tracefs helper did not compile: ${new TextDecoder().decode(out.stderr).trim()}` };
-    }
+    const out = await runToEnd("gcc", ["-O2", "-Wall", "-Wextra", "-o", path, SOURCE.pathname]);
+    if (!out.success) return { note: `the tracefs helper did not compile: ${out.stderr.trim()}` };
     await Deno.writeTextFile(STAMP, source);
     return path;
   } catch (error) {
@@ -107,21 +102,12 @@ async function ensureHelper(): Promise<string | { note: string }> {
   }
 }
 
-async function runHelper(
-  path: string,
-  args: string[],
-): Promise<{ ok: boolean; code: number; stdout: string; stderr: string }> {
+/** Run the helper; one that cannot start is a failure with its reason on stderr. */
+async function runHelper(path: string, args: string[]): Promise<ProgramOutput> {
   try {
-    const out = await new Deno.Command(path, { args, stdout: "piped", stderr: "piped" }).output();
-    const decoder = new TextDecoder();
-    return {
-      ok: out.success,
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    return await runToEnd(path, args);
   } catch (error) {
-    return { ok: false, code: -1, stdout: "", stderr: (error as Error).message };
+    return { success: false, code: -1, stdout: "", stderr: (error as Error).message };
   }
 }
 
