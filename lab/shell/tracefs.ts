@@ -79,8 +79,21 @@ export async function listTraceInstances(): Promise<string[] | null> {
   return listed.success ? listed.stdout.split("\n").filter((n) => n !== "") : null;
 }
 
-/** Build the helper when it is missing or its source changed; the path, or why not. */
-async function ensureHelper(): Promise<string | { note: string }> {
+let helperReady: Promise<string | { note: string }> | null = null;
+
+/**
+ * The helper's path, or why there is none. Built once per process, when it is missing or its source
+ * changed: the runs of `run --all` all ask at once.
+ */
+function ensureHelper(): Promise<string | { note: string }> {
+  return helperReady ??= buildHelper();
+}
+
+/**
+ * Compile the helper into .cache/ when it is missing or its source changed. gcc writes the file
+ * itself: Deno does not let the lab write a file that --allow-run lets it run.
+ */
+async function buildHelper(): Promise<string | { note: string }> {
   const source = await Deno.readTextFile(SOURCE);
   const path = BINARY.pathname;
   try {
