@@ -9,6 +9,7 @@
 // saves a fifth of a second and 30 MB. Errors are told apart by name for the same reason.
 import { EXIT, UsageError } from "./cli/exit.ts";
 import { LAB_VERSION } from "./version.ts";
+import { RUN_MOMENTS } from "./shell/run_moments.ts";
 
 /** The top-level help text. */
 export const HELP = `tcplab ${LAB_VERSION}: reproduce a TCP teardown in two containers and explain it
@@ -31,6 +32,9 @@ Options for run:
   --timeout P=S     limit phase P to S seconds (build, start, capture, run, flush, collect;
                     defaults 120, 30, 15, 30, 10, 15); repeat for several phases
   --no-contrast     do not also run the scenario's contrast (seed's is seed-read-first)
+  --pause-at M      hold each run at moment M until Enter is pressed, to look at its containers and
+                    captures by hand (Ctrl-C stops the run there and cleans up); M is one of
+                    ${RUN_MOMENTS.join(", ")}
 Several hosts and settings (one matrix report, matrix.md and matrix.json; use deno task lab:hosts,
 which has the network permissions other hosts need):
   --host H          a Docker host: unix:///path, tcp://HOST:PORT (TLS from DOCKER_TLS_VERIFY and

@@ -18,12 +18,15 @@ import {
   newRunId,
   PHASES,
   type PhaseTimeouts,
+  RUN_MOMENTS,
   RunInterrupted,
+  type RunMoment,
   type RunOptions,
   runScenario,
 } from "../shell/run.ts";
 import { saveArtifacts, saveResult } from "../shell/run_files.ts";
 import { type Progress, silentProgress, stderrProgress } from "../shell/progress.ts";
+import { pauseAt } from "../shell/pause.ts";
 import { analyseRun } from "../verdict/analyse_run.ts";
 import type { RunResult } from "../verdict/types.ts";
 import { renderSummary, type SummaryRow } from "../report/summary.ts";
@@ -51,6 +54,13 @@ export async function runCommand(
     throw new UsageError(`--jobs ${values.jobs}: expected a whole number, 1 or more`, "for example --jobs 4");
   }
   const timeouts = parseTimeouts(values.timeout ?? []);
+  const pause = values["pause-at"];
+  if (pause !== undefined && !(RUN_MOMENTS as readonly string[]).includes(pause)) {
+    throw new UsageError(
+      `--pause-at ${pause}: not a moment of a run`,
+      `name one of ${RUN_MOMENTS.join(", ")}`,
+    );
+  }
   // Every scenario (files included) is read and checked before any container starts.
   const names = values.all
     ? [...loadCatalog().keys()]
@@ -73,6 +83,12 @@ export async function runCommand(
   if ((values.host?.length ?? 0) > 0 || (values.vary?.length ?? 0) > 0) {
     const perHost = values["per-host"] === undefined ? 4 : Number(values["per-host"]);
     checkMatrixOptions(values.host ?? [], perHost);
+    if (pause !== undefined) {
+      throw new UsageError(
+        "--pause-at holds the runs of one host",
+        "leave out --host and --vary to pause a run",
+      );
+    }
     const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
     return await matrixCommand({
       scenarios: asked,
@@ -106,10 +122,21 @@ export async function runCommand(
   const dirFor = (name: string) =>
     root === null ? `runs/${stamp}-${name}` : many || toRun.size > 1 ? `${root}/${name}` : root;
 
+  const at = pause === undefined
+    ? undefined
+    : pauseAt(pause as RunMoment, signal, (line) => console.error(`tcplab: ${line}`));
   const results = new Map<string, { result: RunResult; dir: string }>();
   const run = async (scenario: Scenario) => {
     const dir = dirFor(scenario.name);
-    const options = { docker, progress: progressFor(scenario.name), signal, timeouts, engine, images };
+    const options: RunOptions = {
+      docker,
+      progress: progressFor(scenario.name),
+      signal,
+      timeouts,
+      engine,
+      images,
+      ...(at ? { at } : {}),
+    };
     try {
       results.set(scenario.name, { result: await runWithRetries(scenario, options, dir), dir });
     } catch (error) {
@@ -266,6 +293,7 @@ function parseOptions(args: string[]) {
         json: { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },
         "no-contrast": { type: "boolean", default: false },
+        "pause-at": { type: "string" },
       },
     });
   } catch (error) {

@@ -34,8 +34,17 @@ export class LogCollector {
     this.#wake();
   }
 
-  get closed(): boolean {
-    return this.#closed;
+  /** Resolves once the output has ended. */
+  ended(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!this.#closed) return;
+        this.#waiters.delete(check);
+        resolve();
+      };
+      this.#waiters.add(check);
+      check();
+    });
   }
 
   text(stream: StreamName): string {

@@ -41,6 +41,9 @@ import {
 import type { Progress } from "./progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
+import type { RunMoment } from "./run_moments.ts";
+
+export { RUN_MOMENTS, type RunMoment } from "./run_moments.ts";
 
 /** How long each phase may take, in ms. */
 export interface PhaseTimeouts {
@@ -88,6 +91,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Why the kernel trace cannot be recorded for this engine (a remote host), or undefined to record it. */
   noTrace?: string;
+  /**
+   * Called at each of RUN_MOMENTS and awaited: a caller may pause the run there,
+   * disturb it or abort it. An abort is checked as soon as it returns (but for
+   * `clean`, which always goes on).
+   */
+  at?: (moment: RunMoment) => void | Promise<void>;
   /** The engine's answer and the images, when the caller already has them. */
   engine?: EngineInfo | Promise<EngineInfo>;
   images?: LabImages | Promise<LabImages>;
@@ -163,8 +172,14 @@ export async function runScenario(
     phases[name] = Math.round(now - phaseStart);
     phaseStart = now;
   };
-  const checkAbort = () => {
-    if (options.signal?.aborted) throw new RunInterrupted("the run was interrupted");
+  const checkAbort = (moment: RunMoment) => {
+    if (options.signal?.aborted) throw new RunInterrupted(`the run was interrupted at "${moment}"`);
+  };
+  /** Say where the run is, let the caller act there, then stop if it was interrupted. */
+  const reach = async (moment: RunMoment, message: string | null) => {
+    if (message !== null) progress.step(moment.split(":")[0]!, message);
+    await options.at?.(moment);
+    checkAbort(moment);
   };
 
   const labels = {
@@ -196,16 +211,16 @@ export async function runScenario(
   let timedOut: string | null = null;
 
   try {
+    await reach("build", null);
     const [engine, images] = await preparing;
     phase("build");
-    checkAbort();
     const { subnet, address } = await networking;
     await volumesMade;
     const addresses: Record<Side, string> = {
       server: address(SERVER_OFFSET),
       client: address(CLIENT_OFFSET),
     };
-    progress.step("start", `network ${prefix} (${subnet}, internal)`);
+    await reach("start", `network ${prefix} (${subnet}, internal)`);
 
     const create = async (spec: Parameters<DockerClient["createContainer"]>[0]) => {
       const handle = await docker.createContainer(spec);
@@ -257,6 +272,7 @@ export async function runScenario(
       });
     }));
     await Promise.all(holders.map((h) => h.start()));
+    await reach("start:holders", null);
     await withTimeout(
       Promise.all(holders.map((h) => snapshotDone(h, 1, timeouts.start))),
       timeouts.start,
@@ -266,6 +282,7 @@ export async function runScenario(
     phase("start");
 
     // 2. tcpdump listening in both namespaces before any packet.
+    await reach("capture", null);
     await withTimeout(
       Promise.all(holders.map((h) => captureListening(h, timeouts.capture))),
       timeouts.capture,
@@ -273,8 +290,7 @@ export async function runScenario(
       options.signal,
     );
     phase("capture");
-    progress.step("capture", `tcpdump listening in both namespaces (uid ${CAPTURE_UID})`);
-    checkAbort();
+    await reach("run", `tcpdump listening in both namespaces (uid ${CAPTURE_UID}); the programs begin`);
 
     // 3. The server begins; the client once the server listens. A side with no steps runs no
     // program: its namespace is there, but nothing listens.
@@ -317,13 +333,14 @@ export async function runScenario(
           : Promise.resolve()
         : waitForListener(holders[0]!, scenario.port, timeouts.start, options.signal);
       await withTimeout(ready, timeouts.start, "start: server listening", options.signal);
-      progress.step("run", `server listening on ${addresses.server}:${scenario.port}; client starts`);
+      await reach("run:client", `server listening on ${addresses.server}:${scenario.port}; client starts`);
     } else {
-      progress.step("run", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
+      await reach("run:client", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
     }
     const client = await program("client", 1);
     await client?.go();
     const programs = [server, client];
+    await reach("run:programs", null);
 
     const exitCodes: Record<Side, number | null> = { server: null, client: null };
     try {
@@ -346,7 +363,7 @@ export async function runScenario(
       })).catch(() => {});
     }
     phase("run");
-    progress.step("collect", "counters after the run, then stopping the captures");
+    await reach("flush", "counters after the run, then stopping the captures");
 
     // 4. Each holder takes the "after" snapshot, while its namespace still exists, then stops
     // tcpdump and waits for it (SIGUSR2); it stays, so that its pcap can be read.
@@ -357,6 +374,7 @@ export async function runScenario(
       options.signal,
     );
     phase("flush");
+    await reach("collect", null);
     const pcaps = await withTimeout(
       Promise.all(sides.map((side, i) => holders[i]!.readFile(`/cap/${side}.pcap`).catch(() => null))),
       timeouts.collect,
@@ -436,6 +454,8 @@ export async function runScenario(
       "clean",
       `removing ${containers.length} containers, ${volumes.length} volumes, the network`,
     );
+    // An abort here changes nothing: what the run made is removed all the same.
+    await Promise.resolve(options.at?.("clean")).catch(() => {});
     // What was being made when the run failed is waited for, so that it is removed too.
     const network = await networking.catch(() => null);
     await volumesMade.catch(() => {});
@@ -449,35 +469,41 @@ export async function runScenario(
 }
 
 /**
- * What an interrupted run had collected: the programs' logs, the holders'
- * snapshots, and the captures, stopped and fetched if that takes less than
- * `ms`. Nothing here may keep the interrupted user waiting long.
+ * What an interrupted run had collected: the programs' logs and the holders'
+ * snapshots as they are now, then, if that takes less than `ms`, the same
+ * after the captures are stopped, and the captures. Nothing here may keep
+ * the interrupted user waiting long.
  */
 async function collectedSoFar(
   containers: ContainerHandle[],
   ms: number,
 ): Promise<Record<string, string | Uint8Array>> {
   const files: Record<string, string | Uint8Array> = {};
-  const work = containers.map(async (c) => {
-    const m = /-(server|client)(-ns)?$/.exec(c.name);
-    if (!m) return;
-    const [, side, holder] = m;
+  const keepLogs = (c: ContainerHandle, side: string, holder: boolean) => {
+    const stdout = c.logs.text("stdout");
+    const stderr = c.logs.text("stderr");
     if (holder) {
-      await stopCapture(c, ms);
-      const stdout = c.logs.text("stdout");
-      const stderr = c.logs.text("stderr");
       files[`evidence/${side}-namespace.log`] = holderOwnLog(stdout);
       files[`evidence/${side}-capture.stderr`] = captureStderr(stderr);
       if (stepsLog(stdout)) {
         files[`evidence/${side}-program.log`] = stepsLog(stdout);
         files[`evidence/${side}-program.stderr`] = stepsStderr(stderr);
       }
-      const pcap = await c.readFile(`/cap/${side}.pcap`).catch(() => null);
-      if (pcap) files[`${side}.pcap`] = pcap;
     } else {
-      files[`evidence/${side}-program.log`] = c.logs.text("stdout");
-      files[`evidence/${side}-program.stderr`] = c.logs.text("stderr");
+      files[`evidence/${side}-program.log`] = stdout;
+      files[`evidence/${side}-program.stderr`] = stderr;
     }
+  };
+  const work = containers.map(async (c) => {
+    const m = /-(server|client)(-ns)?$/.exec(c.name);
+    if (!m) return;
+    const [, side, holder] = m as unknown as [string, string, string | undefined];
+    keepLogs(c, side, holder !== undefined);
+    if (!holder) return;
+    await stopCapture(c, ms);
+    keepLogs(c, side, true);
+    const pcap = await c.readFile(`/cap/${side}.pcap`).catch(() => null);
+    if (pcap) files[`${side}.pcap`] = pcap;
   });
   await Promise.race([Promise.allSettled(work), new Promise((r) => setTimeout(r, ms))]);
   return { ...files };

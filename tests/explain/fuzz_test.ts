@@ -84,12 +84,10 @@ Deno.test(`fuzz: ${CASES} mutations of the test captures (seed ${SEED})`, () => 
     Deno.readFileSync(new URL("refused.pcapng", TESTDATA)),
     Deno.readFileSync(new URL("multi_interface.pcapng", TESTDATA)),
   ];
-  const started = performance.now();
   let explained = 0, rejected = 0, cutShort = 0;
   for (let i = 0; i < CASES; i++) {
     const source = sources[Math.floor(random() * sources.length)]!;
     const { bytes, how } = mutate(source, random);
-    const caseStarted = performance.now();
     try {
       // Every fourth case goes through the streaming reader in small chunks.
       let x;
@@ -121,11 +119,7 @@ Deno.test(`fuzz: ${CASES} mutations of the test captures (seed ${SEED})`, () => 
       assert.match(error.message, /^Cannot read "fuzz-\d+\.pcap" at byte \d+: \S/, `case ${i} (${how})`);
       rejected++;
     }
-    const ms = performance.now() - caseStarted;
-    assert.ok(ms < 1000, `case ${i} (${how}) took ${ms.toFixed(0)} ms`);
   }
-  const seconds = (performance.now() - started) / 1000;
-  assert.ok(seconds < 30, `${seconds.toFixed(1)} s in all`);
   // The mutations reach both outcomes, and captures cut short in the middle.
   assert.ok(
     explained > CASES / 4 && rejected > CASES / 100 && cutShort > CASES / 20,

@@ -1,12 +1,15 @@
 /**
- * Interrupt runs at every phase, with SIGINT, SIGTERM, an abort inside the
- * process, and a container killed under the lab; then count what is left
- * labelled with the run: it must be nothing, every time. Real containers.
+ * Interrupt a run at each of its named moments, on purpose and whatever the
+ * machine's speed: SIGINT and SIGTERM to a lab process held there with
+ * `--pause-at`, an abort inside the process from the run's own `at` callback,
+ * and a container killed under the lab. Then check what must hold there:
+ * nothing labelled with the run is left, the exit code, and what was kept.
+ * Real containers.
  */
 import assert from "node:assert/strict";
-import { leftBy, names, spawnLab, tracefsInstances } from "../lifecycle/_lab.ts";
+import { leftBy, names, readUntil, spawnLab, tracefsInstances } from "../lifecycle/_lab.ts";
 import { DockerClient, parseDockerHost } from "../../lab/shell/docker.ts";
-import { runScenario } from "../../lab/shell/run.ts";
+import { RUN_MOMENTS, type RunMoment, runScenario } from "../../lab/shell/run.ts";
 import { silentProgress } from "../../lab/shell/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 
@@ -14,159 +17,176 @@ const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };
 const seed = loadCatalog().get("seed")!;
 
-/** Delays (ms) that land in each phase of a run (about 1.3 s from the process start): start, capture, run, collect, after. */
-const DELAYS = [100, 200, 300, 350, 400, 450, 500, 550, 600, 650, 700, 800, 900, 1000, 1100, 1250, 1600];
+/**
+ * What an interrupted run keeps, by the moment it was interrupted at: nothing
+ * before any container exists; from the holders on, the evidence so far with
+ * a note that it is incomplete; during cleanup, everything was collected and
+ * the whole report is written.
+ */
+const KEPT: Record<RunMoment, "nothing" | "evidence" | "report"> = {
+  "build": "nothing",
+  "start": "nothing",
+  "start:holders": "evidence",
+  "capture": "evidence",
+  "run": "evidence",
+  "run:client": "evidence",
+  "run:programs": "evidence",
+  "flush": "evidence",
+  "collect": "evidence",
+  "clean": "report",
+};
 
 /** What is left labelled by lab processes with these pids. */
 async function leftByAll(pids: number[]): Promise<string[]> {
   return names((await Promise.all(pids.map(leftBy))).flat());
 }
 
-Deno.test({
-  name: "SIGINT and SIGTERM at every phase: exit 130/143 (or the run's own code), nothing left behind",
-  ...dockerTest,
-  async fn() {
-    let interrupted = 0;
-    let kept = 0;
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      for (const delay of DELAYS) {
-        const dir = await Deno.makeTempDir({ prefix: "tcplab-int-" });
-        const child = spawnLab(["run", "seed", "--no-contrast", "--quiet", "--out", dir]);
-        await new Promise((r) => setTimeout(r, delay));
-        try {
+/** Wait until no tracefs instance of the lab is left (another live run may hold one for a moment). */
+async function assertNoTraceInstances(): Promise<void> {
+  let instances = await tracefsInstances();
+  for (let i = 0; i < 50 && instances !== null && instances.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    instances = await tracefsInstances();
+  }
+  if (instances !== null) assert.deepEqual(instances, []);
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test({
+    name: `${signal} at each moment of a run: exit ${signal === "SIGINT" ? 130 : 143}, nothing left`,
+    ...dockerTest,
+    async fn(t) {
+      for (const moment of RUN_MOMENTS) {
+        await t.step(`${signal} at "${moment}"`, async () => {
+          const dir = await Deno.makeTempDir({ prefix: "tcplab-int-" });
+          const child = spawnLab(
+            ["run", "seed", "--no-contrast", "--quiet", "--pause-at", moment, "--out", dir],
+            {},
+            "piped",
+          );
+          const said = await readUntil(child.stderr, new RegExp(`paused at "${moment}"`));
+          assert.match(said, new RegExp(`paused at "${moment}"`), `the lab paused at ${moment}: ${said}`);
           child.kill(signal);
-        } catch {
-          // already gone: the run finished first
-        }
-        const status = await child.status;
-        if (status.signal !== null || status.code === 130 || status.code === 143) {
-          interrupted++;
-          // Before the lab has installed its handlers (Deno still starting) it dies by the signal, having made nothing.
-          if (status.signal === null) assert.equal(status.code, signal === "SIGINT" ? 130 : 143);
-          // What the run had collected is kept, with a note that it is incomplete.
+          const status = await child.status;
+          assert.equal(
+            status.code,
+            signal === "SIGINT" ? 130 : 143,
+            `exit code after ${signal} at ${moment}`,
+          );
+          assert.deepEqual(await leftByAll([child.pid]), [], `left after ${signal} at ${moment}`);
           const note = await Deno.readTextFile(`${dir}/INTERRUPTED.md`).catch(() => null);
-          if (note !== null) {
-            kept++;
-            assert.match(note, /interrupted/);
-            assert.ok([...Deno.readDirSync(`${dir}/evidence`)].length > 0, "evidence kept");
+          const report = await Deno.readTextFile(`${dir}/report.md`).catch(() => null);
+          switch (KEPT[moment]) {
+            case "nothing":
+              assert.equal(note, null, "nothing was collected, so nothing is kept");
+              assert.equal(report, null);
+              break;
+            case "evidence":
+              assert.ok(note !== null, "INTERRUPTED.md says what was kept");
+              assert.match(note, new RegExp(`interrupted at "${moment}"`));
+              assert.ok([...Deno.readDirSync(`${dir}/evidence`)].length > 0, "evidence kept");
+              assert.equal(report, null, "no report from incomplete evidence");
+              break;
+            case "report":
+              assert.equal(note, null);
+              assert.ok(report !== null, "the run had collected everything: its report is written");
+              assert.ok(Deno.statSync(`${dir}/client.pcap`).size > 24, "the client's capture");
+              break;
           }
-        } else {
-          assert.equal(status.code, 0, `a run that finished before ${signal} at ${delay} ms must succeed`);
-        }
-        assert.deepEqual(await leftByAll([child.pid]), [], `after ${signal} at ${delay} ms`);
-        await Deno.remove(dir, { recursive: true });
+          await Deno.remove(dir, { recursive: true });
+        });
       }
+      await assertNoTraceInstances();
+    },
+  });
+}
+
+Deno.test({
+  name: "an abort inside the process at each moment of a run: RunInterrupted there, nothing left",
+  ...dockerTest,
+  async fn(t) {
+    for (const moment of RUN_MOMENTS) {
+      await t.step(`abort at "${moment}"`, async () => {
+        const controller = new AbortController();
+        const reached: RunMoment[] = [];
+        let runId = "";
+        let error: unknown = null;
+        try {
+          const artifacts = await runScenario(seed, {
+            docker,
+            progress: silentProgress,
+            signal: controller.signal,
+            at(m) {
+              reached.push(m);
+              if (m === moment) controller.abort();
+            },
+          });
+          runId = artifacts.runId;
+          assert.equal(KEPT[moment], "report", `a run aborted at ${moment} must not finish`);
+          assert.ok((artifacts.sides.client.pcap?.length ?? 0) > 24, "the run's evidence is whole");
+        } catch (e) {
+          error = e;
+        }
+        // The run went no further than the moment, but for cleanup, which always happens.
+        const after: RunMoment[] = RUN_MOMENTS.slice(RUN_MOMENTS.indexOf(moment) + 1).filter((m) =>
+          m !== "clean"
+        );
+        assert.deepEqual(reached.filter((m) => after.includes(m)), [], `moments after ${moment}`);
+        assert.ok(reached.includes("clean"), "cleanup ran");
+        if (KEPT[moment] !== "report") {
+          assert.ok(error !== null, `the run aborted at ${moment} threw`);
+          assert.equal((error as Error).name, "RunInterrupted", String(error));
+          assert.match((error as Error).message, new RegExp(`interrupted at "${moment}"`));
+          const collected = Object.keys((error as { collected: Record<string, unknown> }).collected);
+          if (KEPT[moment] === "nothing") assert.deepEqual(collected, []);
+          else assert.ok(collected.some((f) => f.startsWith("evidence/")), `collected: ${collected}`);
+        }
+        if (runId) assert.deepEqual(await docker.listLabelled(runId), []);
+        assert.deepEqual(await leftByAll([Deno.pid]), []);
+      });
     }
-    assert.ok(
-      interrupted >= 24,
-      `most runs were really interrupted (${interrupted} of ${2 * DELAYS.length})`,
-    );
-    // No tracefs instance outlives its run (another process's live run may hold one for a moment).
-    let instances = await tracefsInstances();
-    for (let i = 0; i < 50 && instances !== null && instances.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      instances = await tracefsInstances();
-    }
-    if (instances !== null) assert.deepEqual(instances, []);
-    assert.ok(kept > 0, "interrupted runs keep what they had collected");
-    console.log(`interrupted by a signal: ${interrupted} runs, ${kept} of them kept what they had collected`);
+    await assertNoTraceInstances();
   },
 });
 
 Deno.test({
-  name: "an abort inside the process at every moment of a run leaves nothing behind",
+  name: "a container killed under the lab at each moment: the run fails and names the side, nothing left",
   ...dockerTest,
-  async fn() {
-    let aborted = 0;
-    for (
-      // A seed run takes about a second in the process: most of these land inside it.
-      const delay of [
-        0,
-        20,
-        50,
-        80,
-        100,
-        150,
-        200,
-        250,
-        300,
-        350,
-        400,
-        450,
-        500,
-        550,
-        600,
-        650,
-        700,
-        750,
-        800,
-        850,
-        900,
-        950,
-        1000,
-        1100,
-        1250,
-      ]
-    ) {
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), delay);
-      let runId = "";
-      try {
-        const artifacts = await runScenario(seed, {
+  async fn(t) {
+    const cases: [RunMoment, "server-ns" | "client-ns"][] = [
+      ["capture", "client-ns"],
+      ["run", "server-ns"],
+      ["run:client", "server-ns"],
+      ["run:programs", "client-ns"],
+      ["flush", "server-ns"],
+    ];
+    for (const [moment, victim] of cases) {
+      await t.step(`${victim} killed at "${moment}"`, async () => {
+        const run = runScenario(seed, {
           docker,
           progress: silentProgress,
-          signal: controller.signal,
+          async at(m) {
+            if (m !== moment) return;
+            const target = (await docker.listLabelled()).find((r) =>
+              r.kind === "container" && r.labels["tcplab.owner"]?.endsWith(`:${Deno.pid}`) &&
+              r.name.endsWith(`-${victim}`)
+            );
+            assert.ok(target, `the ${victim} container exists at ${moment}`);
+            const killed = await new Deno.Command("docker", { args: ["kill", target.id], stdout: "null" })
+              .output();
+            assert.ok(killed.success, `docker kill ${target.name}`);
+          },
         });
-        runId = artifacts.runId;
-      } catch (error) {
-        aborted++;
-        assert.equal((error as Error).name, "RunInterrupted", String(error));
-      } finally {
-        clearTimeout(timer);
-      }
-      if (runId) assert.deepEqual(await docker.listLabelled(runId), []);
+        // The run stops at once, with a message that names the side whose container ended.
+        const side = victim.replace("-ns", "");
+        await assert.rejects(run, (error: Error) => {
+          assert.notEqual(error.name, "RunInterrupted");
+          assert.match(error.message, new RegExp(`${side}`));
+          assert.match(error.message, /output ended/);
+          return true;
+        });
+        assert.deepEqual(await leftByAll([Deno.pid]), []);
+      });
     }
-    // Nothing of any of these runs is left (their ids are random; the label tells).
-    assert.deepEqual(await leftByAll([Deno.pid]), []);
-    assert.ok(aborted >= 15, `most runs were really aborted (${aborted} of 25)`);
-    console.log(`aborted in the process: ${aborted} runs`);
-  },
-});
-
-Deno.test({
-  name: "a container killed under the lab: the run fails with a clear message and leaves nothing",
-  ...dockerTest,
-  async fn() {
-    let failed = 0;
-    for (
-      const [victim, delay] of [
-        ["server-ns", 300],
-        ["client-ns", 450],
-        ["server-ns", 550],
-        ["client-ns", 650],
-        ["server-ns", 800],
-      ] as const
-    ) {
-      const run = runScenario(seed, { docker, progress: silentProgress });
-      await new Promise((r) => setTimeout(r, delay));
-      const target = (await docker.listLabelled()).find((r) =>
-        r.kind === "container" && r.labels["tcplab.owner"]?.endsWith(`:${Deno.pid}`) &&
-        r.name.endsWith(`-${victim}`)
-      );
-      if (target) {
-        await new Deno.Command("docker", { args: ["kill", target.id], stdout: "null", stderr: "null" })
-          .output();
-      }
-      try {
-        const artifacts = await run;
-        // The run may still finish (the victim had done its part); its evidence then says what is missing.
-        assert.deepEqual(await docker.listLabelled(artifacts.runId), []);
-      } catch (error) {
-        failed++;
-        assert.ok((error as Error).message.length > 0);
-      }
-    }
-    assert.deepEqual(await leftByAll([Deno.pid]), []);
-    console.log(`runs that failed after a container was killed under them: ${failed} of 5`);
   },
 });

@@ -57,7 +57,12 @@ export interface LabCall {
   flags?: string[];
 }
 
-function labCommand(args: string[], call: LabCall, output: "piped" | "null"): Deno.Command {
+function labCommand(
+  args: string[],
+  call: LabCall,
+  output: "piped" | "null",
+  stderr: "piped" | "null" = output,
+): Deno.Command {
   const env: Record<string, string> = { NO_COLOR: "1" };
   for (const name of KEPT_ENV) {
     const value = Deno.env.get(name);
@@ -74,7 +79,7 @@ function labCommand(args: string[], call: LabCall, output: "piped" | "null"): De
     clearEnv: true,
     stdin: "null",
     stdout: output,
-    stderr: output,
+    stderr,
   });
 }
 
@@ -100,9 +105,32 @@ export async function runLab(args: string[], call: LabCall = {}): Promise<LabOut
   };
 }
 
-/** Start the lab's command line and return the process (its output is discarded). */
-export function spawnLab(args: string[], call: LabCall = {}): Deno.ChildProcess {
-  return labCommand(args, call, "null").spawn();
+/**
+ * Start the lab's command line and return the process. Its stdout is
+ * discarded; its stderr too, unless `stderr` is "piped" (then it must be read).
+ */
+export function spawnLab(
+  args: string[],
+  call: LabCall = {},
+  stderr: "piped" | "null" = "null",
+): Deno.ChildProcess {
+  return labCommand(args, call, "null", stderr).spawn();
+}
+
+/** Read a child's stderr until a line matches; the text so far. */
+export async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp): Promise<string> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!pattern.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  // The rest is read (and dropped), so that the child never blocks on a full pipe.
+  (async () => {
+    while (!(await reader.read()).done);
+  })().catch(() => {});
+  return text;
 }
 
 /** Run `deno task lab ARGS` itself, for commands that are not killed. */
@@ -225,14 +253,4 @@ export async function createRunNetwork(
     }
   }
   throw new Error(`no free /28 in 10.200.0.0/16 for ${name}`);
-}
-
-/** Wait until `test` holds, polling every `everyMs`; false when `ms` passed first. */
-export async function waitUntil(test: () => Promise<boolean>, ms: number, everyMs = 50): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await test()) return true;
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-  return false;
 }

@@ -8,13 +8,7 @@
  * tests.
  */
 import assert from "node:assert/strict";
-import {
-  LAB_LABEL,
-  type LabelledResource,
-  OWNER_LABEL,
-  ResourceInUseError,
-  RUN_LABEL,
-} from "../../lab/shell/docker.ts";
+import { LAB_LABEL, OWNER_LABEL, ResourceInUseError, RUN_LABEL } from "../../lab/shell/docker.ts";
 import { ensureImages } from "../../lab/shell/images.ts";
 import { silentProgress } from "../../lab/shell/progress.ts";
 import { removeTraceInstances } from "../../lab/shell/tracefs.ts";
@@ -25,12 +19,12 @@ import {
   leftBy,
   names,
   ownerOf,
+  readUntil,
   removeRun,
   spawnLab,
   taskLab,
   testRunId,
   tracefsInstances,
-  waitUntil,
 } from "./_lab.ts";
 
 /** The lines of clean's output that say it removed something, in order. */
@@ -43,7 +37,12 @@ Deno.test({
   ...dockerTest,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "tcplab-kill-" });
-    const child = spawnLab(["run", "seed", "--no-contrast", "--quiet", "--out", dir]);
+    // Held once its programs run: every kind of resource then exists, and no request is in flight.
+    const child = spawnLab(
+      ["run", "seed", "--no-contrast", "--quiet", "--pause-at", "run:programs", "--out", dir],
+      {},
+      "piped",
+    );
     const owner = ownerOf(child.pid);
     let exited = false;
     const status = child.status.then((s) => {
@@ -52,32 +51,16 @@ Deno.test({
     });
     let runId: string | undefined;
     try {
-      // Kill it once it has containers and volumes (its captures are being made): every kind
-      // of resource then exists. The first run on a host builds the images first.
-      let seen: LabelledResource[] = [];
-      const ready = await waitUntil(
-        async () => {
-          seen = (await docker.listLabelled()).filter((r) => r.labels[OWNER_LABEL] === owner);
-          return exited ||
-            (seen.some((r) => r.kind === "container") && seen.some((r) => r.kind === "volume"));
-        },
-        120_000,
-        20,
-      );
-      assert.ok(
-        ready && !exited,
-        `the run was still going on with containers and volumes (seen: ${names(seen)})`,
-      );
+      const paused = await readUntil(child.stderr, /paused at "run:programs"/);
+      assert.match(paused, /paused at "run:programs"/, `the run paused: ${paused}`);
       child.kill("SIGKILL");
       assert.equal((await status).signal, "SIGKILL");
-      runId = seen[0]!.labels[RUN_LABEL]!;
 
-      // What the killed process left; requests it had sent may still complete: let them.
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const left = await docker.listLabelled(runId);
+      const left = (await docker.listLabelled()).filter((r) => r.labels[OWNER_LABEL] === owner);
       for (const kind of ["container", "volume", "network"]) {
         assert.ok(left.some((r) => r.kind === kind), `a ${kind} was left: ${names(left)}`);
       }
+      runId = left[0]!.labels[RUN_LABEL]!;
       const instance = `tcplab-${runId}`;
       const tracedBefore = (await tracefsInstances())?.includes(instance) ?? false;
 

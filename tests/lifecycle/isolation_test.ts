@@ -449,7 +449,7 @@ Deno.test({
       });
       await lister.start();
       assert.equal(await lister.wait(), 0, `tcpdump -D: ${lister.logs.text("stderr")}`);
-      for (let i = 0; i < 100 && !lister.logs.closed; i++) await new Promise((r) => setTimeout(r, 20));
+      await lister.logs.ended();
       const listed = parseTcpdumpDevices(lister.logs.text("stdout"));
       assert.deepEqual(listed.devices, ["eth0", "lo"], `devices in: ${lister.logs.text("stdout")}`);
       const hostNames = (await hostInterfaces()).map((i) => i.name).filter((n) => n !== "lo" && n !== "eth0");
