@@ -1,6 +1,6 @@
 /**
- * The lab's exit codes, the same for every command, and the error that
- * carries one.
+ * The lab's exit codes, the same for every command. The errors that lead
+ * to them are in lab/errors.ts.
  *
  * @module
  */
@@ -20,13 +20,3 @@ export const EXIT = {
   /** Interrupted by SIGTERM. */
   sigterm: 143,
 } as const;
-
-/** Bad input from the user: a message, what to do, exit code 2. */
-export class UsageError extends Error {
-  readonly hint: string;
-  constructor(message: string, hint: string) {
-    super(message);
-    this.name = "UsageError";
-    this.hint = hint;
-  }
-}

@@ -10,7 +10,8 @@ import { parseArgs } from "node:util";
 import { PcapError } from "../analysis/pcap.ts";
 import { CaptureExplainer, type ExplainOptions } from "../explain/explain_capture.ts";
 import { renderCaptureReport } from "../report/capture_report.ts";
-import { EXIT, UsageError } from "./exit.ts";
+import { UsageError } from "../errors.ts";
+import { EXIT } from "./exit.ts";
 
 const USAGE =
   "run: deno task lab explain capture.pcap [--out report.md] [--json] [--host ADDRESS] [--port N] [--conn N]";

@@ -6,7 +6,8 @@
 
 import { loadCatalog } from "../scenario/catalog.ts";
 import type { Expectation } from "../scenario/types.ts";
-import { EXIT, UsageError } from "./exit.ts";
+import { UsageError } from "../errors.ts";
+import { EXIT } from "./exit.ts";
 
 /** Print the catalog: name, title, expected outcome. */
 export function listCommand(args: string[]): number {

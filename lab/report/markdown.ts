@@ -7,13 +7,9 @@
 
 import { type Side, SIDES } from "../scenario/types.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../verdict/types.ts";
+import { focusConnection } from "../verdict/focus.ts";
 import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
-
-/** The connection the verdict is about, or null when none was captured. */
-export function focusConnection(result: RunResult): ConnectionResult | null {
-  return result.connections[(result.focus ?? 1) - 1] ?? null;
-}
 
 /** Every connection between the two programs, one row each; the one the verdict is about marked. */
 function renderConnections(result: RunResult): string {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { focusConnection } from "./markdown.ts";
+import { focusConnection } from "../verdict/focus.ts";
 import type { RunResult } from "../verdict/types.ts";
 import { escapeCell } from "./markdown_escape.ts";
 

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { ContainerHandle } from "./docker.ts";
+import type { ContainerHandle } from "../docker/types.ts";
 
 /** A program the run can start, watch and stop. */
 export interface ProgramHandle {

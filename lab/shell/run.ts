@@ -1,8 +1,8 @@
 /**
- * One run of a scenario in real containers: a network of its own, and on
- * each side a namespace holder (which starts tcpdump in its namespace) and a
- * program; then the pcaps,
- * the programs' logs, the kernel's counters and trace are collected and
+ * One run of a scenario in real containers, as its plan (lab/run/plan.ts)
+ * says: a network of its own, and on each side a namespace holder (which
+ * starts tcpdump in its namespace) and a program; then the pcaps, the
+ * programs' logs, the kernel's counters and trace are collected and
  * everything the run created is removed.
  *
  * @module
@@ -14,21 +14,22 @@ import {
   type SideArtifacts,
   type TraceArtifacts,
 } from "../evidence/artifacts.ts";
-import { sideCommand, sideEnv } from "../scenario/steps.ts";
 import { isStepsSide, type Scenario, type Side, SIDES } from "../scenario/types.ts";
 import { parseSnapshots } from "../evidence/snapshot.ts";
 import { parseProcNetTcp } from "../evidence/sockets.ts";
+import type { DockerClient } from "../docker/client.ts";
+import { statusOf } from "../docker/engine_errors.ts";
+import { CAPTURE_UID, ensureImages, type LabImages } from "../docker/images.ts";
+import type { ContainerHandle, ContainerSpec, EngineInfo } from "../docker/types.ts";
+import { LabEnvironmentError, PhaseTimeout, RunInterrupted } from "../errors.ts";
 import {
-  type ContainerHandle,
-  type DockerClient,
-  type EngineInfo,
-  LAB_LABEL,
-  LabEnvironmentError,
-  OWNER_LABEL,
-  RUN_LABEL,
-  statusOf,
-} from "./docker.ts";
-import { CAPTURE_UID, ensureImages, type LabImages } from "./images.ts";
+  ADDRESS_OFFSETS,
+  type ContainersPlan,
+  type PhaseTimeouts,
+  planContainers,
+  planRun,
+  subnetAddress,
+} from "../run/plan.ts";
 import {
   captureStderr,
   containerProgram,
@@ -38,48 +39,10 @@ import {
   stepsLog,
   stepsStderr,
 } from "./programs.ts";
-import type { Progress } from "./progress.ts";
+import type { Progress } from "../util/progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
 import type { RunMoment } from "./run_moments.ts";
-
-export { RUN_MOMENTS, type RunMoment } from "./run_moments.ts";
-
-/** How long each phase may take, in ms. */
-export interface PhaseTimeouts {
-  /** Building the images that are missing. */
-  build: number;
-  /** Starting the network, the namespace holders, and the server until it listens. */
-  start: number;
-  /** tcpdump printing "listening on" in both namespaces. */
-  capture: number;
-  /** The programs doing their steps and exiting. */
-  run: number;
-  /** tcpdump writing out its last packets and exiting. */
-  flush: number;
-  /** The counters after the run, and the pcaps fetched. */
-  collect: number;
-}
-
-/** The phases, in the order a run goes through them. */
-export const PHASES: ReadonlyArray<keyof PhaseTimeouts> = [
-  "build",
-  "start",
-  "capture",
-  "run",
-  "flush",
-  "collect",
-];
-
-/** Defaults that hold with 8 runs at once on a 2-core machine. */
-export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
-  build: 120_000,
-  start: 30_000,
-  capture: 15_000,
-  run: 30_000,
-  flush: 10_000,
-  collect: 15_000,
-};
 
 /** What a run needs besides the scenario. */
 export interface RunOptions {
@@ -102,57 +65,11 @@ export interface RunOptions {
   images?: LabImages | Promise<LabImages>;
 }
 
-/** Thrown when a run was interrupted; what it created has been removed. */
-export class RunInterrupted extends Error {
-  /** What the run had collected when it was interrupted, by file name (logs, snapshots, pcaps). */
-  collected: Record<string, string | Uint8Array> = {};
-  constructor(message: string) {
-    super(message);
-    this.name = "RunInterrupted";
-  }
-}
-
 /** A short random id: the run's name in every resource it creates. */
 export function newRunId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(5));
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
-
-/**
- * What the holder needs at its start, and no more: NET_ADMIN to delete the
- * default route that Docker before 25 adds on Internal networks; NET_RAW for
- * tcpdump to open its packet socket; CHOWN for tcpdump to hand its savefile to
- * the unprivileged "tcpdump" user; SETUID and SETGID for tcpdump to become
- * that user and the steps to become nobody; KILL, the only one the holder
- * keeps once its children are started, to stop them (they have other uids).
- */
-export const HOLDER_CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "CHOWN", "KILL"];
-
-/** tcpdump as the holder starts it: nanosecond stamps, every packet written as it comes. */
-function tcpdumpCommand(side: Side): string[] {
-  return [
-    "/usr/bin/tcpdump",
-    "-i",
-    "eth0",
-    "-p",
-    "-nn",
-    "-U",
-    "--immediate-mode",
-    "--time-stamp-precision=nano",
-    // A 16 MiB ring, so that a starved tcpdump on a busy machine still drops nothing.
-    "-B",
-    "16384",
-    "-s",
-    "262144",
-    "-Z",
-    "tcpdump",
-    "-w",
-    `/cap/${side}.pcap`,
-  ];
-}
-
-const SERVER_OFFSET = 2;
-const CLIENT_OFFSET = 3;
 
 /**
  * Run a scenario and collect its evidence. Every container, network and
@@ -164,7 +81,12 @@ export async function runScenario(
   runId = newRunId(),
 ): Promise<RunArtifacts> {
   const { docker, progress } = options;
-  const timeouts: PhaseTimeouts = { ...DEFAULT_TIMEOUTS, ...scenario.timeouts, ...options.timeouts };
+  const plan = planRun(scenario, {
+    runId,
+    owner: `${Deno.hostname()}:${Deno.pid}`,
+    ...(options.timeouts ? { timeouts: options.timeouts } : {}),
+  });
+  const { timeouts, name: prefix } = plan;
   const phases: Record<string, number> = {};
   let phaseStart = performance.now();
   const phase = (name: string) => {
@@ -182,22 +104,16 @@ export async function runScenario(
     checkAbort(moment);
   };
 
-  const labels = {
-    [LAB_LABEL]: "1",
-    [RUN_LABEL]: runId,
-    [OWNER_LABEL]: `${Deno.hostname()}:${Deno.pid}`,
-  };
-  const prefix = `tcplab-${runId}`;
   const containers: ContainerHandle[] = [];
   const volumes: string[] = [];
   // The trace, the network and the capture volumes are made while the engine's answer and the
   // image are checked: each takes tens of milliseconds, and none waits for another. A caller running
   // many scenarios on one engine asks once and passes the answers (or the promises of them).
   const tracing = options.noTrace ? Promise.resolve(noTrace(options.noTrace)) : startTrace(prefix);
-  const networking = createNetwork(docker, prefix, labels);
+  const networking = createNetwork(docker, plan.network, plan.labels);
   const volumesMade = Promise.all(SIDES.map(async (side) => {
-    await docker.createVolume(`${prefix}-${side}-cap`, labels);
-    volumes.push(`${prefix}-${side}-cap`);
+    await docker.createVolume(plan.volumes[side], plan.labels);
+    volumes.push(plan.volumes[side]);
   }));
   const preparing = Promise.all([
     options.engine ?? docker.info(),
@@ -214,15 +130,17 @@ export async function runScenario(
     await reach("build", null);
     const [engine, images] = await preparing;
     phase("build");
-    const { subnet, address } = await networking;
+    const { subnet } = await networking;
     await volumesMade;
     const addresses: Record<Side, string> = {
-      server: address(SERVER_OFFSET),
-      client: address(CLIENT_OFFSET),
+      server: subnetAddress(subnet, ADDRESS_OFFSETS.server),
+      client: subnetAddress(subnet, ADDRESS_OFFSETS.client),
     };
     await reach("start", `network ${prefix} (${subnet}, internal)`);
+    const planned = { image: images.endpoint, addresses };
+    const made: ContainersPlan = planContainers(scenario, plan, planned);
 
-    const create = async (spec: Parameters<DockerClient["createContainer"]>[0]) => {
+    const create = async (spec: ContainerSpec) => {
       const handle = await docker.createContainer(spec);
       containers.push(handle);
       return handle;
@@ -231,46 +149,11 @@ export async function runScenario(
     // 1. A holder per side keeps the network namespace alive, prints the "before" counters, starts
     // tcpdump there and, for the lab's own steps, a child that runs them when told to go.
     const sides: Side[] = ["server", "client"];
-    const target = {
-      serverAddress: addresses.server,
-      port: scenario.port,
-      // `at` steps count from the moment the server program is created: both sides get the same moment.
-      atBaseNs: 0n,
+    const commands: Record<Side, string[]> = {
+      server: plan.programs.server === "holder" ? made.sides.server.command : [],
+      client: plan.programs.client === "holder" ? made.sides.client.command : [],
     };
-    const commands: Record<Side, string[]> = { server: [], client: [] };
-    // Steps run in the holder: telling a process to go is quicker than starting a container. Not with
-    // `at` steps, whose shared moment is fixed when their program is made, after the captures are ready.
-    const inHolder = (side: Side) => {
-      const spec = scenario[side];
-      return isStepsSide(spec) && spec.steps.length > 0 && !usesAt(scenario);
-    };
-    for (const side of sides) if (inHolder(side)) commands[side] = sideCommand(scenario[side], target);
-    const holders = await Promise.all(sides.map(async (side) => {
-      const volume = `${prefix}-${side}-cap`;
-      return await create({
-        name: `${prefix}-${side}-ns`,
-        image: images.endpoint,
-        cmd: [
-          "hold",
-          "--capture",
-          ...tcpdumpCommand(side),
-          ...(inHolder(side) ? ["--steps", ...commands[side].slice(1)] : []),
-        ],
-        labels: { ...labels, "tcplab.role": `${side}-ns` },
-        attachment: { network: prefix, ipv4: addresses[side] },
-        // Root with HOLDER_CAPABILITIES for its first moment, then root with CAP_KILL only.
-        capAdd: HOLDER_CAPABILITIES,
-        user: "0:0",
-        volumes: { "/cap": volume },
-        // The namespace owner carries the scenario's sysctls; IPv6 is off so that
-        // no link-local chatter mixes into the captures of this IPv4 network.
-        sysctls: {
-          "net.ipv6.conf.all.disable_ipv6": "1",
-          "net.ipv6.conf.default.disable_ipv6": "1",
-          ...scenario[side].sysctls,
-        },
-      });
-    }));
+    const holders = await Promise.all(sides.map((side) => create(made.sides[side].holder)));
     await Promise.all(holders.map((h) => h.start()));
     await reach("start:holders", null);
     await withTimeout(
@@ -294,43 +177,38 @@ export async function runScenario(
 
     // 3. The server begins; the client once the server listens. A side with no steps runs no
     // program: its namespace is there, but nothing listens.
+    // `at` steps count from the moment the server program is made: both sides get the same moment.
+    let atBaseNs = 0n;
     const program = async (side: Side, i: number): Promise<ProgramHandle | null> => {
       const spec = scenario[side];
-      if (inHolder(side)) return holderSteps(holders[i]!);
-      if (isStepsSide(spec) && spec.steps.length === 0) return null;
+      if (plan.programs[side] === "holder") return holderSteps(holders[i]!);
+      if (plan.programs[side] === "none") return null;
       if (!isStepsSide(spec) && !(await docker.imageExists(spec.program.image))) {
         throw new LabEnvironmentError(
           `The ${side}'s image "${spec.program.image}" is not on this Docker host (scenario ${scenario.name})`,
           "build or load it locally first (docker build / docker load): the lab never pulls an image",
         );
       }
-      if (side === "server" || target.atBaseNs === 0n) target.atBaseNs = BigInt(Date.now()) * 1_000_000n;
-      commands[side] = sideCommand(spec, target);
+      if (side === "server" || atBaseNs === 0n) atBaseNs = BigInt(Date.now()) * 1_000_000n;
+      const { program, command } = plan.sharedMoment
+        ? planContainers(scenario, plan, { ...planned, atBaseNs }).sides[side]
+        : made.sides[side];
+      commands[side] = command;
       return containerProgram(
-        await create({
-          name: `${prefix}-${side}`,
-          image: isStepsSide(spec) ? images.endpoint : spec.program.image,
-          cmd: commands[side],
-          env: sideEnv(spec, target),
-          labels: { ...labels, "tcplab.role": side },
-          attachment: { namespaceOf: holders[i]!.id },
-          capAdd: [],
-          ...(isStepsSide(spec) ? { user: "65534:65534" } : {}),
-        }),
+        await create({ ...program!, attachment: { namespaceOf: holders[i]!.id } }),
       );
     };
     const server = await program("server", 0);
     await server?.go();
     if (server) {
-      const spec = scenario.server;
-      const ready = isStepsSide(spec)
-        ? spec.steps.some((s) => s.op === "listen")
-          ? server.waitForStdout(
-            (t) => /"ph":"return"[^\n]*"call":"listen"/.test(t),
-            timeouts.start,
-            "server: listen()",
-          )
-          : Promise.resolve()
+      const ready = plan.serverReadiness === "listen-call"
+        ? server.waitForStdout(
+          (t) => /"ph":"return"[^\n]*"call":"listen"/.test(t),
+          timeouts.start,
+          "server: listen()",
+        )
+        : plan.serverReadiness === "none"
+        ? Promise.resolve()
         : waitForListener(holders[0]!, scenario.port, timeouts.start, options.signal);
       await withTimeout(ready, timeouts.start, "start: server listening", options.signal);
       await reach("run:client", `server listening on ${addresses.server}:${scenario.port}; client starts`);
@@ -398,16 +276,6 @@ export async function runScenario(
       programExitCode: exitCodes[side],
       holderLog: holderOwnLog(holders[i]!.logs.text("stdout")),
     });
-    const programEntry = (side: Side) => {
-      const spec = scenario[side];
-      return {
-        name: inHolder(side) ? `${prefix}-${side}-ns` : `${prefix}-${side}`,
-        role: inHolder(side) ? `${side} program (steps, started by the holder)` : `${side} program`,
-        image: isStepsSide(spec) ? images.endpoint : spec.program.image,
-        user: isStepsSide(spec) ? "65534:65534" : "the image's own",
-        capabilities: [],
-      };
-    };
     const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses));
     return {
       runId,
@@ -423,23 +291,7 @@ export async function runScenario(
         labVersion: LAB_VERSION,
         denoVersion: Deno.version.deno,
         images: { [images.endpoint]: images.id },
-        containers: sides.flatMap((side, i) => [
-          {
-            name: `${prefix}-${side}-ns`,
-            role: `${side} namespace holder`,
-            image: images.endpoint,
-            user: "0:0; after starting tcpdump and the steps it keeps CAP_KILL only",
-            capabilities: HOLDER_CAPABILITIES,
-          },
-          {
-            name: `${prefix}-${side}-ns`,
-            role: `${side} capture (tcpdump, started by the holder)`,
-            image: images.endpoint,
-            user: `0:0 until its socket is open, then ${CAPTURE_UID}:${CAPTURE_UID} with no capabilities`,
-            capabilities: [],
-          },
-          ...(programs[i] === null ? [] : [programEntry(side)]),
-        ]),
+        containers: made.environment,
         network: { name: prefix, subnet },
       },
       timedOut,
@@ -550,13 +402,6 @@ function captureListening(holder: ContainerHandle, timeoutMs: number): Promise<v
   return Promise.race([listening, stopped]);
 }
 
-/** Whether a scenario has `at` steps: moments shared by both sides, counted from the server's start. */
-function usesAt(scenario: Scenario): boolean {
-  return [scenario.server, scenario.client].some((side) =>
-    isStepsSide(side) && side.steps.some((s) => s.op === "at")
-  );
-}
-
 /** Wait until a holder has printed snapshot `n` in full. */
 function snapshotDone(holder: ContainerHandle, n: number, timeoutMs: number): Promise<void> {
   return holder.logs.waitFor(
@@ -612,14 +457,6 @@ function ownEvents(trace: TraceArtifacts, addresses: string[]): TraceArtifacts {
   return { ...trace, text };
 }
 
-/** A phase that did not finish in its time. */
-export class PhaseTimeout extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PhaseTimeout";
-  }
-}
-
 async function withTimeout<T>(
   promise: Promise<T>,
   ms: number,
@@ -653,7 +490,7 @@ async function createNetwork(
   docker: DockerClient,
   name: string,
   labels: Record<string, string>,
-): Promise<{ id: string; subnet: string; address: (offset: number) => string }> {
+): Promise<{ id: string; subnet: string }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 20; attempt++) {
     const block = crypto.getRandomValues(new Uint16Array(1))[0]! % 4096;
@@ -662,7 +499,7 @@ async function createNetwork(
     const subnet = `10.200.${third}.${fourth}/28`;
     try {
       const id = await docker.createNetwork(name, subnet, labels);
-      return { id, subnet, address: (offset) => `10.200.${third}.${fourth + offset}` };
+      return { id, subnet };
     } catch (error) {
       lastError = error;
       const text = String((error as Error).message);

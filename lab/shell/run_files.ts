@@ -1,14 +1,14 @@
 /**
  * A run's folder: the report, the result, the pcaps, and the raw evidence
  * (program logs, kernel snapshots, trace) so that a run can be analysed
- * again later, by a reviewer or by the lab's own tests.
+ * again later, by a reviewer or by the lab's own tests. This module only
+ * writes and reads files: the report comes rendered.
  *
  * @module
  */
 
 import type { RunArtifacts, SideArtifacts } from "../evidence/artifacts.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
-import { renderReport } from "../report/markdown.ts";
 import type { RunResult } from "../verdict/types.ts";
 
 /** Write the pcaps and the raw evidence of a run into `dir`. */
@@ -38,10 +38,33 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
   await Deno.writeTextFile(`${dir}/evidence/run.json`, JSON.stringify(rest, null, 2) + "\n");
 }
 
-/** Write a run's result.json and report.md into its folder. */
-export async function saveResult(dir: string, result: RunResult): Promise<void> {
+/** Write a run's result.json and its rendered report.md into its folder. */
+export async function saveResult(dir: string, result: RunResult, report: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify(result, null, 2) + "\n");
-  await Deno.writeTextFile(`${dir}/report.md`, renderReport(result));
+  await Deno.writeTextFile(`${dir}/report.md`, report);
+}
+
+/**
+ * Write what an interrupted run had collected (files by name, relative to
+ * `dir`) and the note that says so, INTERRUPTED.md.
+ */
+export async function saveCollected(
+  dir: string,
+  files: Record<string, string | Uint8Array>,
+  note: string,
+): Promise<void> {
+  await Deno.mkdir(`${dir}/evidence`, { recursive: true });
+  for (const [name, data] of Object.entries(files)) {
+    if (typeof data === "string") await Deno.writeTextFile(`${dir}/${name}`, data);
+    else await Deno.writeFile(`${dir}/${name}`, data);
+  }
+  await Deno.writeTextFile(`${dir}/INTERRUPTED.md`, note);
+}
+
+/** Write a text file, making its folder first. */
+export async function saveText(path: string, text: string): Promise<void> {
+  await Deno.mkdir(path.slice(0, Math.max(path.lastIndexOf("/"), 0)) || ".", { recursive: true });
+  await Deno.writeTextFile(path, text);
 }
 
 /** Read back what {@link saveArtifacts} wrote. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type ProgramOutput, runToEnd } from "./subprocess.ts";
+import { type ProgramOutput, runToEnd } from "../util/subprocess.ts";
 import type { TraceArtifacts } from "../evidence/artifacts.ts";
 
 const SOURCE = new URL("./tracefs_helper.c", import.meta.url);

@@ -4,7 +4,9 @@
  * one side. Needs a running Docker daemon (CI starts one).
  */
 import assert from "node:assert/strict";
-import { DockerClient, LAB_LABEL, parseDockerHost } from "../../lab/shell/docker.ts";
+import { DockerClient } from "../../lab/docker/client.ts";
+import { parseDockerHost } from "../../lab/docker/host.ts";
+import { LAB_LABEL } from "../../lab/docker/labels.ts";
 import { makeTar } from "../../lab/util/tar.ts";
 import type { SummaryEntry } from "../../lab/report/summary.ts";
 import type { RunResult } from "../../lab/verdict/types.ts";

@@ -3,9 +3,10 @@
  * daemon (CI starts one). Nothing here is mocked.
  */
 import assert from "node:assert/strict";
-import { DockerClient, parseDockerHost } from "../../lab/shell/docker.ts";
+import { DockerClient } from "../../lab/docker/client.ts";
+import { parseDockerHost } from "../../lab/docker/host.ts";
 import { runScenario } from "../../lab/shell/run.ts";
-import { silentProgress } from "../../lab/shell/progress.ts";
+import { silentProgress } from "../../lab/util/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import type { RunResult } from "../../lab/verdict/types.ts";

@@ -8,9 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { leftBy, names, readUntil, spawnLab, tracefsInstances } from "../lifecycle/_lab.ts";
-import { DockerClient, parseDockerHost } from "../../lab/shell/docker.ts";
-import { RUN_MOMENTS, type RunMoment, runScenario } from "../../lab/shell/run.ts";
-import { silentProgress } from "../../lab/shell/progress.ts";
+import { DockerClient } from "../../lab/docker/client.ts";
+import { parseDockerHost } from "../../lab/docker/host.ts";
+import { runScenario } from "../../lab/shell/run.ts";
+import { RUN_MOMENTS, type RunMoment } from "../../lab/shell/run_moments.ts";
+import { silentProgress } from "../../lab/util/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 
 const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));

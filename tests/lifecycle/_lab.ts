@@ -7,13 +7,11 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  DockerClient,
-  type LabelledResource,
-  OWNER_LABEL,
-  parseDockerHost,
-  statusOf,
-} from "../../lab/shell/docker.ts";
+import { DockerClient } from "../../lab/docker/client.ts";
+import { statusOf } from "../../lab/docker/engine_errors.ts";
+import { parseDockerHost } from "../../lab/docker/host.ts";
+import { OWNER_LABEL } from "../../lab/docker/labels.ts";
+import type { LabelledResource } from "../../lab/docker/types.ts";
 import { listTraceInstances } from "../../lab/shell/tracefs.ts";
 
 /** The repository's root folder, with a trailing slash. */

@@ -8,9 +8,10 @@
  * tests.
  */
 import assert from "node:assert/strict";
-import { LAB_LABEL, OWNER_LABEL, ResourceInUseError, RUN_LABEL } from "../../lab/shell/docker.ts";
-import { ensureImages } from "../../lab/shell/images.ts";
-import { silentProgress } from "../../lab/shell/progress.ts";
+import { ResourceInUseError } from "../../lab/errors.ts";
+import { ensureImages } from "../../lab/docker/images.ts";
+import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../../lab/docker/labels.ts";
+import { silentProgress } from "../../lab/util/progress.ts";
 import { removeTraceInstances } from "../../lab/shell/tracefs.ts";
 import {
   createRunNetwork,

@@ -144,7 +144,7 @@ Deno.test({
       // wait (the lab waits ENGINE_ANSWER_TIMEOUT_MS). Both in a process of their own, which may
       // open a socket other than the engine's.
       const said = await denoEval(`
-        import { DockerClient } from "./lab/shell/docker.ts";
+        import { DockerClient } from "./lab/docker/client.ts";
         const path = ${JSON.stringify(`${dir}/silent.sock`)};
         const listener = Deno.listen({ transport: "unix", path });
         const accepted = [];

@@ -11,20 +11,15 @@
  * lists and the engine's inspect results.
  */
 import assert from "node:assert/strict";
-import {
-  type ContainerHandle,
-  type ContainerInspection,
-  type ContainerSpec,
-  DockerClient,
-  LAB_LABEL,
-  type NetworkInspection,
-  OWNER_LABEL,
-  parseDockerHost,
-  RUN_LABEL,
-} from "../../lab/shell/docker.ts";
-import { ensureImages } from "../../lab/shell/images.ts";
-import { silentProgress } from "../../lab/shell/progress.ts";
-import { HOLDER_CAPABILITIES, runScenario } from "../../lab/shell/run.ts";
+import { DockerClient } from "../../lab/docker/client.ts";
+import { parseDockerHost } from "../../lab/docker/host.ts";
+import { ensureImages } from "../../lab/docker/images.ts";
+import type { ContainerInspection, NetworkInspection } from "../../lab/docker/inspection.ts";
+import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../../lab/docker/labels.ts";
+import type { ContainerHandle, ContainerSpec } from "../../lab/docker/types.ts";
+import { HOLDER_CAPABILITIES } from "../../lab/run/plan.ts";
+import { runScenario } from "../../lab/shell/run.ts";
+import { silentProgress } from "../../lab/util/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import {
   createRunNetwork,

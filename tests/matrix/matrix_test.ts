@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import type { Matrix } from "../../lab/matrix/types.ts";
-import { DockerClient, parseDockerHost } from "../../lab/shell/docker.ts";
+import { DockerClient } from "../../lab/docker/client.ts";
+import { parseDockerHost } from "../../lab/docker/host.ts";
 import { runTask } from "../_cli.ts";
 
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { DockerClient, LAB_LABEL, parseDockerHost, RUN_LABEL } from "../../lab/shell/docker.ts";
-import { describeLeftovers, findLeftovers } from "../../lab/shell/leftovers.ts";
+import { DockerClient } from "../../lab/docker/client.ts";
+import { parseDockerHost } from "../../lab/docker/host.ts";
+import { LAB_LABEL, RUN_LABEL } from "../../lab/docker/labels.ts";
+import { describeLeftovers, findLeftovers } from "../../lab/docker/leftovers.ts";
 
 const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
 

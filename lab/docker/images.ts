@@ -8,9 +8,11 @@
  */
 
 import { makeTar, type TarEntry } from "../util/tar.ts";
-import { type DockerClient, LAB_LABEL, LabEnvironmentError } from "./docker.ts";
-import type { Progress } from "./progress.ts";
-import { type ProgramOutput, runToEnd } from "./subprocess.ts";
+import { LabEnvironmentError } from "../errors.ts";
+import type { Progress } from "../util/progress.ts";
+import { type ProgramOutput, runToEnd } from "../util/subprocess.ts";
+import type { DockerClient } from "./client.ts";
+import { LAB_LABEL } from "./labels.ts";
 
 /** The tag of the image a run uses. */
 export interface LabImages {

@@ -7,7 +7,9 @@
  * @module
  */
 
-import { type DockerClient, type LabelledResource, RUN_LABEL } from "./docker.ts";
+import type { DockerClient } from "./client.ts";
+import { RUN_LABEL } from "./labels.ts";
+import type { LabelledResource } from "./types.ts";
 
 /** Anything of the lab older than this is a leftover (the default timeouts add up to under 4 minutes). */
 export const LEFTOVER_AGE_MS = 10 * 60 * 1000;

@@ -4,16 +4,10 @@
  * @module
  */
 
+import { LogTimeoutError } from "../errors.ts";
+
 /** Which output stream a chunk came from. */
 export type StreamName = "stdout" | "stderr";
-
-/** Thrown when what was awaited in a container's output never came. */
-export class LogTimeoutError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "LogTimeoutError";
-  }
-}
 
 /** Collects a container's stdout and stderr; lets callers wait for text in them. */
 export class LogCollector {

@@ -1,0 +1,153 @@
+/**
+ * The engine's failures turned into errors a user can act on: what could
+ * not be reached and why, and what to do about it.
+ *
+ * @module
+ */
+
+import { EngineSilentError, LabEnvironmentError } from "../errors.ts";
+import type { DockerEndpoint, RemoteEngine } from "./host.ts";
+
+/** The HTTP status of an Engine API error, if it has one. */
+export function statusOf(error: unknown): number | undefined {
+  return (error as { statusCode?: number })?.statusCode;
+}
+
+/** `explainConnectError` for an engine on another machine: no socket file to look at. */
+function _explainRemoteError(
+  error: unknown,
+  endpoint: DockerEndpoint,
+  remote: RemoteEngine,
+  answerTimeoutMs: number,
+): Error {
+  const code = (error as { code?: string })?.code ?? "";
+  const text = String((error as Error)?.message ?? error);
+  const where = `Cannot reach the Docker Engine at ${endpoint.label}`;
+  const address = `${remote.host}:${remote.port}`;
+  if (error instanceof Deno.errors.NotCapable || /Requires net access/i.test(text)) {
+    return new LabEnvironmentError(
+      `${where}: Deno was not allowed to connect to ${address}`,
+      `run the lab with --allow-net=${address} added to the permissions of deno task lab`,
+      { cause: error },
+    );
+  }
+  if (error instanceof EngineSilentError) {
+    return new LabEnvironmentError(
+      `${where}: nothing answered within ${answerTimeoutMs / 1000} s`,
+      `check that dockerd on ${remote.host} is healthy and that ${address} is its API port`,
+      { cause: error },
+    );
+  }
+  if (code === "ECONNREFUSED" || /ECONNREFUSED|refused/i.test(text)) {
+    return new LabEnvironmentError(
+      `${where}: nothing listens on ${address}`,
+      `start dockerd on ${remote.host} with its API on port ${remote.port}, or fix the address`,
+      { cause: error },
+    );
+  }
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /ENOTFOUND|EAI_AGAIN|lookup/i.test(text)) {
+    return new LabEnvironmentError(
+      `${where}: the name ${remote.host} does not resolve`,
+      "check the host name, or use its address",
+      { cause: error },
+    );
+  }
+  return new LabEnvironmentError(
+    `${where}: ${text}`,
+    `check that dockerd on ${remote.host} runs and answers on ${address}`,
+    { cause: error },
+  );
+}
+
+/** The permissions `deno task lab` has, with `socketPath` in place of /var/run/docker.sock. */
+function _denoRunCommand(socketPath: string): string {
+  return `deno run --allow-net=unix:${socketPath} --allow-read --allow-write=.,/tmp,${socketPath} ` +
+    "--allow-run=gcc,ldd,.cache/tracefs_helper --allow-env --allow-sys=hostname lab/main.ts";
+}
+
+/**
+ * What is at the socket's path when no engine answers there: nothing, a
+ * socket, something else (described), or null when it cannot be looked at.
+ */
+async function _describeSocketPath(path: string): Promise<"missing" | "socket" | string | null> {
+  try {
+    const info = await Deno.stat(path);
+    if (info.isSocket) return "socket";
+    return info.isDirectory ? "a directory" : info.isFile ? "a regular file" : "not a socket";
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory
+      ? "missing"
+      : null;
+  }
+}
+
+/**
+ * The engine could not be reached (or did not answer in `answerTimeoutMs`):
+ * a LabEnvironmentError that says why, from what is at the socket's path or
+ * the network's answer, and what to do; the original as its cause.
+ */
+export async function explainConnectError(
+  error: unknown,
+  endpoint: DockerEndpoint,
+  answerTimeoutMs: number,
+): Promise<Error> {
+  const code = (error as { code?: string })?.code ?? "";
+  const text = String((error as Error)?.message ?? error);
+  const where = `Cannot reach the Docker Engine at ${endpoint.label}`;
+  if (endpoint.remote) return _explainRemoteError(error, endpoint, endpoint.remote, answerTimeoutMs);
+  if (error instanceof Deno.errors.NotCapable || /Requires (net|read|write) access/i.test(text)) {
+    return new LabEnvironmentError(
+      `${where}: Deno was not allowed to open the socket`,
+      endpoint.socketPath === "/var/run/docker.sock"
+        ? "run the lab with deno task lab, which allows it"
+        : `deno task lab only allows /var/run/docker.sock; run: ${_denoRunCommand(endpoint.socketPath)}`,
+      { cause: error },
+    );
+  }
+  if (error instanceof EngineSilentError) {
+    return new LabEnvironmentError(
+      `${where}: the socket accepted the connection but nothing answered within ${answerTimeoutMs / 1000} s`,
+      "check that dockerd is healthy (its log, systemctl status docker) and that DOCKER_HOST names its socket",
+      { cause: error },
+    );
+  }
+  const missing = code === "ENOENT" || code === "ENOTDIR" || /ENOENT|ENOTDIR|No such file/i.test(text);
+  const refused = code === "ECONNREFUSED" || code === "ENOTSOCK" ||
+    /ECONNREFUSED|ENOTSOCK|refused/i.test(text);
+  const found = missing || refused
+    ? await _describeSocketPath(endpoint.socketPath) ?? (missing ? "missing" : "socket")
+    : null;
+  if (found === "missing") {
+    return new LabEnvironmentError(
+      `${where}: no socket there (${endpoint.socketPath} does not exist)`,
+      "start the Docker daemon (dockerd --bridge=none &) or point DOCKER_HOST at its socket",
+      { cause: error },
+    );
+  }
+  if (found === "socket") {
+    return new LabEnvironmentError(
+      `${where}: nothing listens on the socket`,
+      "start the Docker daemon (dockerd --bridge=none &) or point DOCKER_HOST at a live socket",
+      { cause: error },
+    );
+  }
+  if (found !== null) {
+    return new LabEnvironmentError(
+      `${where}: ${endpoint.socketPath} is ${found}, not a socket`,
+      "point DOCKER_HOST at the Docker daemon's socket (unix:///var/run/docker.sock by default)",
+      { cause: error },
+    );
+  }
+  if (code === "EACCES" || /EACCES|permission/i.test(text)) {
+    return new LabEnvironmentError(
+      `${where}: permission denied`,
+      "run as root or as a member of the docker group",
+      { cause: error },
+    );
+  }
+  return new LabEnvironmentError(
+    `${where}: ${text}`,
+    "check that dockerd runs and that DOCKER_HOST names its socket",
+    { cause: error },
+  );
+}

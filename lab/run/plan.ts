@@ -1,0 +1,336 @@
+/**
+ * The plan of a run, as pure data: from a scenario and the run's id, what
+ * the run creates (its network, its capture volumes, their names and
+ * labels), how long each phase may take, and what runs where; then, once
+ * the image and the network's addresses are known, every container (name,
+ * image, command, user, capabilities, volumes, sysctls, labels, network)
+ * and how the report describes it. The Docker side (lab/shell/run.ts)
+ * carries the plan out; nothing here touches Docker, the clock or the disk.
+ *
+ * @module
+ */
+
+import type { ContainerRecord } from "../evidence/artifacts.ts";
+import { CAPTURE_UID } from "../docker/images.ts";
+import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
+import type { ContainerSpec } from "../docker/types.ts";
+import { sideCommand, sideEnv, type StepTarget } from "../scenario/steps.ts";
+import { isStepsSide, type Scenario, type Side } from "../scenario/types.ts";
+
+/** How long each phase may take, in ms. */
+export interface PhaseTimeouts {
+  /** Building the images that are missing. */
+  build: number;
+  /** Starting the network, the namespace holders, and the server until it listens. */
+  start: number;
+  /** tcpdump printing "listening on" in both namespaces. */
+  capture: number;
+  /** The programs doing their steps and exiting. */
+  run: number;
+  /** tcpdump writing out its last packets and exiting. */
+  flush: number;
+  /** The counters after the run, and the pcaps fetched. */
+  collect: number;
+}
+
+/** The phases, in the order a run goes through them. */
+export const PHASES: ReadonlyArray<keyof PhaseTimeouts> = [
+  "build",
+  "start",
+  "capture",
+  "run",
+  "flush",
+  "collect",
+];
+
+/** Defaults that hold with 8 runs at once on a 2-core machine. */
+export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
+  build: 120_000,
+  start: 30_000,
+  capture: 15_000,
+  run: 30_000,
+  flush: 10_000,
+  collect: 15_000,
+};
+
+/**
+ * What the holder needs at its start, and no more: NET_ADMIN to delete the
+ * default route that Docker before 25 adds on Internal networks; NET_RAW for
+ * tcpdump to open its packet socket; CHOWN for tcpdump to hand its savefile to
+ * the unprivileged "tcpdump" user; SETUID and SETGID for tcpdump to become
+ * that user and the steps to become nobody; KILL, the only one the holder
+ * keeps once its children are started, to stop them (they have other uids).
+ */
+export const HOLDER_CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "CHOWN", "KILL"];
+
+/** The user the lab's own steps run as, in a container of their own or started by the holder. */
+export const STEPS_USER = "65534:65534";
+
+/** Each side's address in the run's subnet: its offset from the subnet's first address. */
+export const ADDRESS_OFFSETS: Readonly<Record<Side, number>> = { server: 2, client: 3 };
+
+/**
+ * Where a side's program runs: started by the namespace holder (the lab's
+ * own steps: telling a process to go is quicker than starting a container),
+ * in a container of its own (a user's program, or steps with `at` moments,
+ * which are fixed when the program is made), or nowhere (no steps: the
+ * namespace is there, but nothing listens).
+ */
+export type ProgramPlace = "holder" | "container" | "none";
+
+/**
+ * How the run knows the server is ready for the client: the steps' log
+ * says listen() returned, there is no listen step to wait for, or (a
+ * user's program, whose output the lab does not know) a socket listens on
+ * the scenario's port in the server's namespace.
+ */
+export type ServerReadiness = "listen-call" | "none" | "listening-socket";
+
+/** What a run creates and how it goes, known from the scenario and the run's id alone. */
+export interface RunPlan {
+  runId: string;
+  /** `tcplab-<runId>`: the network's name, and the prefix of every container and volume. */
+  name: string;
+  /** The labels of every resource of the run (containers add their role). */
+  labels: Record<string, string>;
+  /** The run's Internal network. */
+  network: string;
+  /** Each side's capture volume, mounted at /cap in its holder. */
+  volumes: Record<Side, string>;
+  /** Each phase's bound: the options', then the scenario's, then DEFAULT_TIMEOUTS. */
+  timeouts: PhaseTimeouts;
+  /** Where each side's program runs. */
+  programs: Record<Side, ProgramPlace>;
+  serverReadiness: ServerReadiness;
+  /**
+   * The scenario has `at` steps: moments shared by both sides, counted from
+   * when the server's program is made (or the client's, without a server
+   * program). Its programs' commands are planned again at that moment.
+   */
+  sharedMoment: boolean;
+}
+
+/** What {@link planRun} needs besides the scenario. */
+export interface RunPlanOptions {
+  runId: string;
+  /** The process that makes the run, "host:pid", for the owner label. */
+  owner: string;
+  /** Phase timeouts given for this run (the command line's). */
+  timeouts?: Partial<PhaseTimeouts>;
+}
+
+/**
+ * Plan a run: its resources, its bounds, and where each side's program runs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadCatalog } from "../scenario/catalog.ts";
+ * const plan = planRun(loadCatalog().get("seed")!, { runId: "abc", owner: "box:1", timeouts: { run: 5 } });
+ * assert.equal(plan.network, "tcplab-abc");
+ * assert.deepEqual(plan.volumes, { server: "tcplab-abc-server-cap", client: "tcplab-abc-client-cap" });
+ * assert.equal(plan.timeouts.run, 5);
+ * assert.deepEqual(plan.programs, { server: "holder", client: "holder" });
+ * ```
+ */
+export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
+  const name = `tcplab-${options.runId}`;
+  const sharedMoment = _usesAt(scenario);
+  const place = (side: Side): ProgramPlace => {
+    const spec = scenario[side];
+    if (!isStepsSide(spec)) return "container";
+    if (spec.steps.length === 0) return "none";
+    return sharedMoment ? "container" : "holder";
+  };
+  const server = scenario.server;
+  return {
+    runId: options.runId,
+    name,
+    labels: { [LAB_LABEL]: "1", [RUN_LABEL]: options.runId, [OWNER_LABEL]: options.owner },
+    network: name,
+    volumes: { server: `${name}-server-cap`, client: `${name}-client-cap` },
+    timeouts: { ...DEFAULT_TIMEOUTS, ...scenario.timeouts, ...options.timeouts },
+    programs: { server: place("server"), client: place("client") },
+    serverReadiness: !isStepsSide(server)
+      ? "listening-socket"
+      : server.steps.some((s) => s.op === "listen")
+      ? "listen-call"
+      : "none",
+    sharedMoment,
+  };
+}
+
+/** What {@link planContainers} needs once the image and the network exist. */
+export interface ContainersPlanOptions {
+  /** The tag of the lab's endpoint image. */
+  image: string;
+  /** Each side's IPv4 address on the run's network. */
+  addresses: Record<Side, string>;
+  /** The shared moment of `at` steps, ns since the epoch; 0 when the scenario has none. */
+  atBaseNs?: bigint;
+}
+
+/** A side's containers, as the run creates them. */
+export interface SideContainers {
+  /** The namespace holder: it owns the network namespace, takes the snapshots and starts tcpdump. */
+  holder: ContainerSpec;
+  /**
+   * The program's container, when it has one of its own. It joins the
+   * holder's namespace: `attachment.namespaceOf` names the holder, and the
+   * run passes the holder's id in its place.
+   */
+  program: ContainerSpec | null;
+  /** What the program runs (the arguments of `tcplab run`, or the user's command); empty without one. */
+  command: string[];
+}
+
+/** Every container of a run, and how the report describes them. */
+export interface ContainersPlan {
+  sides: Record<Side, SideContainers>;
+  /** The report's list of the run's containers and processes, with their users and capabilities. */
+  environment: ContainerRecord[];
+}
+
+/**
+ * Plan a run's containers: locked down (every capability dropped but the
+ * listed ones), labelled with the run and their role.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadCatalog } from "../scenario/catalog.ts";
+ * const seed = loadCatalog().get("seed")!;
+ * const plan = planRun(seed, { runId: "abc", owner: "box:1" });
+ * const { sides } = planContainers(seed, plan, {
+ *   image: "tcplab-endpoint:x",
+ *   addresses: { server: "10.200.0.2", client: "10.200.0.3" },
+ * });
+ * assert.equal(sides.client.holder.name, "tcplab-abc-client-ns");
+ * assert.deepEqual(sides.client.holder.attachment, { network: "tcplab-abc", ipv4: "10.200.0.3" });
+ * assert.equal(sides.client.program, null); // the holder runs the steps
+ * assert.equal(sides.client.command[1], "connect=10.200.0.2:9999");
+ * ```
+ */
+export function planContainers(
+  scenario: Scenario,
+  plan: RunPlan,
+  options: ContainersPlanOptions,
+): ContainersPlan {
+  const target: StepTarget = {
+    serverAddress: options.addresses.server,
+    port: scenario.port,
+    atBaseNs: options.atBaseNs ?? 0n,
+  };
+  const side = (side: Side): SideContainers => {
+    const spec = scenario[side];
+    const place = plan.programs[side];
+    const command = place === "none" ? [] : sideCommand(spec, target);
+    const holder: ContainerSpec = {
+      name: `${plan.name}-${side}-ns`,
+      image: options.image,
+      cmd: [
+        "hold",
+        "--capture",
+        ..._tcpdumpCommand(side),
+        ...(place === "holder" ? ["--steps", ...command.slice(1)] : []),
+      ],
+      labels: { ...plan.labels, "tcplab.role": `${side}-ns` },
+      attachment: { network: plan.network, ipv4: options.addresses[side] },
+      // Root with HOLDER_CAPABILITIES for its first moment, then root with CAP_KILL only.
+      capAdd: HOLDER_CAPABILITIES,
+      user: "0:0",
+      volumes: { "/cap": plan.volumes[side] },
+      // The namespace owner carries the scenario's sysctls; IPv6 is off so that
+      // no link-local chatter mixes into the captures of this IPv4 network.
+      sysctls: {
+        "net.ipv6.conf.all.disable_ipv6": "1",
+        "net.ipv6.conf.default.disable_ipv6": "1",
+        ...spec.sysctls,
+      },
+    };
+    const program: ContainerSpec | null = place !== "container" ? null : {
+      name: `${plan.name}-${side}`,
+      image: isStepsSide(spec) ? options.image : spec.program.image,
+      cmd: command,
+      env: sideEnv(spec, target),
+      labels: { ...plan.labels, "tcplab.role": side },
+      attachment: { namespaceOf: holder.name },
+      capAdd: [],
+      ...(isStepsSide(spec) ? { user: STEPS_USER } : {}),
+    };
+    return { holder, program, command };
+  };
+  const sides = { server: side("server"), client: side("client") };
+  const environment = (["server", "client"] as const).flatMap((s): ContainerRecord[] => {
+    const spec = scenario[s];
+    const place = plan.programs[s];
+    return [
+      {
+        name: sides[s].holder.name,
+        role: `${s} namespace holder`,
+        image: options.image,
+        user: "0:0; after starting tcpdump and the steps it keeps CAP_KILL only",
+        capabilities: HOLDER_CAPABILITIES,
+      },
+      {
+        name: sides[s].holder.name,
+        role: `${s} capture (tcpdump, started by the holder)`,
+        image: options.image,
+        user: `0:0 until its socket is open, then ${CAPTURE_UID}:${CAPTURE_UID} with no capabilities`,
+        capabilities: [],
+      },
+      ...(place === "none" ? [] : [{
+        name: place === "holder" ? sides[s].holder.name : `${plan.name}-${s}`,
+        role: place === "holder" ? `${s} program (steps, started by the holder)` : `${s} program`,
+        image: isStepsSide(spec) ? options.image : spec.program.image,
+        user: isStepsSide(spec) ? STEPS_USER : "the image's own",
+        capabilities: [],
+      }]),
+    ];
+  });
+  return { sides, environment };
+}
+
+/**
+ * The address at `offset` in a /28 subnet written "A.B.C.D/28".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(subnetAddress("10.200.7.48/28", 3), "10.200.7.51");
+ * ```
+ */
+export function subnetAddress(subnet: string, offset: number): string {
+  const [a, b, c, d] = subnet.split("/")[0]!.split(".").map(Number);
+  return `${a}.${b}.${c}.${d! + offset}`;
+}
+
+/** tcpdump as the holder starts it: nanosecond stamps, every packet written as it comes. */
+function _tcpdumpCommand(side: Side): string[] {
+  return [
+    "/usr/bin/tcpdump",
+    "-i",
+    "eth0",
+    "-p",
+    "-nn",
+    "-U",
+    "--immediate-mode",
+    "--time-stamp-precision=nano",
+    // A 16 MiB ring, so that a starved tcpdump on a busy machine still drops nothing.
+    "-B",
+    "16384",
+    "-s",
+    "262144",
+    "-Z",
+    "tcpdump",
+    "-w",
+    `/cap/${side}.pcap`,
+  ];
+}
+
+/** Whether a scenario has `at` steps: moments shared by both sides, counted from the server's start. */
+function _usesAt(scenario: Scenario): boolean {
+  return [scenario.server, scenario.client].some((side) =>
+    isStepsSide(side) && side.steps.some((s) => s.op === "at")
+  );
+}
