@@ -7,8 +7,11 @@
 
 import { type Side, SIDES } from "../scenario/types.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../verdict/types.ts";
+import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
+import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
+import { sequenceDiagram, type SequenceItem } from "./sequence_diagram.ts";
 
 /** The connection the verdict is about, or null when none was captured. */
 export function focusConnection(result: RunResult): ConnectionResult | null {
@@ -81,6 +84,10 @@ export function renderReport(result: RunResult): string {
       "",
     );
     out.push("## Packets", "");
+    const note = numberingNote(
+      sidesWithoutSyn(conn.packets.filter((p) => p.capture === primaryCapture(conn))),
+    );
+    if (note !== null) out.push(note, "");
     for (const side of SIDES) {
       const packets = conn.packets.filter((p) => p.capture === side);
       out.push(
@@ -89,7 +96,7 @@ export function renderReport(result: RunResult): string {
         }\`), in tcpdump's notation, time since the first SYN:`,
         "",
       );
-      out.push("```", ...packets.map((p) => `${formatSeconds(p.ms)} ${p.tcpdump}`), "```", "");
+      out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${p.tcpdump}`), "```", "");
     }
     out.push("## Sequence diagram", "", renderMermaid(conn, result.calls), "");
     out.push(renderKernel(conn), "");
@@ -295,23 +302,13 @@ function renderTimeline(calls: CallRecord[], packets: PacketRecord[]): string {
   ].join("\n");
 }
 
+/** The focus connection's packets (from the primary capture) and the programs' teardown calls, in time order. */
 function renderMermaid(conn: ConnectionResult, calls: CallRecord[]): string {
-  const lines = [
-    "```mermaid",
-    "sequenceDiagram",
-    `    participant C as client ${conn.client}`,
-    `    participant S as server ${conn.server}`,
-  ];
-  type Item = { ms: number; line: string };
-  const items: Item[] = [];
+  const items: Array<{ ms: number; item: SequenceItem }> = [];
   for (const p of conn.packets.filter((p) => p.capture === primaryCapture(conn))) {
-    const arrow = p.from === "client" ? "C->>S" : "S->>C";
-    const style = p.flags.startsWith("R") ? "x" : ">>";
     items.push({
       ms: p.ms,
-      line: `    ${arrow.replace(">>", style === "x" ? "-x" : ">>")}: [${p.flags}] seq ${p.seq}${
-        p.flags.includes(".") ? ` ack ${p.ack}` : ""
-      }${p.length ? ` len ${p.length}` : ""}`,
+      item: { fromLeft: p.from === "client", flags: p.flags, seq: p.seq, ack: p.ack, length: p.length },
     });
   }
   for (const c of calls) {
@@ -319,16 +316,18 @@ function renderMermaid(conn: ConnectionResult, calls: CallRecord[]): string {
       !["close", "shutdown", "read", "epoll_wait"].includes(c.call) &&
       !(c.call === "ioctl" && c.args === "FIONREAD")
     ) continue;
-    const who = c.side === "client" ? "C" : "S";
-    items.push({ ms: c.returnMs ?? c.enterMs, line: `    Note over ${who}: ${mermaidText(formatCall(c))}` });
+    items.push({
+      ms: c.returnMs ?? c.enterMs,
+      item: { note: formatCall(c), over: c.side === "client" ? "left" : "right" },
+    });
   }
   items.sort((a, b) => a.ms - b.ms);
-  lines.push(...items.map((i) => i.line), "```");
-  return lines.join("\n");
-}
-
-function mermaidText(text: string): string {
-  return text.replace(/[;#<>]/g, " ").replace(/\s+/g, " ");
+  return sequenceDiagram(
+    { id: "C", label: `client ${conn.client}` },
+    { id: "S", label: `server ${conn.server}` },
+    items.map((i) => i.item),
+    { resetArrow: "--x" },
+  ).join("\n");
 }
 
 function renderKernel(conn: ConnectionResult): string {
@@ -376,7 +375,9 @@ function renderKernel(conn: ConnectionResult): string {
   } else {
     out.push(
       "```",
-      ...k.resetReasons.map((r) => `${r.ms === null ? "" : `${formatSeconds(r.ms)} `}${r.side}: ${r.text}`),
+      ...k.resetReasons.map((r) =>
+        `${r.ms === null ? "" : `${formatRelativeMs(r.ms)} `}${r.side}: ${r.text}`
+      ),
       "```",
     );
     if (!k.activeResetReasons) {
@@ -393,7 +394,7 @@ function renderKernel(conn: ConnectionResult): string {
     out.push(
       "```",
       ...k.stateChanges.map((s) =>
-        `${s.ms === null ? "" : `${formatSeconds(s.ms)} `}${s.side} ${s.local} > ${s.remote}: ${s.change}`
+        `${s.ms === null ? "" : `${formatRelativeMs(s.ms)} `}${s.side} ${s.local} > ${s.remote}: ${s.change}`
       ),
       "```",
     );
@@ -466,9 +467,4 @@ function renderEnvironment(result: RunResult): string {
     ),
   ];
   return lines.join("\n");
-}
-
-function formatSeconds(ms: number): string {
-  const sign = ms < 0 ? "-" : "+";
-  return `${sign}${(Math.abs(ms) / 1000).toFixed(6)}`;
 }
