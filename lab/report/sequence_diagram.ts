@@ -45,8 +45,9 @@ export interface SequenceStyle {
  *   ],
  *   { resetArrow: "-x" },
  * );
+ * const fence = "`".repeat(3);
  * assert.deepEqual(lines, [
- *   "```mermaid",
+ *   `${fence}mermaid`,
  *   "sequenceDiagram",
  *   "    participant L as client 10.0.0.1:40000",
  *   "    participant R as server 10.0.0.2:80",
@@ -54,7 +55,7 @@ export interface SequenceStyle {
  *   "    Note over L,R: 12 packets not shown",
  *   "    R-xL: [R.] seq 1 ack 2",
  *   "    Note over R: close(fd 3) = 0",
- *   "```",
+ *   fence,
  * ]);
  * ```
  */
