@@ -24,14 +24,18 @@
  * Packets are matched to connections by a numeric hash of the four-tuple
  * (no string per packet). Time is capture time, never the wall clock.
  *
+ * `lab explain` keeps the positions of a few packets per connection;
+ * `lab run` (connections.ts) keeps every packet of its small captures,
+ * reading {@link ConnectionStream.connection} after each record.
+ *
  * @module
  */
 
-import { ZeekTcpState } from "./connections.ts";
-import { formatAddress } from "./decode.ts";
-import { TcpHeaderFields } from "./fast_decode.ts";
-import type { RecordSink } from "./capture_stream.ts";
+import { formatAddress } from "./addresses.ts";
+import type { RecordSink } from "./capture_reader.ts";
+import { TcpHeaderFields } from "./tcp_decoder.ts";
 import { TeardownTracker } from "./teardown.ts";
+import { ZeekTcpState } from "./zeek_tcp_state.ts";
 import type { Endpoint } from "./types.ts";
 
 /** Why a tracked connection was handed over. */
@@ -310,6 +314,10 @@ export class ConnectionStream implements RecordSink {
   peakTracked = 0;
   /** Connections ended early because more than maxTracked were open at once. */
   evicted = 0;
+  /** The connection the last record went to, or null when it was not a TCP packet that passed the filter. */
+  connection: StreamConnection | null = null;
+  /** Whether the last record came from that connection's originator. */
+  fromOriginator = false;
   /** Capture time of the first and the last record: seconds and nanoseconds since the epoch. */
   firstSeconds = 0;
   firstNanos = 0;
@@ -373,6 +381,7 @@ export class ConnectionStream implements RecordSink {
     if (time > this.#now) this.#now = time;
     // Connections whose time is up end before this packet is matched to one.
     if (time >= this.#nextExpiry) this.#expire();
+    this.connection = null;
     const f = this.#fields;
     if (!f.decode(data, start, capturedLength, originalLength, linkType)) {
       this.otherRecords++;
@@ -437,6 +446,8 @@ export class ConnectionStream implements RecordSink {
     }
     if (fromOrig) conn.packetsOrig++;
     else conn.packetsResp++;
+    this.connection = conn;
+    this.fromOriginator = fromOrig;
     conn.lastTime = time;
 
     const payload = f.payloadLength;

@@ -1,104 +1,95 @@
 /**
- * Grouping TCP packets into connections, with Zeek's conn.log view of each:
- * `conn_state`, `history` and payload byte counts.
- *
- * The state machine follows Zeek's TCP analyzer (TCPSessionAdapter.cc,
- * TCP_Endpoint.cc) and `Conn::conn_state` (base/protocols/conn/main.zeek):
- * each endpoint moves through INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL,
- * ESTABLISHED, CLOSED and RESET, and conn_state is read from the two final
- * states. History letters are added as Zeek adds them: S h A D F R once per
- * direction (S/H, F and R again when their relative sequence number
- * changes), T and W (retransmission, zero window) on a 1, 10, 100...
- * scale, I (FIN+RST) and Q (SYN+FIN or SYN+RST) once, and `^` when the
- * originator is not the sender of the first packet.
- *
- * Differences from Zeek, on purpose:
- * - Checksums are not verified by default (like `zeek -C`): loopback and
- *   veth captures carry partial checksums. With `verifyChecksums`, a bad
- *   segment adds C/c and is otherwise ignored, as Zeek does by default.
- * - The originator is the sender of the first pure SYN; a connection seen
- *   first through a SYN-ACK takes the SYN-ACK's receiver as originator
- *   (Zeek would need its server-port heuristic for that), and one seen
- *   mid-stream takes the first packet's sender.
- * - A SYN on a known four-tuple starts a new connection only when its
- *   sequence number differs from the originator's ISN (Zeek's IsReuse,
- *   without its timers); a SYN repeating the ISN is a retransmission.
- * - No reassembly, so no content-gap letter (G), and no timers here (Zeek
- *   may end a connection after inactivity): {@link buildConnections} keeps
- *   every connection to the end; the streaming tracker of
- *   connection_stream.ts adds Zeek's close delay and inactivity timeout.
- *
- * {@link ZeekTcpState} is the state machine alone, fed with plain numbers;
- * {@link buildConnections} and the streaming tracker both use it.
+ * A small capture's TCP connections with every packet of each: what `lab
+ * run` analyses. The capture goes through the same reader, decoder and
+ * connection tracker as `lab explain` (connection_stream.ts), with a sink
+ * that keeps every connection and every packet (a run has a few hundred),
+ * and without the tracker's timers: a connection ends only at the end of
+ * the capture or when a new SYN reuses its four-tuple.
  *
  * @module
  */
 
-import {
-  type Connection,
-  type ConnState,
-  type Direction,
-  TCP_ACK,
-  TCP_FIN,
-  TCP_RST,
-  TCP_SYN,
-  type TcpPacket,
-} from "./types.ts";
+import { CaptureReader, PcapError } from "./capture_reader.ts";
+import { ConnectionStream, type StreamConnection } from "./connection_stream.ts";
+import { decodeTcp } from "./tcp_decoder.ts";
+import { type Connection, type Direction, TCP_FIN, TCP_RST, type TcpPacket } from "./types.ts";
 
-/** Options for {@link buildConnections}. */
-export interface BuildConnectionsOptions {
-  /**
-   * Drop segments whose TCP checksum is wrong (and record C/c in the
-   * history), as Zeek does without -C. Off by default: captures on the
-   * sending host carry unfinished checksums (offload).
-   */
-  verifyChecksums?: boolean;
+/** A capture's TCP packets and the connections they make. */
+export interface CaptureConnections {
+  /** Every TCP packet of the capture, in capture order. */
+  packets: TcpPacket[];
+  /** The connections, in order of their first packet (ids from 1). */
+  connections: Connection[];
+  /** Why the capture could not be read to its end, or null; the packets before that point are all here. */
+  problem: PcapError | null;
 }
 
 /**
- * Group packets by four-tuple into connections, in order of each
- * connection's first packet, and compute Zeek's state, history and byte
- * counts for each.
+ * Read a capture held in memory and group its TCP packets into
+ * connections, with Zeek's state, history and byte counts for each. A file
+ * that cannot be read (even its header) is not an error here: `problem`
+ * says why, and the result holds what came before.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { buildConnections } from "./connections.ts";
- * const p = (index: number, fromClient: boolean, flags: number, seq: number, ack: number) => ({
- *   index, timeNs: BigInt(index), ipVersion: 4 as const,
- *   src: fromClient ? "10.0.0.1" : "10.0.0.2", dst: fromClient ? "10.0.0.2" : "10.0.0.1",
- *   srcPort: fromClient ? 40000 : 9999, dstPort: fromClient ? 9999 : 40000,
- *   flags, seq, ack, window: 100, payloadLength: 0, options: [],
- *   payload: new Uint8Array(), checksumOk: null,
- * });
- * const [conn] = buildConnections([
- *   p(1, true, 0x02, 100, 0), // SYN
- *   p(2, false, 0x14, 0, 101), // RST,ACK
- * ]);
- * assert.equal(conn?.state, "REJ");
- * assert.equal(conn?.history, "Sr");
+ * import { readConnections } from "./connections.ts";
+ * const bytes = Deno.readFileSync(new URL("../../tests/testdata/refused.pcap", import.meta.url));
+ * const { connections, packets, problem } = readConnections(bytes, "refused.pcap");
+ * assert.equal(packets.length, 2);
+ * assert.equal(connections[0]?.state, "REJ");
+ * assert.equal(connections[0]?.history, "Sr");
+ * assert.equal(problem, null);
  * ```
  */
-export function buildConnections(
-  packets: Iterable<TcpPacket>,
-  options: BuildConnectionsOptions = {},
-): Connection[] {
-  const open = new Map<string, _Tracker>();
-  const all: _Tracker[] = [];
-  for (const packet of packets) {
-    const key = _tupleKey(packet);
-    let tracker = open.get(key);
-    if (
-      tracker === undefined ||
-      tracker.zeek.isReuse(packet.flags, packet.seq, _wellFormed(packet))
-    ) {
-      tracker = new _Tracker(all.length + 1, packet, options);
-      open.set(key, tracker);
-      all.push(tracker);
-    }
-    tracker.add(packet);
+export function readConnections(bytes: Uint8Array, fileName: string): CaptureConnections {
+  const ended: StreamConnection[] = [];
+  const stream = new ConnectionStream(
+    { ended: (conn) => (ended.push(conn), true) },
+    { closeDelay: Infinity, idleTimeout: Infinity, maxTracked: Infinity, keepHead: 0, keepTail: 1 },
+  );
+  const packets: TcpPacket[] = [];
+  const kept = new Map<StreamConnection, { packets: TcpPacket[]; directions: Direction[] }>();
+  const reader = new CaptureReader(fileName, {
+    record(data, start, capturedLength, originalLength, linkType, seconds, nanos, recordOffset, dataOffset) {
+      stream.record(
+        data,
+        start,
+        capturedLength,
+        originalLength,
+        linkType,
+        seconds,
+        nanos,
+        recordOffset,
+        dataOffset,
+      );
+      const conn = stream.connection;
+      if (conn === null) return;
+      const packet = decodeTcp({
+        index: stream.records,
+        offset: recordOffset,
+        timeNs: BigInt(seconds) * 1_000_000_000n + BigInt(nanos),
+        linkType,
+        originalLength,
+        data: data.subarray(start, start + capturedLength),
+      })!;
+      packets.push(packet);
+      let own = kept.get(conn);
+      if (own === undefined) kept.set(conn, own = { packets: [], directions: [] });
+      own.packets.push(packet);
+      own.directions.push(stream.fromOriginator ? "orig" : "resp");
+    },
+  });
+  let problem: PcapError | null = null;
+  try {
+    reader.readAll(bytes);
+  } catch (error) {
+    if (!(error instanceof PcapError)) throw error;
+    problem = error;
   }
-  return all.map((tracker) => tracker.result());
+  stream.finish();
+  const connections = ended.sort((a, b) => a.id - b.id).map((conn) => _connection(conn, kept.get(conn)!));
+  return { packets, connections, problem };
 }
 
 /** The direction of `packet` within `conn`: "orig" when the originator sent it. */
@@ -109,698 +100,33 @@ export function directionOf(conn: Connection, packet: TcpPacket): Direction {
     : "resp";
 }
 
-function _tupleKey(p: TcpPacket): string {
-  const a = `${p.src}|${p.srcPort}`;
-  const b = `${p.dst}|${p.dstPort}`;
-  return a < b ? `${a}|${b}` : `${b}|${a}`;
-}
-
-type _State =
-  | "inactive"
-  | "syn-sent"
-  | "syn-ack-sent"
-  | "partial"
-  | "established"
-  | "closed"
-  | "reset";
-
-const _TOO_LARGE_SEQ_DELTA = 1048576;
-const _TWO_32 = 4294967296;
-
-// History masks (TCP_Endpoint::HistoryMasks); the responder's are shifted by 16.
-const _HIST_SYN = 0x1;
-const _HIST_FIN = 0x2;
-const _HIST_RST = 0x4;
-const _HIST_FIN_RST = 0x8;
-const _HIST_DATA = 0x10;
-const _HIST_ACK = 0x20;
-const _HIST_MULTI_FLAG = 0x40;
-
-/** Signed 32-bit difference of two sequence numbers (Zeek's seq_delta). */
-function _seqDelta(a: number, b: number): number {
-  return (a - b) | 0;
-}
-
-/**
- * One side, as Zeek's TCP_Endpoint. Sequence numbers are kept as signed
- * 32-bit integers (`| 0`), which V8 stores without allocating; they are
- * read as unsigned (`>>> 0`) only where an order or a size matters.
- */
-class _Endpoint {
-  state: _State = "inactive";
-  prevState: _State = "inactive";
-  startSeq = 0;
-  lastSeq = 0;
-  ackSeq = 0;
-  seqWraps = 0;
-  ackWraps = 0;
-  finCount = 0;
-  didClose = false;
-  histLastSyn = 0;
-  histLastFin = 0;
-  histLastRst = 0;
-  rxmtCount = 0;
-  rxmtThreshold = 1;
-  win0Count = 0;
-  win0Threshold = 1;
-  checksumCount = 0;
-  checksumThreshold = 1;
-  /** Set by {@link relativeSeq}: whether the number fell before the start. */
-  underflow = false;
-
-  constructor(readonly isOrig: boolean) {}
-
-  /** Back to a fresh endpoint (for reuse). */
-  reset(): void {
-    this.state = this.prevState = "inactive";
-    this.startSeq = this.lastSeq = this.ackSeq = 0;
-    this.seqWraps = this.ackWraps = this.finCount = 0;
-    this.didClose = false;
-    this.histLastSyn = this.histLastFin = this.histLastRst = 0;
-    this.rxmtCount = this.win0Count = this.checksumCount = 0;
-    this.rxmtThreshold = this.win0Threshold = this.checksumThreshold = 1;
-    this.underflow = false;
-  }
-
-  setState(state: _State): void {
-    if (state === this.state) return;
-    this.prevState = this.state;
-    this.state = state;
-  }
-
-  updateLastSeq(seq: number): void {
-    if (seq >>> 0 < this.lastSeq >>> 0) this.seqWraps++;
-    this.lastSeq = seq | 0;
-  }
-
-  updateAckSeq(seq: number): void {
-    if (seq >>> 0 < this.ackSeq >>> 0) this.ackWraps++;
-    this.ackSeq = seq | 0;
-  }
-
-  /**
-   * Zeek's get_relative_seq: `base` relative to this endpoint's start; sets
-   * `underflow` when it falls before the start (Zeek's underflow; the value
-   * is then negative here where Zeek's unsigned one would be huge).
-   */
-  relativeSeq(base: number, last: number, wraps: number): number {
-    const delta = _seqDelta(base, last);
-    if (delta < 0) {
-      if (wraps && base >>> 0 > last >>> 0) wraps--;
-    } else if (delta > 0) {
-      if (base >>> 0 < last >>> 0) wraps++;
-    }
-    if (wraps === 0) {
-      const relative = _seqDelta(base, this.startSeq);
-      this.underflow = relative < 0;
-      return relative;
-    }
-    this.underflow = false;
-    return wraps * _TWO_32 + (base >>> 0) - (this.startSeq >>> 0);
-  }
-
-  noDataAcked(): boolean {
-    const ack = this.ackWraps * _TWO_32 + (this.ackSeq >>> 0);
-    const start = this.startSeq >>> 0;
-    return ack === start || ack === start + 1;
-  }
-
-  /** Payload bytes in sequence space (TCP_Endpoint::Size). */
-  size(peer: _Endpoint): number {
-    if (
-      this.prevState === "syn-sent" && this.state === "reset" &&
-      peer.state === "inactive" && !this.noDataAcked()
-    ) return 0;
-    const last = this.seqWraps * _TWO_32 + (this.lastSeq >>> 0);
-    const ack = this.ackWraps * _TWO_32 + (this.ackSeq >>> 0);
-    // Zeek's unsigned arithmetic would wrap below zero; no real count is negative.
-    let size = Math.max(0, (last > ack ? last : ack) - (this.startSeq >>> 0));
-    if (size !== 0) size--;
-    if (this.finCount > 0 && size !== 0) size--;
-    return size;
-  }
-}
-
-/**
- * Zeek's TCP analyzer for one connection, fed one segment at a time as
- * plain numbers (no packet objects): endpoint states, history, byte counts
- * and `conn_state`. {@link buildConnections} and the streaming tracker of
- * `lab explain` share it.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { ZeekTcpState } from "./connections.ts";
- * const zeek = new ZeekTcpState(0x02);
- * zeek.add(true, 0x02, 100, 0, 0, 512, true, null); // SYN
- * zeek.add(false, 0x14, 0, 101, 0, 0, true, null); // RST,ACK
- * assert.equal(zeek.connState(), "REJ");
- * assert.equal(zeek.history, "Sr");
- * ```
- */
-export class ZeekTcpState {
-  readonly orig: _Endpoint = new _Endpoint(true);
-  readonly resp: _Endpoint = new _Endpoint(false);
-  /** History letters as character codes, reused from connection to connection (no string per letter). */
-  #historyCodes: number[] = [];
-  #historyLength = 0;
-  histSeen = 0;
-  #isnOrig = 0;
-  #hasIsnOrig = false;
-  #isnResp = 0;
-  #hasIsnResp = false;
-  synAckSeen = false;
-  /** The ack number of the first SYN-ACK (to recognise a SYN captured after it), as int32. */
-  #synAckAck = 0;
-  /** Whether SYN, SYN-ACK and ACK were all seen. */
-  handshakeCompleted = false;
-  readonly #verifyChecksums: boolean;
-
-  /**
-   * A connection whose first segment has `firstFlags`. When that is a
-   * SYN-ACK, its receiver is the originator (see {@link originatorIsReceiver}).
-   */
-  constructor(firstFlags: number, verifyChecksums = false) {
-    this.#verifyChecksums = verifyChecksums;
-    this.reset(firstFlags);
-  }
-
-  /** Start over as a new connection whose first segment has `firstFlags` (objects can be reused). */
-  reset(firstFlags: number): void {
-    this.orig.reset();
-    this.resp.reset();
-    this.#historyLength = 0;
-    if (ZeekTcpState.originatorIsReceiver(firstFlags)) this.#historyCodes[this.#historyLength++] = 0x5e; // ^
-    this.histSeen = 0;
-    this.#isnOrig = this.#isnResp = this.#synAckAck = 0;
-    this.#hasIsnOrig = this.#hasIsnResp = false;
-    this.synAckSeen = this.handshakeCompleted = false;
-  }
-
-  /** Whether a connection whose first segment has these flags was opened by that segment's receiver (a SYN-ACK). */
-  static originatorIsReceiver(firstFlags: number): boolean {
-    return (firstFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
-  }
-
-  /** Zeek's TCPSessionAdapter::IsReuse, minus the same-ISN-after-close case. */
-  isReuse(flags: number, seq: number, wellFormed: boolean): boolean {
-    seq |= 0;
-    if (!(flags & TCP_SYN)) return false;
-    if (!wellFormed) return false;
-    let connOrig = this.orig;
-    if (flags & TCP_ACK) {
-      if (this.orig.state !== "inactive") return false;
-      connOrig = this.resp;
-    }
-    if (seq === connOrig.startSeq) return false;
-    if (
-      !(flags & TCP_ACK) && connOrig.state === "syn-ack-sent" &&
-      this.resp.state === "inactive" && seq === this.resp.startSeq
-    ) return false;
-    return true;
-  }
-
-  /** Zeek's history letters so far (ShADadFf...). */
-  get history(): string {
-    let text = "";
-    for (let i = 0; i < this.#historyLength; i++) text += String.fromCharCode(this.#historyCodes[i]!);
-    return text;
-  }
-
-  /** The originator's ISN, from its first SYN, or null. */
-  get isnOrig(): number | null {
-    return this.#hasIsnOrig ? this.#isnOrig >>> 0 : null;
-  }
-
-  /** The responder's ISN, from its first SYN-ACK, or null. */
-  get isnResp(): number | null {
-    return this.#hasIsnResp ? this.#isnResp >>> 0 : null;
-  }
-
-  /** Whether both sides closed or either reset: the connection is over but for stragglers. */
-  get finished(): boolean {
-    const o = this.orig.state, r = this.resp.state;
-    return o === "reset" || r === "reset" || (o === "closed" && r === "closed");
-  }
-
-  /** Payload bytes the originator sent (sequence space, retransmissions once). */
-  bytesOrig(): number {
-    return this.orig.size(this.resp);
-  }
-
-  /** Payload bytes the responder sent. */
-  bytesResp(): number {
-    return this.resp.size(this.orig);
-  }
-
-  /**
-   * One segment. `checksumOk` matters only with `verifyChecksums`;
-   * `wellFormed` false (bad or truncated TCP header) keeps the segment out
-   * of the state machine, as in Zeek.
-   */
-  add(
-    isOrig: boolean,
-    flags: number,
-    seq: number,
-    ack: number,
-    payloadLength: number,
-    window: number,
-    wellFormed: boolean,
-    checksumOk: boolean | null,
-  ): void {
-    seq |= 0;
-    ack |= 0;
-    const endpoint = isOrig ? this.orig : this.resp;
-    const peer = isOrig ? this.resp : this.orig;
-    if (
-      (flags & (TCP_SYN | TCP_FIN | TCP_RST | TCP_ACK)) === TCP_ACK && window !== 0 && wellFormed &&
-      (checksumOk !== false || !this.#verifyChecksums) && peer.ackWraps === 0 &&
-      (endpoint.state === "established" || endpoint.state === "partial") &&
-      (peer.state === "established" || peer.state === "partial")
-    ) {
-      // The common case (data or an ACK between two open endpoints): what #process would do, without the rest.
-      if (isOrig && !this.handshakeCompleted) this.#trackHandshake(isOrig, flags, seq, ack);
-      const mask = payloadLength > 0 ? _HIST_DATA : _HIST_ACK;
-      if ((this.histSeen & (isOrig ? mask : mask * 0x10000)) === 0) {
-        this.#checkHistory(endpoint, mask, payloadLength > 0 ? "D" : "A");
-      }
-      const deltaAck = _seqDelta(ack, peer.ackSeq);
-      if (deltaAck > 0) {
-        // Zeek's underflow test for the ack (peer.relativeSeq), inlined.
-        const wrapped = ack >>> 0 < peer.ackSeq >>> 0;
-        const underflow = !wrapped && _seqDelta(ack, peer.startSeq) < 0;
-        if (!underflow && !(ack === 0 && deltaAck > _TOO_LARGE_SEQ_DELTA)) peer.updateAckSeq(ack);
-      }
-      const seqOnePast = (seq + payloadLength) | 0;
-      if (_seqDelta(seqOnePast, endpoint.lastSeq) > 0) endpoint.updateLastSeq(seqOnePast);
-      else if (payloadLength > 0) {
-        endpoint.rxmtCount++;
-        if (endpoint.rxmtCount === endpoint.rxmtThreshold) {
-          this.#addHistory(endpoint, "T");
-          endpoint.rxmtThreshold *= 10;
-        }
-      }
-      return;
-    }
-    this.#trackHandshake(isOrig, flags, seq, ack);
-    if (!wellFormed) return; // Zeek drops these before its state machine
-    if (this.#verifyChecksums && checksumOk === false) {
-      endpoint.checksumCount++;
-      if (endpoint.checksumCount === endpoint.checksumThreshold) {
-        this.#addHistory(endpoint, "C");
-        endpoint.checksumThreshold *= 10;
-      }
-      return;
-    }
-    this.#process(isOrig, flags, seq, ack, payloadLength, window);
-  }
-
-  #trackHandshake(isOrig: boolean, f: number, seq: number, ack: number): void {
-    const bits = f & (TCP_SYN | TCP_ACK | TCP_RST);
-    if (isOrig && bits === TCP_SYN && !this.#hasIsnOrig) {
-      this.#isnOrig = seq;
-      this.#hasIsnOrig = true;
-    }
-    if (!isOrig && bits === (TCP_SYN | TCP_ACK)) {
-      if (!this.#hasIsnResp) {
-        this.#isnResp = seq;
-        this.#hasIsnResp = true;
-        this.#synAckAck = ack;
-      }
-      if (!this.#hasIsnOrig || ack === ((this.#isnOrig + 1) | 0)) this.synAckSeen = true;
-    }
-    if (
-      isOrig && this.synAckSeen && this.#hasIsnOrig &&
-      this.#hasIsnResp && !(f & (TCP_SYN | TCP_RST)) && f & TCP_ACK &&
-      ack === ((this.#isnResp + 1) | 0)
-    ) this.handshakeCompleted = true;
-  }
-
-  #addHistory(endpoint: _Endpoint, code: string): void {
-    const c = code.charCodeAt(0);
-    // Upper case for the originator, lower case for the responder.
-    this.#historyCodes[this.#historyLength++] = endpoint.isOrig ? c : c | 0x20;
-  }
-
-  /** Connection::CheckHistory: true if already seen, else record it and return false. */
-  #checkHistory(endpoint: _Endpoint, mask: number, code: string): boolean {
-    const bit = endpoint.isOrig ? mask : mask * 0x10000;
-    if ((this.histSeen & bit) === 0) {
-      this.histSeen |= bit;
-      this.#addHistory(endpoint, code);
-      return false;
-    }
-    return true;
-  }
-
-  #process(isOrig: boolean, f: number, baseSeq: number, ackSeq: number, len: number, window: number): void {
-    const endpoint = isOrig ? this.orig : this.resp;
-    const peer = isOrig ? this.resp : this.orig;
-    const syn = (f & TCP_SYN) !== 0;
-    const fin = (f & TCP_FIN) !== 0;
-    const rst = (f & TCP_RST) !== 0;
-    const ack = (f & TCP_ACK) !== 0;
-
-    let segLen = len + (syn ? 1 : 0) + (fin ? 1 : 0);
-    if (rst) segLen -= len;
-    const seqOnePast = (baseSeq + segLen) | 0;
-
-    this.#initEndpoint(endpoint, syn, baseSeq, seqOnePast);
-    const relSeq = endpoint.relativeSeq(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
-    if (f & (TCP_SYN | TCP_FIN | TCP_RST) || len || ack) {
-      this.#updateHistory(endpoint, syn, fin, rst, ack, relSeq, len);
-    }
-    if (window === 0 && !rst && peer.state !== "closed" && endpoint.state !== "reset") {
-      endpoint.win0Count++;
-      if (endpoint.win0Count === endpoint.win0Threshold) {
-        this.#addHistory(endpoint, "W");
-        endpoint.win0Threshold *= 10;
-      }
-    }
-
-    if (fin) endpoint.finCount++;
-
-    if (ack) {
-      if (peer.state === "inactive") {
-        const start = (ackSeq - 1) | 0;
-        peer.startSeq = start;
-        peer.ackSeq = start;
-        peer.lastSeq = start;
-      } else {
-        peer.relativeSeq(ackSeq, peer.ackSeq, peer.ackWraps);
-        if (!peer.underflow && !rst) {
-          const deltaAck = _seqDelta(ackSeq, peer.ackSeq);
-          if (!(ackSeq === 0 && deltaAck > _TOO_LARGE_SEQ_DELTA) && deltaAck > 0) {
-            peer.updateAckSeq(ackSeq);
-          }
-        }
-      }
-    }
-
-    this.#updateLastSeq(endpoint, seqOnePast, syn, fin, rst, len);
-    const close = this.#stateMachine(endpoint, peer, baseSeq, len, isOrig, f);
-    if (close && !endpoint.didClose) endpoint.didClose = true;
-  }
-
-  #initEndpoint(endpoint: _Endpoint, syn: boolean, first: number, last: number): void {
-    let reinit = false;
-    switch (endpoint.state) {
-      case "inactive":
-        if (syn) {
-          endpoint.ackSeq = first;
-          endpoint.startSeq = first;
-          endpoint.lastSeq = last;
-        } else {
-          const start = (first - 1) | 0;
-          endpoint.ackSeq = start;
-          endpoint.startSeq = start;
-          endpoint.lastSeq = first;
-        }
-        break;
-      case "syn-sent":
-      case "syn-ack-sent":
-        reinit = syn && first !== endpoint.startSeq;
-        break;
-      case "established":
-      case "partial":
-        reinit = syn;
-        break;
-      case "reset":
-        reinit = syn && endpoint.prevState === "inactive";
-        break;
-      default:
-        break;
-    }
-    if (reinit) {
-      endpoint.startSeq = first;
-      endpoint.ackSeq = first;
-      endpoint.lastSeq = last;
-    }
-  }
-
-  #updateHistory(
-    endpoint: _Endpoint,
-    syn: boolean,
-    fin: boolean,
-    rst: boolean,
-    ack: boolean,
-    relSeq: number,
-    len: number,
-  ): void {
-    const bits = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
-    if (bits > 1) {
-      if (fin && rst) this.#checkHistory(endpoint, _HIST_FIN_RST, "I");
-      else this.#checkHistory(endpoint, _HIST_MULTI_FLAG, "Q");
-    } else if (bits === 1) {
-      if (syn) {
-        const code = ack ? "H" : "S";
-        if (this.#checkHistory(endpoint, _HIST_SYN, code) && relSeq !== endpoint.histLastSyn) {
-          this.#addHistory(endpoint, code);
-        }
-        endpoint.histLastSyn = relSeq;
-      }
-      if (fin) {
-        if (
-          this.#checkHistory(endpoint, _HIST_FIN, "F") && relSeq + len !== endpoint.histLastFin
-        ) this.#addHistory(endpoint, "F");
-        endpoint.histLastFin = relSeq + len;
-      }
-      if (rst) {
-        if (this.#checkHistory(endpoint, _HIST_RST, "R") && relSeq !== endpoint.histLastRst) {
-          this.#addHistory(endpoint, "R");
-        }
-        endpoint.histLastRst = relSeq;
-      }
-    } else if (len) {
-      const bit = endpoint.isOrig ? _HIST_DATA : _HIST_DATA * 0x10000;
-      if ((this.histSeen & bit) === 0) this.#checkHistory(endpoint, _HIST_DATA, "D");
-    } else if (ack) {
-      const bit = endpoint.isOrig ? _HIST_ACK : _HIST_ACK * 0x10000;
-      if ((this.histSeen & bit) === 0) this.#checkHistory(endpoint, _HIST_ACK, "A");
-    }
-  }
-
-  #updateLastSeq(
-    endpoint: _Endpoint,
-    lastSeq: number,
-    syn: boolean,
-    fin: boolean,
-    rst: boolean,
-    len: number,
-  ): void {
-    const deltaLast = _seqDelta(lastSeq, endpoint.lastSeq);
-    if (
-      (syn || rst) &&
-      (deltaLast > _TOO_LARGE_SEQ_DELTA || deltaLast < -_TOO_LARGE_SEQ_DELTA)
-    ) {
-      // Untrusted jump.
-    } else if (fin && endpoint.lastSeq === ((endpoint.startSeq + 1) | 0)) {
-      endpoint.updateLastSeq(lastSeq);
-    } else if (endpoint.state === "reset") {
-      // Don't trust sequence numbers after a RST.
-    } else if (deltaLast > 0) {
-      endpoint.updateLastSeq(lastSeq);
-    } else if (len > 0) {
-      endpoint.rxmtCount++;
-      if (endpoint.rxmtCount === endpoint.rxmtThreshold) {
-        this.#addHistory(endpoint, "T");
-        endpoint.rxmtThreshold *= 10;
-      }
-    }
-  }
-
-  /** UpdateStateMachine; returns Zeek's do_close. */
-  #stateMachine(
-    endpoint: _Endpoint,
-    peer: _Endpoint,
-    baseSeq: number,
-    len: number,
-    isOrig: boolean,
-    f: number,
-  ): boolean {
-    const syn = (f & TCP_SYN) !== 0;
-    const fin = (f & TCP_FIN) !== 0;
-    const rst = (f & TCP_RST) !== 0;
-    const ack = (f & TCP_ACK) !== 0;
-    let doClose = false;
-    switch (endpoint.state) {
-      case "inactive": {
-        if (syn) {
-          if (isOrig) {
-            if (ack) endpoint.setState("syn-ack-sent");
-            else if (
-              peer.state === "established" &&
-              this.#synAckAck === ((baseSeq + 1) | 0)
-            ) {
-              // The SYN was captured after its SYN-ACK (reordering): Zeek
-              // flips the roles back and counts the connection established.
-              endpoint.setState("established");
-            } else endpoint.setState("syn-sent");
-          } else {
-            if (peer.state === "syn-sent") peer.setState("established");
-            endpoint.setState("established");
-          }
-        }
-        if (fin) {
-          endpoint.setState("closed");
-          doClose = true;
-        }
-        if (rst) {
-          endpoint.setState("reset");
-          doClose = true;
-        }
-        if (endpoint.state === "inactive") {
-          if (!isOrig && len === 0 && this.orig.state === "syn-sent") {
-            // An ACK of the SYN before the SYN-ACK: not a partial connection.
-          } else if (ack && peer.state === "established") {
-            endpoint.setState("established");
-          } else {
-            endpoint.setState("partial");
-          }
-        }
-        break;
-      }
-      case "syn-sent":
-      case "syn-ack-sent":
-        if (fin) {
-          endpoint.setState("closed");
-          doClose = true;
-        }
-        if (rst) {
-          endpoint.setState("reset");
-          doClose = true;
-        }
-        break;
-      case "established":
-      case "partial":
-        if (syn && endpoint.state === "partial" && peer.state === "inactive" && !ack) {
-          endpoint.setState("syn-sent");
-        }
-        if (fin && !rst) {
-          endpoint.setState("closed");
-          if (peer.state === "reset" && peer.prevState === "closed") {
-            // The peer sent FIN then RST: count it as a normal close.
-            peer.setState("closed");
-          }
-          doClose = true;
-        }
-        if (rst) {
-          endpoint.setState("reset");
-          doClose = true;
-        }
-        break;
-      case "closed":
-        if (rst && peer.state !== "closed") {
-          endpoint.setState("reset");
-          if (!endpoint.didClose) doClose = true;
-        }
-        break;
-      case "reset":
-        break;
-    }
-    return doClose;
-  }
-
-  /** Conn::conn_state from base/protocols/conn/main.zeek. */
-  connState(): ConnState {
-    const os = this.orig.state;
-    const rs = this.resp.state;
-    const oInactive = os === "inactive" || os === "partial";
-    const rInactive = rs === "inactive" || rs === "partial";
-    if (rs === "reset") {
-      if (
-        os === "syn-sent" || os === "syn-ack-sent" ||
-        (os === "reset" && this.orig.size(this.resp) === 0 &&
-          this.resp.size(this.orig) === 0)
-      ) return "REJ";
-      return oInactive ? "RSTRH" : "RSTR";
-    }
-    if (os === "reset") {
-      if (rInactive) {
-        return /^\^?S[^HAFGIQ]*R.*/.test(this.history) ? "RSTOS0" : "OTH";
-      }
-      return "RSTO";
-    }
-    if (rs === "closed" && os === "closed") return "SF";
-    if (os === "closed") return rInactive ? "SH" : "S2";
-    if (rs === "closed") return oInactive ? "SHR" : "S3";
-    if (os === "syn-sent" && rs === "inactive") return "S0";
-    if (os === "established" && rs === "established") return "S1";
-    return "OTH";
-  }
-}
-
-/** One connection of {@link buildConnections}: its packets and its {@link ZeekTcpState}. */
-class _Tracker {
-  readonly zeek: ZeekTcpState;
-  readonly packets: TcpPacket[] = [];
-  readonly directions: Direction[] = [];
-  readonly origAddress: string;
-  readonly origPort: number;
-  readonly respAddress: string;
-  readonly respPort: number;
-  firstFin: { orig: number | null; resp: number | null } = { orig: null, resp: null };
-  firstRst: { orig: number | null; resp: number | null } = { orig: null, resp: null };
-
-  constructor(
-    readonly id: number,
-    first: TcpPacket,
-    options: BuildConnectionsOptions,
-  ) {
-    this.zeek = new ZeekTcpState(first.flags, options.verifyChecksums ?? false);
-    if (ZeekTcpState.originatorIsReceiver(first.flags)) {
-      this.origAddress = first.dst;
-      this.origPort = first.dstPort;
-      this.respAddress = first.src;
-      this.respPort = first.srcPort;
-    } else {
-      this.origAddress = first.src;
-      this.origPort = first.srcPort;
-      this.respAddress = first.dst;
-      this.respPort = first.dstPort;
-    }
-  }
-
-  add(p: TcpPacket): void {
-    const isOrig = p.src === this.origAddress && p.srcPort === this.origPort;
-    const direction: Direction = isOrig ? "orig" : "resp";
-    const index = this.packets.length;
-    this.packets.push(p);
-    this.directions.push(direction);
-    const f = p.flags;
-    if (f & TCP_FIN && this.firstFin[direction] === null) this.firstFin[direction] = index;
-    if (f & TCP_RST && this.firstRst[direction] === null) this.firstRst[direction] = index;
-    this.zeek.add(isOrig, f, p.seq, p.ack, p.payloadLength, p.window, _wellFormed(p), p.checksumOk);
-  }
-
-  result(): Connection {
-    const first = this.packets[0]!;
-    const last = this.packets[this.packets.length - 1]!;
-    const zeek = this.zeek;
-    return {
-      id: this.id,
-      originator: { address: this.origAddress, port: this.origPort },
-      responder: { address: this.respAddress, port: this.respPort },
-      packets: this.packets,
-      directions: this.directions,
-      isn: { orig: zeek.isnOrig, resp: zeek.isnResp },
-      bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
-      state: zeek.connState(),
-      history: zeek.history,
-      handshakeCompleted: zeek.handshakeCompleted,
-      firstFin: { ...this.firstFin },
-      firstRst: { ...this.firstRst },
-      startNs: first.timeNs,
-      endNs: last.timeNs,
-    };
-  }
-}
-
-/** Packets Zeek's analyzer drops before its state machine: bad or truncated TCP header. */
-function _wellFormed(p: TcpPacket): boolean {
-  const hlen = p.headerLength ?? 20;
-  if (hlen < 20) return false;
-  if (p.tcpLength !== undefined && hlen > p.tcpLength) return false;
-  if (p.tcpHeader !== undefined && p.tcpHeader.length < hlen) return false;
-  return true;
+function _connection(
+  conn: StreamConnection,
+  own: { packets: TcpPacket[]; directions: Direction[] },
+): Connection {
+  const { packets, directions } = own;
+  const firstFin: Connection["firstFin"] = { orig: null, resp: null };
+  const firstRst: Connection["firstRst"] = { orig: null, resp: null };
+  packets.forEach((p, i) => {
+    const d = directions[i]!;
+    if (p.flags & TCP_FIN && firstFin[d] === null) firstFin[d] = i;
+    if (p.flags & TCP_RST && firstRst[d] === null) firstRst[d] = i;
+  });
+  const zeek = conn.zeek;
+  return {
+    id: conn.id,
+    originator: conn.originator,
+    responder: conn.responder,
+    packets,
+    directions,
+    isn: { orig: zeek.isnOrig, resp: zeek.isnResp },
+    bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
+    state: zeek.connState(),
+    history: zeek.history,
+    handshakeCompleted: zeek.handshakeCompleted,
+    firstFin,
+    firstRst,
+    startNs: packets[0]!.timeNs,
+    endNs: packets[packets.length - 1]!.timeNs,
+  };
 }

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { tcpOptionName } from "./decode.ts";
+import { tcpOptionName } from "./tcp_decoder.ts";
 import {
   TCP_ACK,
   TCP_CWR,
@@ -303,6 +303,23 @@ export function formatRelativeTime(
   if (delta < 0n) delta = -delta;
   const seconds = delta / 1_000_000_000n;
   return `${sign}${seconds}.${_fraction(delta % 1_000_000_000n, precision)}`;
+}
+
+/**
+ * A time in milliseconds relative to a connection's first packet as the
+ * reports print it before a tcpdump line: `+S.ffffff` (`-` before it),
+ * rounded to the microsecond.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatRelativeMs } from "./tcpdump_format.ts";
+ * assert.equal(formatRelativeMs(6.888), "+0.006888");
+ * assert.equal(formatRelativeMs(-1500), "-1.500000");
+ * ```
+ */
+export function formatRelativeMs(ms: number): string {
+  return `${ms < 0 ? "-" : "+"}${(Math.abs(ms) / 1000).toFixed(6)}`;
 }
 
 function _fraction(ns: bigint, precision: TimestampPrecision): string {

@@ -133,16 +133,10 @@ const _SETTLE_TIMEOUT =
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { buildConnections } from "./connections.ts";
+ * import { readConnections } from "./connections.ts";
  * import { classifyTeardown } from "./teardown.ts";
- * const p = (index: number, fromClient: boolean, flags: number, seq: number, ack: number) => ({
- *   index, timeNs: BigInt(index), ipVersion: 4 as const,
- *   src: fromClient ? "10.0.0.1" : "10.0.0.2", dst: fromClient ? "10.0.0.2" : "10.0.0.1",
- *   srcPort: fromClient ? 40000 : 9999, dstPort: fromClient ? 9999 : 40000,
- *   flags, seq, ack, window: 100, payloadLength: 0, options: [],
- *   payload: new Uint8Array(), checksumOk: null,
- * });
- * const [conn] = buildConnections([p(1, true, 0x02, 100, 0), p(2, false, 0x14, 0, 101)]);
+ * const bytes = Deno.readFileSync(new URL("../../tests/testdata/refused.pcap", import.meta.url));
+ * const [conn] = readConnections(bytes, "refused.pcap").connections;
  * const teardown = classifyTeardown(conn!);
  * assert.equal(teardown.kind, "refused");
  * assert.deepEqual(teardown.candidates.map((c) => c.cause), ["refused"]);

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { PcapError } from "../analysis/pcap.ts";
+import { PcapError } from "../analysis/capture_reader.ts";
 import { CaptureExplainer, type ExplainOptions } from "../explain/explain_capture.ts";
 import { renderCaptureReport } from "../report/capture_report.ts";
 import { UsageError } from "../errors.ts";

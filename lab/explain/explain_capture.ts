@@ -14,13 +14,17 @@
  * @module
  */
 
-import { type EndReason, type KeptPacket, StreamConnection } from "../analysis/connection_stream.ts";
-import { ConnectionStream } from "../analysis/connection_stream.ts";
-import { CaptureStreamReader } from "../analysis/capture_stream.ts";
-import { decodeTcp } from "../analysis/decode.ts";
-import { parseAddress } from "../analysis/fast_decode.ts";
-import { PcapError } from "../analysis/pcap.ts";
-import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
+import { parseAddress } from "../analysis/addresses.ts";
+import { CaptureReader, PcapError } from "../analysis/capture_reader.ts";
+import {
+  ConnectionStream,
+  type EndReason,
+  type KeptPacket,
+  type StreamConnection,
+} from "../analysis/connection_stream.ts";
+import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
+import { decodeTcp } from "../analysis/tcp_decoder.ts";
+import { TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
 import type {
   CauseCandidate,
   CauseId,
@@ -85,8 +89,8 @@ export interface ConnectionSummary {
   abnormal: boolean;
 }
 
-/** One packet of a detailed connection. */
-export interface PacketLine {
+/** One packet of a detailed connection (see packet_lines.ts). */
+export interface ConnectionPacket {
   /** 1-based record number in the file (Wireshark's frame number). */
   index: number;
   /** Milliseconds since the connection's first packet. */
@@ -94,7 +98,7 @@ export interface PacketLine {
   from: Role;
   /** tcpdump's flags: "S", "S.", ".", "P.", "F.", "R.", "R". */
   flags: string;
-  /** Sequence and ack numbers relative to each side's ISN (or first sequence number seen). */
+  /** Sequence and ack numbers as packet_lines.ts numbers them: from each side's ISN, or the first number seen. */
   seq: number;
   ack: number;
   length: number;
@@ -107,7 +111,7 @@ export interface ConnectionDetail extends ConnectionSummary {
   /** The teardown facts the candidates rest on. */
   teardown: Omit<Teardown, "candidates" | "kind" | "closedFirstBy" | "resetBy">;
   /** The first and last packets. */
-  packetLines: PacketLine[];
+  packetLines: ConnectionPacket[];
   /** Packets not shown, and after how many of the shown ones the gap is. */
   omittedPackets: number;
   omittedAfter: number;
@@ -195,7 +199,7 @@ export function explainCapture(
  */
 export class CaptureExplainer {
   /** The capture reader to feed. */
-  readonly reader: CaptureStreamReader;
+  readonly reader: CaptureReader;
   readonly #file: string;
   readonly #stream: ConnectionStream;
   readonly #collector: _Collector;
@@ -222,7 +226,7 @@ export class CaptureExplainer {
       ...(options.maxTracked !== undefined ? { maxTracked: options.maxTracked } : {}),
       ...(options.conn !== undefined ? { focus: { id: options.conn, head: 1000, tail: 1000 } } : {}),
     });
-    this.reader = new CaptureStreamReader(file, this.#stream);
+    this.reader = new CaptureReader(file, this.#stream);
   }
 
   /**
@@ -485,11 +489,11 @@ function _detail(
   const { candidates: _c, kind: _k, closedFirstBy: _f, resetBy: _r, ...facts } = teardown;
   const kept = conn.keptPackets();
   const formatter = new TcpdumpFormatter();
-  const lines: PacketLine[] = [];
-  const base = { orig: conn.zeek.isnOrig ?? -1, resp: conn.zeek.isnResp ?? -1 };
+  const lines: ConnectionPacket[] = [];
+  const numbering = new SequenceNumbering(conn.zeek.isnOrig, conn.zeek.isnResp);
   const baseNs = BigInt(stream.firstSeconds) * 1_000_000_000n;
   for (const k of kept.packets) {
-    const line = _packetLine(k, conn, fetch, formatter, base, baseNs);
+    const line = _packetLine(k, conn, fetch, formatter, numbering, baseNs);
     if (line !== null) lines.push(line);
   }
   return {
@@ -506,9 +510,9 @@ function _packetLine(
   conn: StreamConnection,
   fetch: PacketFetcher,
   formatter: TcpdumpFormatter,
-  base: { orig: number; resp: number },
+  numbering: SequenceNumbering,
   baseNs: bigint,
-): PacketLine | null {
+): ConnectionPacket | null {
   let data: Uint8Array;
   try {
     data = fetch(k.dataOffset, k.capturedLength);
@@ -524,22 +528,16 @@ function _packetLine(
     data,
   });
   if (packet === null) return null;
-  const origin = conn.originator;
-  const fromOrig = packet.src === origin.address && packet.srcPort === origin.port;
-  const own = fromOrig ? "orig" : "resp";
-  const peer = fromOrig ? "resp" : "orig";
-  // Without a SYN, number from the first sequence number seen (minus one, as for an ISN).
-  if (base[own] === -1) base[own] = (packet.seq - 1) >>> 0;
-  if (base[peer] === -1 && packet.flags & 0x10) base[peer] = (packet.ack - 1) >>> 0;
+  const line = packetLine(packet, conn.originator, numbering, formatter.format(packet));
   return {
-    index: k.index,
+    index: line.index,
     ms: Math.round((k.time - conn.firstTime) * 1e9) / 1e6,
-    from: fromOrig ? "originator" : "responder",
-    flags: tcpdumpFlags(packet.flags),
-    seq: (packet.seq - base[own]) >>> 0,
-    ack: packet.flags & 0x10 ? (packet.ack - base[peer]) >>> 0 : 0,
-    length: packet.payloadLength,
-    tcpdump: formatter.format(packet),
+    from: line.fromOrig ? "originator" : "responder",
+    flags: line.flags,
+    seq: line.seq,
+    ack: line.ack,
+    length: line.length,
+    tcpdump: line.tcpdump,
   };
 }
 

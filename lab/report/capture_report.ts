@@ -10,15 +10,19 @@
  * @module
  */
 
+import { linkTypeName } from "../analysis/link_types.ts";
+import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
+import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import type { CauseId } from "../analysis/teardown.ts";
 import type {
   CaptureExplanation,
   ConnectionDetail,
+  ConnectionPacket,
   ConnectionSummary,
-  PacketLine,
   Role,
 } from "../explain/explain_capture.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
+import { sequenceDiagram } from "./sequence_diagram.ts";
 
 /** What each Zeek conn_state means (Zeek's conn.log documentation). */
 export const CONN_STATE_MEANING: Readonly<Record<string, string>> = {
@@ -125,7 +129,7 @@ function _headline(x: CaptureExplanation): string {
 }
 
 function _whatWasRead(x: CaptureExplanation): string {
-  const links = x.linkTypes.map(_linkName).join(", ") || "no interface";
+  const links = x.linkTypes.map(linkTypeName).join(", ") || "no interface";
   const parts = [
     `Read ${_n(x.records)} record${_s(x.records)} (${_n(x.bytesRead)} bytes, ${
       x.format ?? "unknown format"
@@ -261,14 +265,14 @@ function _section(d: ConnectionDetail): string[] {
     `In tcpdump's notation (\`tcpdump -nn\`), time since the connection's first packet; frame numbers ` +
       `${d.packetLines[0]?.index ?? "?"} to ${
         d.packetLines[d.packetLines.length - 1]?.index ?? "?"
-      } of the file.`,
+      } of the file.` + _numbering(d),
     "",
     "```",
   );
   const shown = _limit(d);
   for (const item of shown) {
     if (typeof item === "number") out.push(`... ${_n(item)} packet${_s(item)} not shown ...`);
-    else out.push(`${_relative(item.ms)} ${item.tcpdump}`);
+    else out.push(`${formatRelativeMs(item.ms)} ${item.tcpdump}`);
   }
   out.push("```", "", "### Sequence diagram", "", ..._mermaid(d, shown), "");
   const why = _why(d);
@@ -277,9 +281,9 @@ function _section(d: ConnectionDetail): string[] {
 }
 
 /** The packet lines to show, with the number of packets left out where they were. */
-function _limit(d: ConnectionDetail): Array<PacketLine | number> {
+function _limit(d: ConnectionDetail): Array<ConnectionPacket | number> {
   const lines = d.packetLines;
-  const items: Array<PacketLine | number> = [];
+  const items: Array<ConnectionPacket | number> = [];
   const gapAt = d.omittedPackets > 0 ? d.omittedAfter : -1;
   let extra = 0;
   let head = lines.length;
@@ -297,7 +301,7 @@ function _limit(d: ConnectionDetail): Array<PacketLine | number> {
     items.push(lines[i]!);
   }
   // Merge neighbouring gaps.
-  const merged: Array<PacketLine | number> = [];
+  const merged: Array<ConnectionPacket | number> = [];
   for (const item of items) {
     const last = merged[merged.length - 1];
     if (typeof item === "number" && typeof last === "number") merged[merged.length - 1] = last + item;
@@ -355,65 +359,10 @@ function _facts(d: ConnectionDetail): string {
   return `Facts: ${facts.join("; ")}.`;
 }
 
-/** One arrow of {@link mermaidSequence}, or a number of packets not shown. */
-export type SequenceItem =
-  | { fromLeft: boolean; flags: string; seq: number; ack: number; length: number; note?: string }
-  | number;
-
-/**
- * A Mermaid sequence diagram of packets between two participants: an
- * arrow per packet (`-x` for a RST), with tcpdump's flags and relative
- * numbers, and a note where packets were left out. The run report can use
- * it as well (its packets map to items one for one).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { mermaidSequence } from "./capture_report.ts";
- * const lines = mermaidSequence("client 10.0.0.1:40000", "server 10.0.0.2:80", [
- *   { fromLeft: true, flags: "S", seq: 0, ack: 0, length: 0 },
- *   12,
- *   { fromLeft: false, flags: "R.", seq: 1, ack: 2, length: 0 },
- * ]);
- * assert.deepEqual(lines.slice(2, 7), [
- *   "    participant L as client 10.0.0.1:40000",
- *   "    participant R as server 10.0.0.2:80",
- *   "    L->>R: [S] seq 0",
- *   "    Note over L,R: 12 packets not shown",
- *   "    R-xL: [R.] seq 1 ack 2",
- * ]);
- * ```
- */
-export function mermaidSequence(left: string, right: string, items: SequenceItem[]): string[] {
-  const lines = [
-    "```mermaid",
-    "sequenceDiagram",
-    `    participant L as ${_mermaidText(left)}`,
-    `    participant R as ${_mermaidText(right)}`,
-  ];
-  for (const item of items) {
-    if (typeof item === "number") {
-      lines.push(`    Note over L,R: ${_n(item)} packets not shown`);
-      continue;
-    }
-    const from = item.fromLeft ? "L" : "R";
-    const to = item.fromLeft ? "R" : "L";
-    const arrow = item.flags.startsWith("R") ? "-x" : "->>";
-    lines.push(
-      `    ${from}${arrow}${to}: [${item.flags}] seq ${item.seq}${
-        item.flags.includes(".") ? ` ack ${item.ack}` : ""
-      }${item.length ? ` len ${item.length}` : ""}`,
-    );
-    if (item.note) lines.push(`    Note over ${from}: ${_mermaidText(item.note)}`);
-  }
-  lines.push("```");
-  return lines;
-}
-
-function _mermaid(d: ConnectionDetail, shown: Array<PacketLine | number>): string[] {
-  return mermaidSequence(
-    `originator ${d.originator}`,
-    `responder ${d.responder}`,
+function _mermaid(d: ConnectionDetail, shown: Array<ConnectionPacket | number>): string[] {
+  return sequenceDiagram(
+    { id: "L", label: `originator ${d.originator}` },
+    { id: "R", label: `responder ${d.responder}` },
     shown.map((item) =>
       typeof item === "number" ? item : {
         fromLeft: item.from === "originator",
@@ -423,11 +372,14 @@ function _mermaid(d: ConnectionDetail, shown: Array<PacketLine | number>): strin
         length: item.length,
       }
     ),
+    { resetArrow: "-x" },
   );
 }
 
-function _mermaidText(text: string): string {
-  return text.replace(/[;#<>]/g, " ").replace(/\s+/g, " ");
+/** The numbering note (packet_lines.ts) when a side's SYN was not captured, after a space; else "". */
+function _numbering(d: ConnectionDetail): string {
+  const note = numberingNote(sidesWithoutSyn(d.packetLines));
+  return note === null ? "" : ` ${note}`;
 }
 
 /** The Linux behaviour behind each cause, as the kernel source shows it (see kernel-facts in the project). */
@@ -471,26 +423,6 @@ function _why(d: ConnectionDetail): string[] {
     if (text) out.push(`- ${code(c.cause)}: ${text}`);
   }
   return out;
-}
-
-function _linkName(linkType: number): string {
-  const names: Record<number, string> = {
-    0: "BSD loopback",
-    1: "Ethernet",
-    12: "raw IP",
-    14: "raw IP",
-    101: "raw IP",
-    108: "OpenBSD loopback",
-    113: "Linux cooked v1",
-    228: "raw IPv4",
-    229: "raw IPv6",
-    276: "Linux cooked v2",
-  };
-  return names[linkType] ?? `link type ${linkType}`;
-}
-
-function _relative(ms: number): string {
-  return `+${(ms / 1000).toFixed(6)}`;
 }
 
 function _ms(ms: number): string {

@@ -8,8 +8,11 @@
 import { type Side, SIDES } from "../scenario/types.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../verdict/types.ts";
 import { focusConnection } from "../verdict/focus.ts";
+import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
+import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
+import { sequenceDiagram, type SequenceItem } from "./sequence_diagram.ts";
 
 /** Every connection between the two programs, one row each; the one the verdict is about marked. */
 function renderConnections(result: RunResult): string {
@@ -77,6 +80,10 @@ export function renderReport(result: RunResult): string {
       "",
     );
     out.push("## Packets", "");
+    const note = numberingNote(
+      sidesWithoutSyn(conn.packets.filter((p) => p.capture === primaryCapture(conn))),
+    );
+    if (note !== null) out.push(note, "");
     for (const side of SIDES) {
       const packets = conn.packets.filter((p) => p.capture === side);
       out.push(
@@ -85,7 +92,7 @@ export function renderReport(result: RunResult): string {
         }\`), in tcpdump's notation, time since the first SYN:`,
         "",
       );
-      out.push("```", ...packets.map((p) => `${formatSeconds(p.ms)} ${p.tcpdump}`), "```", "");
+      out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${p.tcpdump}`), "```", "");
     }
     out.push("## Sequence diagram", "", renderMermaid(conn, result.calls), "");
     out.push(renderKernel(conn), "");
@@ -291,23 +298,13 @@ function renderTimeline(calls: CallRecord[], packets: PacketRecord[]): string {
   ].join("\n");
 }
 
+/** The focus connection's packets (from the primary capture) and the programs' teardown calls, in time order. */
 function renderMermaid(conn: ConnectionResult, calls: CallRecord[]): string {
-  const lines = [
-    "```mermaid",
-    "sequenceDiagram",
-    `    participant C as client ${conn.client}`,
-    `    participant S as server ${conn.server}`,
-  ];
-  type Item = { ms: number; line: string };
-  const items: Item[] = [];
+  const items: Array<{ ms: number; item: SequenceItem }> = [];
   for (const p of conn.packets.filter((p) => p.capture === primaryCapture(conn))) {
-    const arrow = p.from === "client" ? "C->>S" : "S->>C";
-    const style = p.flags.startsWith("R") ? "x" : ">>";
     items.push({
       ms: p.ms,
-      line: `    ${arrow.replace(">>", style === "x" ? "-x" : ">>")}: [${p.flags}] seq ${p.seq}${
-        p.flags.includes(".") ? ` ack ${p.ack}` : ""
-      }${p.length ? ` len ${p.length}` : ""}`,
+      item: { fromLeft: p.from === "client", flags: p.flags, seq: p.seq, ack: p.ack, length: p.length },
     });
   }
   for (const c of calls) {
@@ -315,16 +312,18 @@ function renderMermaid(conn: ConnectionResult, calls: CallRecord[]): string {
       !["close", "shutdown", "read", "epoll_wait"].includes(c.call) &&
       !(c.call === "ioctl" && c.args === "FIONREAD")
     ) continue;
-    const who = c.side === "client" ? "C" : "S";
-    items.push({ ms: c.returnMs ?? c.enterMs, line: `    Note over ${who}: ${mermaidText(formatCall(c))}` });
+    items.push({
+      ms: c.returnMs ?? c.enterMs,
+      item: { note: formatCall(c), over: c.side === "client" ? "left" : "right" },
+    });
   }
   items.sort((a, b) => a.ms - b.ms);
-  lines.push(...items.map((i) => i.line), "```");
-  return lines.join("\n");
-}
-
-function mermaidText(text: string): string {
-  return text.replace(/[;#<>]/g, " ").replace(/\s+/g, " ");
+  return sequenceDiagram(
+    { id: "C", label: `client ${conn.client}` },
+    { id: "S", label: `server ${conn.server}` },
+    items.map((i) => i.item),
+    { resetArrow: "--x" },
+  ).join("\n");
 }
 
 function renderKernel(conn: ConnectionResult): string {
@@ -372,7 +371,9 @@ function renderKernel(conn: ConnectionResult): string {
   } else {
     out.push(
       "```",
-      ...k.resetReasons.map((r) => `${r.ms === null ? "" : `${formatSeconds(r.ms)} `}${r.side}: ${r.text}`),
+      ...k.resetReasons.map((r) =>
+        `${r.ms === null ? "" : `${formatRelativeMs(r.ms)} `}${r.side}: ${r.text}`
+      ),
       "```",
     );
     if (!k.activeResetReasons) {
@@ -389,7 +390,7 @@ function renderKernel(conn: ConnectionResult): string {
     out.push(
       "```",
       ...k.stateChanges.map((s) =>
-        `${s.ms === null ? "" : `${formatSeconds(s.ms)} `}${s.side} ${s.local} > ${s.remote}: ${s.change}`
+        `${s.ms === null ? "" : `${formatRelativeMs(s.ms)} `}${s.side} ${s.local} > ${s.remote}: ${s.change}`
       ),
       "```",
     );
@@ -462,9 +463,4 @@ function renderEnvironment(result: RunResult): string {
     ),
   ];
   return lines.join("\n");
-}
-
-function formatSeconds(ms: number): string {
-  const sign = ms < 0 ? "-" : "+";
-  return `${sign}${(Math.abs(ms) / 1000).toFixed(6)}`;
 }

@@ -7,9 +7,8 @@
  * @module
  */
 
-import { readCapture } from "../analysis/pcap.ts";
-import { decodeTcp } from "../analysis/decode.ts";
-import { buildConnections } from "../analysis/connections.ts";
+import { readConnections } from "../analysis/connections.ts";
+import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
 import { classifyTeardown } from "../analysis/teardown.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
 import type { Connection, Direction, TcpPacket } from "../analysis/types.ts";
@@ -132,15 +131,8 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       .map((e) => e.reason ?? "")
       .filter((r) => r !== "");
     const actorCalls = actor ? calls.filter((c) => c.side === actor) : [];
-    // A graceful close in which one side kept sending after the other's FIN
-    // is the half-close that shutdown(SHUT_WR) makes: name it so.
-    const packetCandidates = teardown.halfClose && teardown.kind === "graceful"
-      ? teardown.candidates.map((
-        c,
-      ) => (c.cause === "graceful-close" ? { ...c, cause: "half-close" as const } : c))
-      : teardown.candidates;
     const decided = decideCause({
-      packetCandidates,
+      packetCandidates: teardown.candidates,
       reset: resetBy !== null,
       resetReasons: actorReasons,
       counters: actor ? counters[actor] : {},
@@ -150,15 +142,16 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
         neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
     });
     const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
-    const resetDirection = teardown.resetPacket === null
-      ? null
-      : conn.directions[teardown.resetPacket] ?? null;
-    const relative = (value: number, isn: number | null) => (isn === null ? value : (value - isn) >>> 0);
+    // One numbering for the connection's packets in both captures (the primary capture's first).
+    const numbering = new SequenceNumbering(conn.isn.orig, conn.isn.resp);
     const packetRecords = captures.flatMap((capture) =>
       capture.packets
         .filter((p) => sameConnection(p, conn))
-        .map((p) => packetRecord(p, capture, conn, sideOf, ms))
+        .map((p) => packetRecord(p, capture, conn, numbering, sideOf, ms))
     );
+    const resetRecord = resetPacket === null
+      ? null
+      : packetRecords.find((r) => r.capture === primary?.side && r.index === resetPacket.index) ?? null;
     return {
       id: i + 1,
       client: endpointText(conn, "client", sideOf),
@@ -173,12 +166,8 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       candidates: decided.candidates,
       facts: {
         unreadBytes: actor ? unreadAtClose(actorCalls) ?? teardown.unreadBytes ?? null : null,
-        resetSeq: resetPacket
-          ? relative(resetPacket.seq, resetDirection === "orig" ? conn.isn.orig : conn.isn.resp)
-          : null,
-        resetAck: resetPacket
-          ? relative(resetPacket.ack, resetDirection === "orig" ? conn.isn.resp : conn.isn.orig)
-          : null,
+        resetSeq: resetRecord?.seq ?? null,
+        resetAck: resetRecord?.ack ?? null,
         resetFlags: resetPacket ? tcpdumpFlags(resetPacket.flags) : null,
         finsCrossed: finsCrossed(packetRecords.filter((p) => p.capture === (primary?.side ?? "client"))),
       },
@@ -294,24 +283,16 @@ function decodeCapture(
   file: string,
   warnings: string[],
 ): DecodedCapture {
-  const packets: TcpPacket[] = [];
   const lines = new Map<TcpPacket, string>();
   if (!pcap) {
     warnings.push(`the ${side}'s capture (${file}) could not be collected`);
-    return { side, packets, lines, connections: [] };
+    return { side, packets: [], lines, connections: [] };
   }
+  const { packets, connections, problem } = readConnections(pcap, file);
+  if (problem !== null) warnings.push(`the ${side}'s capture is damaged: ${problem.message}`);
   const formatter = new TcpdumpFormatter();
-  try {
-    for (const record of readCapture(pcap, file)) {
-      const packet = decodeTcp(record);
-      if (!packet) continue;
-      packets.push(packet);
-      lines.set(packet, formatter.format(packet));
-    }
-  } catch (error) {
-    warnings.push(`the ${side}'s capture is damaged: ${(error as Error).message}`);
-  }
-  return { side, packets, lines, connections: buildConnections(packets) };
+  for (const packet of packets) lines.set(packet, formatter.format(packet));
+  return { side, packets, lines, connections };
 }
 
 function counterChanges(snapshots: Snapshot[], side: Side, warnings: string[]): Counters {
@@ -381,24 +362,23 @@ function packetRecord(
   p: TcpPacket,
   capture: DecodedCapture,
   conn: Connection,
+  numbering: SequenceNumbering,
   sideOf: (address: string) => Side | "other",
   ms: (ns: bigint) => number,
 ): PacketRecord {
-  const fromOrig = p.src === conn.originator.address && p.srcPort === conn.originator.port;
-  const ownIsn = fromOrig ? conn.isn.orig : conn.isn.resp;
-  const peerIsn = fromOrig ? conn.isn.resp : conn.isn.orig;
+  const line = packetLine(p, conn.originator, numbering, capture.lines.get(p) ?? "");
   return {
     capture: capture.side,
-    index: p.index,
+    index: line.index,
     timeNs: p.timeNs.toString(),
     ms: ms(p.timeNs),
     from: sideOf(p.src),
-    flags: tcpdumpFlags(p.flags),
-    seq: ownIsn === null ? p.seq : (p.seq - ownIsn) >>> 0,
-    ack: peerIsn === null ? p.ack : (p.ack - peerIsn) >>> 0,
-    window: p.window,
-    length: p.payloadLength,
-    tcpdump: capture.lines.get(p) ?? "",
+    flags: line.flags,
+    seq: line.seq,
+    ack: line.ack,
+    window: line.window,
+    length: line.length,
+    tcpdump: line.tcpdump,
   };
 }
 

@@ -5,9 +5,11 @@
  * @module
  */
 
-import { readPcap } from "../../lab/analysis/pcap.ts";
-import { decodeTcp } from "../../lab/analysis/decode.ts";
-import type { CaptureRecord, TcpPacket } from "../../lab/analysis/types.ts";
+import { readCapture } from "../../lab/analysis/capture_reader.ts";
+import { decodeTcp } from "../../lab/analysis/tcp_decoder.ts";
+import { parseAddress } from "../../lab/analysis/addresses.ts";
+import { readConnections } from "../../lab/analysis/connections.ts";
+import type { CaptureRecord, Connection, TcpPacket } from "../../lab/analysis/types.ts";
 
 /** The directory of the fixture captures. */
 export const TESTDATA = new URL("../testdata/", import.meta.url);
@@ -44,7 +46,7 @@ export function fixtureBytes(name: string): Uint8Array {
 
 /** The capture records of a fixture. */
 export function fixtureRecords(name: string): CaptureRecord[] {
-  return [...readPcap(fixtureBytes(name), `${name}.pcap`)];
+  return [...readCapture(fixtureBytes(name), `${name}.pcap`)];
 }
 
 /** The decoded TCP packets of a fixture. */
@@ -370,4 +372,44 @@ export function buildPcapng(blocks: BlockSpec[], options: { littleEndian?: boole
     }
   }
   return concat(...parts);
+}
+
+/**
+ * The connections of packets built in a test: each packet written as a raw
+ * IP datagram (its addresses, ports, flags, numbers, window, header length
+ * and a zero payload of its length) into a pcap, read by readConnections.
+ */
+export function connectionsOf(packets: TcpPacket[]): Connection[] {
+  const records = packets.map((p) => {
+    const headerLength = p.headerLength ?? 20;
+    const tcp = new Uint8Array(Math.max(20, headerLength) + p.payloadLength);
+    const view = new DataView(tcp.buffer);
+    view.setUint16(0, p.srcPort);
+    view.setUint16(2, p.dstPort);
+    view.setUint32(4, p.seq >>> 0);
+    view.setUint32(8, p.ack >>> 0);
+    tcp[12] = (headerLength / 4) << 4;
+    tcp[13] = p.flags;
+    view.setUint16(14, p.window);
+    const src = parseAddress(p.src)!, dst = parseAddress(p.dst)!;
+    let ip: Uint8Array;
+    if (p.ipVersion === 4) {
+      ip = new Uint8Array(20);
+      ip.set([0x45, 0, (20 + tcp.length) >> 8, (20 + tcp.length) & 255, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+      ip.set(src, 12);
+      ip.set(dst, 16);
+    } else {
+      ip = new Uint8Array(40);
+      ip.set([0x60, 0, 0, 0, tcp.length >> 8, tcp.length & 255, 6, 64]);
+      ip.set(src, 8);
+      ip.set(dst, 24);
+    }
+    const ns = p.timeNs;
+    return {
+      seconds: Number(ns / 1_000_000_000n),
+      subsecond: Number(ns % 1_000_000_000n),
+      data: concat(ip, tcp),
+    };
+  });
+  return readConnections(buildPcap(101, records, { nanosecond: true }), "test.pcap").connections;
 }

@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
 import { generateCapture } from "../../bench/gen_capture.ts";
-import { CaptureStreamReader } from "../../lab/analysis/capture_stream.ts";
-import { buildConnections } from "../../lab/analysis/connections.ts";
+import { CaptureReader } from "../../lab/analysis/capture_reader.ts";
+import { readConnections } from "../../lab/analysis/connections.ts";
 import {
   ConnectionStream,
   type ConnectionStreamOptions,
   type EndReason,
   StreamConnection,
 } from "../../lab/analysis/connection_stream.ts";
-import { decodeTcp } from "../../lab/analysis/decode.ts";
-import { parseAddress } from "../../lab/analysis/fast_decode.ts";
-import { readCapture } from "../../lab/analysis/pcap.ts";
+import { parseAddress } from "../../lab/analysis/addresses.ts";
+import { readCapture } from "../../lab/analysis/capture_reader.ts";
 import { classifyTeardown } from "../../lab/analysis/teardown.ts";
 import type { Connection } from "../../lab/analysis/types.ts";
 import { buildPcap, fixtureBytes, FIXTURES, ipv4Segment, type SegmentSpec, TESTDATA } from "./_helpers.ts";
@@ -69,18 +68,17 @@ function stream(
       return keep;
     },
   }, options);
-  new CaptureStreamReader("test", tracker).readAll(bytes);
+  new CaptureReader("test", tracker).readAll(bytes);
   tracker.finish();
   ended.sort((a, b) => a.conn.id - b.conn.id);
   return { ended, tracker };
 }
 
 function built(bytes: Uint8Array) {
-  const packets = [...readCapture(bytes, "test")].map(decodeTcp).filter((p) => p !== null);
-  return buildConnections(packets).map(viewOfBuilt);
+  return readConnections(bytes, "test").connections.map(viewOfBuilt);
 }
 
-Deno.test("ConnectionStream agrees with buildConnections and classifyTeardown on every fixture", async (t) => {
+Deno.test("ConnectionStream agrees with readConnections (every packet kept) and classifyTeardown on every fixture", async (t) => {
   for (const name of FIXTURES) {
     await t.step(name, () => {
       const bytes = fixtureBytes(name);
@@ -95,7 +93,7 @@ Deno.test("ConnectionStream agrees with buildConnections and classifyTeardown on
   });
 });
 
-Deno.test("ConnectionStream agrees with buildConnections on a generated capture of every teardown kind", async () => {
+Deno.test("ConnectionStream agrees with readConnections (every packet kept) on a generated capture of every teardown kind", async () => {
   const file = await Deno.makeTempFile({ suffix: ".pcap" });
   try {
     const made = generateCapture(file, { size: 3_000_000, concurrency: 64, seed: 3 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { buildConnections, directionOf } from "../../lab/analysis/connections.ts";
+import { directionOf, readConnections } from "../../lab/analysis/connections.ts";
+import { ZeekTcpState } from "../../lab/analysis/zeek_tcp_state.ts";
 import type { Connection, ConnState, TcpPacket } from "../../lab/analysis/types.ts";
-import { type Fixture, fixturePackets, FIXTURES } from "./_helpers.ts";
+import { connectionsOf, type Fixture, fixtureBytes, fixturePackets, FIXTURES } from "./_helpers.ts";
 
 interface Expected {
   state: ConnState;
@@ -136,10 +137,10 @@ function summary(conn: Connection): Expected {
   };
 }
 
-Deno.test("buildConnections: Zeek's conn_state and history for every fixture", async (t) => {
+Deno.test("readConnections: Zeek's conn_state and history for every fixture", async (t) => {
   for (const name of FIXTURES) {
     await t.step(name, () => {
-      const connections = buildConnections(fixturePackets(name));
+      const connections = readConnections(fixtureBytes(name), name).connections;
       assert.deepEqual(connections.map(summary), EXPECTED[name]);
       for (const conn of connections) {
         // The client (port 41xxx) sent the SYN: it is the originator.
@@ -153,8 +154,8 @@ Deno.test("buildConnections: Zeek's conn_state and history for every fixture", a
   }
 });
 
-Deno.test("buildConnections: the founding case in detail", () => {
-  const [conn] = buildConnections(fixturePackets("founding_rst_unread"));
+Deno.test("readConnections: the founding case in detail", () => {
+  const [conn] = readConnections(fixtureBytes("founding_rst_unread"), "f").connections;
   assert.ok(conn);
   assert.equal(conn.id, 1);
   assert.deepEqual(conn.originator, { address: "127.0.0.1", port: 41001 });
@@ -163,8 +164,8 @@ Deno.test("buildConnections: the founding case in detail", () => {
   assert.deepEqual(conn.directions, ["orig", "resp", "orig", "resp", "orig", "orig"]);
 });
 
-Deno.test("buildConnections: port reuse starts a new connection on a new ISN", () => {
-  const connections = buildConnections(fixturePackets("port_reuse"));
+Deno.test("readConnections: port reuse starts a new connection on a new ISN", () => {
+  const connections = readConnections(fixtureBytes("port_reuse"), "f").connections;
   assert.equal(connections.length, 2);
   const [first, second] = connections as [Connection, Connection];
   assert.deepEqual([first.id, second.id], [1, 2]);
@@ -173,13 +174,13 @@ Deno.test("buildConnections: port reuse starts a new connection on a new ISN", (
   assert.ok(second.startNs > first.endNs);
 });
 
-Deno.test("buildConnections: connections from different fixtures stay apart", () => {
+Deno.test("readConnections: connections from different fixtures stay apart", () => {
   const packets = [
     ...fixturePackets("founding_rst_unread"),
     ...fixturePackets("read_then_close"),
     ...fixturePackets("refused"),
   ].sort((a, b) => (a.timeNs < b.timeNs ? -1 : 1));
-  const states = buildConnections(packets).map((c) => c.state);
+  const states = connectionsOf(packets).map((c) => c.state);
   assert.deepEqual(states, ["RSTO", "SF", "REJ"]);
 });
 
@@ -211,7 +212,7 @@ function numbered(packets: TcpPacket[]): TcpPacket[] {
 const SYN = 0x02, SYNACK = 0x12, ACK = 0x10, PSH = 0x18, FIN = 0x11, RST = 0x04, RSTACK = 0x14;
 const handshake = [pkt("C", SYN, 100), pkt("S", SYNACK, 500, 101), pkt("C", ACK, 101, 501)];
 
-Deno.test("buildConnections: every conn_state, on synthetic packets", async (t) => {
+Deno.test("readConnections: every conn_state, on synthetic packets", async (t) => {
   const cases: Array<{ name: string; packets: TcpPacket[]; state: ConnState; history: string }> = [
     { name: "S0: SYN, no answer", packets: [pkt("C", SYN, 100)], state: "S0", history: "S" },
     {
@@ -331,7 +332,7 @@ Deno.test("buildConnections: every conn_state, on synthetic packets", async (t) 
   ];
   for (const c of cases) {
     await t.step(c.name, () => {
-      const connections = buildConnections(numbered(c.packets));
+      const connections = connectionsOf(numbered(c.packets));
       assert.equal(connections.length, 1);
       assert.equal(connections[0]!.state, c.state);
       assert.equal(connections[0]!.history, c.history);
@@ -339,20 +340,20 @@ Deno.test("buildConnections: every conn_state, on synthetic packets", async (t) 
   }
 });
 
-Deno.test("buildConnections: originators, bytes and handshakes on synthetic packets", async (t) => {
+Deno.test("readConnections: originators, bytes and handshakes on synthetic packets", async (t) => {
   await t.step("the SYN-ACK's receiver is the originator", () => {
-    const [conn] = buildConnections(numbered([pkt("S", SYNACK, 500, 101), pkt("S", RST, 501)]));
+    const [conn] = connectionsOf(numbered([pkt("S", SYNACK, 500, 101), pkt("S", RST, 501)]));
     assert.deepEqual(conn?.originator, { address: "10.0.0.1", port: 40000 });
     assert.deepEqual(conn?.isn, { orig: null, resp: 500 });
     assert.deepEqual(conn?.directions, ["resp", "resp"]);
   });
   await t.step("mid-stream: the first packet's sender", () => {
-    const [conn] = buildConnections(numbered([pkt("S", PSH, 2000, 1000, 5)]));
+    const [conn] = connectionsOf(numbered([pkt("S", PSH, 2000, 1000, 5)]));
     assert.deepEqual(conn?.originator, { address: "10.0.0.2", port: 9999 });
     assert.equal(conn?.handshakeCompleted, false);
   });
   await t.step("bytes: sequence space, retransmissions once, FIN not counted", () => {
-    const [conn] = buildConnections(numbered([
+    const [conn] = connectionsOf(numbered([
       ...handshake,
       pkt("C", PSH, 101, 501, 100),
       pkt("C", PSH, 101, 501, 100),
@@ -365,7 +366,7 @@ Deno.test("buildConnections: originators, bytes and handshakes on synthetic pack
     assert.equal(conn?.state, "SF");
   });
   await t.step("a new SYN with another ISN after a RST: two connections", () => {
-    const connections = buildConnections(numbered([
+    const connections = connectionsOf(numbered([
       ...handshake,
       pkt("C", RSTACK, 101, 501),
       pkt("C", SYN, 90000),
@@ -378,17 +379,17 @@ Deno.test("buildConnections: originators, bytes and handshakes on synthetic pack
     ]]);
   });
   await t.step("handshake incomplete without the final ACK", () => {
-    const [conn] = buildConnections(numbered([pkt("C", SYN, 100), pkt("S", SYNACK, 500, 101)]));
+    const [conn] = connectionsOf(numbered([pkt("C", SYN, 100), pkt("S", SYNACK, 500, 101)]));
     assert.equal(conn?.handshakeCompleted, false);
     assert.equal(conn?.state, "S1");
   });
 });
 
-Deno.test("buildConnections: bad checksums and bad headers", async (t) => {
+Deno.test("readConnections: bad checksums and bad headers", async (t) => {
   await t.step("ignored by default (offload), like zeek -C", () => {
     const packets = fixturePackets("founding_rst_unread");
     assert.ok(packets.every((p) => p.checksumOk === false));
-    assert.equal(buildConnections(packets)[0]?.state, "RSTO");
+    assert.equal(connectionsOf(packets)[0]?.state, "RSTO");
   });
   await t.step("with verifyChecksums: C/c and the segments are dropped, as Zeek does", () => {
     const good = (p: TcpPacket) => ({ ...p, checksumOk: true });
@@ -398,17 +399,21 @@ Deno.test("buildConnections: bad checksums and bad headers", async (t) => {
       { ...pkt("S", RSTACK, 501, 111), checksumOk: false },
       { ...pkt("C", PSH, 101, 501, 10), checksumOk: null }, // not checkable: kept
     ]);
-    const [checked] = buildConnections(packets, { verifyChecksums: true });
-    assert.equal(checked?.history, "ShACcD");
-    assert.equal(checked?.state, "S1");
-    assert.equal(checked?.packets.length, 6);
-    const [unchecked] = buildConnections(packets);
-    assert.equal(unchecked?.history, "ShADrT");
-    assert.equal(unchecked?.state, "RSTR");
+    const zeek = (verify: boolean) => {
+      const state = new ZeekTcpState(SYN, verify);
+      for (const p of packets) {
+        state.add(p.src === "10.0.0.1", p.flags, p.seq, p.ack, p.payloadLength, p.window, true, p.checksumOk);
+      }
+      return state;
+    };
+    assert.equal(zeek(true).history, "ShACcD");
+    assert.equal(zeek(true).connState(), "S1");
+    assert.equal(zeek(false).history, "ShADrT");
+    assert.equal(zeek(false).connState(), "RSTR");
   });
   await t.step("a segment with a bad header length is kept but not analysed", () => {
     const bad = { ...pkt("C", RSTACK, 101, 501), headerLength: 16 };
-    const [conn] = buildConnections(numbered([...handshake, bad]));
+    const [conn] = connectionsOf(numbered([...handshake, bad]));
     assert.equal(conn?.state, "S1");
     assert.equal(conn?.packets.length, 4);
     assert.deepEqual(conn?.firstRst, { orig: 3, resp: null });

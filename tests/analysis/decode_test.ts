@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { decodeTcp, formatAddress, LinkType, parseTcpOptions } from "../../lab/analysis/decode.ts";
-import { readPcap } from "../../lab/analysis/pcap.ts";
+import { formatAddress } from "../../lab/analysis/addresses.ts";
+import { LinkType } from "../../lab/analysis/link_types.ts";
+import { decodeTcp, parseTcpOptions } from "../../lab/analysis/tcp_decoder.ts";
+import { readCapture } from "../../lab/analysis/capture_reader.ts";
 import type { CaptureRecord, TcpPacket } from "../../lab/analysis/types.ts";
 import {
   buildPcap,
@@ -97,7 +99,7 @@ Deno.test("decodeTcp: the founding case, field by field", () => {
 
 Deno.test("decodeTcp: payload and header are views into the file", () => {
   const bytes = fixtureBytes("founding_rst_unread");
-  const records = [...readPcap(bytes, "f")];
+  const records = [...readCapture(bytes, "f")];
   const data = decodeTcp(records[3]!)!;
   assert.equal(data.payload.buffer, bytes.buffer);
   assert.equal(data.tcpHeader?.buffer, bytes.buffer);

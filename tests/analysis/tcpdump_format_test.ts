@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { decodeTcp } from "../../lab/analysis/decode.ts";
-import { readPcap } from "../../lab/analysis/pcap.ts";
+import { decodeTcp } from "../../lab/analysis/tcp_decoder.ts";
+import { readCapture } from "../../lab/analysis/capture_reader.ts";
 import {
   createTcpdumpState,
   formatRelativeTime,
@@ -36,7 +36,7 @@ async function assertSameAsTcpdump(file: Uint8Array | string, label: string): Pr
   // without --allow-all), so the rest of the line is what gets compared.
   let current = "";
   const formatter = new TcpdumpFormatter({ interfaceName: () => current.slice(0, current.indexOf(" ")) });
-  const got = [...readPcap(bytes, label)].map((record, i) => {
+  const got = [...readCapture(bytes, label)].map((record, i) => {
     current = want[i] ?? "";
     const packet = decodeTcp(record);
     return packet === null ? "(not TCP)" : formatter.format(packet);
@@ -322,7 +322,7 @@ Deno.test("formatTcpdump: packets built without raw header bytes", () => {
 });
 
 Deno.test("formatTcpdump: Linux cooked v2 prefix", () => {
-  const packet = decodeTcp([...readPcap(Deno.readFileSync(fixturePath("founding_any_sll2")), "f")][0]!)!;
+  const packet = decodeTcp([...readCapture(Deno.readFileSync(fixturePath("founding_any_sll2")), "f")][0]!)!;
   assert.ok(packet.link?.interfaceIndex !== undefined);
   const named = formatTcpdump(packet, createTcpdumpState(), { interfaceName: () => "lo" });
   assert.ok(named.startsWith("lo    In  IP 127.0.0.1.41010 > 127.0.0.1.19010: Flags [S]"), named);
@@ -359,7 +359,7 @@ Deno.test("tcpdumpFlags", async (t) => {
 
 Deno.test("formatTimestamp matches tcpdump's time column (UTC)", async (t) => {
   const path = fixturePath("shutdown_drain");
-  const records = [...readPcap(Deno.readFileSync(path), "shutdown_drain")];
+  const records = [...readCapture(Deno.readFileSync(path), "shutdown_drain")];
   for (const precision of ["micro", "nano"] as const) {
     await t.step(precision, async () => {
       const extra = precision === "nano" ? ["--time-stamp-precision=nano"] : [];

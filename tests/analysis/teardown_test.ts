@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildConnections } from "../../lab/analysis/connections.ts";
+import { readConnections } from "../../lab/analysis/connections.ts";
 import {
   type CauseId,
   classifyTeardown,
@@ -8,7 +8,7 @@ import {
   type TeardownKind,
 } from "../../lab/analysis/teardown.ts";
 import type { Connection, TcpPacket } from "../../lab/analysis/types.ts";
-import { type Fixture, fixturePackets, FIXTURES } from "./_helpers.ts";
+import { connectionsOf, type Fixture, fixtureBytes, fixturePackets, FIXTURES } from "./_helpers.ts";
 
 interface Expected {
   kind: TeardownKind;
@@ -102,7 +102,7 @@ function summary(t: Teardown): Expected {
 }
 
 function teardowns(name: string): Teardown[] {
-  return buildConnections(fixturePackets(name)).map(classifyTeardown);
+  return readConnections(fixtureBytes(name), name).connections.map(classifyTeardown);
 }
 
 Deno.test("classifyTeardown: every fixture", async (t) => {
@@ -121,7 +121,7 @@ Deno.test("classifyTeardown: every fixture", async (t) => {
 });
 
 Deno.test("classifyTeardown: the founding case's facts", () => {
-  const [conn] = buildConnections(fixturePackets("founding_rst_unread"));
+  const [conn] = readConnections(fixtureBytes("founding_rst_unread"), "f").connections;
   const t = classifyTeardown(conn!);
   assert.equal(t.resetPacket, 5);
   assert.equal(t.closePacket, 5);
@@ -186,7 +186,7 @@ Deno.test("classifyTeardown: facts of the other resets", async (t) => {
 });
 
 function classifyFirst(packets: TcpPacket[]): Teardown {
-  const [conn] = buildConnections(packets) as [Connection];
+  const [conn] = connectionsOf(packets) as [Connection];
   return classifyTeardown(conn);
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PcapError } from "../../lab/analysis/pcap.ts";
+import { PcapError } from "../../lab/analysis/capture_reader.ts";
 import {
   CaptureExplainer,
   type CaptureExplanation,

@@ -6,7 +6,7 @@
  * capture that could be read.
  */
 import assert from "node:assert/strict";
-import { PcapError } from "../../lab/analysis/pcap.ts";
+import { PcapError } from "../../lab/analysis/capture_reader.ts";
 import { CaptureExplainer, explainCapture } from "../../lab/explain/explain_capture.ts";
 import { renderCaptureReport } from "../../lab/report/capture_report.ts";
 import { fixtureBytes, FIXTURES, TESTDATA } from "../analysis/_helpers.ts";

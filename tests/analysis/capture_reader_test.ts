@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { CaptureStreamReader, READ_CHUNK_BYTES } from "../../lab/analysis/capture_stream.ts";
-import { PcapError, readPcap } from "../../lab/analysis/pcap.ts";
+import {
+  CaptureReader,
+  PcapError,
+  READ_CHUNK_BYTES,
+  readCapture,
+} from "../../lab/analysis/capture_reader.ts";
 import {
   buildPcap,
   buildPcapng,
@@ -23,9 +27,9 @@ interface Seen {
 }
 
 /** Every record of `bytes`, fed whole (no copy) or in chunks of `chunk` bytes. */
-function read(bytes: Uint8Array, name: string, chunk = 0): { seen: Seen[]; reader: CaptureStreamReader } {
+function read(bytes: Uint8Array, name: string, chunk = 0): { seen: Seen[]; reader: CaptureReader } {
   const seen: Seen[] = [];
-  const reader = new CaptureStreamReader(name, {
+  const reader = new CaptureReader(name, {
     record(data, start, capturedLength, originalLength, linkType, seconds, nanos, recordOffset, dataOffset) {
       seen.push({
         linkType,
@@ -55,7 +59,7 @@ function assertPcapError(fn: () => unknown, offset: number, message: RegExp): vo
   });
 }
 
-Deno.test("CaptureStreamReader: every fixture, whole or in chunks, as readPcap reads it", async (t) => {
+Deno.test("CaptureReader: every fixture, whole or in chunks, as readPcap reads it", async (t) => {
   for (const name of FIXTURES) {
     await t.step(name, () => {
       const bytes = fixtureBytes(name);
@@ -79,7 +83,7 @@ Deno.test("CaptureStreamReader: every fixture, whole or in chunks, as readPcap r
   }
 });
 
-Deno.test("CaptureStreamReader: pcapng written by Wireshark's tools", async (t) => {
+Deno.test("CaptureReader: pcapng written by Wireshark's tools", async (t) => {
   await t.step("editcap's conversion of a pcap gives the same records", () => {
     const ng = Deno.readFileSync(new URL("refused.pcapng", TESTDATA));
     const { seen, reader } = read(ng, "refused.pcapng", 3);
@@ -111,7 +115,7 @@ Deno.test("CaptureStreamReader: pcapng written by Wireshark's tools", async (t) 
 const frame = ipv4Segment({ srcPort: 40000, dstPort: 80, seq: 1, flags: 0x02 });
 const ethernetFrame = new Uint8Array([...ether(0x0800), ...frame]);
 
-Deno.test("CaptureStreamReader: pcapng sections, interfaces, resolutions, block kinds", async (t) => {
+Deno.test("CaptureReader: pcapng sections, interfaces, resolutions, block kinds", async (t) => {
   const blocks = [
     {
       section: [{ linkType: 1 }, { linkType: 101, tsresol: 9 }, {
@@ -163,7 +167,7 @@ Deno.test("CaptureStreamReader: pcapng sections, interfaces, resolutions, block 
   });
 });
 
-Deno.test("CaptureStreamReader: bad input says where and what, after the good records", async (t) => {
+Deno.test("CaptureReader: bad input says where and what, after the good records", async (t) => {
   const good = buildPcap(1, [{ data: new Uint8Array(60) }, { data: new Uint8Array(40) }], {
     snapLength: 100,
   });
@@ -254,7 +258,7 @@ Deno.test("CaptureStreamReader: bad input says where and what, after the good re
     await t.step(name, () => {
       for (const chunk of [0, 1, 16]) {
         let delivered = 0;
-        const reader = new CaptureStreamReader("bad.cap", { record: () => void delivered++ });
+        const reader = new CaptureReader("bad.cap", { record: () => void delivered++ });
         assertPcapError(
           () => {
             if (chunk === 0) reader.readAll(bytes);
@@ -272,7 +276,7 @@ Deno.test("CaptureStreamReader: bad input says where and what, after the good re
   }
   await t.step("the message names the file and the offset", () => {
     assert.throws(
-      () => new CaptureStreamReader("my capture.pcap", { record() {} }).readAll(good.subarray(0, 30)),
+      () => new CaptureReader("my capture.pcap", { record() {} }).readAll(good.subarray(0, 30)),
       { message: 'Cannot read "my capture.pcap" at byte 24: record header truncated (6 of 16 bytes)' },
     );
   });
@@ -281,7 +285,7 @@ Deno.test("CaptureStreamReader: bad input says where and what, after the good re
     const cut = bytes.subarray(0, bytes.length - 5);
     let message = "";
     try {
-      [...readPcap(cut, "f.pcap")];
+      [...readCapture(cut, "f.pcap")];
     } catch (e) {
       message = (e as Error).message;
     }

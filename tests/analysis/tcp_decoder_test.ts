@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { decodeTcp, formatAddress } from "../../lab/analysis/decode.ts";
-import { parseAddress, TcpHeaderFields } from "../../lab/analysis/fast_decode.ts";
+import { formatAddress, parseAddress } from "../../lab/analysis/addresses.ts";
+import { decodeTcp, TcpHeaderFields } from "../../lab/analysis/tcp_decoder.ts";
 import type { CaptureRecord } from "../../lab/analysis/types.ts";
 import {
   fixtureDatagrams,

@@ -1,27 +1,66 @@
 /**
- * Reading capture files as a stream: bytes in, one call per packet record
- * out, in constant memory and without an object per record.
+ * Reading capture files: bytes in, one call per packet record out, in
+ * constant memory and without an object per record. The one capture
+ * reader of the lab, for `lab run` and `lab explain` alike.
  *
- * {@link CaptureStreamReader} reads classic pcap (both byte orders,
- * microsecond or nanosecond timestamps) and pcapng (several sections, each
- * with its own byte order; several interfaces per section, each with its
- * own link type, snapshot length, timestamp resolution and offset;
- * enhanced, simple and obsolete packet blocks). The caller hands it the
- * file's bytes in chunks of any size (records may straddle chunks); it
- * calls {@link RecordSink.record} for each packet with a view into its own
- * buffer, valid only during the call.
+ * {@link CaptureReader} reads classic pcap (both byte orders,
+ * microsecond `a1b2c3d4` or nanosecond `a1b23c4d` timestamps) and pcapng
+ * (several sections, each with its own byte order; several interfaces per
+ * section, each with its own link type, snapshot length, timestamp
+ * resolution and offset; enhanced, simple and obsolete packet blocks). The
+ * caller hands it the file's bytes in chunks of any size (records may
+ * straddle chunks), or a whole file at once; it calls
+ * {@link RecordSink.record} for each packet with a view into its buffer.
+ * {@link readCapture} gives the records of a small file held in memory.
  *
- * Nothing here touches files: the caller reads them (see `lab explain`).
+ * Bad bytes throw a {@link PcapError} naming the file and the byte offset.
+ * Nothing here touches files: the caller reads them.
  *
  * @module
  */
 
-import { isPcapMagic, MAX_RECORD_BYTES, PcapError, readPcapHeader } from "./capture_header.ts";
+import type { CaptureRecord } from "./types.ts";
+
+/** Records larger than this are treated as corruption, whatever the file's snapshot length says. */
+export const MAX_RECORD_BYTES = 256 * 1024;
+
+/**
+ * A capture file that cannot be read. The message names the file, the byte
+ * offset and what is wrong there; `offset` repeats the offset for callers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PcapError, readCapture } from "./capture_reader.ts";
+ * assert.throws(() => readCapture(new Uint8Array(), "x.pcap"), (e) =>
+ *   e instanceof PcapError && e.offset === 0 &&
+ *   e.message === 'Cannot read "x.pcap" at byte 0: the file is empty');
+ * ```
+ */
+export class PcapError extends SyntaxError {
+  /** Byte offset in the file where the problem is. */
+  readonly offset: number;
+  /** The file name the caller gave. */
+  readonly fileName: string;
+
+  /** Build the error; `problem` says what is wrong at `offset`. */
+  constructor(
+    fileName: string,
+    offset: number,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Cannot read "${fileName}" at byte ${offset}: ${problem}`, options);
+    this.name = "PcapError";
+    this.offset = offset;
+    this.fileName = fileName;
+  }
+}
 
 /** The most bytes a pcapng block may have before it counts as corruption (16 MiB). */
 export const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
 
-/** How many bytes {@link CaptureStreamReader.space} offers for one read: 256 KiB reads are the fastest here. */
+/** How many bytes {@link CaptureReader.space} offers for one read: 256 KiB reads are the fastest here. */
 export const READ_CHUNK_BYTES = 256 * 1024;
 
 const _PCAPNG_SHB = 0x0a0d0d0a;
@@ -32,7 +71,7 @@ const _PCAPNG_EPB = 6;
 const _BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const _TWO_32 = 4294967296;
 
-/** Receives packet records from a {@link CaptureStreamReader}. */
+/** Receives packet records from a {@link CaptureReader}. */
 export interface RecordSink {
   /**
    * One packet record. Its captured bytes are `data[start, start + capturedLength)`,
@@ -91,7 +130,7 @@ class _Interface {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { CaptureStreamReader } from "./capture_stream.ts";
+ * import { CaptureReader } from "./capture_reader.ts";
  * const file = new Uint8Array(24 + 16 + 2);
  * const v = new DataView(file.buffer);
  * v.setUint32(0, 0xa1b23c4d, true); // nanosecond pcap, little-endian
@@ -100,7 +139,7 @@ class _Interface {
  * v.setUint32(24, 7, true); v.setUint32(28, 5, true); // 7 s + 5 ns
  * v.setUint32(32, 2, true); v.setUint32(36, 2, true);
  * const seen: string[] = [];
- * const reader = new CaptureStreamReader("tiny.pcap", {
+ * const reader = new CaptureReader("tiny.pcap", {
  *   record: (_d, _s, caplen, _o, link, sec, ns) => seen.push(`${link} ${sec}.${ns} ${caplen}`),
  * });
  * for (let i = 0; i < file.length; i += 5) reader.push(file.subarray(i, i + 5));
@@ -109,7 +148,7 @@ class _Interface {
  * assert.equal(reader.format, "pcap");
  * ```
  */
-export class CaptureStreamReader {
+export class CaptureReader {
   readonly #fileName: string;
   readonly #sink: RecordSink;
   #buf: Uint8Array;
@@ -219,8 +258,14 @@ export class CaptureStreamReader {
     const left = this.#end - this.#pos;
     const offset = this.#base + this.#pos;
     if (this.#format === null) {
-      // Let the header parser name the problem (empty, too short, wrong magic).
-      readPcapHeader(this.#buf.subarray(this.#pos, this.#end), this.#fileName);
+      // #detect has thrown already for a wrong magic number.
+      if (left === 0) throw this.#error(offset, "the file is empty");
+      if (left < 4) {
+        throw this.#error(
+          offset,
+          `not a capture file: only ${left} byte(s), too short for a magic number`,
+        );
+      }
       throw this.#error(offset, `file header truncated (${left} of 24 bytes)`);
     }
     if (left === 0) return;
@@ -277,7 +322,8 @@ export class CaptureStreamReader {
       this.#format = "pcapng";
       return true;
     }
-    if (!isPcapMagic(magic) && !isPcapMagic(this.#view.getUint32(this.#pos, true))) {
+    const le = this.#view.getUint32(this.#pos, true);
+    if (!_isPcapMagic(magic) && !_isPcapMagic(le)) {
       const hex = [...this.#buf.subarray(this.#pos, this.#pos + 4)].map((x) =>
         x.toString(16).padStart(2, "0")
       );
@@ -288,13 +334,14 @@ export class CaptureStreamReader {
       );
     }
     if (left < 24) return false; // wait for the rest of the header
-    const header = readPcapHeader(this.#buf.subarray(this.#pos, this.#pos + 24), this.#fileName);
+    // The classic pcap file header: magic, version, time zone, accuracy, snapshot length, link type.
     this.#format = "pcap";
-    this.#le = header.littleEndian;
-    this.#linkType = header.linkType;
-    this.#snapLength = header.snapLength;
-    this.#nanoMultiplier = header.nanosecond ? 1 : 1000;
-    this.#allLinkTypes.add(header.linkType);
+    this.#le = _isPcapMagic(le);
+    this.#snapLength = this.#view.getUint32(this.#pos + 16, this.#le);
+    // The low 16 bits: the upper ones may carry FCS information.
+    this.#linkType = this.#view.getUint32(this.#pos + 20, this.#le) & 0xffff;
+    this.#nanoMultiplier = (this.#le ? le : magic) === 0xa1b23c4d ? 1 : 1000;
+    this.#allLinkTypes.add(this.#linkType);
     this.#pos += 24;
     return true;
   }
@@ -604,6 +651,62 @@ export class CaptureStreamReader {
   }
 }
 
+/** Whether `magic` is a classic pcap magic number (microseconds or nanoseconds). */
+function _isPcapMagic(magic: number): boolean {
+  return magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+}
+
 function _hex32(n: number): string {
   return (n >>> 0).toString(16).padStart(8, "0");
+}
+
+/**
+ * Every record of a capture held in memory (classic pcap or pcapng), as
+ * {@link CaptureRecord}s whose `data` are views into `bytes`. A bad file
+ * header throws at once; a bad record throws when iteration reaches it,
+ * after the good records before it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readCapture } from "./capture_reader.ts";
+ * const file = new Uint8Array(24 + 16 + 2);
+ * const v = new DataView(file.buffer);
+ * v.setUint32(0, 0xa1b23c4d, true); // nanosecond magic, little-endian
+ * v.setUint16(4, 2, true); v.setUint16(6, 4, true);
+ * v.setUint32(16, 65535, true); v.setUint32(20, 101, true); // raw IP
+ * v.setUint32(24, 1, true); v.setUint32(28, 5, true); // 1 s + 5 ns
+ * v.setUint32(32, 2, true); v.setUint32(36, 2, true);
+ * const [record] = [...readCapture(file, "tiny.pcap")];
+ * assert.equal(record?.timeNs, 1_000_000_005n);
+ * assert.equal(record?.linkType, 101);
+ * assert.equal(record?.data.length, 2);
+ * ```
+ */
+export function readCapture(bytes: Uint8Array, fileName: string): Generator<CaptureRecord> {
+  const records: CaptureRecord[] = [];
+  let error: unknown = null;
+  const reader = new CaptureReader(fileName, {
+    record(data, start, capturedLength, originalLength, linkType, seconds, nanos, recordOffset) {
+      records.push({
+        index: records.length + 1,
+        offset: recordOffset,
+        timeNs: BigInt(seconds) * 1_000_000_000n + BigInt(nanos),
+        linkType,
+        originalLength,
+        data: data.subarray(start, start + capturedLength),
+      });
+    },
+  });
+  try {
+    reader.readAll(bytes);
+  } catch (e) {
+    // A bad file (or first section) header fails at once.
+    if (reader.format === null || (reader.format === "pcapng" && reader.sections === 0)) throw e;
+    error = e;
+  }
+  return (function* () {
+    yield* records;
+    if (error !== null) throw error;
+  })();
 }

@@ -1,0 +1,490 @@
+/**
+ * Decoding TCP segments from capture records: the link layer (every link
+ * type of link_types.ts, with 802.1Q/802.1ad VLAN tags), IPv4 (options
+ * skipped; a fragment other than the first is not TCP as far as this
+ * module can tell), IPv6 (extension headers stepped over) and TCP.
+ *
+ * One decoder reads the fields: {@link TcpHeaderFields} writes the numbers
+ * a connection tracker needs into one reusable object, without allocating.
+ * {@link decodeTcp} builds the whole packet (text addresses, options,
+ * payload, checksum, link details) on top of it, for the packets a report
+ * shows.
+ *
+ * @module
+ */
+
+import { formatAddress } from "./addresses.ts";
+import { LINK_LAYERS, LinkType } from "./link_types.ts";
+import type { CaptureRecord, Ipv6Extension, LinkInfo, TcpOption, TcpPacket } from "./types.ts";
+
+const _PROTO_TCP = 6;
+
+// How the IP header is found (LinkLayer.framing, as numbers for the per-packet switch).
+const _NONE = 0;
+const _ETHERTYPE = 1;
+const _FAMILY_HOST = 2;
+const _FAMILY_NETWORK = 3;
+const _IP = 4;
+const _FRAMING_CODES = {
+  "ethertype": _ETHERTYPE,
+  "family-host-order": _FAMILY_HOST,
+  "family-network-order": _FAMILY_NETWORK,
+  "ip": _IP,
+} as const;
+
+/**
+ * The decoded fields of the last record given to {@link TcpHeaderFields.decode}.
+ * Addresses are 32-bit words in network order: IPv4 uses `src0`/`dst0`
+ * only (the others are 0); IPv6 uses all four. Addresses, `seq` and `ack`
+ * are signed 32-bit integers (`x | 0`), which V8 keeps without allocating;
+ * `x >>> 0` gives the unsigned value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TcpHeaderFields } from "./tcp_decoder.ts";
+ * // A raw-IP (link type 101) SYN from 10.0.0.1:40000 to 10.0.0.2:9999.
+ * const data = new Uint8Array(40);
+ * data.set([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+ * data.set([0x9c, 0x40, 0x27, 0x0f, 0, 0, 0, 100, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff], 20);
+ * const f = new TcpHeaderFields();
+ * assert.equal(f.decode(data, 0, 40, 40, 101), true);
+ * assert.equal(f.src0, 0x0a000001);
+ * assert.equal(f.dstPort, 9999);
+ * assert.equal(f.seq, 100);
+ * assert.equal(f.ack >>> 0, 0);
+ * assert.equal(f.flags, 0x02);
+ * ```
+ */
+export class TcpHeaderFields {
+  /** 4 or 6. */
+  ipVersion = 4;
+  src0 = 0;
+  src1 = 0;
+  src2 = 0;
+  src3 = 0;
+  dst0 = 0;
+  dst1 = 0;
+  dst2 = 0;
+  dst3 = 0;
+  srcPort = 0;
+  dstPort = 0;
+  flags = 0;
+  seq = 0;
+  ack = 0;
+  window = 0;
+  /** Payload bytes, from the IP header (0 when the TCP header length is invalid). */
+  payloadLength = 0;
+  /** The TCP header length the header states (data offset x 4). */
+  headerLength = 0;
+  /** TCP header plus payload, from the IP header. */
+  tcpLength = 0;
+  /** Offset of the TCP header in the record's buffer. */
+  tcpOffset = 0;
+  /** Offset of the IP header in the record's buffer. */
+  ipOffset = 0;
+  /** Part of a fragmented datagram (only a first fragment gets this far). */
+  fragmented = false;
+  /** Whether Zeek would analyse the segment: a valid header length, all of it captured. */
+  wellFormed = false;
+  // The link layer of the last link type seen (records of one file rarely change it).
+  #linkType = -1;
+  #framing = _NONE;
+  #headerBytes = 0;
+  #ethertypeAt = 0;
+
+  /**
+   * Decode the record `data[start, start + capturedLength)`; false when it
+   * is not a TCP segment this module reads: another protocol, a link type
+   * not in link_types.ts, a non-first IP fragment, or a record too short to
+   * hold the IP and 20-byte TCP headers.
+   */
+  decode(
+    data: Uint8Array,
+    start: number,
+    capturedLength: number,
+    originalLength: number,
+    linkType: number,
+  ): boolean {
+    if (linkType !== this.#linkType) this.#link(linkType);
+    const end = start + capturedLength;
+    let at: number;
+    switch (this.#framing) {
+      case _ETHERTYPE: {
+        if (capturedLength < this.#headerBytes) return false;
+        const e = start + this.#ethertypeAt;
+        at = this.#ethertype(data, start + this.#headerBytes, end, (data[e]! << 8) | data[e + 1]!);
+        break;
+      }
+      case _FAMILY_HOST:
+      case _FAMILY_NETWORK: {
+        if (capturedLength < 4) return false;
+        // NULL stores the family in the capturing host's byte order, LOOP in network order.
+        const bigEndian = this.#framing === _FAMILY_NETWORK || (data[start] === 0 && data[start + 1] === 0);
+        const family = bigEndian
+          ? ((data[start]! << 24) | (data[start + 1]! << 16) | (data[start + 2]! << 8) | data[start + 3]!) >>>
+            0
+          : ((data[start + 3]! << 24) | (data[start + 2]! << 16) | (data[start + 1]! << 8) | data[start]!) >>>
+            0;
+        if (family === 2) this.ipVersion = 4;
+        else if (family === 10 || family === 24 || family === 28 || family === 30) this.ipVersion = 6;
+        else return false;
+        at = start + 4;
+        break;
+      }
+      case _IP: {
+        if (capturedLength < 1) return false;
+        const version = data[start]! >> 4;
+        if (version !== 4 && version !== 6) return false;
+        this.ipVersion = version;
+        at = start;
+        break;
+      }
+      default:
+        return false;
+    }
+    if (at < 0 || at >= end || data[at]! >> 4 !== this.ipVersion) return false;
+    this.ipOffset = at;
+    const wireLength = originalLength - (at - start);
+    return this.ipVersion === 4
+      ? this.#ipv4(data, at, end, wireLength)
+      : this.#ipv6(data, at, end, wireLength);
+  }
+
+  #link(linkType: number): void {
+    const layer = LINK_LAYERS.get(linkType);
+    this.#linkType = linkType;
+    this.#framing = layer === undefined ? _NONE : _FRAMING_CODES[layer.framing];
+    this.#headerBytes = layer?.headerBytes ?? 0;
+    this.#ethertypeAt = layer?.ethertypeAt ?? 0;
+  }
+
+  /** The network layer's offset after an ethertype (and VLAN tags), or -1; sets ipVersion. */
+  #ethertype(data: Uint8Array, at: number, end: number, type: number): number {
+    while (type === 0x8100 || type === 0x88a8 || type === 0x9100) {
+      if (end < at + 4) return -1;
+      type = (data[at + 2]! << 8) | data[at + 3]!;
+      at += 4;
+    }
+    if (type === 0x0800) this.ipVersion = 4;
+    else if (type === 0x86dd) this.ipVersion = 6;
+    else return -1;
+    return at;
+  }
+
+  #ipv4(data: Uint8Array, at: number, end: number, wireLength: number): boolean {
+    if (end < at + 20) return false;
+    const headerLength = (data[at]! & 0x0f) * 4;
+    if (headerLength < 20 || end < at + headerLength) return false;
+    const fragment = (data[at + 6]! << 8) | data[at + 7]!;
+    if ((fragment & 0x1fff) !== 0) return false; // not the first fragment
+    if (data[at + 9] !== _PROTO_TCP) return false;
+    let total = (data[at + 2]! << 8) | data[at + 3]!;
+    if (total === 0) total = wireLength; // TSO/GSO on the sender
+    if (total < headerLength) return false;
+    this.fragmented = (fragment & 0x2000) !== 0;
+    this.src0 = _i32(data, at + 12);
+    this.dst0 = _i32(data, at + 16);
+    this.src1 =
+      this.src2 =
+      this.src3 =
+      this.dst1 =
+      this.dst2 =
+      this.dst3 =
+        0;
+    return this.#tcp(data, at + headerLength, end, total - headerLength);
+  }
+
+  #ipv6(data: Uint8Array, at: number, end: number, wireLength: number): boolean {
+    if (end < at + 40) return false;
+    let payloadLength = (data[at + 4]! << 8) | data[at + 5]!;
+    if (payloadLength === 0) payloadLength = wireLength - 40; // jumbogram or GSO
+    let next = data[at + 6]!;
+    let p = at + 40;
+    let fragmented = false;
+    while (_isIpv6Extension(next)) {
+      if (end < p + 8) return false;
+      if (next === 44) {
+        if ((((data[p + 2]! << 8) | data[p + 3]!) & 0xfff8) !== 0) return false; // not the first fragment
+        fragmented = true;
+      }
+      const length = _ipv6ExtensionLength(data, p, next);
+      next = data[p]!;
+      p += length;
+    }
+    if (next !== _PROTO_TCP) return false;
+    const tcpLength = payloadLength - (p - at - 40);
+    if (tcpLength < 0) return false;
+    this.fragmented = fragmented;
+    this.src0 = _i32(data, at + 8);
+    this.src1 = _i32(data, at + 12);
+    this.src2 = _i32(data, at + 16);
+    this.src3 = _i32(data, at + 20);
+    this.dst0 = _i32(data, at + 24);
+    this.dst1 = _i32(data, at + 28);
+    this.dst2 = _i32(data, at + 32);
+    this.dst3 = _i32(data, at + 36);
+    return this.#tcp(data, p, end, tcpLength);
+  }
+
+  #tcp(data: Uint8Array, t: number, end: number, tcpLength: number): boolean {
+    if (end < t + 20) return false;
+    const headerLength = (data[t + 12]! >> 4) * 4;
+    const valid = headerLength >= 20 && headerLength <= tcpLength;
+    this.tcpOffset = t;
+    this.srcPort = (data[t]! << 8) | data[t + 1]!;
+    this.dstPort = (data[t + 2]! << 8) | data[t + 3]!;
+    this.seq = _i32(data, t + 4);
+    this.ack = _i32(data, t + 8);
+    this.flags = data[t + 13]!;
+    this.window = (data[t + 14]! << 8) | data[t + 15]!;
+    this.headerLength = headerLength;
+    this.tcpLength = tcpLength;
+    this.payloadLength = valid ? tcpLength - headerLength : 0;
+    this.wellFormed = valid && end - t >= headerLength;
+    return true;
+  }
+}
+
+/** IPv6 extension headers the decoder steps over (ESP cannot be). */
+function _isIpv6Extension(next: number): boolean {
+  return next === 0 || next === 43 || next === 44 || next === 51 || next === 60 || next === 135 ||
+    next === 139 || next === 140;
+}
+
+/** The length of the IPv6 extension header of type `type` at `p`. */
+function _ipv6ExtensionLength(data: Uint8Array, p: number, type: number): number {
+  if (type === 44) return 8;
+  return type === 51 ? (data[p + 1]! + 2) * 4 : (data[p + 1]! + 1) * 8;
+}
+
+/** A big-endian 32-bit word as a signed int32 (which V8 stores without allocating). */
+function _i32(data: Uint8Array, at: number): number {
+  return (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!;
+}
+
+const _FIELDS = new TcpHeaderFields();
+
+/**
+ * Decode one capture record as a whole TCP packet, or return null when it
+ * is not TCP (see {@link TcpHeaderFields.decode}).
+ *
+ * `payloadLength` comes from the IP header, so it stays right when the
+ * snapshot length cut the payload off; `payload` holds what was captured.
+ * `checksumOk` is null when the whole segment was not captured or the
+ * datagram is a fragment. A false value is common and harmless on the
+ * sending side of a veth or loopback capture (checksum offload).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeTcp } from "./tcp_decoder.ts";
+ * // A raw-IP (link type 101) SYN from 10.0.0.1:40000 to 10.0.0.2:9999.
+ * const data = new Uint8Array(40);
+ * data.set([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+ * data.set([0x9c, 0x40, 0x27, 0x0f, 0, 0, 0, 100, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff], 20);
+ * const packet = decodeTcp({
+ *   index: 1, offset: 24, timeNs: 0n, linkType: 101, originalLength: 40, data,
+ * });
+ * assert.equal(packet?.src, "10.0.0.1");
+ * assert.equal(packet?.dstPort, 9999);
+ * assert.equal(packet?.seq, 100);
+ * assert.equal(packet?.payloadLength, 0);
+ * ```
+ */
+export function decodeTcp(record: CaptureRecord): TcpPacket | null {
+  const f = _FIELDS;
+  const data = record.data;
+  if (!f.decode(data, 0, data.length, record.originalLength, record.linkType)) return null;
+  const t = f.tcpOffset;
+  const ip = f.ipOffset;
+  const v4 = f.ipVersion === 4;
+  const src = v4 ? data.subarray(ip + 12, ip + 16) : data.subarray(ip + 8, ip + 24);
+  const dst = v4 ? data.subarray(ip + 16, ip + 20) : data.subarray(ip + 24, ip + 40);
+  const headerLength = f.headerLength;
+  const tcpLength = f.tcpLength;
+  const capturedEnd = Math.min(data.length, t + tcpLength);
+  const headerEnd = Math.min(capturedEnd, t + Math.max(headerLength, 20));
+  const valid = headerLength >= 20 && headerLength <= tcpLength;
+  const payloadStart = Math.min(capturedEnd, t + headerLength);
+  const wholeSegment = data.length >= t + tcpLength;
+  const packet: TcpPacket = {
+    index: record.index,
+    timeNs: record.timeNs,
+    ipVersion: v4 ? 4 : 6,
+    src: formatAddress(src),
+    dst: formatAddress(dst),
+    srcPort: f.srcPort,
+    dstPort: f.dstPort,
+    flags: f.flags,
+    seq: f.seq >>> 0,
+    ack: f.ack >>> 0,
+    window: f.window,
+    payloadLength: f.payloadLength,
+    options: headerLength > 20
+      ? parseTcpOptions(data.subarray(t + 20, Math.min(headerEnd, t + headerLength)))
+      : [],
+    payload: valid ? data.subarray(payloadStart, capturedEnd) : data.subarray(0, 0),
+    checksumOk: wholeSegment && !f.fragmented && tcpLength >= 20
+      ? _checksum(src, dst, data.subarray(t, t + tcpLength)) === 0xffff
+      : null,
+    headerLength,
+    tcpLength,
+    urgentPointer: (data[t + 18]! << 8) | data[t + 19]!,
+    tcpHeader: data.subarray(t, headerEnd),
+    link: _linkInfo(data, record.linkType, ip),
+  };
+  if (!v4 && t > ip + 40) packet.ipv6Extensions = _ipv6Extensions(data, ip, t);
+  return packet;
+}
+
+/** What the link layer in front of the IP header at `ip` says (link_types.ts tells where it is). */
+function _linkInfo(data: Uint8Array, linkType: number, ip: number): LinkInfo {
+  const link: LinkInfo = { linkType };
+  const layer = LINK_LAYERS.get(linkType);
+  if (linkType === LinkType.LINUX_SLL) link.packetType = (data[0]! << 8) | data[1]!;
+  if (linkType === LinkType.LINUX_SLL2) {
+    link.interfaceIndex = _i32(data, 4) >>> 0;
+    link.packetType = data[10]!;
+  }
+  if (layer?.framing === "ethertype") {
+    for (let at = layer.headerBytes; at < ip; at += 4) {
+      (link.vlanIds ??= []).push(((data[at]! << 8) | data[at + 1]!) & 0x0fff);
+    }
+  }
+  return link;
+}
+
+/** The IPv6 extension headers between the IPv6 header at `ip` and the TCP header at `tcp`. */
+function _ipv6Extensions(data: Uint8Array, ip: number, tcp: number): Ipv6Extension[] {
+  const extensions: Ipv6Extension[] = [];
+  let next = data[ip + 6]!;
+  for (let p = ip + 40; p < tcp;) {
+    const length = _ipv6ExtensionLength(data, p, next);
+    extensions.push(
+      next === 44
+        ? { type: next, length, fragmentOffset: ((data[p + 2]! << 8) | data[p + 3]!) & 0xfff8 }
+        : { type: next, length },
+    );
+    next = data[p]!;
+    p += length;
+  }
+  return extensions;
+}
+
+/**
+ * Decode TCP options from the bytes after the fixed 20-byte header.
+ * Parsing stops at an end-of-list option or at the first malformed option.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseTcpOptions } from "./tcp_decoder.ts";
+ * const opts = parseTcpOptions(new Uint8Array([2, 4, 0x05, 0xb4, 1, 3, 3, 7]));
+ * assert.deepEqual(opts, [
+ *   { kind: "mss", value: 1460 }, { kind: "nop" }, { kind: "wscale", value: 7 },
+ * ]);
+ * ```
+ */
+export function parseTcpOptions(bytes: Uint8Array): TcpOption[] {
+  const options: TcpOption[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    const kind = bytes[i]!;
+    if (kind === 0) {
+      options.push({ kind: "eol" });
+      break;
+    }
+    if (kind === 1) {
+      options.push({ kind: "nop" });
+      i++;
+      continue;
+    }
+    if (i + 1 >= bytes.length) break;
+    const length = bytes[i + 1]!;
+    if (length < 2 || i + length > bytes.length) break;
+    const body = bytes.subarray(i + 2, i + length);
+    options.push(_option(kind, body));
+    i += length;
+  }
+  return options;
+}
+
+/** The name tcpdump gives a TCP option kind ("mss", "TS", ..., "unknown-N"). */
+export function tcpOptionName(kind: number): string {
+  return _OPTION_NAMES.get(kind) ?? `unknown-${kind}`;
+}
+
+const _OPTION_NAMES = new Map<number, string>([
+  [0, "eol"],
+  [1, "nop"],
+  [2, "mss"],
+  [3, "wscale"],
+  [4, "sackOK"],
+  [5, "sack"],
+  [6, "echo"],
+  [7, "echoreply"],
+  [8, "TS"],
+  [11, "cc"],
+  [12, "ccnew"],
+  [13, ""],
+  [19, "md5"],
+  [20, "scps"],
+  [28, "uto"],
+  [29, "tcp-ao"],
+  [30, "mptcp"],
+  [34, "tfo"],
+  [254, "exp"],
+]);
+
+function _option(kind: number, body: Uint8Array): TcpOption {
+  const view = _view(body);
+  switch (kind) {
+    case 2:
+      if (body.length === 2) return { kind: "mss", value: view.getUint16(0) };
+      break;
+    case 3:
+      if (body.length === 1) return { kind: "wscale", value: body[0]! };
+      break;
+    case 4:
+      if (body.length === 0) return { kind: "sackOK" };
+      break;
+    case 5:
+      if (body.length % 8 === 0 && body.length > 0) {
+        const blocks: Array<[number, number]> = [];
+        for (let i = 0; i < body.length; i += 8) {
+          blocks.push([view.getUint32(i), view.getUint32(i + 4)]);
+        }
+        return { kind: "sack", value: blocks };
+      }
+      break;
+    case 8:
+      if (body.length === 8) {
+        return { kind: "TS", value: [view.getUint32(0), view.getUint32(4)] };
+      }
+      break;
+  }
+  return { kind: tcpOptionName(kind), data: body };
+}
+
+/** Ones' complement sum over the pseudo header and the segment; 0xffff means valid. */
+function _checksum(src: Uint8Array, dst: Uint8Array, segment: Uint8Array): number {
+  let sum = _sum16(src) + _sum16(dst) + _PROTO_TCP;
+  // Pseudo-header length: 16 bits for IPv4, 32 bits for IPv6; both sum the same way.
+  sum += (segment.length >>> 16) + (segment.length & 0xffff);
+  sum += _sum16(segment);
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return sum;
+}
+
+function _sum16(bytes: Uint8Array): number {
+  let sum = 0;
+  const even = bytes.length & ~1;
+  for (let i = 0; i < even; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
+  if (bytes.length & 1) sum += bytes[even]! << 8;
+  return sum;
+}
+
+function _view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
