@@ -21,13 +21,8 @@ import { decodeTcp } from "../analysis/decode.ts";
 import { parseAddress } from "../analysis/fast_decode.ts";
 import { PcapError } from "../analysis/pcap.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
-import type {
-  CauseCandidate,
-  CauseId,
-  Teardown,
-  TeardownContext,
-  TeardownKind,
-} from "../analysis/teardown.ts";
+import type { CauseCandidate, CauseId } from "../analysis/causes.ts";
+import type { Teardown, TeardownContext, TeardownKind } from "../analysis/teardown.ts";
 import type { ConnState } from "../analysis/types.ts";
 
 /** "originator" (the side that sent the first SYN) or "responder". */

@@ -8,7 +8,8 @@
 
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from "yaml";
 import type { ConnState } from "../analysis/types.ts";
-import type { CauseId, EventWord, Expectation, Scenario, Side, SideSpec, Step } from "./types.ts";
+import { CAUSE_IDS, type CauseId, isCauseId } from "../analysis/causes.ts";
+import type { EventWord, Expectation, Scenario, Side, SideSpec, Step } from "./types.ts";
 
 /** A scenario file that cannot be used: where, and what was expected there. */
 export class ScenarioError extends SyntaxError {
@@ -41,17 +42,6 @@ const STATES: readonly ConnState[] = [
   "SH",
   "SHR",
   "OTH",
-];
-const CAUSES: readonly CauseId[] = [
-  "close-with-unread-data",
-  "linger-zero",
-  "data-after-close",
-  "refused",
-  "graceful-close",
-  "half-close",
-  "abort-after-retransmissions",
-  "listener-closed",
-  "unknown",
 ];
 const EVENTS: readonly EventWord[] = ["in", "out", "rdhup", "hup", "err", "pri"];
 const NO_ARGUMENT = [
@@ -460,8 +450,8 @@ function readExpectation(r: Reader, fail: Fail): Expectation {
     const list = isSeq(causeNode) ? causeNode.items : [causeNode];
     const causes = list.map((i) => (isScalar(i) ? String(i.value) : ""));
     for (const c of causes) {
-      if (!CAUSES.includes(c as CauseId)) {
-        fail(causeNode, r.at("cause"), `unknown cause "${c}"; expected one of: ${CAUSES.join(", ")}`);
+      if (!isCauseId(c)) {
+        fail(causeNode, r.at("cause"), `unknown cause "${c}"; expected one of: ${CAUSE_IDS.join(", ")}`);
       }
     }
     expect.cause = causes.length === 1 ? causes[0] as CauseId : causes as CauseId[];

@@ -5,10 +5,8 @@
  * @module
  */
 
+import type { CauseId } from "../analysis/causes.ts";
 import type { ConnState } from "../analysis/types.ts";
-/** Stable identifiers of teardown causes, shared by the analysis, the report and the JSON. */
-export type { CauseId } from "../analysis/teardown.ts";
-import type { CauseId } from "../analysis/teardown.ts";
 
 /** Epoll and poll event words, as in EPOLLIN... */
 export type EventWord = "in" | "out" | "rdhup" | "hup" | "err" | "pri";
