@@ -1,9 +1,8 @@
 /**
  * What each teardown cause means, at length, for the run report: in plain
  * words first, then the kernel function and the RFC behind it, and what to
- * do instead. One entry per cause id; the one-line meaning and the kernel
- * facts are the cause table's (lab/analysis/causes.ts), the verdict's
- * sentence is the verdict's (lab/verdict/verdict_sentence.ts).
+ * do instead. One entry per cause id; the one-line meaning, the kernel facts
+ * and the verdict's sentence are the cause table's (lab/analysis/causes.ts).
  *
  * @module
  */
@@ -111,8 +110,8 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     instead:
       "Start the server (and wait until it listens) before connecting, or retry connect() with a back-off.",
   }),
-  "graceful-close": ({ who, peer, facts }) => {
-    if (facts.finsCrossed) {
+  "graceful-close": ({ who, peer, finsCrossed }) => {
+    if (finsCrossed) {
       return {
         plain: [
           "Each side sent its FIN before it had seen the other's. Each then received the peer's FIN while still in FIN_WAIT1, " +
