@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { CauseCandidate, Confidence } from "./causes.ts";
 import {
   type Connection,
   type Direction,
@@ -34,33 +35,6 @@ export type TeardownKind =
   | "open"
   /** The SYN got no SYN-ACK and no RST. */
   | "no-handshake";
-
-/** Stable identifiers of the causes the packets can point to. */
-export type CauseId =
-  | "close-with-unread-data"
-  | "linger-zero"
-  | "data-after-close"
-  | "refused"
-  | "graceful-close"
-  | "half-close"
-  | "abort-after-retransmissions"
-  | "listener-closed"
-  | "unknown";
-
-/** How sure the packets make a cause. */
-export type Confidence = "certain" | "likely" | "possible";
-
-/** One possible cause of the teardown. */
-export interface CauseCandidate {
-  /** Which cause. */
-  cause: CauseId;
-  /** How sure the packets make it. */
-  confidence: Confidence;
-  /** One line in plain words: why the packets point here. */
-  reason: string;
-  /** What evidence outside the packets would confirm or rule this out. */
-  settledBy?: string;
-}
 
 /** The packet-level verdict on one connection's teardown. */
 export interface Teardown {

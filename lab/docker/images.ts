@@ -23,7 +23,9 @@ export interface LabImages {
 
 /** Bump when the way the image is assembled changes, so old tags are not reused. */
 const RECIPE_VERSION = "2";
-const ENDPOINT_SOURCE = new URL("../../containers/endpoint/tcplab.c", import.meta.url);
+/** The endpoint program's sources: the entry point, the holder, the steps, the logging, and their header. */
+const ENDPOINT_SOURCES = ["main.c", "holder.c", "steps.c", "log.c", "tcplab.h"];
+const ENDPOINT_DIR = new URL("../../containers/endpoint/", import.meta.url);
 const ENDPOINT_DOCKERFILE = new URL("../../containers/endpoint/Dockerfile", import.meta.url);
 
 /** The user tcpdump, and the holder that starts it, drop their privileges to inside the image. */
@@ -34,7 +36,9 @@ export const CAPTURE_UID = 101;
  * The tag carries a hash of its inputs, so a changed program or tcpdump gets a new image.
  */
 export async function ensureImages(docker: DockerClient, progress: Progress): Promise<LabImages> {
-  const source = await Deno.readFile(ENDPOINT_SOURCE);
+  const sources = await Promise.all(
+    ENDPOINT_SOURCES.map(async (name) => ({ name, data: await Deno.readFile(new URL(name, ENDPOINT_DIR)) })),
+  );
   const dockerfile = await Deno.readFile(ENDPOINT_DOCKERFILE);
   const tcpdump = await findProgram("tcpdump", "apt-get install -y tcpdump");
   const libraries = await sharedLibraries(tcpdump);
@@ -44,7 +48,7 @@ export async function ensureImages(docker: DockerClient, progress: Progress): Pr
   });
   const endpoint = `tcplab-endpoint:${await shortHash(
     RECIPE_VERSION,
-    source,
+    ...sources.flatMap((s) => [s.name, s.data]),
     dockerfile,
     tcpdumpInputs.join("\n"),
   )}`;
@@ -54,7 +58,7 @@ export async function ensureImages(docker: DockerClient, progress: Progress): Pr
     // compiler (or an unreadable library) fails here, and no image is left half-made.
     const context = makeTar([
       { path: "Dockerfile", data: dockerfile, mode: 0o644 },
-      ...rootFiles(await compileEndpoint(source)),
+      ...rootFiles(await compileEndpoint(sources)),
       ...await tcpdumpFiles(tcpdump, libraries),
     ]);
     progress.step("build", `building image ${endpoint} (static tcplab, this host's tcpdump)`);
@@ -88,22 +92,20 @@ function rootFiles(tcplab: Uint8Array): TarEntry[] {
   ];
 }
 
-async function compileEndpoint(source: Uint8Array): Promise<Uint8Array> {
+async function compileEndpoint(sources: Array<{ name: string; data: Uint8Array }>): Promise<Uint8Array> {
   const dir = await Deno.makeTempDir({ prefix: "tcplab-build-" });
   try {
-    const input = `${dir}/tcplab.c`;
     const output = `${dir}/tcplab`;
-    await Deno.writeFile(input, source);
+    for (const s of sources) await Deno.writeFile(`${dir}/${s.name}`, s.data);
+    const inputs = sources.filter((s) => s.name.endsWith(".c")).map((s) => `${dir}/${s.name}`);
     const result = await runProgram(
       "gcc",
-      ["-static", "-O2", "-Wall", "-Wextra", "-o", output, input],
+      ["-static", "-O2", "-Wall", "-Wextra", "-o", output, ...inputs],
       "apt-get install -y gcc libc6-dev",
     );
     if (!result.success) {
       throw new LabEnvironmentError(
-        `Cannot compile containers/endpoint/tcplab.c: ${
-          result.stderr.trim().split("\n").slice(-3).join(" / ")
-        }`,
+        `Cannot compile containers/endpoint/*.c: ${result.stderr.trim().split("\n").slice(-3).join(" / ")}`,
         "install a C compiler with a static libc (apt-get install -y gcc libc6-dev)",
       );
     }

@@ -25,13 +25,8 @@ import {
 import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
 import { decodeTcp } from "../analysis/tcp_decoder.ts";
 import { TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
-import type {
-  CauseCandidate,
-  CauseId,
-  Teardown,
-  TeardownContext,
-  TeardownKind,
-} from "../analysis/teardown.ts";
+import type { CauseCandidate, CauseId } from "../analysis/causes.ts";
+import type { Teardown, TeardownContext, TeardownKind } from "../analysis/teardown.ts";
 import type { ConnState } from "../analysis/types.ts";
 
 /** "originator" (the side that sent the first SYN) or "responder". */

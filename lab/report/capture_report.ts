@@ -13,7 +13,7 @@
 import { linkTypeName } from "../analysis/link_types.ts";
 import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
 import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
-import type { CauseId } from "../analysis/teardown.ts";
+import { CAUSES, isCauseId } from "../analysis/causes.ts";
 import type {
   CaptureExplanation,
   ConnectionDetail,
@@ -39,19 +39,6 @@ export const CONN_STATE_MEANING: Readonly<Record<string, string>> = {
   SH: "the originator sent SYN then FIN; no SYN-ACK seen",
   SHR: "the responder sent SYN-ACK then FIN; no SYN seen",
   OTH: "no SYN seen: mid-stream traffic",
-};
-
-/** One line per cause, for the count table. */
-export const CAUSE_MEANING: Readonly<Record<CauseId, string>> = {
-  "close-with-unread-data": "close() with received data unread sends RST (RFC 2525 2.17)",
-  "linger-zero": "close() with SO_LINGER {1, 0} sends RST",
-  "data-after-close": "data arrived after the receiver had closed; it answered RST",
-  "refused": "nothing listened on the port; the SYN was answered with RST",
-  "graceful-close": "FIN both ways, nothing lost",
-  "half-close": "one side sent FIN and kept receiving (shutdown(SHUT_WR)), or the other never closed",
-  "abort-after-retransmissions": "retransmissions or keepalive probes went unanswered: a timeout",
-  "listener-closed": "the listening socket closed while the connection waited to be accepted; it was reset",
-  "unknown": "the packets do not say (still open, unanswered SYN, stray RST)",
 };
 
 /** How many packet lines a detailed section shows at most. */
@@ -170,7 +157,7 @@ function _summary(x: CaptureExplanation): string[] {
   }
   out.push("", "| cause (from packets alone) | connections |", "|---|---:|");
   for (const [cause, n] of Object.entries(x.byCause)) {
-    const meaning = cause.split(" or ").map((c) => CAUSE_MEANING[c as CauseId] ?? "").join("; or ");
+    const meaning = cause.split(" or ").map((c) => isCauseId(c) ? CAUSES[c].meaning : "").join("; or ");
     out.push(`| ${code(cause)}: ${escapeCell(meaning)} | ${_n(n)} |`);
   }
   const open = (x.byEnd["capture-end"] ?? 0) + (x.byEnd["idle"] ?? 0);
@@ -382,44 +369,10 @@ function _numbering(d: ConnectionDetail): string {
   return note === null ? "" : ` ${note}`;
 }
 
-/** The Linux behaviour behind each cause, as the kernel source shows it (see kernel-facts in the project). */
-export const CAUSE_KERNEL: Readonly<Record<CauseId, string>> = {
-  "close-with-unread-data":
-    "`__tcp_close()` (net/ipv4/tcp.c) first drains the receive queue; if any byte was never " +
-    "read, it counts `TcpExt.TCPAbortOnClose`, moves the socket to CLOSE and sends RST instead of FIN (reason " +
-    "`TCP_ABORT_ON_CLOSE` on 6.12 and later), so that the peer learns its data was lost. RFC 2525 section 2.17 and " +
-    "RFC 9293 section 3.6.1 ask for this. Read to EOF (or shutdown(SHUT_WR) and drain) before close() to get a FIN.",
-  "linger-zero":
-    "With SO_LINGER {1, 0}, `__tcp_close()` calls `tcp_disconnect()`, which sends RST and skips " +
-    "TIME_WAIT; the counter is `TcpExt.TCPAbortOnData` and the reason `TCP_STATE`. Unread data is checked first, " +
-    "so the same RST can mean either cause.",
-  "data-after-close":
-    "A closed socket cannot deliver data. A timewait socket (FIN_WAIT2 or TIME_WAIT) answers it " +
-    "with RST (reason `TCP_TIMEWAIT_SOCKET`, only `Tcp.OutRsts` moves); a full socket in FIN_WAIT1/2 counts " +
-    "`TcpExt.TCPAbortOnData` (reason `TCP_ABORT_ON_DATA`). The RST has no ACK bit: its sequence number is the " +
-    "ack of the segment it answers. The peer's next write fails with EPIPE or ECONNRESET.",
-  "refused":
-    "No socket listened on the port: the kernel answers the SYN with `[R.]`, seq 0, ack ISN+1 (reason " +
-    "`NO_SOCKET`, RFC 9293 section 3.10.7.1), and connect() fails with ECONNREFUSED (`Tcp.AttemptFails`).",
-  "graceful-close":
-    "close() with nothing unread and no zero linger sends FIN (`tcp_send_fin()`); the peer reads " +
-    "EOF and closes in turn; the side that closed first keeps TIME_WAIT for 60 s.",
-  "half-close":
-    "shutdown(SHUT_WR) sends FIN at once and keeps the socket open for reading (`tcp_shutdown()`, " +
-    "RFC 9293 section 3.6): data may still flow the other way until that side's FIN.",
-  "abort-after-retransmissions": "A keepalive timeout ends with RST (reason `TCP_KEEPALIVE_TIMEOUT`); a " +
-    "retransmission timeout (tcp_retries2, or TCP_USER_TIMEOUT) drops the connection silently " +
-    "(`TcpExt.TCPAbortOnTimeout`), with no RST on the wire.",
-  "listener-closed": "Closing a listening socket resets every connection still in its accept queue " +
-    "(`inet_csk_listen_stop()` -> `tcp_disconnect()`, reason `TCP_STATE`, no abort counter): on the wire " +
-    "it looks like SO_LINGER {1, 0}; only the server's calls (no accept() for that peer) tell them apart.",
-  "unknown": "",
-};
-
 function _why(d: ConnectionDetail): string[] {
   const out: string[] = [];
   for (const c of d.candidates) {
-    const text = CAUSE_KERNEL[c.cause];
+    const text = CAUSES[c.cause].kernel;
     if (text) out.push(`- ${code(c.cause)}: ${text}`);
   }
   return out;

@@ -1,17 +1,17 @@
 /**
- * What each teardown cause means, in plain words first, then the kernel
- * function and the RFC behind it, and what to do instead.
+ * What each teardown cause means, at length, for the run report: in plain
+ * words first, then the kernel function and the RFC behind it, and what to
+ * do instead. One entry per cause id; the one-line meaning, the kernel facts
+ * and the verdict's sentence are the cause table's (lab/analysis/causes.ts).
  *
  * @module
  */
 
-import type { CauseId, Side } from "../scenario/types.ts";
-import type { ConnectionResult } from "../verdict/types.ts";
+import type { CauseId } from "../analysis/causes.ts";
+import { type CauseContext, causeContext, type ConnectionFacts } from "../verdict/verdict_sentence.ts";
 
 /** The text a report gives for one cause. */
 export interface Explanation {
-  /** The verdict's sentence. */
-  sentence: string;
   /** Plain-words paragraphs. */
   plain: string[];
   /** Kernel function and standards. */
@@ -20,12 +20,10 @@ export interface Explanation {
   instead: string | null;
 }
 
-function peerOf(side: Side | null): string {
-  return side === "client" ? "server" : side === "server" ? "client" : "peer";
-}
-
-function bytes(n: number): string {
-  return `${n} byte${n === 1 ? "" : "s"}`;
+/** What an explanation quotes: the cause's context, and the reset in tcpdump's notation. */
+interface _Context extends CauseContext {
+  /** "`[R.]`, seq 1, ack 2", or "a RST" when the packets did not show it. */
+  rst: string;
 }
 
 /**
@@ -36,177 +34,147 @@ function bytes(n: number): string {
  * import assert from "node:assert/strict";
  * const facts = { unreadBytes: null, resetSeq: 0, resetAck: 1, resetFlags: "R.", finsCrossed: false };
  * const e = explainCause("refused", { resetBy: "server", closedFirstBy: "server", facts });
- * assert.match(e.sentence, /refused/);
+ * assert.match(e.plain[0]!, /ECONNREFUSED/);
  * ```
  */
-export function explainCause(
-  cause: CauseId,
-  conn: Pick<ConnectionResult, "resetBy" | "closedFirstBy" | "facts">,
-): Explanation {
-  const who = conn.resetBy ?? conn.closedFirstBy;
-  const peer = peerOf(who);
-  const f = conn.facts;
+export function explainCause(cause: CauseId, conn: ConnectionFacts): Explanation {
+  const context = causeContext(conn);
+  const f = context.facts;
   const rst = f.resetFlags
     ? `\`[${f.resetFlags}]\`${f.resetSeq !== null ? `, seq ${f.resetSeq}` : ""}${
       f.resetAck !== null && f.resetFlags.includes(".") ? `, ack ${f.resetAck}` : ""
     }`
     : "a RST";
-  switch (cause) {
-    case "close-with-unread-data": {
-      const unread = f.unreadBytes !== null ? bytes(f.unreadBytes) : "data";
+  return _EXPLANATIONS[cause]({ ...context, rst });
+}
+
+/** Every cause's explanation, by cause id. */
+const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
+  "close-with-unread-data": ({ who, peer, unread, rst }) => ({
+    plain: [
+      `The ${who} called close() while ${unread} that the ${peer} had sent still sat unread in its receive queue. ` +
+      `Linux does not send FIN in that case: a FIN would tell the ${peer} that everything it sent was delivered to the application, which is not true. ` +
+      `It sends RST instead (${rst}), so the ${peer} learns that its data was lost.`,
+      `The RST's sequence number is the one right after the ${who}'s SYN: no FIN consumed a sequence number. ` +
+      `It acknowledges the ${peer}'s bytes, because the kernel did receive them; the application never read them. ` +
+      `No SO_LINGER option is needed for this: unread data alone triggers it.`,
+    ],
+    why: [
+      "Linux `tcp_close()` (`__tcp_close()` in net/ipv4/tcp.c) first drains the receive queue. If any byte was never read, " +
+      "it counts `TCPAbortOnClose`, moves the socket to CLOSE and sends an active reset (`tcp_send_active_reset()`, " +
+      "reason `TCP_ABORT_ON_CLOSE` on 6.12 and later). Only after that check does SO_LINGER {1, 0} lead to a reset; otherwise the kernel sends FIN.",
+      'RFC 2525 section 2.17 ("Failure to RST on close with data pending") asks for exactly this, and RFC 9293 section 3.6.1 ' +
+      '(SHLD-3) says a host that closes with received data pending "SHOULD send a RST to show that data was lost".',
+    ],
+    instead:
+      `Read what the ${peer} sent before close(): read to EOF, or call shutdown(SHUT_WR), keep reading until read() returns 0, then close(). ` +
+      `Then the ${who} sends FIN and the connection ends with a FIN handshake.`,
+  }),
+  "linger-zero": ({ who, rst }) => ({
+    plain: [
+      `With SO_LINGER on and a linger time of 0, close() discards anything unsent and resets the connection (${rst}) instead of sending FIN. ` +
+      `The socket goes straight to CLOSE: no TIME_WAIT on the ${who}'s side.`,
+    ],
+    why: [
+      "In `__tcp_close()` (net/ipv4/tcp.c), after the unread-data check, `sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime` calls " +
+      "`tcp_disconnect()`, which sends the RST. The counter that moves is `TCPAbortOnData` (not `TCPAbortOnLinger`, which belongs to " +
+      "the FIN_WAIT2 timeout), and 6.12+ kernels give the reason `TCP_STATE`.",
+      "RFC 9293 section 3.10.4 (ABORT) describes the call: pending sends and receives are discarded and a RST is sent.",
+    ],
+    instead:
+      "Leave SO_LINGER off (or give it a non-zero time) unless the abort is what you want; to avoid TIME_WAIT build-up, let the client close first.",
+  }),
+  "data-after-close": ({ who, peer, rst }) => ({
+    plain: [
+      `The ${who} closed (FIN) while the ${peer} was still going to send. A closed socket cannot deliver data to anyone, ` +
+      `so the ${who}'s kernel answered the ${peer}'s data with RST (${rst}).`,
+    ],
+    why: [
+      "If the closed socket is already a FIN_WAIT2 timewait socket, `tcp_timewait_state_process()` answers the segment with RST " +
+      "(reason `TCP_TIMEWAIT_SOCKET`, only `OutRsts` moves); if it is still a full socket in FIN_WAIT1/2, `tcp_rcv_state_process()` " +
+      "counts `TCPAbortOnData` and resets (reason `TCP_ABORT_ON_DATA`). Both are the same cause for an application: data after close.",
+      "RFC 9293 section 3.10.7.4: data for a connection the user has closed is answered with a reset.",
+    ],
+    instead:
+      `Agree on who speaks last: the ${who} should shutdown(SHUT_WR) and read to EOF before close(), or the ${peer} should stop sending once it reads EOF.`,
+  }),
+  "refused": ({ rst }) => ({
+    plain: [
+      `The SYN reached a host where no socket listened on that port. The kernel answered with ${rst}, ` +
+      "and the connecting program's connect() failed with ECONNREFUSED.",
+    ],
+    why: [
+      "`tcp_v4_rcv()` finds no socket for the segment and calls `tcp_v4_send_reset()` (reason `NO_SOCKET`). " +
+      "The RST has seq 0 and acknowledges the SYN (ISN+1), as RFC 9293 section 3.10.7.1 asks for a segment to a CLOSED port.",
+    ],
+    instead:
+      "Start the server (and wait until it listens) before connecting, or retry connect() with a back-off.",
+  }),
+  "graceful-close": ({ who, peer, finsCrossed }) => {
+    if (finsCrossed) {
       return {
-        sentence:
-          `The ${who} reset the connection: it called close() with ${unread} unread in its receive queue, so Linux sent RST instead of FIN.`,
         plain: [
-          `The ${who} called close() while ${unread} that the ${peer} had sent still sat unread in its receive queue. ` +
-          `Linux does not send FIN in that case: a FIN would tell the ${peer} that everything it sent was delivered to the application, which is not true. ` +
-          `It sends RST instead (${rst}), so the ${peer} learns that its data was lost.`,
-          `The RST's sequence number is the one right after the ${who}'s SYN: no FIN consumed a sequence number. ` +
-          `It acknowledges the ${peer}'s bytes, because the kernel did receive them; the application never read them. ` +
-          `No SO_LINGER option is needed for this: unread data alone triggers it.`,
+          "Each side sent its FIN before it had seen the other's. Each then received the peer's FIN while still in FIN_WAIT1, " +
+          "moved to CLOSING, and to TIME_WAIT once its own FIN was acknowledged: both sides end in TIME_WAIT, not just one.",
         ],
         why: [
-          "Linux `tcp_close()` (`__tcp_close()` in net/ipv4/tcp.c) first drains the receive queue. If any byte was never read, " +
-          "it counts `TCPAbortOnClose`, moves the socket to CLOSE and sends an active reset (`tcp_send_active_reset()`, " +
-          "reason `TCP_ABORT_ON_CLOSE` on 6.12 and later). Only after that check does SO_LINGER {1, 0} lead to a reset; otherwise the kernel sends FIN.",
-          'RFC 2525 section 2.17 ("Failure to RST on close with data pending") asks for exactly this, and RFC 9293 section 3.6.1 ' +
-          '(SHLD-3) says a host that closes with received data pending "SHOULD send a RST to show that data was lost".',
+          "RFC 9293 section 3.6 describes the simultaneous close (its figure 13); in Linux, `tcp_fin()` (net/ipv4/tcp_input.c) " +
+          "moves a FIN_WAIT1 socket that receives a FIN to TCP_CLOSING, and the ACK of its own FIN then leads to TIME_WAIT.",
         ],
-        instead:
-          `Read what the ${peer} sent before close(): read to EOF, or call shutdown(SHUT_WR), keep reading until read() returns 0, then close(). ` +
-          `Then the ${who} sends FIN and the connection ends with a FIN handshake.`,
+        instead: null,
       };
     }
-    case "linger-zero":
-      return {
-        sentence:
-          `The ${who} reset the connection: it set SO_LINGER {on, 0} and called close(), which aborts instead of closing.`,
-        plain: [
-          `With SO_LINGER on and a linger time of 0, close() discards anything unsent and resets the connection (${rst}) instead of sending FIN. ` +
-          `The socket goes straight to CLOSE: no TIME_WAIT on the ${who}'s side.`,
-        ],
-        why: [
-          "In `__tcp_close()` (net/ipv4/tcp.c), after the unread-data check, `sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime` calls " +
-          "`tcp_disconnect()`, which sends the RST. The counter that moves is `TCPAbortOnData` (not `TCPAbortOnLinger`, which belongs to " +
-          "the FIN_WAIT2 timeout), and 6.12+ kernels give the reason `TCP_STATE`.",
-          "RFC 9293 section 3.10.4 (ABORT) describes the call: pending sends and receives are discarded and a RST is sent.",
-        ],
-        instead:
-          "Leave SO_LINGER off (or give it a non-zero time) unless the abort is what you want; to avoid TIME_WAIT build-up, let the client close first.",
-      };
-    case "data-after-close":
-      return {
-        sentence:
-          `The ${who} reset the connection: data arrived from the ${peer} after the ${who} had closed its socket.`,
-        plain: [
-          `The ${who} closed (FIN) while the ${peer} was still going to send. A closed socket cannot deliver data to anyone, ` +
-          `so the ${who}'s kernel answered the ${peer}'s data with RST (${rst}).`,
-        ],
-        why: [
-          "If the closed socket is already a FIN_WAIT2 timewait socket, `tcp_timewait_state_process()` answers the segment with RST " +
-          "(reason `TCP_TIMEWAIT_SOCKET`, only `OutRsts` moves); if it is still a full socket in FIN_WAIT1/2, `tcp_rcv_state_process()` " +
-          "counts `TCPAbortOnData` and resets (reason `TCP_ABORT_ON_DATA`). Both are the same cause for an application: data after close.",
-          "RFC 9293 section 3.10.7.4: data for a connection the user has closed is answered with a reset.",
-        ],
-        instead:
-          `Agree on who speaks last: the ${who} should shutdown(SHUT_WR) and read to EOF before close(), or the ${peer} should stop sending once it reads EOF.`,
-      };
-    case "refused":
-      return {
-        sentence: `The connection was refused: nothing listened on the port, so the ${
-          who ?? "server"
-        }'s kernel answered the SYN with RST.`,
-        plain: [
-          `The SYN reached a host where no socket listened on that port. The kernel answered with ${rst}, ` +
-          "and the connecting program's connect() failed with ECONNREFUSED.",
-        ],
-        why: [
-          "`tcp_v4_rcv()` finds no socket for the segment and calls `tcp_v4_send_reset()` (reason `NO_SOCKET`). " +
-          "The RST has seq 0 and acknowledges the SYN (ISN+1), as RFC 9293 section 3.10.7.1 asks for a segment to a CLOSED port.",
-        ],
-        instead:
-          "Start the server (and wait until it listens) before connecting, or retry connect() with a back-off.",
-      };
-    case "graceful-close":
-      if (f.finsCrossed) {
-        return {
-          sentence:
-            "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended without loss.",
-          plain: [
-            "Each side sent its FIN before it had seen the other's. Each then received the peer's FIN while still in FIN_WAIT1, " +
-            "moved to CLOSING, and to TIME_WAIT once its own FIN was acknowledged: both sides end in TIME_WAIT, not just one.",
-          ],
-          why: [
-            "RFC 9293 section 3.6 describes the simultaneous close (its figure 13); in Linux, `tcp_fin()` (net/ipv4/tcp_input.c) " +
-            "moves a FIN_WAIT1 socket that receives a FIN to TCP_CLOSING, and the ACK of its own FIN then leads to TIME_WAIT.",
-          ],
-          instead: null,
-        };
-      }
-      return {
-        sentence: `The connection ended with a FIN handshake; the ${
-          who ?? "first closer"
-        } closed first and nothing was lost.`,
-        plain: [
-          `The ${who} had read everything it was sent, so close() sent FIN. The ${peer} read EOF (read() returned 0), ` +
-          `closed in turn, and its FIN was acknowledged. The ${who}, the active closer, keeps the connection in TIME_WAIT for 60 s.`,
-        ],
-        why: [
-          "`__tcp_close()` finds the receive queue empty and no zero linger, so `tcp_close_state()` moves to FIN_WAIT1 and `tcp_send_fin()` sends FIN " +
-          "(RFC 9293 section 3.6, normal close sequence).",
-        ],
-        instead: null,
-      };
-    case "half-close":
-      return {
-        sentence:
-          `The ${who} half-closed the connection with shutdown(SHUT_WR); the ${peer} kept sending, and both finished with FIN.`,
-        plain: [
-          `shutdown(SHUT_WR) sends FIN at once but keeps the socket open for reading, so the ${who} can still receive what the ${peer} sends.`,
-        ],
-        why: [
-          "`tcp_shutdown()` (net/ipv4/tcp.c) sends FIN for SEND_SHUTDOWN; RFC 9293 section 3.6 allows data to flow the other way until the peer's FIN.",
-        ],
-        instead: null,
-      };
-    case "abort-after-retransmissions":
-      return {
-        sentence: `The connection was aborted after retransmissions went unanswered.`,
-        plain: ["Segments were retransmitted without an answer until the sender gave up."],
-        why: [
-          "`tcp_write_timeout()` gives up after tcp_retries2 (`TCPAbortOnTimeout`); no RST is sent by the side that gives up on retransmissions.",
-        ],
-        instead: "Look at the path between the hosts and at the peer's health.",
-      };
-    case "listener-closed":
-      return {
-        sentence:
-          `The ${who} reset the connection: it closed its listening socket while the connection still waited in the accept queue.`,
-        plain: [
-          `The handshake completed in the ${who}'s kernel, so the ${peer} saw an established connection, but the ${who} program ` +
-          `never called accept() for it. When the program closed its listening socket, Linux reset every connection still ` +
-          `queued there (${rst}): nobody would ever read from it. On the wire this looks like SO_LINGER {1, 0}; the ` +
-          `${who}'s calls (no accept() for this peer, then the listener's close()) tell them apart.`,
-        ],
-        why: [
-          "`inet_csk_listen_stop()` (net/ipv4/inet_connection_sock.c), called when a listening socket closes, takes each " +
-          "connection off the accept queue and calls `inet_child_forget()`, which disconnects it with `tcp_disconnect()`: " +
-          "RST for an established connection, 6.12+ kernels give the reason `TCP_STATE`. No abort counter moves, only " +
-          "`Tcp.OutRsts` and `Tcp.EstabResets`.",
-          "A server that restarts, or stops listening during a deploy, resets the connections the kernel had already " +
-          "accepted for it; clients see ECONNRESET on a connection that looked established.",
-        ],
-        instead:
-          `Stop accepting gracefully: before closing the listener, accept what is queued and close those connections ` +
-          `properly (or let a new process take over the same socket, SO_REUSEPORT or a passed descriptor), so that ` +
-          `queued clients get an answer or a FIN instead of a reset.`,
-      };
-    case "unknown":
-      return {
-        sentence: "The lab could not tell why this connection ended from the evidence it has.",
-        plain: ["The packets and the kernel evidence do not match a teardown the lab knows."],
-        why: [],
-        instead: null,
-      };
-  }
-}
+    return {
+      plain: [
+        `The ${who} had read everything it was sent, so close() sent FIN. The ${peer} read EOF (read() returned 0), ` +
+        `closed in turn, and its FIN was acknowledged. The ${who}, the active closer, keeps the connection in TIME_WAIT for 60 s.`,
+      ],
+      why: [
+        "`__tcp_close()` finds the receive queue empty and no zero linger, so `tcp_close_state()` moves to FIN_WAIT1 and `tcp_send_fin()` sends FIN " +
+        "(RFC 9293 section 3.6, normal close sequence).",
+      ],
+      instead: null,
+    };
+  },
+  "half-close": ({ who, peer }) => ({
+    plain: [
+      `shutdown(SHUT_WR) sends FIN at once but keeps the socket open for reading, so the ${who} can still receive what the ${peer} sends.`,
+    ],
+    why: [
+      "`tcp_shutdown()` (net/ipv4/tcp.c) sends FIN for SEND_SHUTDOWN; RFC 9293 section 3.6 allows data to flow the other way until the peer's FIN.",
+    ],
+    instead: null,
+  }),
+  "abort-after-retransmissions": () => ({
+    plain: ["Segments were retransmitted without an answer until the sender gave up."],
+    why: [
+      "`tcp_write_timeout()` gives up after tcp_retries2 (`TCPAbortOnTimeout`); no RST is sent by the side that gives up on retransmissions.",
+    ],
+    instead: "Look at the path between the hosts and at the peer's health.",
+  }),
+  "listener-closed": ({ who, peer, rst }) => ({
+    plain: [
+      `The handshake completed in the ${who}'s kernel, so the ${peer} saw an established connection, but the ${who} program ` +
+      `never called accept() for it. When the program closed its listening socket, Linux reset every connection still ` +
+      `queued there (${rst}): nobody would ever read from it. On the wire this looks like SO_LINGER {1, 0}; the ` +
+      `${who}'s calls (no accept() for this peer, then the listener's close()) tell them apart.`,
+    ],
+    why: [
+      "`inet_csk_listen_stop()` (net/ipv4/inet_connection_sock.c), called when a listening socket closes, takes each " +
+      "connection off the accept queue and calls `inet_child_forget()`, which disconnects it with `tcp_disconnect()`: " +
+      "RST for an established connection, 6.12+ kernels give the reason `TCP_STATE`. No abort counter moves, only " +
+      "`Tcp.OutRsts` and `Tcp.EstabResets`.",
+      "A server that restarts, or stops listening during a deploy, resets the connections the kernel had already " +
+      "accepted for it; clients see ECONNRESET on a connection that looked established.",
+    ],
+    instead:
+      `Stop accepting gracefully: before closing the listener, accept what is queued and close those connections ` +
+      `properly (or let a new process take over the same socket, SO_REUSEPORT or a passed descriptor), so that ` +
+      `queued clients get an answer or a FIN instead of a reset.`,
+  }),
+  "unknown": () => ({
+    plain: ["The packets and the kernel evidence do not match a teardown the lab knows."],
+    why: [],
+    instead: null,
+  }),
+};

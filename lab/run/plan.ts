@@ -14,7 +14,8 @@ import type { ContainerRecord } from "../evidence/artifacts.ts";
 import { CAPTURE_UID } from "../docker/images.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
-import { sideCommand, sideEnv, type StepTarget } from "../scenario/steps.ts";
+import { sideCommand, sideEnv } from "../scenario/steps.ts";
+import type { StepTarget } from "../scenario/step_table.ts";
 import { isStepsSide, type Scenario, type Side } from "../scenario/types.ts";
 
 /** How long each phase may take, in ms. */

@@ -8,7 +8,9 @@
 
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from "yaml";
 import type { ConnState } from "../analysis/types.ts";
-import type { CauseId, EventWord, Expectation, Scenario, Side, SideSpec, Step } from "./types.ts";
+import { CAUSE_IDS, type CauseId, isCauseId } from "../analysis/causes.ts";
+import { EVENT_WORDS, type EventWord, isStepName, type Step, STEP_NAMES, STEPS } from "./step_table.ts";
+import type { Expectation, Scenario, Side, SideSpec } from "./types.ts";
 
 /** A scenario file that cannot be used: where, and what was expected there. */
 export class ScenarioError extends SyntaxError {
@@ -42,44 +44,6 @@ const STATES: readonly ConnState[] = [
   "SHR",
   "OTH",
 ];
-const CAUSES: readonly CauseId[] = [
-  "close-with-unread-data",
-  "linger-zero",
-  "data-after-close",
-  "refused",
-  "graceful-close",
-  "half-close",
-  "abort-after-retransmissions",
-  "listener-closed",
-  "unknown",
-];
-const EVENTS: readonly EventWord[] = ["in", "out", "rdhup", "hup", "err", "pri"];
-const NO_ARGUMENT = [
-  "accept",
-  "connect",
-  "fionread",
-  "siocoutq",
-  "read-eof",
-  "close",
-  "close-listener",
-  "wait-pending",
-  "exit",
-];
-const BYTES = ["wait-unread", "wait-unsent-below", "write", "read", "rcvbuf", "sndbuf"];
-/** Every step a scenario may use, as the error messages list them. */
-export const STEP_NAMES: readonly string[] = [
-  "listen",
-  ...NO_ARGUMENT,
-  ...BYTES,
-  "epoll",
-  "poll",
-  "shutdown",
-  "linger",
-  "nodelay",
-  "sleep",
-  "at",
-  "use",
-].sort();
 /** The sysctls a scenario (or --vary) may set: the per-namespace TCP ones Docker allows. */
 export const SCENARIO_SYSCTL = /^net\.(ipv4\.tcp_[a-z0-9_]+|core\.somaxconn)$/;
 
@@ -329,67 +293,64 @@ function readStep(node: Node, path: string, fail: Fail): Step {
   } else {
     return fail(node, path, `expected a step such as close or {write: 1}, got ${describe(node)}`);
   }
-  if (!STEP_NAMES.includes(op)) {
+  if (!isStepName(op)) {
     return fail(node, path, `unknown step "${op}"; expected one of: ${STEP_NAMES.join(", ")}`);
   }
+  const spec = STEPS[op];
   const argPath = `${path}.${op}`;
   const needs = (what: string): never => fail(arg ?? node, argPath, `expected ${what}`);
-  if (NO_ARGUMENT.includes(op)) {
-    if (arg !== undefined && !(isScalar(arg) && arg.value === null)) {
-      fail(arg, argPath, `"${op}" takes no argument; write it as - ${op}`);
-    }
-    return { op } as Step;
-  }
-  if (BYTES.includes(op)) {
-    if (arg === undefined) needs(`a number of bytes, e.g. {${op}: 1}`);
-    return {
-      op,
-      bytes: integerValue(arg!, argPath, op === "wait-unsent-below" ? 1 : 0, 1 << 30, fail),
-    } as Step;
-  }
-  switch (op) {
+  const number = (what: string): number => {
+    if (arg === undefined) needs(what);
+    const [min, max] = spec.range ?? [0, 0];
+    return integerValue(arg!, argPath, min, max, fail);
+  };
+  // The fields of the step's kind of argument; the table's types say they fit its name.
+  const step = (fields: object): Step => ({ op, ...fields }) as Step;
+  switch (spec.argument) {
+    case "none":
+      if (arg !== undefined && !(isScalar(arg) && arg.value === null)) {
+        fail(arg, argPath, `"${op}" takes no argument; write it as - ${op}`);
+      }
+      return step({});
+    case "bytes":
+      return step({ bytes: number(`a number of bytes, e.g. {${op}: 1}`) });
+    case "ms":
+      return step({ ms: number(`milliseconds, e.g. {${op}: 100}`) });
+    case "connection":
+      return step({
+        conn: number(`a connection's number, e.g. {${op}: 2} (the second made by connect or accept)`),
+      });
     case "listen": {
-      if (arg === undefined || (isScalar(arg) && arg.value === null)) return { op: "listen" };
+      if (arg === undefined || (isScalar(arg) && arg.value === null)) return step({});
       if (!isMap(arg)) return needs("{backlog: N} or nothing");
       const r = new Reader(arg, argPath, fail);
       r.only(["backlog"]);
       const backlog = r.integer("backlog", 0, 65535);
-      return backlog === null ? { op: "listen" } : { op: "listen", backlog };
+      return step(backlog === null ? {} : { backlog });
     }
-    case "use":
-      if (arg === undefined) {
-        needs("a connection's number, e.g. {use: 2} (the second made by connect or accept)");
-      }
-      return { op: "use", conn: integerValue(arg!, argPath, 1, 64, fail) };
-    case "sleep":
-    case "at": {
-      if (arg === undefined) needs(`milliseconds, e.g. {${op}: 100}`);
-      return { op, ms: integerValue(arg!, argPath, 0, 600_000, fail) } as Step;
-    }
-    case "poll":
-      return { op: "poll", events: readEvents(arg, argPath, fail) };
+    case "events":
+      return step({ events: readEvents(arg, argPath, fail) });
     case "epoll": {
       if (arg !== undefined && isMap(arg)) {
         const r = new Reader(arg, argPath, fail);
         r.only(["events", "until"]);
         const until = r.node("until");
-        return {
-          op: "epoll",
+        return step({
           events: readEvents(r.required("events"), r.at("events"), fail),
           ...(until === undefined ? {} : { until: readEvents(until, r.at("until"), fail) }),
-        };
+        });
       }
-      return { op: "epoll", events: readEvents(arg, argPath, fail) };
+      return step({ events: readEvents(arg, argPath, fail) });
     }
     case "shutdown": {
       const how = isScalar(arg) ? arg.value : undefined;
-      if (how !== "wr" && how !== "rd" && how !== "rdwr") return needs("wr, rd or rdwr, e.g. {shutdown: wr}");
-      return { op: "shutdown", how };
+      if (how !== "wr" && how !== "rd" && how !== "rdwr") return needs(`wr, rd or rdwr, e.g. {${op}: wr}`);
+      return step({ how });
     }
-    case "nodelay": {
+    case "switch": {
       const on = isScalar(arg) ? arg.value : undefined;
-      if (typeof on !== "boolean") return needs("true or false, e.g. {nodelay: true}");
-      return { op: "nodelay", on };
+      if (typeof on !== "boolean") return needs(`true or false, e.g. {${op}: true}`);
+      return step({ on });
     }
     case "linger": {
       if (!isMap(arg)) return needs("{on: true, seconds: 0}");
@@ -399,14 +360,9 @@ function readStep(node: Node, path: string, fail: Fail): Step {
       if (!isScalar(onNode) || typeof onNode.value !== "boolean") {
         fail(onNode, r.at("on"), "expected true or false");
       }
-      return {
-        op: "linger",
-        on: (onNode as { value: boolean }).value,
-        seconds: r.integer("seconds", 0, 3600) ?? 0,
-      };
+      return step({ on: (onNode as { value: boolean }).value, seconds: r.integer("seconds", 0, 3600) ?? 0 });
     }
   }
-  return fail(node, path, `unknown step "${op}"`);
 }
 
 function readEvents(node: Node | undefined, path: string, fail: Fail): EventWord[] {
@@ -419,8 +375,8 @@ function readEvents(node: Node | undefined, path: string, fail: Fail): EventWord
     return fail(node, path, `expected event words, e.g. [in, out, rdhup, hup] or "in|out"`);
   }
   for (const w of words) {
-    if (!EVENTS.includes(w as EventWord)) {
-      fail(node, path, `unknown event "${w}"; expected some of: ${EVENTS.join(", ")}`);
+    if (!EVENT_WORDS.includes(w as EventWord)) {
+      fail(node, path, `unknown event "${w}"; expected some of: ${EVENT_WORDS.join(", ")}`);
     }
   }
   return words as EventWord[];
@@ -460,8 +416,8 @@ function readExpectation(r: Reader, fail: Fail): Expectation {
     const list = isSeq(causeNode) ? causeNode.items : [causeNode];
     const causes = list.map((i) => (isScalar(i) ? String(i.value) : ""));
     for (const c of causes) {
-      if (!CAUSES.includes(c as CauseId)) {
-        fail(causeNode, r.at("cause"), `unknown cause "${c}"; expected one of: ${CAUSES.join(", ")}`);
+      if (!isCauseId(c)) {
+        fail(causeNode, r.at("cause"), `unknown cause "${c}"; expected one of: ${CAUSE_IDS.join(", ")}`);
       }
     }
     expect.cause = causes.length === 1 ? causes[0] as CauseId : causes as CauseId[];

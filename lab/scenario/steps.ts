@@ -5,18 +5,11 @@
  * @module
  */
 
-import { isStepsSide, type SideSpec, type Step } from "./types.ts";
-
-/** What a side's program must know of the run. */
-export interface StepTarget {
-  serverAddress: string;
-  port: number;
-  /** The shared moment of `at` steps, ns since the epoch (CLOCK_REALTIME). */
-  atBaseNs?: bigint;
-}
+import { type Step, STEPS, type StepTarget } from "./step_table.ts";
+import { isStepsSide, type SideSpec } from "./types.ts";
 
 /**
- * The argument of `tcplab run` for one step.
+ * The argument of `tcplab run` for one step, as its row in the step table writes it.
  *
  * @example
  * ```ts
@@ -25,47 +18,12 @@ export interface StepTarget {
  * assert.equal(stepArgument({ op: "connect" }, target), "connect=10.200.0.2:9999");
  * assert.equal(stepArgument({ op: "epoll", events: ["in", "out"], until: ["out"] }, target), "epoll=in|out:out");
  * assert.equal(stepArgument({ op: "at", ms: 5 }, { ...target, atBaseNs: 1_000_000_000n }), "at=1005000000");
+ * assert.equal(stepArgument({ op: "close" }, target), "close");
  * ```
  */
 export function stepArgument(step: Step, target: StepTarget): string {
-  switch (step.op) {
-    case "listen":
-      return `listen=0.0.0.0:${target.port}${step.backlog === undefined ? "" : `,${step.backlog}`}`;
-    case "connect":
-      return `connect=${target.serverAddress}:${target.port}`;
-    case "epoll":
-      return `epoll=${step.events.join("|")}${step.until ? `:${step.until.join("|")}` : ""}`;
-    case "poll":
-      return `poll=${step.events.join("|")}`;
-    case "wait-unread":
-    case "wait-unsent-below":
-    case "write":
-    case "read":
-    case "rcvbuf":
-    case "sndbuf":
-      return `${step.op}=${step.bytes}`;
-    case "shutdown":
-      return `shutdown=${step.how}`;
-    case "linger":
-      return `linger=${step.on ? 1 : 0},${step.seconds}`;
-    case "nodelay":
-      return `nodelay=${step.on ? 1 : 0}`;
-    case "sleep":
-      return `sleep=${step.ms}`;
-    case "use":
-      return `use=${step.conn}`;
-    case "at":
-      return `at=${(target.atBaseNs ?? 0n) + BigInt(Math.round(step.ms * 1e6))}`;
-    case "accept":
-    case "fionread":
-    case "siocoutq":
-    case "read-eof":
-    case "close":
-    case "close-listener":
-    case "wait-pending":
-    case "exit":
-      return step.op;
-  }
+  const value = STEPS[step.op].program(step, target);
+  return value === null ? step.op : `${step.op}=${value}`;
 }
 
 /** The container command of a side: `run STEP...` for the lab's program, the user's command otherwise. */

@@ -5,46 +5,13 @@
  * @module
  */
 
+import type { CauseId } from "../analysis/causes.ts";
 import type { ConnState } from "../analysis/types.ts";
-/** Stable identifiers of teardown causes, shared by the analysis, the report and the JSON. */
-export type { CauseId } from "../analysis/teardown.ts";
-import type { CauseId } from "../analysis/teardown.ts";
-
-/** Epoll and poll event words, as in EPOLLIN... */
-export type EventWord = "in" | "out" | "rdhup" | "hup" | "err" | "pri";
-
-/** One step of a side's program. Each maps to one `tcplab run` argument. */
-export type Step =
-  | { op: "listen"; backlog?: number }
-  | { op: "accept" }
-  | { op: "connect" }
-  | { op: "epoll"; events: EventWord[]; until?: EventWord[] }
-  | { op: "poll"; events: EventWord[] }
-  | { op: "wait-unread"; bytes: number }
-  | { op: "wait-unsent-below"; bytes: number }
-  | { op: "fionread" }
-  | { op: "siocoutq" }
-  | { op: "write"; bytes: number }
-  | { op: "read"; bytes: number }
-  | { op: "read-eof" }
-  | { op: "shutdown"; how: "wr" | "rd" | "rdwr" }
-  | { op: "linger"; on: boolean; seconds: number }
-  | { op: "nodelay"; on: boolean }
-  | { op: "rcvbuf"; bytes: number }
-  | { op: "sndbuf"; bytes: number }
-  | { op: "sleep"; ms: number }
-  /** Wait until a moment shared by both sides: `ms` after the lab starts the client. */
-  | { op: "at"; ms: number }
-  | { op: "close" }
-  | { op: "close-listener" }
-  /** Wait until a connection waits in the listener's accept queue, without accepting it. */
-  | { op: "wait-pending" }
-  /** Make the N-th connection this side made (by connect or accept, from 1) the current one again. */
-  | { op: "use"; conn: number }
-  | { op: "exit" };
+import type { Step } from "./step_table.ts";
 
 /** A side that runs the lab's own program, step by step. */
 export interface StepsSide {
+  /** The steps, in order; lab/scenario/step_table.ts lists them. */
   steps: Step[];
   /** net.* sysctls of this side's network namespace, e.g. { "net.ipv4.tcp_fin_timeout": "5" }. */
   sysctls?: Record<string, string>;

@@ -18,11 +18,11 @@ import { type Counters, diffCounters, parseCounters } from "../evidence/counters
 import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
 import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
 import { eventsForAddresses, hostOf, parseTrace, portOf } from "../evidence/trace.ts";
-import { explainCause } from "../report/explanations.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
 import { decideCause, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
+import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
   side: Side;
@@ -199,15 +199,7 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
   // The connection the scenario is about (the first, unless it says another).
   const focus = artifacts.scenario.expect.connection ?? 1;
   const first = results[focus - 1] ?? null;
-  const verdict =
-    (artifacts.timedOut
-      ? `The run timed out (${artifacts.timedOut}) and its programs were killed, so the kernel closed their sockets. `
-      : "") + (first
-        ? explainCause(first.cause, first).sentence +
-          (first.confidence === "certain"
-            ? ""
-            : ` (${first.confidence}: ${first.candidates.map((c) => c.cause).join(" or ")})`)
-        : "No TCP connection between the client and the server was captured.");
+  const verdict = verdictSentence(first, artifacts.timedOut);
   return {
     tool: "tcplab",
     version: artifacts.environment.labVersion,

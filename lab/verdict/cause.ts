@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { CauseId } from "../scenario/types.ts";
-import type { CallRecord, CauseCandidate, Confidence } from "./types.ts";
+import { type CauseCandidate, type CauseId, type Confidence, CONFIDENCE_RANK } from "../analysis/causes.ts";
+import type { CallRecord } from "./types.ts";
 
 /** What is known about the side that reset the connection (or closed it first). */
 export interface CauseEvidence {
@@ -25,8 +25,6 @@ export interface CauseEvidence {
   /** The resetting side listened, closed its listener and never accepted this connection (from its calls). */
   neverAccepted?: boolean;
 }
-
-const RANK: Record<Confidence, number> = { certain: 3, likely: 2, possible: 1 };
 
 /** Causes a kernel RST reason proves. */
 const REASON_CAUSES: Record<string, CauseId> = {
@@ -70,7 +68,7 @@ export function decideCause(evidence: CauseEvidence): {
       found.set(cause, { cause, confidence, reason });
       order.push(cause);
     } else {
-      if (RANK[confidence] > RANK[known.confidence]) known.confidence = confidence;
+      if (CONFIDENCE_RANK[confidence] > CONFIDENCE_RANK[known.confidence]) known.confidence = confidence;
       if (!known.reason.includes(reason)) known.reason += `; ${reason}`;
     }
   };
@@ -133,7 +131,7 @@ export function decideCause(evidence: CauseEvidence): {
 
   const candidates = order
     .map((cause) => found.get(cause)!)
-    .sort((a, b) => RANK[b.confidence] - RANK[a.confidence]);
+    .sort((a, b) => CONFIDENCE_RANK[b.confidence] - CONFIDENCE_RANK[a.confidence]);
   const best = candidates[0];
   if (!best) {
     return {

@@ -7,10 +7,8 @@
 import type { ConnState } from "../analysis/types.ts";
 import type { CaptureStats, EnvironmentRecord } from "../evidence/artifacts.ts";
 import type { SocketEntry } from "../evidence/sockets.ts";
-import type { CauseId, Expectation, Side } from "../scenario/types.ts";
-
-export type { CauseCandidate, Confidence } from "../analysis/teardown.ts";
-import type { CauseCandidate, Confidence } from "../analysis/teardown.ts";
+import type { CauseCandidate, CauseId, Confidence } from "../analysis/causes.ts";
+import type { Expectation, Side } from "../scenario/types.ts";
 
 /** One packet, as the report and the JSON show it. */
 export interface PacketRecord {

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { readConnections } from "../../lab/analysis/connections.ts";
-import {
-  type CauseId,
-  classifyTeardown,
-  type Confidence,
-  type Teardown,
-  type TeardownKind,
-} from "../../lab/analysis/teardown.ts";
+import type { CauseId, Confidence } from "../../lab/analysis/causes.ts";
+import { classifyTeardown, type Teardown, type TeardownKind } from "../../lab/analysis/teardown.ts";
 import type { Connection, TcpPacket } from "../../lab/analysis/types.ts";
 import { connectionsOf, type Fixture, fixtureBytes, fixturePackets, FIXTURES } from "./_helpers.ts";
 

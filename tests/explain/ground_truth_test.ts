@@ -6,7 +6,7 @@
  * one only when it says that the packets cannot tell them apart.
  */
 import assert from "node:assert/strict";
-import type { CauseId } from "../../lab/analysis/teardown.ts";
+import type { CauseId } from "../../lab/analysis/causes.ts";
 import { explainCapture } from "../../lab/explain/explain_capture.ts";
 import { renderCaptureReport } from "../../lab/report/capture_report.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";

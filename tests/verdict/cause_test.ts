@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type CauseEvidence, decideCause, unreadAtClose } from "../../lab/verdict/cause.ts";
-import type { CallRecord, CauseCandidate } from "../../lab/verdict/types.ts";
+import type { CauseCandidate } from "../../lab/analysis/causes.ts";
+import type { CallRecord } from "../../lab/verdict/types.ts";
 
 const RST_AFTER_DATA: CauseCandidate[] = [
   { cause: "close-with-unread-data", confidence: "likely", reason: "RST after data it never answered" },

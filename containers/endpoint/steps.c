@@ -1,673 +1,34 @@
 /*
- * tcplab: the endpoint program of the TCP teardown lab.
- *
- *   tcplab hold [--capture PROGRAM ARG...] [--steps STEP...]
- *                        Keeps a network namespace alive (PID 1 of its
- *                        container, like a pod's pause container) and prints
- *                        the namespace's TCP counters and socket tables: once
- *                        at start, again on every SIGUSR1. Started as root, it
- *                        deletes the default route, starts PROGRAM (the lab's
- *                        tcpdump) and a child for the STEPs (as nobody, waiting
- *                        for SIGHUP; their output relayed), then keeps only
- *                        CAP_KILL. SIGQUIT kills the steps; SIGUSR2 takes a
- *                        last snapshot and stops PROGRAM; SIGTERM/SIGINT: exit.
- *   tcplab run STEP...   A scenario's server or client: performs the steps in
- *                        order and logs every system call as JSON lines.
- *
- * Build: gcc -static -O2 -Wall -Wextra -Werror -o tcplab tcplab.c
- *
- * It runs in a FROM-scratch image (the steps as uid 65534 with no
- * capabilities), so it uses libc only and no name service (static glibc
- * cannot load NSS modules):
- * addresses are numeric and parsed with inet_pton. See README.md beside this
- * file for the step list and the log format.
+ * `tcplab run STEP...`: a scenario's server or client. Every step is checked
+ * before the first runs, then each runs in order and logs its system calls
+ * (log.c). The table of steps is `step_defs` below; lab/scenario/step_table.ts
+ * is the lab's side of it, and a test checks that both name the same steps.
+ * README.md beside this file lists the steps and the calls each makes.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <grp.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------------------ */
-/* Small helpers                                                            */
-/* ------------------------------------------------------------------------ */
-
-/* Both clocks, in ns: real time to line up with pcaps, monotonic time to
- * line up with tracefs. */
-struct stamp {
-	unsigned long long real, mono;
-};
-
-static unsigned long long clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
-}
-
-static struct stamp stamp_now(void)
-{
-	struct stamp s;
-
-	s.real = clock_ns(CLOCK_REALTIME);
-	s.mono = clock_ns(CLOCK_MONOTONIC);
-	return s;
-}
-
-/* Unbuffered output: every line or chunk goes straight to the kernel, so a
- * program killed in a blocking call has already told everything before it. */
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return; /* nobody is listening any more: nothing to tell */
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void out_str(const char *s)
-{
-	write_all(STDOUT_FILENO, s, strlen(s));
-}
-
-struct errname {
-	int num;
-	const char *name;
-};
-
-#define E(x) { x, #x }
-static const struct errname errnames[] = {
-	E(ECONNRESET), E(EPIPE), E(ECONNREFUSED), E(ECONNABORTED), E(ETIMEDOUT),
-	E(ENOTCONN), E(EISCONN), E(EALREADY), E(EINPROGRESS), E(EAGAIN),
-	E(EINTR), E(EBADF), E(EINVAL), E(ENOTSOCK), E(EADDRINUSE),
-	E(EADDRNOTAVAIL), E(EAFNOSUPPORT), E(EHOSTUNREACH), E(EHOSTDOWN),
-	E(ENETUNREACH), E(ENETDOWN), E(ENETRESET), E(ESHUTDOWN), E(ENOBUFS),
-	E(ENOMEM), E(ENOPROTOOPT), E(EOPNOTSUPP), E(EPROTONOSUPPORT),
-	E(EPROTOTYPE), E(EDESTADDRREQ), E(EMSGSIZE), E(EACCES), E(EPERM),
-	E(EFAULT), E(EMFILE), E(ENFILE), E(ENOENT), E(ENOTTY), E(ENOSYS),
-	E(EIO), E(EEXIST), E(ENODEV), E(ENXIO), E(ESRCH), E(EBUSY), E(EROFS),
-	E(ENOSPC), E(ERANGE), E(ELOOP), E(ENAMETOOLONG), E(EPROTO),
-};
-#undef E
-
-/* Symbolic errno name ("ECONNRESET"), "E<number>" for the rare others. */
-static const char *errno_name(int e)
-{
-	static char other[24];
-
-	for (size_t i = 0; i < sizeof errnames / sizeof errnames[0]; i++)
-		if (errnames[i].num == e)
-			return errnames[i].name;
-	snprintf(other, sizeof other, "E%d", e);
-	return other;
-}
+#include "tcplab.h"
 
 /* ------------------------------------------------------------------------ */
-/* JSON lines                                                               */
-/* ------------------------------------------------------------------------ */
-
-/* One line being built: {"key":value,...}\n, then written at once. */
-static struct {
-	char *p;
-	size_t len, cap;
-	bool first;
-} line;
-
-static void line_put(const char *s, size_t n)
-{
-	if (line.len + n > line.cap) {
-		size_t cap = line.cap ? line.cap * 2 : 512;
-
-		while (cap < line.len + n)
-			cap *= 2;
-		line.p = realloc(line.p, cap);
-		if (!line.p)
-			abort();
-		line.cap = cap;
-	}
-	memcpy(line.p + line.len, s, n);
-	line.len += n;
-}
-
-static void line_putc(char ch)
-{
-	line_put(&ch, 1);
-}
-
-static void json_string(const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	line_putc('"');
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '"' || *c == '\\') {
-			line_putc('\\');
-			line_putc((char)*c);
-		} else if (*c < 0x20 || *c >= 0x7f) {
-			/* Control bytes, and bytes that might not be UTF-8: \u00XX
-			 * keeps the line valid JSON whatever argv held. */
-			char u[6] = { '\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15] };
-
-			line_put(u, sizeof u);
-		} else {
-			line_putc((char)*c);
-		}
-	}
-	line_putc('"');
-}
-
-static void line_key(const char *key)
-{
-	if (!line.first)
-		line_putc(',');
-	line.first = false;
-	json_string(key);
-	line_putc(':');
-}
-
-static void key_str(const char *key, const char *value)
-{
-	line_key(key);
-	if (value)
-		json_string(value);
-	else
-		line_put("null", 4);
-}
-
-static void key_int(const char *key, long long value)
-{
-	char buf[24];
-
-	line_key(key);
-	line_put(buf, (size_t)snprintf(buf, sizeof buf, "%lld", value));
-}
-
-/* Times are strings: a JSON number (a double in JavaScript) cannot hold a
- * nanosecond timestamp exactly. */
-static void key_ns(const char *key, unsigned long long ns)
-{
-	char buf[24];
-
-	line_key(key);
-	line_put(buf, (size_t)snprintf(buf, sizeof buf, "\"%llu\"", ns));
-}
-
-static void key_stamp(struct stamp t)
-{
-	key_ns("real", t.real);
-	key_ns("mono", t.mono);
-}
-
-static void line_begin(const char *ph)
-{
-	line.len = 0;
-	line.first = true;
-	line_putc('{');
-	key_str("ph", ph);
-}
-
-static void line_end(void)
-{
-	line_put("}\n", 2);
-	write_all(STDOUT_FILENO, line.p, line.len);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Mode 1: hold                                                             */
-/* ------------------------------------------------------------------------ */
-
-static const char *const snapshot_files[] = {
-	"/proc/net/netstat",        /* TcpExt: TCPAbortOnClose, TCPAbortOnData... */
-	"/proc/net/snmp",           /* Tcp: AttemptFails, EstabResets, OutRsts */
-	"/proc/net/tcp",            /* sockets left (TIME_WAIT...) */
-	"/proc/net/tcp6",
-	"/proc/sys/kernel/osrelease",
-	"/proc/net/route",
-};
-
-static void dump_unreadable(int e)
-{
-	out_str("(unreadable: ");
-	out_str(errno_name(e));
-	out_str(")\n");
-}
-
-/* "--- PATH" and the file verbatim, ending in a newline. A missing file is
- * reported in place so that the snapshot is still complete. */
-static void dump_file(const char *path)
-{
-	static char buf[65536];
-	char last = '\n';
-	ssize_t r;
-	int fd;
-
-	out_str("--- ");
-	out_str(path);
-	out_str("\n");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		dump_unreadable(errno);
-		return;
-	}
-	while ((r = read(fd, buf, sizeof buf)) != 0) {
-		if (r < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			if (last != '\n')
-				out_str("\n");
-			dump_unreadable(e);
-			close(fd);
-			return;
-		}
-		write_all(STDOUT_FILENO, buf, (size_t)r);
-		last = buf[r - 1];
-	}
-	close(fd);
-	if (last != '\n')
-		out_str("\n");
-}
-
-static void snapshot(unsigned n)
-{
-	struct stamp t = stamp_now();
-	char head[96];
-
-	snprintf(head, sizeof head, "=== tcplab-snapshot BEGIN %u real=%llu mono=%llu\n", n, t.real, t.mono);
-	out_str(head);
-	for (size_t i = 0; i < sizeof snapshot_files / sizeof snapshot_files[0]; i++)
-		dump_file(snapshot_files[i]);
-	snprintf(head, sizeof head, "=== tcplab-snapshot END %u\n", n);
-	out_str(head);
-}
-
-static void on_signal(int sig)
-{
-	(void)sig; /* never runs: the signals stay blocked and sigwaitinfo takes them */
-}
-
-/* Delete every IPv4 default route of this namespace, over rtnetlink.
- * Docker before 25 gives a container on an Internal network a default route
- * via the network's gateway address; with inhibit_ipv4 nobody holds that
- * address, but the lab's containers should have no route out at all.
- * Returns the number of routes deleted, or -1 with errno set. */
-static int delete_default_routes(void)
-{
-	struct {
-		struct nlmsghdr nh;
-		struct rtmsg rt;
-	} req;
-	char answer[4096];
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	int deleted = 0;
-
-	if (fd < 0)
-		return -1;
-	for (int seq = 1; seq < 16; seq++) {
-		memset(&req, 0, sizeof req);
-		req.nh.nlmsg_len = sizeof req;
-		req.nh.nlmsg_type = RTM_DELROUTE;
-		req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-		req.nh.nlmsg_seq = (unsigned)seq;
-		req.rt.rtm_family = AF_INET;
-		req.rt.rtm_dst_len = 0; /* 0.0.0.0/0: the default route */
-		req.rt.rtm_table = RT_TABLE_MAIN;
-		req.rt.rtm_scope = RT_SCOPE_NOWHERE; /* any scope, any type */
-		if (send(fd, &req, sizeof req, 0) < 0)
-			break;
-		ssize_t n = recv(fd, answer, sizeof answer, 0);
-		struct nlmsghdr *nh = (struct nlmsghdr *)answer;
-		if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || nh->nlmsg_type != NLMSG_ERROR)
-			break;
-		int error = ((struct nlmsgerr *)NLMSG_DATA(nh))->error;
-		if (error == 0) {
-			deleted++;
-			continue;
-		}
-		errno = -error;
-		if (errno == ESRCH) /* no default route left */
-			break;
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return deleted;
-}
-
-static int run(int argc, char **argv);
-
-/* What a holder looks after: the capture (tcpdump) it started, and the
- * scenario's steps, run by a child of its own whose output it relays. */
-struct holder {
-	pid_t capture;      /* tcpdump, or 0 */
-	pid_t steps;        /* the steps' process, or 0 (not started, or reaped) */
-	int steps_status;   /* its wait status, once reaped */
-	int go;             /* write end of the pipe the steps wait on, or -1 */
-	int out[2];         /* read ends of the steps' stdout and stderr, or -1 */
-	char pending[2][8192];
-	size_t pending_len[2];
-	unsigned snapshots;
-};
-
-/* Become `uid`, with no supplementary groups: setuid() away from root clears
- * every capability. */
-static void become(uid_t uid)
-{
-	if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0) {
-		fprintf(stderr, "tcplab hold: could not become uid %u: %s\n", (unsigned)uid, errno_name(errno));
-		_exit(3);
-	}
-}
-
-/* Keep only CAP_KILL: root with no other capability may still stop its
- * children, tcpdump (uid 101) and the steps (uid 65534), and nothing more. */
-static void keep_only_cap_kill(void)
-{
-	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
-	struct { uint32_t effective, permitted, inheritable; } data[2];
-
-	memset(data, 0, sizeof data);
-	data[0].effective = data[0].permitted = 1u << 5; /* CAP_KILL */
-	if (syscall(SYS_capset, &hdr, data) != 0) {
-		printf("=== tcplab-hold: could not drop capabilities: %s\n", errno_name(errno));
-		fflush(stdout);
-		_exit(3);
-	}
-}
-
-/* The steps' process: nobody, no capabilities, killed with its holder. It
- * waits until the holder says go (a byte on `go`), then runs the steps with
- * its stdout and stderr on pipes the holder relays. */
-static pid_t start_steps(struct holder *h, int nsteps, char **steps)
-{
-	int go[2], out[2], err[2];
-
-	if (pipe2(go, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		sigset_t none;
-		char byte;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		become(65534);
-		/* after become(): a change of uid clears the parent-death signal */
-		prctl(PR_SET_PDEATHSIG, SIGKILL, 0UL, 0UL, 0UL);
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		close(out[0]);
-		close(out[1]);
-		close(err[0]);
-		close(err[1]);
-		close(go[1]);
-		while (read(go[0], &byte, 1) < 0 && errno == EINTR)
-			;
-		close(go[0]); /* the steps' first socket is fd 3, as in a program of its own */
-		steps[-1] = "run";
-		_exit(run(nsteps + 1, steps - 1));
-	}
-	close(go[0]);
-	close(out[1]);
-	close(err[1]);
-	if (pid < 0) {
-		close(go[1]);
-		close(out[0]);
-		close(err[0]);
-		return -1;
-	}
-	h->go = go[1];
-	h->out[0] = out[0];
-	h->out[1] = err[0];
-	return pid;
-}
-
-/* Started as root (with NET_ADMIN, NET_RAW, SETUID, SETGID, CHOWN, KILL):
- * remove the default route, start tcpdump (which opens its capture socket as
- * root and then drops to its own user) and the steps' process (nobody), then
- * keep only CAP_KILL while waiting. */
-static void start_children(struct holder *h, char **capture, int nsteps, char **steps)
-{
-	int deleted = delete_default_routes();
-	if (deleted < 0)
-		printf("=== tcplab-hold: could not delete the default route: %s\n", errno_name(errno));
-	else
-		printf("=== tcplab-hold: deleted %d default route(s)\n", deleted);
-	fflush(stdout);
-	if (capture) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			sigset_t none;
-			sigemptyset(&none);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			signal(SIGPIPE, SIG_DFL);
-			execv(capture[0], capture);
-			fprintf(stderr, "tcplab hold: cannot start %s: %s\n", capture[0], errno_name(errno));
-			_exit(127);
-		}
-		if (pid < 0)
-			printf("=== tcplab-hold: could not start %s: %s\n", capture[0], errno_name(errno));
-		else
-			h->capture = pid;
-	}
-	if (nsteps > 0) {
-		h->steps = start_steps(h, nsteps, steps);
-		if (h->steps < 0) {
-			printf("=== tcplab-hold: could not start the steps: %s\n", errno_name(errno));
-			h->steps = 0;
-		}
-	}
-	fflush(stdout);
-	if (h->capture || h->steps)
-		keep_only_cap_kill();
-}
-
-/* Copy what a steps pipe has to our stdout (steps' stdout) or stderr (with
- * "[steps] " before each line), whole lines only, so that a line never mixes
- * with a snapshot. At EOF, the rest, and the pipe is closed. */
-static void relay(struct holder *h, int which)
-{
-	char *buf = h->pending[which];
-	size_t *len = &h->pending_len[which];
-	int fd = which == 0 ? STDOUT_FILENO : STDERR_FILENO;
-	ssize_t n = read(h->out[which], buf + *len, sizeof h->pending[which] - *len - 1);
-
-	if (n < 0 && errno == EINTR)
-		return;
-	if (n > 0)
-		*len += (size_t)n;
-	bool eof = n <= 0;
-	size_t start = 0;
-	for (size_t i = 0; i < *len; i++) {
-		if (buf[i] != '\n' && !(eof && i + 1 == *len) && !(start == 0 && i + 1 == sizeof h->pending[which] - 1))
-			continue;
-		if (which == 1)
-			write_all(fd, "[steps] ", 8);
-		write_all(fd, buf + start, i + 1 - start);
-		if (buf[i] != '\n')
-			write_all(fd, "\n", 1);
-		start = i + 1;
-	}
-	memmove(buf, buf + start, *len - start);
-	*len -= start;
-	if (eof) {
-		close(h->out[which]);
-		h->out[which] = -1;
-	}
-}
-
-/* "=== tcplab-hold: WHAT exited with status N", N as a shell gives it. */
-static void say_exited(const char *what, int status)
-{
-	printf("=== tcplab-hold: %s exited with status %d\n", what,
-	       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	fflush(stdout);
-}
-
-/* Reap every child that has exited. The steps' end is told by the loop,
- * once their output is all relayed (h->steps -1 until then). */
-static void reap(struct holder *h)
-{
-	int status;
-	pid_t pid;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (pid == h->capture) {
-			h->capture = 0;
-			say_exited("capture", status);
-		} else if (pid == h->steps) {
-			h->steps = -1;
-			h->steps_status = status;
-		}
-	}
-}
-
-/* Stop tcpdump with SIGINT (it then writes its statistics) and wait for it. */
-static void stop_capture(struct holder *h)
-{
-	if (h->capture <= 0)
-		return;
-	kill(h->capture, SIGINT);
-	while (h->capture > 0) {
-		int status;
-		pid_t pid = waitpid(h->capture, &status, 0);
-		if (pid < 0 && errno != EINTR)
-			break;
-		if (pid == h->capture)
-			say_exited("capture", status);
-	}
-	h->capture = 0;
-}
-
-static int hold(char **capture, int nsteps, char **steps)
-{
-	static const int sigs[] = { SIGUSR1, SIGUSR2, SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGCHLD };
-	struct holder h = { .go = -1, .out = { -1, -1 } };
-	struct sigaction sa;
-	sigset_t set;
-
-	/* PID 1 of a PID namespace never gets a signal whose action is the
-	 * default one, so each gets a handler. They are blocked and read from a
-	 * signalfd: a signal sent before the loop waits for it. SIGCHLD too:
-	 * children (tcpdump, the steps, orphans of a `docker exec`) are reaped
-	 * in the loop. A closed stdout must not kill the holder. */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-		sigaction(sigs[i], &sa, NULL);
-		sigaddset(&set, sigs[i]);
-	}
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	if (getuid() == 0) {
-		start_children(&h, capture, nsteps, steps);
-		if (h.steps == 0 && h.capture == 0)
-			become(65534);
-	}
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sfd < 0) {
-		printf("=== tcplab-hold: signalfd: %s\n", errno_name(errno));
-		return 3;
-	}
-	snapshot(++h.snapshots);
-	for (;;) {
-		/* The steps exited and all their output is relayed: say so, once. */
-		if (h.steps < 0 && h.out[0] < 0 && h.out[1] < 0) {
-			say_exited("steps", h.steps_status);
-			h.steps = 0;
-		}
-		struct pollfd fds[3] = {
-			{ .fd = h.out[0], .events = POLLIN },
-			{ .fd = h.out[1], .events = POLLIN },
-			{ .fd = sfd, .events = POLLIN },
-		};
-		if (poll(fds, 3, -1) < 0)
-			continue; /* EINTR after a stop and continue */
-		/* The steps' output first: a signal read in the same round (the
-		 * end of the run) must come after every line they wrote. */
-		for (int i = 0; i < 2; i++)
-			if (fds[i].revents)
-				relay(&h, i);
-		if (!(fds[2].revents & POLLIN))
-			continue;
-		struct signalfd_siginfo si;
-		if (read(sfd, &si, sizeof si) != sizeof si)
-			continue;
-		switch (si.ssi_signo) {
-		case SIGUSR1: /* one more snapshot */
-			snapshot(++h.snapshots);
-			break;
-		case SIGHUP: /* go: the steps begin */
-			if (h.go >= 0) {
-				write_all(h.go, "g", 1);
-				close(h.go);
-				h.go = -1;
-			}
-			break;
-		case SIGQUIT: /* the run took too long: stop the steps */
-			if (h.steps > 0)
-				kill(h.steps, SIGKILL);
-			break;
-		case SIGCHLD:
-			reap(&h);
-			break;
-		case SIGUSR2:
-			/* The end of a run: the last snapshot first (the programs are
-			 * done, and stopping the capture sends no packet), then tcpdump
-			 * is stopped and waited for; the namespace stays until SIGTERM,
-			 * so the pcap can still be read. */
-			snapshot(++h.snapshots);
-			stop_capture(&h);
-			printf("=== tcplab-hold: done\n");
-			fflush(stdout);
-			break;
-		case SIGTERM:
-		case SIGINT:
-			if (h.steps > 0)
-				kill(h.steps, SIGKILL);
-			stop_capture(&h);
-			return 0;
-		}
-	}
-}
-
-/* ------------------------------------------------------------------------ */
-/* Mode 2: run — state and call logging                                     */
+/* The steps and the program's state                                        */
 /* ------------------------------------------------------------------------ */
 
 struct step;
@@ -702,7 +63,6 @@ struct step {
 
 static struct {
 	struct step *steps;
-	int cur;          /* 1-based index of the running step */
 	int conn;         /* current connection socket, -1 if none */
 	bool conn_seen;   /* a connection socket existed (now maybe closed) */
 	int lsn;          /* listening socket, -1 if none */
@@ -721,127 +81,6 @@ static void new_conn(int fd)
 	lab.conn_seen = true;
 	if (lab.nconns < (int)(sizeof lab.conns / sizeof lab.conns[0]))
 		lab.conns[lab.nconns++] = fd;
-}
-
-#define NO_FD INT_MIN /* the call takes no descriptor: no "fd" key */
-
-/* One system call: what goes into its "enter" and "return" lines. */
-struct call {
-	const char *name;
-	int fd;
-	char args[160];
-	/* The enter line is normally written just before the call. A held call
-	 * writes it only with its return line, or never if the return is not
-	 * worth logging: wait loops use this to keep repeated, identical,
-	 * instant results out of the log. */
-	bool held;
-	struct stamp t0, t1;
-	long long ret;
-	int err;                /* errno after a failed call, 0 on success */
-	/* optional keys, written when set */
-	char events[96];
-	bool has_value, has_bytes;
-	long long value;
-	long long iterations;   /* 0: no key */
-	char local[64], peer[64];
-};
-
-static void call_init(struct call *c, const char *name, int fd, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void call_init(struct call *c, const char *name, int fd, const char *fmt, ...)
-{
-	va_list ap;
-
-	memset(c, 0, sizeof *c);
-	c->name = name;
-	c->fd = fd;
-	va_start(ap, fmt);
-	vsnprintf(c->args, sizeof c->args, fmt, ap);
-	va_end(ap);
-}
-
-static void call_head(const struct call *c, const char *ph)
-{
-	line_begin(ph);
-	key_int("step", lab.cur);
-	key_str("call", c->name);
-	if (c->fd != NO_FD)
-		key_int("fd", c->fd);
-	key_str("args", c->args);
-}
-
-static void write_enter(const struct call *c)
-{
-	call_head(c, "enter");
-	key_stamp(c->t0);
-	line_end();
-}
-
-/* Right before the system call. */
-static void call_enter(struct call *c)
-{
-	c->t0 = stamp_now();
-	if (!c->held)
-		write_enter(c);
-}
-
-/* Right after the system call: errno first, before anything can change it. */
-static void call_leave(struct call *c, long long ret)
-{
-	int e = errno;
-
-	c->t1 = stamp_now();
-	c->ret = ret;
-	c->err = ret < 0 ? e : 0;
-}
-
-static void call_log(const struct call *c)
-{
-	if (c->held)
-		write_enter(c);
-	call_head(c, "return");
-	key_int("ret", c->ret);
-	key_str("errno", c->err ? errno_name(c->err) : NULL);
-	if (c->events[0])
-		key_str("events", c->events);
-	if (c->has_value)
-		key_int("value", c->value);
-	if (c->has_bytes)
-		key_int("bytes", c->ret);
-	if (c->iterations)
-		key_int("iterations", c->iterations);
-	key_stamp(c->t1);
-	if (c->local[0])
-		key_str("local", c->local);
-	if (c->peer[0])
-		key_str("peer", c->peer);
-	line_end();
-}
-
-static long long call_done(struct call *c, long long ret)
-{
-	call_leave(c, ret);
-	call_log(c);
-	return ret;
-}
-
-/* Something the program did or skipped that is not a system call. */
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void note(const char *fmt, ...)
-{
-	char text[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	line_begin("note");
-	key_int("step", lab.cur);
-	key_str("text", text);
-	key_stamp(stamp_now());
-	line_end();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -963,7 +202,7 @@ static void set_option(const struct step *st, int fd)
  * shapes the window scale if it is set before the handshake. */
 static void apply_deferred(int fd)
 {
-	for (int i = 0; i < lab.cur - 1; i++) {
+	for (int i = 0; i < current_step - 1; i++) {
 		struct step *st = &lab.steps[i];
 
 		if (st->deferred) {
@@ -1486,13 +725,6 @@ static void run_at(struct step *st)
 	call_done(&c, r ? -1 : 0);
 }
 
-static void log_end(int status)
-{
-	line_begin("end");
-	key_int("status", status);
-	key_stamp(stamp_now());
-	line_end();
-}
 
 /* exit: end the process without closing anything; the kernel closes the
  * sockets as part of exit. The enter line has no return line, by nature. */
@@ -1741,7 +973,7 @@ static const struct step_def step_defs[] = {
 	{ .name = "exit", .usage = "exit", .run = run_exit },
 };
 
-static void usage(void)
+void usage(void)
 {
 	fputs("usage: tcplab hold [--capture PROGRAM ARG...] [--steps STEP...]\n       tcplab run STEP...\nsteps:\n", stderr);
 	for (size_t i = 0; i < NBITS(step_defs); i++)
@@ -1777,7 +1009,7 @@ static bool parse_step(struct step *st, int index, const char *token)
 	return true;
 }
 
-static int run(int argc, char **argv)
+int run(int argc, char **argv)
 {
 	int nsteps = argc - 1;
 
@@ -1810,40 +1042,11 @@ static int run(int argc, char **argv)
 	line_end();
 
 	for (int i = 0; i < nsteps; i++) {
-		lab.cur = i + 1;
+		current_step = i + 1;
 		lab.steps[i].def->run(&lab.steps[i]);
 	}
 	log_end(0);
 	free(lab.steps);
-	free(line.p);
+	line_free();
 	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc >= 2 && strcmp(argv[1], "hold") == 0) {
-		char **capture = NULL, **steps = NULL;
-		int i = 2, nsteps = 0;
-		/* tcpdump's arguments end where the steps begin */
-		if (i + 1 < argc && strcmp(argv[i], "--capture") == 0) {
-			capture = argv + i + 1;
-			while (i < argc && strcmp(argv[i], "--steps") != 0)
-				i++;
-		}
-		if (i < argc && strcmp(argv[i], "--steps") == 0) {
-			argv[i] = NULL; /* ends tcpdump's argv */
-			steps = argv + i + 1;
-			nsteps = argc - i - 1;
-			i = argc;
-		}
-		if (i != argc) {
-			usage();
-			return 2;
-		}
-		return hold(capture, nsteps, steps);
-	}
-	if (argc >= 2 && strcmp(argv[1], "run") == 0)
-		return run(argc - 1, argv + 1);
-	usage();
-	return 2;
 }

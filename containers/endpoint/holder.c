@@ -1,0 +1,444 @@
+/*
+ * `tcplab hold`: keeps a network namespace alive as PID 1 of its container,
+ * prints the namespace's TCP counters and socket tables (at start and on
+ * every SIGUSR1), deletes the default route, starts the capture and a child
+ * for the steps, and relays the steps' output. README.md beside this file
+ * lists its signals and its output.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tcplab.h"
+
+static const char *const snapshot_files[] = {
+	"/proc/net/netstat",        /* TcpExt: TCPAbortOnClose, TCPAbortOnData... */
+	"/proc/net/snmp",           /* Tcp: AttemptFails, EstabResets, OutRsts */
+	"/proc/net/tcp",            /* sockets left (TIME_WAIT...) */
+	"/proc/net/tcp6",
+	"/proc/sys/kernel/osrelease",
+	"/proc/net/route",
+};
+
+static void dump_unreadable(int e)
+{
+	out_str("(unreadable: ");
+	out_str(errno_name(e));
+	out_str(")\n");
+}
+
+/* "--- PATH" and the file verbatim, ending in a newline. A missing file is
+ * reported in place so that the snapshot is still complete. */
+static void dump_file(const char *path)
+{
+	static char buf[65536];
+	char last = '\n';
+	ssize_t r;
+	int fd;
+
+	out_str("--- ");
+	out_str(path);
+	out_str("\n");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		dump_unreadable(errno);
+		return;
+	}
+	while ((r = read(fd, buf, sizeof buf)) != 0) {
+		if (r < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			if (last != '\n')
+				out_str("\n");
+			dump_unreadable(e);
+			close(fd);
+			return;
+		}
+		write_all(STDOUT_FILENO, buf, (size_t)r);
+		last = buf[r - 1];
+	}
+	close(fd);
+	if (last != '\n')
+		out_str("\n");
+}
+
+static void snapshot(unsigned n)
+{
+	struct stamp t = stamp_now();
+	char head[96];
+
+	snprintf(head, sizeof head, "=== tcplab-snapshot BEGIN %u real=%llu mono=%llu\n", n, t.real, t.mono);
+	out_str(head);
+	for (size_t i = 0; i < sizeof snapshot_files / sizeof snapshot_files[0]; i++)
+		dump_file(snapshot_files[i]);
+	snprintf(head, sizeof head, "=== tcplab-snapshot END %u\n", n);
+	out_str(head);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig; /* never runs: the signals stay blocked and sigwaitinfo takes them */
+}
+
+/* Delete every IPv4 default route of this namespace, over rtnetlink.
+ * Docker before 25 gives a container on an Internal network a default route
+ * via the network's gateway address; with inhibit_ipv4 nobody holds that
+ * address, but the lab's containers should have no route out at all.
+ * Returns the number of routes deleted, or -1 with errno set. */
+static int delete_default_routes(void)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+	} req;
+	char answer[4096];
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	int deleted = 0;
+
+	if (fd < 0)
+		return -1;
+	for (int seq = 1; seq < 16; seq++) {
+		memset(&req, 0, sizeof req);
+		req.nh.nlmsg_len = sizeof req;
+		req.nh.nlmsg_type = RTM_DELROUTE;
+		req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+		req.nh.nlmsg_seq = (unsigned)seq;
+		req.rt.rtm_family = AF_INET;
+		req.rt.rtm_dst_len = 0; /* 0.0.0.0/0: the default route */
+		req.rt.rtm_table = RT_TABLE_MAIN;
+		req.rt.rtm_scope = RT_SCOPE_NOWHERE; /* any scope, any type */
+		if (send(fd, &req, sizeof req, 0) < 0)
+			break;
+		ssize_t n = recv(fd, answer, sizeof answer, 0);
+		struct nlmsghdr *nh = (struct nlmsghdr *)answer;
+		if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || nh->nlmsg_type != NLMSG_ERROR)
+			break;
+		int error = ((struct nlmsgerr *)NLMSG_DATA(nh))->error;
+		if (error == 0) {
+			deleted++;
+			continue;
+		}
+		errno = -error;
+		if (errno == ESRCH) /* no default route left */
+			break;
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return deleted;
+}
+
+/* What a holder looks after: the capture (tcpdump) it started, and the
+ * scenario's steps, run by a child of its own whose output it relays. */
+struct holder {
+	pid_t capture;      /* tcpdump, or 0 */
+	pid_t steps;        /* the steps' process, or 0 (not started, or reaped) */
+	int steps_status;   /* its wait status, once reaped */
+	int go;             /* write end of the pipe the steps wait on, or -1 */
+	int out[2];         /* read ends of the steps' stdout and stderr, or -1 */
+	char pending[2][8192];
+	size_t pending_len[2];
+	unsigned snapshots;
+};
+
+/* Become `uid`, with no supplementary groups: setuid() away from root clears
+ * every capability. */
+static void become(uid_t uid)
+{
+	if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0) {
+		fprintf(stderr, "tcplab hold: could not become uid %u: %s\n", (unsigned)uid, errno_name(errno));
+		_exit(3);
+	}
+}
+
+/* Keep only CAP_KILL: root with no other capability may still stop its
+ * children, tcpdump (uid 101) and the steps (uid 65534), and nothing more. */
+static void keep_only_cap_kill(void)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+	struct { uint32_t effective, permitted, inheritable; } data[2];
+
+	memset(data, 0, sizeof data);
+	data[0].effective = data[0].permitted = 1u << 5; /* CAP_KILL */
+	if (syscall(SYS_capset, &hdr, data) != 0) {
+		printf("=== tcplab-hold: could not drop capabilities: %s\n", errno_name(errno));
+		fflush(stdout);
+		_exit(3);
+	}
+}
+
+/* The steps' process: nobody, no capabilities, killed with its holder. It
+ * waits until the holder says go (a byte on `go`), then runs the steps with
+ * its stdout and stderr on pipes the holder relays. */
+static pid_t start_steps(struct holder *h, int nsteps, char **steps)
+{
+	int go[2], out[2], err[2];
+
+	if (pipe2(go, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+		char byte;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		become(65534);
+		/* after become(): a change of uid clears the parent-death signal */
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0UL, 0UL, 0UL);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(err[1], STDERR_FILENO);
+		close(out[0]);
+		close(out[1]);
+		close(err[0]);
+		close(err[1]);
+		close(go[1]);
+		while (read(go[0], &byte, 1) < 0 && errno == EINTR)
+			;
+		close(go[0]); /* the steps' first socket is fd 3, as in a program of its own */
+		steps[-1] = "run";
+		_exit(run(nsteps + 1, steps - 1));
+	}
+	close(go[0]);
+	close(out[1]);
+	close(err[1]);
+	if (pid < 0) {
+		close(go[1]);
+		close(out[0]);
+		close(err[0]);
+		return -1;
+	}
+	h->go = go[1];
+	h->out[0] = out[0];
+	h->out[1] = err[0];
+	return pid;
+}
+
+/* Started as root (with NET_ADMIN, NET_RAW, SETUID, SETGID, CHOWN, KILL):
+ * remove the default route, start tcpdump (which opens its capture socket as
+ * root and then drops to its own user) and the steps' process (nobody), then
+ * keep only CAP_KILL while waiting. */
+static void start_children(struct holder *h, char **capture, int nsteps, char **steps)
+{
+	int deleted = delete_default_routes();
+	if (deleted < 0)
+		printf("=== tcplab-hold: could not delete the default route: %s\n", errno_name(errno));
+	else
+		printf("=== tcplab-hold: deleted %d default route(s)\n", deleted);
+	fflush(stdout);
+	if (capture) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			sigset_t none;
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			signal(SIGPIPE, SIG_DFL);
+			execv(capture[0], capture);
+			fprintf(stderr, "tcplab hold: cannot start %s: %s\n", capture[0], errno_name(errno));
+			_exit(127);
+		}
+		if (pid < 0)
+			printf("=== tcplab-hold: could not start %s: %s\n", capture[0], errno_name(errno));
+		else
+			h->capture = pid;
+	}
+	if (nsteps > 0) {
+		h->steps = start_steps(h, nsteps, steps);
+		if (h->steps < 0) {
+			printf("=== tcplab-hold: could not start the steps: %s\n", errno_name(errno));
+			h->steps = 0;
+		}
+	}
+	fflush(stdout);
+	if (h->capture || h->steps)
+		keep_only_cap_kill();
+}
+
+/* Copy what a steps pipe has to our stdout (steps' stdout) or stderr (with
+ * "[steps] " before each line), whole lines only, so that a line never mixes
+ * with a snapshot. At EOF, the rest, and the pipe is closed. */
+static void relay(struct holder *h, int which)
+{
+	char *buf = h->pending[which];
+	size_t *len = &h->pending_len[which];
+	int fd = which == 0 ? STDOUT_FILENO : STDERR_FILENO;
+	ssize_t n = read(h->out[which], buf + *len, sizeof h->pending[which] - *len - 1);
+
+	if (n < 0 && errno == EINTR)
+		return;
+	if (n > 0)
+		*len += (size_t)n;
+	bool eof = n <= 0;
+	size_t start = 0;
+	for (size_t i = 0; i < *len; i++) {
+		if (buf[i] != '\n' && !(eof && i + 1 == *len) && !(start == 0 && i + 1 == sizeof h->pending[which] - 1))
+			continue;
+		if (which == 1)
+			write_all(fd, "[steps] ", 8);
+		write_all(fd, buf + start, i + 1 - start);
+		if (buf[i] != '\n')
+			write_all(fd, "\n", 1);
+		start = i + 1;
+	}
+	memmove(buf, buf + start, *len - start);
+	*len -= start;
+	if (eof) {
+		close(h->out[which]);
+		h->out[which] = -1;
+	}
+}
+
+/* "=== tcplab-hold: WHAT exited with status N", N as a shell gives it. */
+static void say_exited(const char *what, int status)
+{
+	printf("=== tcplab-hold: %s exited with status %d\n", what,
+	       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	fflush(stdout);
+}
+
+/* Reap every child that has exited. The steps' end is told by the loop,
+ * once their output is all relayed (h->steps -1 until then). */
+static void reap(struct holder *h)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == h->capture) {
+			h->capture = 0;
+			say_exited("capture", status);
+		} else if (pid == h->steps) {
+			h->steps = -1;
+			h->steps_status = status;
+		}
+	}
+}
+
+/* Stop tcpdump with SIGINT (it then writes its statistics) and wait for it. */
+static void stop_capture(struct holder *h)
+{
+	if (h->capture <= 0)
+		return;
+	kill(h->capture, SIGINT);
+	while (h->capture > 0) {
+		int status;
+		pid_t pid = waitpid(h->capture, &status, 0);
+		if (pid < 0 && errno != EINTR)
+			break;
+		if (pid == h->capture)
+			say_exited("capture", status);
+	}
+	h->capture = 0;
+}
+
+int hold(char **capture, int nsteps, char **steps)
+{
+	static const int sigs[] = { SIGUSR1, SIGUSR2, SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGCHLD };
+	struct holder h = { .go = -1, .out = { -1, -1 } };
+	struct sigaction sa;
+	sigset_t set;
+
+	/* PID 1 of a PID namespace never gets a signal whose action is the
+	 * default one, so each gets a handler. They are blocked and read from a
+	 * signalfd: a signal sent before the loop waits for it. SIGCHLD too:
+	 * children (tcpdump, the steps, orphans of a `docker exec`) are reaped
+	 * in the loop. A closed stdout must not kill the holder. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		sigaction(sigs[i], &sa, NULL);
+		sigaddset(&set, sigs[i]);
+	}
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (getuid() == 0) {
+		start_children(&h, capture, nsteps, steps);
+		if (h.steps == 0 && h.capture == 0)
+			become(65534);
+	}
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		printf("=== tcplab-hold: signalfd: %s\n", errno_name(errno));
+		return 3;
+	}
+	snapshot(++h.snapshots);
+	for (;;) {
+		/* The steps exited and all their output is relayed: say so, once. */
+		if (h.steps < 0 && h.out[0] < 0 && h.out[1] < 0) {
+			say_exited("steps", h.steps_status);
+			h.steps = 0;
+		}
+		struct pollfd fds[3] = {
+			{ .fd = h.out[0], .events = POLLIN },
+			{ .fd = h.out[1], .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+		};
+		if (poll(fds, 3, -1) < 0)
+			continue; /* EINTR after a stop and continue */
+		/* The steps' output first: a signal read in the same round (the
+		 * end of the run) must come after every line they wrote. */
+		for (int i = 0; i < 2; i++)
+			if (fds[i].revents)
+				relay(&h, i);
+		if (!(fds[2].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof si) != sizeof si)
+			continue;
+		switch (si.ssi_signo) {
+		case SIGUSR1: /* one more snapshot */
+			snapshot(++h.snapshots);
+			break;
+		case SIGHUP: /* go: the steps begin */
+			if (h.go >= 0) {
+				write_all(h.go, "g", 1);
+				close(h.go);
+				h.go = -1;
+			}
+			break;
+		case SIGQUIT: /* the run took too long: stop the steps */
+			if (h.steps > 0)
+				kill(h.steps, SIGKILL);
+			break;
+		case SIGCHLD:
+			reap(&h);
+			break;
+		case SIGUSR2:
+			/* The end of a run: the last snapshot first (the programs are
+			 * done, and stopping the capture sends no packet), then tcpdump
+			 * is stopped and waited for; the namespace stays until SIGTERM,
+			 * so the pcap can still be read. */
+			snapshot(++h.snapshots);
+			stop_capture(&h);
+			printf("=== tcplab-hold: done\n");
+			fflush(stdout);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (h.steps > 0)
+				kill(h.steps, SIGKILL);
+			stop_capture(&h);
+			return 0;
+		}
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * tcplab: the endpoint program of the TCP teardown lab.
+ *
+ *   tcplab hold [--capture PROGRAM ARG...] [--steps STEP...]
+ *                        Keeps a network namespace alive (PID 1 of its
+ *                        container, like a pod's pause container) and prints
+ *                        the namespace's TCP counters and socket tables: once
+ *                        at start, again on every SIGUSR1. Started as root, it
+ *                        deletes the default route, starts PROGRAM (the lab's
+ *                        tcpdump) and a child for the STEPs (as nobody, waiting
+ *                        for SIGHUP; their output relayed), then keeps only
+ *                        CAP_KILL. SIGQUIT kills the steps; SIGUSR2 takes a
+ *                        last snapshot and stops PROGRAM; SIGTERM/SIGINT: exit.
+ *                        (holder.c)
+ *   tcplab run STEP...   A scenario's server or client: performs the steps in
+ *                        order and logs every system call as JSON lines.
+ *                        (steps.c, logging in log.c)
+ *
+ * Build: gcc -static -O2 -Wall -Wextra -Werror -o tcplab main.c holder.c steps.c log.c
+ *
+ * It runs in a FROM-scratch image (the steps as uid 65534 with no
+ * capabilities), so it uses libc only and no name service (static glibc
+ * cannot load NSS modules):
+ * addresses are numeric and parsed with inet_pton. See README.md beside this
+ * file for the step list and the log format.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include "tcplab.h"
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "hold") == 0) {
+		char **capture = NULL, **steps = NULL;
+		int i = 2, nsteps = 0;
+		/* tcpdump's arguments end where the steps begin */
+		if (i + 1 < argc && strcmp(argv[i], "--capture") == 0) {
+			capture = argv + i + 1;
+			while (i < argc && strcmp(argv[i], "--steps") != 0)
+				i++;
+		}
+		if (i < argc && strcmp(argv[i], "--steps") == 0) {
+			argv[i] = NULL; /* ends tcpdump's argv */
+			steps = argv + i + 1;
+			nsteps = argc - i - 1;
+			i = argc;
+		}
+		if (i != argc) {
+			usage();
+			return 2;
+		}
+		return hold(capture, nsteps, steps);
+	}
+	if (argc >= 2 && strcmp(argv[1], "run") == 0)
+		return run(argc - 1, argv + 1);
+	usage();
+	return 2;
+}

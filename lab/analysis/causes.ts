@@ -1,0 +1,163 @@
+/**
+ * The causes of a teardown, written once: each cause's stable id, its
+ * one-line meaning and the kernel behaviour behind it, with the confidence
+ * and candidate types every layer shares. The analysis proposes candidates,
+ * the verdict picks one, the reports quote the meaning and the kernel facts,
+ * and the scenario parser accepts exactly these ids in `expect.cause`.
+ *
+ * Adding a cause: a row here (id, meaning, kernel facts, verdict sentence),
+ * the rule that detects it (lab/analysis/teardown.ts from the packets, or
+ * lab/verdict/cause.ts from the kernel's evidence), its explanation in
+ * lab/report/explanations.ts, and a case in tests/verdict/causes_test.ts,
+ * which fails until all are there.
+ *
+ * @module
+ */
+
+/** What a cause's verdict sentence quotes of its connection. */
+export interface SentenceContext {
+  /** The side that reset the connection, or else closed it first; null when neither is known. */
+  who: "client" | "server" | null;
+  /** The other side, or "peer" when `who` is unknown. */
+  peer: string;
+  /** "3 bytes", or "data" when the count is unknown. */
+  unread: string;
+  /** Whether FINs went both ways, each sent before its sender saw the other's (a simultaneous close). */
+  finsCrossed: boolean;
+}
+
+/** What the lab says about one cause wherever it names it. */
+export interface CauseFacts {
+  /** One line in plain words, for count tables and lists. */
+  meaning: string;
+  /** The Linux behaviour behind the cause, as the kernel source shows it; empty when there is none. */
+  kernel: string;
+  /** The verdict in one sentence, told with the connection's own facts. */
+  sentence(c: SentenceContext): string;
+}
+
+const _CAUSES = {
+  "close-with-unread-data": {
+    meaning: "close() with received data unread sends RST (RFC 2525 2.17)",
+    kernel: "`__tcp_close()` (net/ipv4/tcp.c) first drains the receive queue; if any byte was never " +
+      "read, it counts `TcpExt.TCPAbortOnClose`, moves the socket to CLOSE and sends RST instead of FIN (reason " +
+      "`TCP_ABORT_ON_CLOSE` on 6.12 and later), so that the peer learns its data was lost. RFC 2525 section 2.17 and " +
+      "RFC 9293 section 3.6.1 ask for this. Read to EOF (or shutdown(SHUT_WR) and drain) before close() to get a FIN.",
+    sentence: ({ who, unread }) =>
+      `The ${who} reset the connection: it called close() with ${unread} unread in its receive queue, so Linux sent RST instead of FIN.`,
+  },
+  "linger-zero": {
+    meaning: "close() with SO_LINGER {1, 0} sends RST",
+    kernel: "With SO_LINGER {1, 0}, `__tcp_close()` calls `tcp_disconnect()`, which sends RST and skips " +
+      "TIME_WAIT; the counter is `TcpExt.TCPAbortOnData` and the reason `TCP_STATE`. Unread data is checked first, " +
+      "so the same RST can mean either cause.",
+    sentence: ({ who }) =>
+      `The ${who} reset the connection: it set SO_LINGER {on, 0} and called close(), which aborts instead of closing.`,
+  },
+  "data-after-close": {
+    meaning: "data arrived after the receiver had closed; it answered RST",
+    kernel: "A closed socket cannot deliver data. A timewait socket (FIN_WAIT2 or TIME_WAIT) answers it " +
+      "with RST (reason `TCP_TIMEWAIT_SOCKET`, only `Tcp.OutRsts` moves); a full socket in FIN_WAIT1/2 counts " +
+      "`TcpExt.TCPAbortOnData` (reason `TCP_ABORT_ON_DATA`). The RST has no ACK bit: its sequence number is the " +
+      "ack of the segment it answers. The peer's next write fails with EPIPE or ECONNRESET.",
+    sentence: ({ who, peer }) =>
+      `The ${who} reset the connection: data arrived from the ${peer} after the ${who} had closed its socket.`,
+  },
+  "refused": {
+    meaning: "nothing listened on the port; the SYN was answered with RST",
+    kernel:
+      "No socket listened on the port: the kernel answers the SYN with `[R.]`, seq 0, ack ISN+1 (reason " +
+      "`NO_SOCKET`, RFC 9293 section 3.10.7.1), and connect() fails with ECONNREFUSED (`Tcp.AttemptFails`).",
+    sentence: ({ who }) =>
+      `The connection was refused: nothing listened on the port, so the ${
+        who ?? "server"
+      }'s kernel answered the SYN with RST.`,
+  },
+  "graceful-close": {
+    meaning: "FIN both ways, nothing lost",
+    kernel: "close() with nothing unread and no zero linger sends FIN (`tcp_send_fin()`); the peer reads " +
+      "EOF and closes in turn; the side that closed first keeps TIME_WAIT for 60 s.",
+    sentence: ({ who, finsCrossed }) =>
+      finsCrossed
+        ? "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended without loss."
+        : `The connection ended with a FIN handshake; the ${
+          who ?? "first closer"
+        } closed first and nothing was lost.`,
+  },
+  "half-close": {
+    meaning: "one side sent FIN and kept receiving (shutdown(SHUT_WR)), or the other never closed",
+    kernel: "shutdown(SHUT_WR) sends FIN at once and keeps the socket open for reading (`tcp_shutdown()`, " +
+      "RFC 9293 section 3.6): data may still flow the other way until that side's FIN.",
+    sentence: ({ who, peer }) =>
+      `The ${who} half-closed the connection with shutdown(SHUT_WR); the ${peer} kept sending, and both finished with FIN.`,
+  },
+  "abort-after-retransmissions": {
+    meaning: "retransmissions or keepalive probes went unanswered: a timeout",
+    kernel: "A keepalive timeout ends with RST (reason `TCP_KEEPALIVE_TIMEOUT`); a " +
+      "retransmission timeout (tcp_retries2, or TCP_USER_TIMEOUT) drops the connection silently " +
+      "(`TcpExt.TCPAbortOnTimeout`), with no RST on the wire.",
+    sentence: () => `The connection was aborted after retransmissions went unanswered.`,
+  },
+  "listener-closed": {
+    meaning: "the listening socket closed while the connection waited to be accepted; it was reset",
+    kernel: "Closing a listening socket resets every connection still in its accept queue " +
+      "(`inet_csk_listen_stop()` -> `tcp_disconnect()`, reason `TCP_STATE`, no abort counter): on the wire " +
+      "it looks like SO_LINGER {1, 0}; only the server's calls (no accept() for that peer) tell them apart.",
+    sentence: ({ who }) =>
+      `The ${who} reset the connection: it closed its listening socket while the connection still waited in the accept queue.`,
+  },
+  "unknown": {
+    meaning: "the packets do not say (still open, unanswered SYN, stray RST)",
+    kernel: "",
+    sentence: () => "The lab could not tell why this connection ended from the evidence it has.",
+  },
+} as const satisfies Record<string, CauseFacts>;
+
+/** Stable identifiers of the causes, shared by the analysis, the verdict, the reports, scenarios and the JSON. */
+export type CauseId = keyof typeof _CAUSES;
+
+/**
+ * Every cause, by id, in the order lists and messages show them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.match(CAUSES["refused"].meaning, /nothing listened/);
+ * ```
+ */
+export const CAUSES: Readonly<Record<CauseId, CauseFacts>> = _CAUSES;
+
+/** Every cause id, in the table's order. */
+export const CAUSE_IDS: readonly CauseId[] = Object.keys(_CAUSES) as CauseId[];
+
+/**
+ * Whether `text` is a cause id.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(isCauseId("linger-zero"));
+ * assert.ok(!isCauseId("linger-0"));
+ * ```
+ */
+export function isCauseId(text: string): text is CauseId {
+  return Object.hasOwn(_CAUSES, text);
+}
+
+/** How sure the evidence makes a cause. */
+export type Confidence = "certain" | "likely" | "possible";
+
+/** The confidences, strongest first, for ranking candidates. */
+export const CONFIDENCE_RANK: Readonly<Record<Confidence, number>> = { certain: 3, likely: 2, possible: 1 };
+
+/** One possible cause of the teardown. */
+export interface CauseCandidate {
+  /** Which cause. */
+  cause: CauseId;
+  /** How sure the evidence makes it. */
+  confidence: Confidence;
+  /** One line in plain words: why the evidence points here. */
+  reason: string;
+  /** What evidence outside the packets would confirm or rule this out. */
+  settledBy?: string;
+}
