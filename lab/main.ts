@@ -11,7 +11,7 @@
 import { EXIT } from "./cli/exit.ts";
 import { LabEnvironmentError, RunInterrupted, UsageError } from "./errors.ts";
 import { LAB_VERSION } from "./version.ts";
-import { RUN_MOMENTS } from "./shell/run_moments.ts";
+import { RUN_MOMENTS } from "./run/moments.ts";
 
 /** The top-level help text. */
 export const HELP = `tcplab ${LAB_VERSION}: reproduce a TCP teardown in two containers and explain it

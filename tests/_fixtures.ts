@@ -5,7 +5,7 @@
  * @module
  */
 
-import { loadArtifacts } from "../lab/shell/run_files.ts";
+import { loadArtifacts } from "../lab/session/run_files.ts";
 import type { RunArtifacts } from "../lab/evidence/artifacts.ts";
 
 /** The folder of a recorded run. */

@@ -14,7 +14,7 @@ import { resolveScenario, UnknownScenarioError } from "../scenario/resolve.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { runBatch } from "../session/batch.ts";
 import { runMatrix } from "../session/matrix.ts";
-import { RUN_MOMENTS, type RunMoment } from "../shell/run_moments.ts";
+import { RUN_MOMENTS, type RunMoment } from "../run/moments.ts";
 import { EXIT } from "./exit.ts";
 import { checkMatrixOptions, parseHosts, parseVariants } from "./matrix_options.ts";
 

@@ -4,7 +4,7 @@
  * labels), how long each phase may take, and what runs where; then, once
  * the image and the network's addresses are known, every container (name,
  * image, command, user, capabilities, volumes, sysctls, labels, network)
- * and how the report describes it. The Docker side (lab/shell/run.ts)
+ * and how the report describes it. The Docker side (lab/run/run_scenario.ts)
  * carries the plan out; nothing here touches Docker, the clock or the disk.
  *
  * @module

@@ -16,7 +16,7 @@ import { DockerClient } from "../docker/client.ts";
 import { parseDockerHost } from "../docker/host.ts";
 import type { LabelledResource } from "../docker/types.ts";
 import { LabEnvironmentError } from "../errors.ts";
-import { removeTraceInstances } from "../shell/tracefs.ts";
+import { removeTraceInstances } from "../run/tracefs.ts";
 
 /** How many times the resources are listed and removed before what is left counts as a failure. */
 const ROUNDS = 3;

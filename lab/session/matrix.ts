@@ -17,7 +17,7 @@ import type { Matrix, MatrixCell, MatrixColumn } from "../matrix/types.ts";
 import { renderMatrix } from "../report/matrix_report.ts";
 import type { PhaseTimeouts } from "../run/plan.ts";
 import type { Scenario } from "../scenario/types.ts";
-import { saveText } from "../shell/run_files.ts";
+import { saveText } from "./run_files.ts";
 import { type Progress, silentProgress, stderrProgress } from "../util/progress.ts";
 import { focusConnection } from "../verdict/focus.ts";
 import { runLimited } from "./pool.ts";

@@ -8,10 +8,10 @@
  */
 
 import { RunInterrupted } from "../errors.ts";
-import { renderReport } from "../report/markdown.ts";
+import { renderReport } from "../report/run_report.ts";
 import type { Scenario } from "../scenario/types.ts";
-import { newRunId, type RunOptions, runScenario } from "../shell/run.ts";
-import { saveArtifacts, saveCollected, saveResult } from "../shell/run_files.ts";
+import { newRunId, type RunOptions, runScenario } from "../run/run_scenario.ts";
+import { saveArtifacts, saveCollected, saveResult } from "./run_files.ts";
 import { analyseRun } from "../verdict/analyse_run.ts";
 import { focusConnection } from "../verdict/focus.ts";
 import type { RunResult } from "../verdict/types.ts";

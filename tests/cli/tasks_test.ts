@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 
 const ROOT = new URL("../..", import.meta.url);
 /** The test folders whose tests start containers: they need a Docker daemon. */
-const NEED_DOCKER = ["e2e", "faults", "lifecycle", "matrix", "shell"];
+const NEED_DOCKER = ["e2e", "faults", "lifecycle", "matrix"];
 
 Deno.test("test:unit names every test folder that needs no Docker daemon, and no other", () => {
   const tasks = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))).tasks;

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { DockerClient } from "../../lab/docker/client.ts";
 import { parseDockerHost } from "../../lab/docker/host.ts";
-import { runScenario } from "../../lab/shell/run.ts";
+import { runScenario } from "../../lab/run/run_scenario.ts";
 import { silentProgress } from "../../lab/util/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";

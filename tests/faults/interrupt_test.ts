@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { leftBy, names, readUntil, spawnLab, tracefsInstances } from "../lifecycle/_lab.ts";
 import { DockerClient } from "../../lab/docker/client.ts";
 import { parseDockerHost } from "../../lab/docker/host.ts";
-import { runScenario } from "../../lab/shell/run.ts";
-import { RUN_MOMENTS, type RunMoment } from "../../lab/shell/run_moments.ts";
+import { runScenario } from "../../lab/run/run_scenario.ts";
+import { RUN_MOMENTS, type RunMoment } from "../../lab/run/moments.ts";
 import { silentProgress } from "../../lab/util/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 

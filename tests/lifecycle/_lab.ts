@@ -12,7 +12,7 @@ import { statusOf } from "../../lab/docker/engine_errors.ts";
 import { parseDockerHost } from "../../lab/docker/host.ts";
 import { OWNER_LABEL } from "../../lab/docker/labels.ts";
 import type { LabelledResource } from "../../lab/docker/types.ts";
-import { listTraceInstances } from "../../lab/shell/tracefs.ts";
+import { listTraceInstances } from "../../lab/run/tracefs.ts";
 
 /** The repository's root folder, with a trailing slash. */
 export const ROOT = new URL("../..", import.meta.url).pathname;

@@ -12,7 +12,7 @@ import { ResourceInUseError } from "../../lab/errors.ts";
 import { ensureImages } from "../../lab/docker/images.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../../lab/docker/labels.ts";
 import { silentProgress } from "../../lab/util/progress.ts";
-import { removeTraceInstances } from "../../lab/shell/tracefs.ts";
+import { removeTraceInstances } from "../../lab/run/tracefs.ts";
 import {
   createRunNetwork,
   docker,

@@ -18,7 +18,7 @@ import type { ContainerInspection, NetworkInspection } from "../../lab/docker/in
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../../lab/docker/labels.ts";
 import type { ContainerHandle, ContainerSpec } from "../../lab/docker/types.ts";
 import { HOLDER_CAPABILITIES } from "../../lab/run/plan.ts";
-import { runScenario } from "../../lab/shell/run.ts";
+import { runScenario } from "../../lab/run/run_scenario.ts";
 import { silentProgress } from "../../lab/util/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import {

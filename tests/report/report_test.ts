@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
-import { renderReport } from "../../lab/report/markdown.ts";
+import { renderReport } from "../../lab/report/run_report.ts";
 import { recordedRun } from "../_fixtures.ts";
 
 Deno.test("the founding case's recorded run is explained as close with unread data", async () => {

@@ -29,7 +29,7 @@ import {
   planContainers,
   planRun,
   subnetAddress,
-} from "../run/plan.ts";
+} from "./plan.ts";
 import {
   captureStderr,
   containerProgram,
@@ -42,7 +42,7 @@ import {
 import type { Progress } from "../util/progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
-import type { RunMoment } from "./run_moments.ts";
+import type { RunMoment } from "./moments.ts";
 
 /** What a run needs besides the scenario. */
 export interface RunOptions {

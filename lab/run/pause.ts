@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { RunMoment } from "./run_moments.ts";
+import type { RunMoment } from "./moments.ts";
 
 /**
  * A run's `at` callback that pauses at `moment`: it says so on stderr and
