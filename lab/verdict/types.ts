@@ -4,14 +4,16 @@
  * @module
  */
 
+import type { PacketLine } from "../analysis/packet_lines.ts";
 import type { ConnState } from "../analysis/types.ts";
 import type { CaptureStats, EnvironmentRecord } from "../evidence/artifacts.ts";
 import type { SocketEntry } from "../evidence/sockets.ts";
 import type { CauseCandidate, CauseId, Confidence } from "../analysis/causes.ts";
 import type { Expectation, Side } from "../scenario/types.ts";
 
-/** One packet, as the report and the JSON show it. */
-export interface PacketRecord {
+/** One packet, as the report and the JSON show it: its line (flags, numbers, tcpdump's text) and where it was seen. */
+export interface PacketRecord
+  extends Pick<PacketLine, "flags" | "seq" | "ack" | "window" | "length" | "tcpdump"> {
   /** Which capture it comes from. */
   capture: Side;
   /** 1-based record number in that capture. */
@@ -21,14 +23,6 @@ export interface PacketRecord {
   /** Milliseconds since the connection's first SYN. */
   ms: number;
   from: Side | "other";
-  /** tcpdump's flags notation: "S", "S.", ".", "P.", "F.", "R.", "R". */
-  flags: string;
-  seq: number;
-  ack: number;
-  window: number;
-  length: number;
-  /** The line tcpdump -nn would print, after the timestamp. */
-  tcpdump: string;
 }
 
 /** One system call, as the report and the JSON show it. */
