@@ -80,3 +80,11 @@ export class EngineSilentError extends Error {
     this.name = "EngineSilentError";
   }
 }
+
+/** A scenario name that is neither in the catalog nor a readable file. */
+export class UnknownScenarioError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UnknownScenarioError";
+  }
+}

@@ -92,14 +92,6 @@ export function readConnections(bytes: Uint8Array, fileName: string): CaptureCon
   return { packets, connections, problem };
 }
 
-/** The direction of `packet` within `conn`: "orig" when the originator sent it. */
-export function directionOf(conn: Connection, packet: TcpPacket): Direction {
-  return packet.src === conn.originator.address &&
-      packet.srcPort === conn.originator.port
-    ? "orig"
-    : "resp";
-}
-
 function _connection(
   conn: StreamConnection,
   own: { packets: TcpPacket[]; directions: Direction[] },

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { LinkType } from "./link_types.ts";
 import { tcpOptionName } from "./tcp_decoder.ts";
 import {
   TCP_ACK,
@@ -336,7 +337,7 @@ const _SLL_PACKET_TYPES = new Map<number, string>([
 
 function _linkPrefix(packet: TcpPacket, options: TcpdumpFormatOptions): string {
   const link = packet.link;
-  if (link?.linkType !== 276) return "";
+  if (link?.linkType !== LinkType.LINUX_SLL2) return "";
   const index = link.interfaceIndex ?? 0;
   const name = options.interfaceName?.(index) ?? "?";
   const type = _SLL_PACKET_TYPES.get(link.packetType ?? -1) ?? "?";

@@ -33,7 +33,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, 'see "deno task lab --help"');
+    throw new UsageError((error as Error).message, 'see "deno task lab --help"', { cause: error });
   }
   const [file, ...extra] = parsed.positionals;
   if (!file || extra.length > 0) {
@@ -55,6 +55,7 @@ export async function explainCommand(args: string[]): Promise<number> {
     throw new UsageError(
       (error as Error).message,
       "give --host an IPv4 or IPv6 address, e.g. 10.0.0.5 or fe80::1",
+      { cause: error },
     );
   }
   const handle = await _open(file);

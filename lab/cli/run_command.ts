@@ -6,11 +6,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { UsageError } from "../errors.ts";
+import { UnknownScenarioError, UsageError } from "../errors.ts";
 import { PHASES, type PhaseTimeouts } from "../run/plan.ts";
 import { DEFAULT_SCENARIO, loadCatalog } from "../scenario/catalog.ts";
 import { ScenarioError } from "../scenario/parse.ts";
-import { resolveScenario, UnknownScenarioError } from "../scenario/resolve.ts";
+import { resolveScenario } from "../scenario/resolve.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { runBatch } from "../session/batch.ts";
 import { runMatrix } from "../session/matrix.ts";
@@ -163,7 +163,7 @@ function parseOptions(args: string[]) {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, 'see "deno task lab --help"');
+    throw new UsageError((error as Error).message, 'see "deno task lab --help"', { cause: error });
   }
 }
 
@@ -172,12 +172,13 @@ async function findScenario(name: string): Promise<Scenario> {
     return await resolveScenario(name);
   } catch (error) {
     if (error instanceof UnknownScenarioError) {
-      throw new UsageError(error.message, "list them with: deno task lab list");
+      throw new UsageError(error.message, "list them with: deno task lab list", { cause: error });
     }
     if (error instanceof ScenarioError) {
       throw new UsageError(
         error.message,
         "fix the scenario file; README.md (Scenario files) shows the format",
+        { cause: error },
       );
     }
     throw error;

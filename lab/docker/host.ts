@@ -51,10 +51,11 @@ export function parseHostOption(
   let url: URL;
   try {
     url = new URL(spec);
-  } catch {
+  } catch (error) {
     throw new LabEnvironmentError(
       `--host ${JSON.stringify(spec)} is not a Docker host`,
       "use unix:///path/docker.sock, tcp://HOST:PORT or ssh://USER@HOST",
+      { cause: error },
     );
   }
   if (url.protocol === "tcp:") {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { CAPTURE_UID } from "./users.ts";
 import { makeTar, type TarEntry } from "../util/tar.ts";
 import { LabEnvironmentError } from "../errors.ts";
 import type { Progress } from "../util/progress.ts";
@@ -27,9 +28,6 @@ const RECIPE_VERSION = "2";
 const ENDPOINT_SOURCES = ["main.c", "holder.c", "steps.c", "log.c", "tcplab.h"];
 const ENDPOINT_DIR = new URL("../../containers/endpoint/", import.meta.url);
 const ENDPOINT_DOCKERFILE = new URL("../../containers/endpoint/Dockerfile", import.meta.url);
-
-/** The user tcpdump, and the holder that starts it, drop their privileges to inside the image. */
-export const CAPTURE_UID = 101;
 
 /**
  * Make sure the image exists on the engine, building it if it is missing.

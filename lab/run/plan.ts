@@ -11,7 +11,7 @@
  */
 
 import type { ContainerRecord } from "../evidence/artifacts.ts";
-import { CAPTURE_UID } from "../docker/images.ts";
+import { CAPTURE_UID } from "../docker/users.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
 import { sideCommand, sideEnv } from "../scenario/steps.ts";

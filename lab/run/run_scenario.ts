@@ -19,7 +19,8 @@ import { parseSnapshots } from "../evidence/snapshot.ts";
 import { parseProcNetTcp } from "../evidence/sockets.ts";
 import type { DockerClient } from "../docker/client.ts";
 import { statusOf } from "../docker/engine_errors.ts";
-import { CAPTURE_UID, ensureImages, type LabImages } from "../docker/images.ts";
+import { ensureImages, type LabImages } from "../docker/images.ts";
+import { CAPTURE_UID } from "../docker/users.ts";
 import type { ContainerHandle, ContainerSpec, EngineInfo } from "../docker/types.ts";
 import { LabEnvironmentError, PhaseTimeout, RunInterrupted } from "../errors.ts";
 import {

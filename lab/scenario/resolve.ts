@@ -8,14 +8,7 @@
 import { loadCatalog } from "./catalog.ts";
 import { parseScenario } from "./parse.ts";
 import type { Scenario } from "./types.ts";
-
-/** A scenario name that is neither in the catalog nor a readable file. */
-export class UnknownScenarioError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UnknownScenarioError";
-  }
-}
+import { UnknownScenarioError } from "../errors.ts";
 
 /**
  * A catalog scenario by name, or a scenario file by path (anything with a

@@ -142,7 +142,7 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
         neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
     });
     const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
-    // One numbering for the connection's packets in both captures (the primary capture's first).
+    // One numbering for the connection's packets in both captures, from the connection's own ISNs.
     const numbering = new SequenceNumbering(conn.isn.orig, conn.isn.resp);
     const packetRecords = captures.flatMap((capture) =>
       capture.packets
@@ -196,7 +196,8 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     };
   });
 
-  // The connection the scenario is about (the first, unless it says another).
+  // The connection the scenario is about (the first, unless it says another): focusConnection's
+  // choice, made here before the result it reads exists.
   const focus = artifacts.scenario.expect.connection ?? 1;
   const first = results[focus - 1] ?? null;
   const verdict = verdictSentence(first, artifacts.timedOut);

@@ -59,7 +59,7 @@ function assertPcapError(fn: () => unknown, offset: number, message: RegExp): vo
   });
 }
 
-Deno.test("CaptureReader: every fixture, whole or in chunks, as readPcap reads it", async (t) => {
+Deno.test("CaptureReader: every fixture, whole or in chunks, as readCapture reads it", async (t) => {
   for (const name of FIXTURES) {
     await t.step(name, () => {
       const bytes = fixtureBytes(name);
@@ -280,7 +280,7 @@ Deno.test("CaptureReader: bad input says where and what, after the good records"
       { message: 'Cannot read "my capture.pcap" at byte 24: record header truncated (6 of 16 bytes)' },
     );
   });
-  await t.step("readPcap agrees on a truncated fixture", () => {
+  await t.step("readCapture agrees on a truncated fixture", () => {
     const bytes = fixtureBytes("founding_rst_unread");
     const cut = bytes.subarray(0, bytes.length - 5);
     let message = "";

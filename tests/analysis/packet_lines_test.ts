@@ -71,4 +71,18 @@ Deno.test("without a SYN, numbers count from the first one seen (0), and the rep
     ]);
     assert.deepEqual([conn.facts.resetSeq, conn.facts.resetAck], [0, 1]);
   });
+  await t.step(
+    "an ack without the ACK bit is 0, as tcpdump leaves it out (write-after-close's bare RST)",
+    async () => {
+      const result = analyseRun(
+        await recordedRun("write-after-close"),
+        "deno task lab run write-after-close",
+      );
+      const conn = result.connections[0]!;
+      const rst = conn.packets.find((p) => p.flags === "R")!;
+      assert.equal(rst.ack, 0);
+      assert.equal(conn.facts.resetAck, 0);
+      for (const p of conn.packets.filter((p) => p.flags === "S")) assert.equal(p.ack, 0);
+    },
+  );
 });
