@@ -15,8 +15,9 @@
  *   tens of microseconds, so the packet just after a state change's time
  *   may be one after the packet that caused it;
  * - a note with no packet to go on (a call after the side's last packet)
- *   becomes a record of its own, with the note as its comment and no bytes,
- *   on a third interface named `events` (there only when needed).
+ *   becomes a record of its own, with the note as its comment, on a third
+ *   interface named `events` (there only when needed): an empty Wireshark
+ *   exported PDU, which Wireshark shows with no warning.
  *
  * Pure: the captures' bytes and the run's result in, the file's bytes out.
  *
@@ -32,8 +33,11 @@ import { formatCall } from "./run_report.ts";
 /** The interface that holds the notes no packet came after. */
 export const EVENTS_INTERFACE = "events";
 
-/** The link type of the `events` interface's records: LINKTYPE_USER0, bytes nobody decodes (there are none). */
-export const EVENTS_LINK_TYPE = 147;
+/** The link type of the `events` interface: LINKTYPE_WIRESHARK_UPPER_PDU. */
+export const EVENTS_LINK_TYPE = 252;
+
+/** An `events` record's bytes: an exported PDU with no tags but the end of its list, and no payload. */
+export const EVENTS_RECORD: Uint8Array = new Uint8Array(4);
 
 /** One note of the run's story, and the packet it goes on. */
 export interface CaptureNote {
@@ -147,8 +151,8 @@ export function mergeCaptures(
     records.push({
       interfaceId: interfaceOf(EVENTS_INTERFACE, EVENTS_LINK_TYPE),
       timeNs: at,
-      data: new Uint8Array(),
-      originalLength: 0,
+      data: EVENTS_RECORD,
+      originalLength: EVENTS_RECORD.length,
       comments: [note.text],
       order: records.length,
     });

@@ -56,10 +56,10 @@ Deno.test("mergeCaptures: every recorded run, both captures whole in time order,
       for (let i = 1; i < records.length; i++) {
         assert.ok(records[i - 1]!.timeNs <= records[i]!.timeNs, `record ${i + 1} is not before record ${i}`);
       }
-      // Each note is one comment; the loose ones are records of their own, with no bytes.
+      // Each note is one comment; the loose ones are records of their own, empty exported PDUs.
       assert.deepEqual(records.flatMap((r) => r.comments).sort(), notes.map((n) => n.text).sort());
       const events = records.filter((r) => r.interface === EVENTS_INTERFACE);
-      assert.deepEqual(events.map((r) => [r.bytes, r.comments.length]), loose.map(() => ["", 1]));
+      assert.deepEqual(events.map((r) => [r.bytes, r.comments.length]), loose.map(() => ["0,0,0,0", 1]));
       assert.equal(
         notes.length,
         result.calls.length + result.connections.reduce(
