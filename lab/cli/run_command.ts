@@ -134,7 +134,7 @@ export async function runCommand(
 /** The line that names the bundles made, or says how to make them. */
 function bundleLine(bundles: string[]): string {
   return bundles.length > 0
-    ? `bundle: ${bundles.join(" ")}`
+    ? `${bundles.length > 1 ? "bundles" : "bundle"}: ${bundles.join(" ")}`
     : "one file to attach to a ticket: add --bundle (writes the run's folder as <folder>.tar.gz)";
 }
 

@@ -91,3 +91,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "`lab run seed` without --bundle says how to make one, and makes none",
+  ...dockerTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcplab-bundle-" });
+    try {
+      const { code, stdout, stderr } = await lab("run", "seed", "--no-contrast", "--out", `${dir}/seed`);
+      assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
+      assert.match(
+        stdout,
+        /^ {5}one file to attach to a ticket: add --bundle \(writes the run's folder as <folder>\.tar\.gz\)$/m,
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["seed"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
