@@ -7,7 +7,8 @@
  * microsecond `a1b2c3d4` or nanosecond `a1b23c4d` timestamps) and pcapng
  * (several sections, each with its own byte order; several interfaces per
  * section, each with its own link type, snapshot length, timestamp
- * resolution and offset; enhanced, simple and obsolete packet blocks). The
+ * resolution, offset and name; enhanced, simple and obsolete packet blocks,
+ * with their comments). The
  * caller hands it the file's bytes in chunks of any size (records may
  * straddle chunks), or a whole file at once; it calls
  * {@link RecordSink.record} for each packet with a view into its buffer.
@@ -70,6 +71,7 @@ const _PCAPNG_SPB = 3;
 const _PCAPNG_EPB = 6;
 const _BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const _TWO_32 = 4294967296;
+const _utf8 = new TextDecoder();
 
 /** Receives packet records from a {@link CaptureReader}. */
 export interface RecordSink {
@@ -115,6 +117,8 @@ class _Interface {
     readonly bigUnits: bigint | null,
     /** if_tsoffset, seconds. */
     readonly offsetSeconds: number,
+    /** if_name, or null. */
+    readonly name: string | null,
   ) {}
 }
 
@@ -174,6 +178,10 @@ export class CaptureReader {
   #lastNanos = 0;
   #records = 0;
   #sections = 0;
+  /** The record being delivered: its interface, and where its options are in #buf (none for pcap). */
+  #recordInterface = 0;
+  #optionsStart = 0;
+  #optionsEnd = 0;
   /** Set by the timestamp conversion, to avoid returning a pair. */
   #tsSeconds = 0;
   #tsNanos = 0;
@@ -204,6 +212,31 @@ export class CaptureReader {
   /** Every link type of the file's interfaces so far, in order of appearance. */
   get linkTypes(): number[] {
     return [...this.#allLinkTypes];
+  }
+
+  /** The names (`if_name`) of the current pcapng section's interfaces, null where none is given. */
+  get interfaceNames(): (string | null)[] {
+    return this.#interfaces.map((i) => i.name);
+  }
+
+  /** During {@link RecordSink.record}: the pcapng interface of the record (0 for classic pcap). */
+  get recordInterface(): number {
+    return this.#recordInterface;
+  }
+
+  /** During {@link RecordSink.record}: the comments (`opt_comment`) of the record, in order. */
+  recordComments(): string[] {
+    const comments: string[] = [];
+    const view = this.#view;
+    let o = this.#optionsStart;
+    while (o + 4 <= this.#optionsEnd) {
+      const code = view.getUint16(o, this.#le);
+      const size = view.getUint16(o + 2, this.#le);
+      if (code === 0 || o + 4 + size > this.#optionsEnd) break;
+      if (code === 1) comments.push(_utf8.decode(this.#buf.subarray(o + 4, o + 4 + size)));
+      o += 4 + ((size + 3) & ~3);
+    }
+    return comments;
   }
 
   /** pcapng sections read so far (0 for classic pcap). */
@@ -488,6 +521,7 @@ export class CaptureReader {
     const snapLength = view.getUint32(p + 12, le);
     let resolution = 6;
     let offsetSeconds = 0;
+    let name: string | null = null;
     let o = p + 16;
     const optionsEnd = p + length - 4;
     while (o + 4 <= optionsEnd) {
@@ -497,6 +531,7 @@ export class CaptureReader {
       if (o + 4 + size > optionsEnd) {
         throw this.#error(this.#base + o, `interface option ${code} is longer than its block`);
       }
+      if (code === 2) name = _utf8.decode(this.#buf.subarray(o + 4, o + 4 + size));
       if (code === 9 && size >= 1) resolution = this.#buf[o + 4]!;
       if (code === 14 && size >= 8) {
         const high = view.getInt32(o + (le ? 8 : 4), le);
@@ -528,6 +563,7 @@ export class CaptureReader {
         binaryExponent,
         bigUnits,
         offsetSeconds,
+        name,
       ),
     );
     this.#allLinkTypes.add(linkType);
@@ -562,6 +598,9 @@ export class CaptureReader {
     this.#timestamp(iface, view.getUint32(p + tsAt, le), view.getUint32(p + tsAt + 4, le));
     this.#lastSeconds = this.#tsSeconds;
     this.#lastNanos = this.#tsNanos;
+    this.#recordInterface = id;
+    this.#optionsStart = p + dataAt + ((caplen + 3) & ~3);
+    this.#optionsEnd = p + length - 4;
     this.#records++;
     this.#sink.record(
       this.#buf,
@@ -584,6 +623,8 @@ export class CaptureReader {
     let caplen = Math.min(original, length - 16);
     if (iface.snapLength > 0) caplen = Math.min(caplen, iface.snapLength);
     this.#checkCaplen(offset, caplen, 0);
+    this.#recordInterface = 0;
+    this.#optionsStart = this.#optionsEnd = 0;
     this.#records++;
     // A simple packet block has no timestamp: it keeps the previous packet's time.
     this.#sink.record(

@@ -69,6 +69,9 @@ export async function runCommand(
   if ((values.host?.length ?? 0) > 0 || (values.vary?.length ?? 0) > 0) {
     const perHost = values["per-host"] === undefined ? 4 : Number(values["per-host"]);
     checkMatrixOptions(values.host ?? [], perHost);
+    if (values.bundle) {
+      throw new UsageError("--bundle packs the runs of one host", "leave out --host and --vary");
+    }
     if (pause !== undefined) {
       throw new UsageError(
         "--pause-at holds the runs of one host",
@@ -110,6 +113,7 @@ export async function runCommand(
     ...(pause === undefined ? {} : { pauseAt: pause as RunMoment }),
     quiet,
     signal,
+    bundle: values.bundle,
     note: (line) => console.error(`tcplab: ${line}`),
   });
   if (values.json) {
@@ -117,12 +121,21 @@ export async function runCommand(
   } else if (batch.summary) {
     console.log(batch.summary.rendered.terminal);
     console.log(`summary: ${batch.summary.dir}/summary.md`);
+    console.log(bundleLine(batch.runs.flatMap((r) => r.bundle ?? [])));
   } else {
     const { result, dir } = batch.runs[0]!;
     console.log(`${result.expectation.met ? "ok  " : "FAIL"} ${result.scenario.name}: ${result.verdict}`);
     console.log(`     report: ${dir}/report.md`);
+    console.log(`     ${bundleLine(batch.runs[0]!.bundle ? [batch.runs[0]!.bundle] : [])}`);
   }
   return batch.rows.every((r) => r.result.expectation.met) ? EXIT.ok : EXIT.expectationNotMet;
+}
+
+/** The line that names the bundles made, or says how to make them. */
+function bundleLine(bundles: string[]): string {
+  return bundles.length > 0
+    ? `${bundles.length > 1 ? "bundles" : "bundle"}: ${bundles.join(" ")}`
+    : "one file to attach to a ticket: add --bundle (writes the run's folder as <folder>.tar.gz)";
 }
 
 /** `--timeout run=10 --timeout start=60`: seconds per phase. */
@@ -160,6 +173,7 @@ function parseOptions(args: string[]) {
         quiet: { type: "boolean", default: false },
         "no-contrast": { type: "boolean", default: false },
         "pause-at": { type: "string" },
+        bundle: { type: "boolean", default: false },
       },
     });
   } catch (error) {

@@ -22,6 +22,7 @@ import { focusConnection } from "../verdict/focus.ts";
 import type { RunResult } from "../verdict/types.ts";
 import { runLimited } from "./pool.ts";
 import { runKeepingCollected, saveRun } from "./scenario_run.ts";
+import { saveBundle } from "./run_bundle.ts";
 
 /** What a batch runs, and how. */
 export interface BatchOptions {
@@ -40,6 +41,8 @@ export interface BatchOptions {
   pauseAt?: RunMoment;
   quiet: boolean;
   signal: AbortSignal;
+  /** Also pack each run asked for into `<its folder>.tar.gz` (see run_bundle.ts). */
+  bundle?: boolean;
   /** Where notes go (leftovers found, a pause, what an interrupted run kept): one line each. */
   note: (line: string) => void;
 }
@@ -48,6 +51,8 @@ export interface BatchOptions {
 export interface BatchRun {
   result: RunResult;
   dir: string;
+  /** Its bundle's path, when one was asked for. */
+  bundle?: string;
 }
 
 /** What a batch did. */
@@ -131,6 +136,11 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult> {
   }
 
   const runs = o.scenarios.map((s) => results.get(s.name)!);
+  if (o.bundle) {
+    for (const [i, run] of runs.entries()) {
+      run.bundle = await saveBundle(run.dir, o.scenarios[i]!, run.result);
+    }
+  }
   const rows: SummaryRow[] = runs.map(({ result, dir }) => ({
     result,
     report: root !== null && many ? relativePath(root, `${dir}/report.md`) : `${dir}/report.md`,

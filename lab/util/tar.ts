@@ -1,6 +1,7 @@
 /**
  * Just enough of the ustar format to send a build context to the Docker
- * Engine and to read one file back from an archive it returns.
+ * Engine, to read one file back from an archive it returns, and to pack a
+ * run's folder into one `.tar.gz` (with {@link gzip}).
  *
  * @module
  */
@@ -15,6 +16,8 @@ export interface TarEntry {
   mode: number;
   uid?: number;
   gid?: number;
+  /** Modification time, seconds since the epoch (0 when omitted). */
+  mtime?: number;
 }
 
 const BLOCK = 512;
@@ -39,16 +42,15 @@ export function makeTar(entries: readonly TarEntry[]): Uint8Array {
   for (const e of entries) {
     const isDir = e.data === undefined;
     const name = isDir && !e.path.endsWith("/") ? `${e.path}/` : e.path;
-    if (encoder.encode(name).length > 100) {
-      throw new RangeError(`Cannot add "${name}" to a tar archive: path longer than 100 bytes`);
-    }
+    const [prefix, rest] = splitPath(name);
     const header = out.subarray(offset, offset + BLOCK);
-    writeString(header, 0, 100, name);
+    writeString(header, 0, 100, rest);
+    writeString(header, 345, 155, prefix);
     writeOctal(header, 100, 8, e.mode);
     writeOctal(header, 108, 8, e.uid ?? 0);
     writeOctal(header, 116, 8, e.gid ?? 0);
     writeOctal(header, 124, 12, e.data?.length ?? 0);
-    writeOctal(header, 136, 12, 0);
+    writeOctal(header, 136, 12, e.mtime ?? 0);
     header.fill(0x20, 148, 156); // checksum field counts as spaces
     header[156] = isDir ? 0x35 : 0x30;
     writeString(header, 257, 6, "ustar");
@@ -93,6 +95,48 @@ export function readTarFile(tar: Uint8Array, path: string): Uint8Array | null {
     }
   }
   return null;
+}
+
+/**
+ * Compress bytes with gzip.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = new TextEncoder().encode("hello hello hello");
+ * const packed = await gzip(text);
+ * assert.deepEqual([packed[0], packed[1]], [0x1f, 0x8b]);
+ * assert.deepEqual(await gunzip(packed), text);
+ * ```
+ */
+export async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  return await through(bytes, new CompressionStream("gzip"));
+}
+
+/** Decompress gzip bytes; bytes that are not gzip throw a TypeError. */
+export async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
+  return await through(bytes, new DecompressionStream("gzip"));
+}
+
+async function through(
+  bytes: Uint8Array,
+  stream: CompressionStream | DecompressionStream,
+): Promise<Uint8Array> {
+  const out = new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream));
+  return new Uint8Array(await out.arrayBuffer());
+}
+
+/** A path as ustar holds it: a prefix of at most 155 bytes, a "/", and a name of at most 100. */
+function splitPath(path: string): [string, string] {
+  if (encoder.encode(path).length <= 100) return ["", path];
+  for (let i = path.indexOf("/"); i > 0; i = path.indexOf("/", i + 1)) {
+    const prefix = path.slice(0, i);
+    const rest = path.slice(i + 1);
+    if (encoder.encode(prefix).length <= 155 && encoder.encode(rest).length <= 100 && rest !== "") {
+      return [prefix, rest];
+    }
+  }
+  throw new RangeError(`Cannot add "${path}" to a tar archive: path too long for ustar`);
 }
 
 function roundUp(n: number): number {

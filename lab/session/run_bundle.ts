@@ -1,0 +1,79 @@
+/**
+ * A run as one file to attach to a ticket: `<run folder>.tar.gz`, holding
+ * the run's report.md and result.json, the scenario file it ran, its
+ * evidence folder, and capture.pcapng (both captures in one file, the
+ * programs' calls and the kernel's notes as packet comments: see
+ * lab/report/merged_capture.ts). It unpacks into a folder named as the
+ * run's. The separate pcaps stay out: capture.pcapng holds every record of
+ * both.
+ *
+ * @module
+ */
+
+import { mergeCaptures } from "../report/merged_capture.ts";
+import { catalogFile } from "../scenario/catalog.ts";
+import { type Side, SIDES } from "../scenario/types.ts";
+import { gzip, makeTar, type TarEntry } from "../util/tar.ts";
+import type { RunResult } from "../verdict/types.ts";
+import type { Scenario } from "../scenario/types.ts";
+
+/** The merged capture's name inside a bundle. */
+export const BUNDLE_CAPTURE = "capture.pcapng";
+
+/**
+ * Write the bundle of the run saved in `dir` (its report and result
+ * already written) and return its path. `scenario` is the scenario it ran.
+ */
+export async function saveBundle(dir: string, scenario: Scenario, result: RunResult): Promise<string> {
+  const root = dir.replace(/\/+$/, "");
+  const base = root.slice(root.lastIndexOf("/") + 1);
+  const mtime = Math.floor(Date.parse(result.startedAt) / 1000) || 0;
+  const file = (path: string, data: Uint8Array): TarEntry => ({
+    path: `${base}/${path}`,
+    data,
+    mode: 0o644,
+    mtime,
+  });
+  const folder = (path: string): TarEntry => ({ path: `${base}/${path}`, mode: 0o755, mtime });
+
+  const scenarioFile: string | URL | null = scenario.source && scenario.source !== "catalog"
+    ? scenario.source
+    : catalogFile(scenario.name);
+  if (scenarioFile === null) {
+    throw new TypeError(`Cannot bundle "${scenario.name}": its scenario file is unknown`);
+  }
+  const scenarioName = typeof scenarioFile === "string"
+    ? scenarioFile.slice(scenarioFile.lastIndexOf("/") + 1)
+    : decodeURIComponent(scenarioFile.pathname.slice(scenarioFile.pathname.lastIndexOf("/") + 1));
+  const captures = Object.fromEntries(
+    await Promise.all(
+      SIDES.map(async (side) => [side, await _readIfThere(`${root}/${result.captures[side].file}`)]),
+    ),
+  ) as Record<Side, Uint8Array | null>;
+  const evidence = [...Deno.readDirSync(`${root}/evidence`)].filter((e) => e.isFile).map((e) => e.name)
+    .sort();
+
+  const entries: TarEntry[] = [
+    folder(""),
+    file("report.md", await Deno.readFile(`${root}/report.md`)),
+    file("result.json", await Deno.readFile(`${root}/result.json`)),
+    file(scenarioName, await Deno.readFile(scenarioFile)),
+    file(BUNDLE_CAPTURE, mergeCaptures(result, captures, `tcplab ${result.version}`)),
+    folder("evidence"),
+    ...await Promise.all(
+      evidence.map(async (name) => file(`evidence/${name}`, await Deno.readFile(`${root}/evidence/${name}`))),
+    ),
+  ];
+  const path = `${root}.tar.gz`;
+  await Deno.writeFile(path, await gzip(makeTar(entries)));
+  return path;
+}
+
+async function _readIfThere(path: string): Promise<Uint8Array | null> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
