@@ -163,7 +163,7 @@ function parseOptions(args: string[]) {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, 'see "deno task lab --help"');
+    throw new UsageError((error as Error).message, 'see "deno task lab run --help"');
   }
 }
 
