@@ -16,7 +16,7 @@ import { runBatch } from "../session/batch.ts";
 import { runMatrix } from "../session/matrix.ts";
 import { RUN_MOMENTS, type RunMoment } from "../run/moments.ts";
 import { EXIT } from "./exit.ts";
-import { checkMatrixOptions, parseHosts, parseVariants } from "./matrix_options.ts";
+import { checkHostPermissions, checkMatrixOptions, parseHosts, parseVariants } from "./matrix_options.ts";
 
 /** Run the scenarios the arguments name (the founding case by default). */
 export async function runCommand(
@@ -76,10 +76,12 @@ export async function runCommand(
       );
     }
     const variants = parseVariants(values.vary ?? []);
+    const hosts = parseHosts(values.host ?? []);
+    checkHostPermissions(hosts, (p) => Deno.permissions.querySync(p).state === "granted");
     const out = values.out ?? `runs/${stamp}-matrix`;
     const matrix = await runMatrix({
       scenarios: asked,
-      hosts: parseHosts(values.host ?? []),
+      hosts,
       variants,
       perHost,
       out,

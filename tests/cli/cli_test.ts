@@ -102,6 +102,11 @@ Deno.test("bad input gives one clear message and exit code 2", async (t) => {
     ],
     ["an unknown command", ["frobnicate"], /Unknown command "frobnicate"/],
     ["an unknown option", ["run", "seed", "--colour"], /--colour/],
+    [
+      "--host with the narrow lab task (refused before anything runs)",
+      ["run", "seed", "--host", "unix:///other.sock"],
+      /^tcplab: --host unix:\/\/\/other\.sock: use deno task lab:hosts /,
+    ],
   ];
   try {
     for (const [name, args, pattern] of cases) {
