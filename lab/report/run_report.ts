@@ -8,6 +8,7 @@
 import { type Side, SIDES } from "../scenario/types.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../verdict/types.ts";
 import { focusConnection } from "../verdict/focus.ts";
+import { type Reproduction, SCENARIO_FILE } from "../verdict/reproduction.ts";
 import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
 import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { explainCause } from "./explanations.ts";
@@ -125,17 +126,45 @@ export function renderReport(result: RunResult): string {
   }
   out.push(renderScenario(result), "");
   out.push(renderEnvironment(result), "");
-  out.push(
+  out.push(renderReproduce(result.reproduce), "");
+  return out.join("\n").replace(/\n{3,}/g, "\n\n");
+}
+
+/**
+ * The section that reproduces the run from the report alone: the lab's
+ * version, a command with no path of the machine that ran it, and the
+ * scenario file itself, folded.
+ */
+function renderReproduce(r: Reproduction): string {
+  const where = `At the root of a clone of tcplab ${r.labVersion}, on a Linux host (\`./tcplab\` installs ` +
+    "what is missing)";
+  const lines = [
     "## Reproduce",
     "",
-    "In a clone of the lab, on a Linux host with Docker and Deno:",
+    r.fromCatalog
+      ? `${where}, run the catalog's scenario:`
+      : `${where}, save the scenario below as \`${SCENARIO_FILE}\` (the run's folder has it too) and run:`,
     "",
     "```sh",
-    result.reproduce,
+    r.command,
     "```",
     "",
-  );
-  return out.join("\n").replace(/\n{3,}/g, "\n\n");
+  ];
+  if (r.scenarioText !== null) {
+    const fence = "`".repeat(Math.max(3, ...[...r.scenarioText.matchAll(/`+/g)].map((m) => m[0].length + 1)));
+    lines.push(
+      "<details>",
+      `<summary>The scenario file (${SCENARIO_FILE})</summary>`,
+      "",
+      `${fence}yaml`,
+      r.scenarioText.replace(/\n+$/, ""),
+      fence,
+      "",
+      "</details>",
+      "",
+    );
+  }
+  return lines.join("\n");
 }
 
 function primaryCapture(conn: ConnectionResult): Side {

@@ -22,6 +22,7 @@ import { type Side, SIDES } from "../scenario/types.ts";
 import { decideCause, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
+import { reproductionOf } from "./reproduction.ts";
 import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
@@ -31,8 +32,8 @@ interface DecodedCapture {
   connections: Connection[];
 }
 
-/** Analyse one run's artifacts. `reproduce` is the command that runs it again. */
-export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResult {
+/** Analyse one run's artifacts. */
+export function analyseRun(artifacts: RunArtifacts): RunResult {
   const warnings: string[] = [];
   const addresses: Record<Side, string> = {
     client: artifacts.sides.client.address,
@@ -236,7 +237,7 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     timedOut: artifacts.timedOut,
     phases: artifacts.phases,
     contrast: null,
-    reproduce,
+    reproduce: reproductionOf(artifacts.scenario),
     attempts: { count: 1, note: null },
     warnings,
   };
