@@ -250,6 +250,21 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
       }).`,
     );
   }
+  const count = conn.facts.unreadCount;
+  if (count !== null && resetter !== null && conn.facts.unreadBytes !== null && count.delivered > 0) {
+    const peer = resetter === "client" ? "server" : "client";
+    lines.push(
+      `- Unread when the ${resetter}'s socket closed: ${_bytes(conn.facts.unreadBytes)}, the ${
+        _bytes(count.delivered)
+      } of the ${peer}'s that the ${resetter}'s kernel had acknowledged (its ACKs) less the ${
+        _bytes(count.read)
+      } its program read (its read calls)${
+        conn.facts.closedBy === "exit"
+          ? "; the program exited without calling close(), and the kernel closed it"
+          : ""
+      }.`,
+    );
+  }
   for (const side of SIDES) {
     // A closed listener is proved by what the program did not do: its listen, its wait, no accept().
     const calls = result.calls.filter((c) =>
@@ -264,8 +279,12 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   return lines.join("\n");
 }
 
+function _bytes(n: number): string {
+  return `${n} byte${n === 1 ? "" : "s"}`;
+}
+
 function isTeardownCall(call: CallRecord): boolean {
-  return ["close", "shutdown", "read", "epoll_wait", "write", "connect"].includes(call.call) ||
+  return ["close", "shutdown", "read", "epoll_wait", "write", "connect", "_exit"].includes(call.call) ||
     (call.call === "ioctl" && call.args === "FIONREAD");
 }
 

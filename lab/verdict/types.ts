@@ -90,8 +90,15 @@ export interface ConnectionResult {
   candidates: CauseCandidate[];
   /** Facts the explanation quotes. */
   facts: {
-    /** Bytes the resetting side had received and never read (from its FIONREAD, or the packets). */
+    /**
+     * Bytes the resetting side had received and never read when its socket closed: `unreadCount`'s
+     * difference, or from the packets alone when its calls are unknown.
+     */
     unreadBytes: number | null;
+    /** The count behind `unreadBytes`: bytes the closer acknowledged (its ACKs) and bytes its program read. */
+    unreadCount: { delivered: number; read: number } | null;
+    /** How the closer's program let go of its socket: close(), or exit (the kernel closed it); null: unknown. */
+    closedBy: "close" | "exit" | null;
     resetSeq: number | null;
     resetAck: number | null;
     resetFlags: string | null;

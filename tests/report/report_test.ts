@@ -16,6 +16,8 @@ Deno.test("the founding case's recorded run is explained as close with unread da
   assert.equal(conn.confidence, "certain");
   assert.deepEqual(conn.facts, {
     unreadBytes: 1,
+    unreadCount: { delivered: 1, read: 0 },
+    closedBy: "close",
     resetSeq: 1,
     resetAck: 2,
     resetFlags: "R.",
