@@ -14,6 +14,7 @@ import { resolveScenario, UnknownScenarioError } from "../scenario/resolve.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { runBatch } from "../session/batch.ts";
 import { runMatrix } from "../session/matrix.ts";
+import { matrixHeadline } from "../matrix/result.ts";
 import { RUN_MOMENTS, type RunMoment } from "../run/moments.ts";
 import { EXIT } from "./exit.ts";
 import { checkHostPermissions, checkMatrixOptions, parseHosts, parseVariants } from "./matrix_options.ts";
@@ -92,6 +93,7 @@ export async function runCommand(
     if (values.json) {
       console.log(JSON.stringify(matrix, null, 2));
     } else {
+      console.log(`matrix: ${matrixHeadline(matrix)}`);
       for (const d of matrix.differences) console.log(`differs: ${d.text}`);
       for (const c of matrix.columns.filter((c) => c.status !== "ok")) {
         console.log(`${c.status}: ${c.host}: ${c.problem}`);
