@@ -11,54 +11,7 @@
 import { EXIT } from "./cli/exit.ts";
 import { LabEnvironmentError, RunInterrupted, UsageError } from "./errors.ts";
 import { LAB_VERSION } from "./version.ts";
-import { RUN_MOMENTS } from "./run/moments.ts";
-
-/** The top-level help text. */
-export const HELP = `tcplab ${LAB_VERSION}: reproduce a TCP teardown in two containers and explain it
-
-Usage:
-  deno task lab                      run the founding case (scenario "seed") and its contrast
-  deno task lab run NAME|FILE... [opts]
-                                     run catalog scenarios by name, or scenario files (YAML/JSON)
-  deno task lab list                 list the shipped scenarios
-  deno task lab explain FILE [--out report.md] [--json] [--host ADDR] [--port N] [--conn N]
-                                     explain the connections in a pcap or pcapng capture of your own,
-                                     from its packets alone (no containers); streamed, any size
-  deno task lab clean [--run ID]     remove everything the lab left behind (containers, networks,
-                                     volumes, tracefs instances), of every run or of run ID only
-
-Options for run:
-  --out DIR         write the report here (default: runs/<UTC time>-<scenario>/)
-  --all             run the whole catalog, side by side, and write summary.md and summary.json
-  --jobs N          at most N scenarios at once (default: all)
-  --timeout P=S     limit phase P to S seconds (build, start, capture, run, flush, collect;
-                    defaults 120, 30, 15, 30, 10, 15); repeat for several phases
-  --no-contrast     do not also run the scenario's contrast (seed's is seed-read-first)
-  --pause-at M      hold each run at moment M until Enter is pressed, to look at its containers and
-                    captures by hand (Ctrl-C stops the run there and cleans up); M is one of
-                    ${RUN_MOMENTS.join(", ")}
-Several hosts and settings (one matrix report, matrix.md and matrix.json; use deno task lab:hosts,
-which has the network permissions other hosts need):
-  --host H          a Docker host: unix:///path, tcp://HOST:PORT (TLS from DOCKER_TLS_VERIFY and
-                    DOCKER_CERT_PATH) or ssh://USER@HOST; repeat for several (default: DOCKER_HOST)
-  --vary S=V1,V2    run each scenario once per value of sysctl S (net.ipv4.tcp_*); repeatable
-  --per-host N      at most N runs at once on one host (default 4)
-  --json            print the machine-readable result on stdout instead of the report's path
-  --quiet           no progress on stderr
-Common options:
-  -h, --help        this help;  --version  the lab's version
-
-Each run gets its own Internal Docker network (no host address on its bridge; each namespace's
-holder deletes the default route Docker before 25 adds, so there is no route out), a
-namespace holder, a tcpdump capture and a program per side (images built locally, never pulled),
-and writes report.md, result.json and the pcap files.
-
-Exit codes: 0 every expectation met; 1 an expectation not met; 2 bad input or a lab/environment
-failure (the message says what to do); 3 a matrix left incomplete (a host unreachable, refused or
-failed midway); 130/143 interrupted by SIGINT/SIGTERM.
-
-Docker: DOCKER_HOST (a unix socket) is honoured; Deno needs --allow-net=unix:PATH, and read and
-write access to PATH, for a socket other than /var/run/docker.sock.`;
+import { helpFor } from "./cli/help.ts";
 
 /** Run the command line and return the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -96,8 +49,9 @@ export async function main(args: string[]): Promise<number> {
 
 async function dispatch(args: string[], signal: AbortSignal): Promise<number> {
   const [first, ...rest] = args;
-  if (first === "-h" || first === "--help" || first === "help") {
-    console.log(HELP);
+  const help = helpFor(args);
+  if (help !== null) {
+    console.log(help);
     return EXIT.ok;
   }
   if (first === "--version") {

@@ -24,6 +24,11 @@ export interface SentenceContext {
   unread: string;
   /** Whether FINs went both ways, each sent before its sender saw the other's (a simultaneous close). */
   finsCrossed: boolean;
+  /**
+   * How `who` let go of its socket, as a verb phrase: "called close()", "exited (...)" when its
+   * program ended without close() and the kernel closed the socket, "closed its socket" when unknown.
+   */
+  closed: string;
 }
 
 /** What the lab says about one cause wherever it names it. */
@@ -43,16 +48,16 @@ const _CAUSES = {
       "read, it counts `TcpExt.TCPAbortOnClose`, moves the socket to CLOSE and sends RST instead of FIN (reason " +
       "`TCP_ABORT_ON_CLOSE` on 6.12 and later), so that the peer learns its data was lost. RFC 2525 section 2.17 and " +
       "RFC 9293 section 3.6.1 ask for this. Read to EOF (or shutdown(SHUT_WR) and drain) before close() to get a FIN.",
-    sentence: ({ who, unread }) =>
-      `The ${who} reset the connection: it called close() with ${unread} unread in its receive queue, so Linux sent RST instead of FIN.`,
+    sentence: ({ who, unread, closed }) =>
+      `The ${who} reset the connection: it ${closed} with ${unread} unread in its receive queue, so Linux sent RST instead of FIN.`,
   },
   "linger-zero": {
     meaning: "close() with SO_LINGER {1, 0} sends RST",
     kernel: "With SO_LINGER {1, 0}, `__tcp_close()` calls `tcp_disconnect()`, which sends RST and skips " +
       "TIME_WAIT; the counter is `TcpExt.TCPAbortOnData` and the reason `TCP_STATE`. Unread data is checked first, " +
       "so the same RST can mean either cause.",
-    sentence: ({ who }) =>
-      `The ${who} reset the connection: it set SO_LINGER {on, 0} and called close(), which aborts instead of closing.`,
+    sentence: ({ who, closed }) =>
+      `The ${who} reset the connection: it set SO_LINGER {on, 0} and ${closed}, which aborts instead of closing.`,
   },
   "data-after-close": {
     meaning: "data arrived after the receiver had closed; it answered RST",

@@ -42,9 +42,7 @@ export function parseCleanArgs(args: string[]): string[] {
     });
     runs = values.run ?? [];
   } catch (error) {
-    throw new UsageError((error as Error).message, "run: deno task lab clean [--run ID]...", {
-      cause: error,
-    });
+    throw new UsageError((error as Error).message, 'see "deno task lab clean --help"', { cause: error });
   }
   for (const run of runs) {
     // The same characters as the lab's tracefs instance names ("tcplab-" + at most 57).

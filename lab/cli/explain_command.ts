@@ -33,7 +33,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, 'see "deno task lab --help"', { cause: error });
+    throw new UsageError((error as Error).message, 'see "deno task lab explain --help"', { cause: error });
   }
   const [file, ...extra] = parsed.positionals;
   if (!file || extra.length > 0) {

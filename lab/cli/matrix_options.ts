@@ -70,3 +70,56 @@ export function checkMatrixOptions(hosts: string[], perHost: number): void {
     throw new UsageError("The same --host is given twice", "name each host once");
   }
 }
+
+/**
+ * The permissions Deno needs to reach an engine: for a unix socket, to
+ * connect to it and to read and write its path; for a remote engine, to
+ * connect to its address.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(hostPermissions({ label: "unix:///o.sock", socketPath: "/o.sock" }), [
+ *   { name: "net", host: "unix:/o.sock" },
+ *   { name: "read", path: "/o.sock" },
+ *   { name: "write", path: "/o.sock" },
+ * ]);
+ * assert.deepEqual(
+ *   hostPermissions({ label: "ssh://me@box", socketPath: "", remote: { protocol: "ssh", host: "box", port: 22 } }),
+ *   [{ name: "net", host: "box:22" }],
+ * );
+ * ```
+ */
+export function hostPermissions(endpoint: DockerEndpoint): Deno.PermissionDescriptor[] {
+  if (endpoint.remote) return [{ name: "net", host: `${endpoint.remote.host}:${endpoint.remote.port}` }];
+  return [
+    { name: "net", host: `unix:${endpoint.socketPath}` },
+    { name: "read", path: endpoint.socketPath },
+    { name: "write", path: endpoint.socketPath },
+  ];
+}
+
+/**
+ * Thrown before anything runs when Deno may not reach one of the hosts
+ * (the narrow `deno task lab` allows /var/run/docker.sock only): one line
+ * that names the task that may. `granted` answers for one permission.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const hosts = [{ name: "unix:///o.sock", endpoint: { label: "unix:///o.sock", socketPath: "/o.sock" } }];
+ * assert.throws(() => checkHostPermissions(hosts, () => false), /deno task lab:hosts/);
+ * checkHostPermissions(hosts, () => true);
+ * ```
+ */
+export function checkHostPermissions(
+  hosts: ReadonlyArray<{ name: string; endpoint: DockerEndpoint }>,
+  granted: (permission: Deno.PermissionDescriptor) => boolean,
+): void {
+  const refused = hosts.filter((h) => !hostPermissions(h.endpoint).every(granted)).map((h) => h.name);
+  if (refused.length === 0) return;
+  throw new UsageError(
+    `--host ${refused.join(", ")}: use deno task lab:hosts (deno task lab reaches /var/run/docker.sock only)`,
+    "run the same command with deno task lab:hosts, which has the permissions other hosts need",
+  );
+}

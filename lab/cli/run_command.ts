@@ -14,9 +14,10 @@ import { resolveScenario } from "../scenario/resolve.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { runBatch } from "../session/batch.ts";
 import { runMatrix } from "../session/matrix.ts";
+import { matrixHeadline } from "../matrix/result.ts";
 import { RUN_MOMENTS, type RunMoment } from "../run/moments.ts";
 import { EXIT } from "./exit.ts";
-import { checkMatrixOptions, parseHosts, parseVariants } from "./matrix_options.ts";
+import { checkHostPermissions, checkMatrixOptions, parseHosts, parseVariants } from "./matrix_options.ts";
 
 /** Run the scenarios the arguments name (the founding case by default). */
 export async function runCommand(
@@ -79,10 +80,12 @@ export async function runCommand(
       );
     }
     const variants = parseVariants(values.vary ?? []);
+    const hosts = parseHosts(values.host ?? []);
+    checkHostPermissions(hosts, (p) => Deno.permissions.querySync(p).state === "granted");
     const out = values.out ?? `runs/${stamp}-matrix`;
     const matrix = await runMatrix({
       scenarios: asked,
-      hosts: parseHosts(values.host ?? []),
+      hosts,
       variants,
       perHost,
       out,
@@ -93,6 +96,7 @@ export async function runCommand(
     if (values.json) {
       console.log(JSON.stringify(matrix, null, 2));
     } else {
+      console.log(`matrix: ${matrixHeadline(matrix)}`);
       for (const d of matrix.differences) console.log(`differs: ${d.text}`);
       for (const c of matrix.columns.filter((c) => c.status !== "ok")) {
         console.log(`${c.status}: ${c.host}: ${c.problem}`);
@@ -177,7 +181,7 @@ function parseOptions(args: string[]) {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, 'see "deno task lab --help"', { cause: error });
+    throw new UsageError((error as Error).message, 'see "deno task lab run --help"', { cause: error });
   }
 }
 

@@ -27,7 +27,7 @@ function _explainRemoteError(
   if (error instanceof Deno.errors.NotCapable || /Requires net access/i.test(text)) {
     return new LabEnvironmentError(
       `${where}: Deno was not allowed to connect to ${address}`,
-      `run the lab with --allow-net=${address} added to the permissions of deno task lab`,
+      "run the same command with deno task lab:hosts, which allows other hosts",
       { cause: error },
     );
   }

@@ -14,8 +14,11 @@ export interface MatrixColumn {
   kernel: string | null;
   dockerVersion: string | null;
   arch: string | null;
-  /** "ok", or why this column has no results: unreachable, refused (another architecture), failed midway. */
-  status: "ok" | "unreachable" | "refused" | "failed";
+  /**
+   * "ok", or why this column has no results: unreachable, refused (another architecture), failed midway,
+   * or broken (no capture saw a handshake in any of its runs: the lab's own path was broken).
+   */
+  status: "ok" | "unreachable" | "refused" | "failed" | "broken";
   problem: string | null;
   /** Whether the kernel's RST reasons could be read for this host (tracefs on this machine). */
   traceAvailable: boolean;
@@ -25,8 +28,11 @@ export interface MatrixColumn {
 export interface MatrixCell {
   scenario: string;
   column: number;
-  /** "ok" when the run happened; otherwise the column's or the run's problem. */
-  status: "ok" | "unreachable" | "refused" | "failed";
+  /**
+   * "ok" when the run happened and measured the kernel; "broken" when it ran but no capture saw a
+   * handshake (the lab's own path was broken); otherwise the column's problem.
+   */
+  status: "ok" | "unreachable" | "refused" | "failed" | "broken";
   problem: string | null;
   state: string | null;
   resetBy: string | null;

@@ -32,7 +32,7 @@ interface _Context extends CauseContext {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const facts = { unreadBytes: null, resetSeq: 0, resetAck: 1, resetFlags: "R.", finsCrossed: false };
+ * const facts = { unreadBytes: null, resetSeq: 0, resetAck: 1, resetFlags: "R.", finsCrossed: false, unreadCount: null, closedBy: null };
  * const e = explainCause("refused", { resetBy: "server", closedFirstBy: "server", facts });
  * assert.match(e.plain[0]!, /ECONNREFUSED/);
  * ```
@@ -50,9 +50,9 @@ export function explainCause(cause: CauseId, conn: ConnectionFacts): Explanation
 
 /** Every cause's explanation, by cause id. */
 const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
-  "close-with-unread-data": ({ who, peer, unread, rst }) => ({
+  "close-with-unread-data": ({ who, peer, unread, rst, closed }) => ({
     plain: [
-      `The ${who} called close() while ${unread} that the ${peer} had sent still sat unread in its receive queue. ` +
+      `The ${who} ${closed} while ${unread} that the ${peer} had sent still sat unread in its receive queue. ` +
       `Linux does not send FIN in that case: a FIN would tell the ${peer} that everything it sent was delivered to the application, which is not true. ` +
       `It sends RST instead (${rst}), so the ${peer} learns that its data was lost.`,
       `The RST's sequence number is the one right after the ${who}'s SYN: no FIN consumed a sequence number. ` +

@@ -5,12 +5,13 @@
  * @module
  */
 
+import { matrixHeadline } from "../matrix/result.ts";
 import type { Matrix, MatrixCell } from "../matrix/types.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 
-/** Render matrix.md. */
+/** Render matrix.md: its first line says the result. */
 export function renderMatrix(matrix: Matrix): string {
-  const out = ["# tcplab: matrix", ""];
+  const out = [`# tcplab matrix: ${escapeText(matrixHeadline(matrix))}`, ""];
   const ran = matrix.columns.filter((c) => c.status === "ok").length;
   out.push(
     `${matrix.scenarios.length} scenario(s) on ${matrix.columns.length} column(s) (Docker host x sysctl variant); ${ran} ran${

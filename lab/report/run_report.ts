@@ -8,6 +8,7 @@
 import { type Side, SIDES } from "../scenario/types.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../verdict/types.ts";
 import { focusConnection } from "../verdict/focus.ts";
+import { type Reproduction, SCENARIO_FILE } from "../verdict/reproduction.ts";
 import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
 import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { explainCause } from "./explanations.ts";
@@ -125,17 +126,45 @@ export function renderReport(result: RunResult): string {
   }
   out.push(renderScenario(result), "");
   out.push(renderEnvironment(result), "");
-  out.push(
+  out.push(renderReproduce(result.reproduce), "");
+  return out.join("\n").replace(/\n{3,}/g, "\n\n");
+}
+
+/**
+ * The section that reproduces the run from the report alone: the lab's
+ * version, a command with no path of the machine that ran it, and the
+ * scenario file itself, folded.
+ */
+function renderReproduce(r: Reproduction): string {
+  const where = `At the root of a clone of tcplab ${r.labVersion}, on a Linux host (\`./tcplab\` installs ` +
+    "what is missing)";
+  const lines = [
     "## Reproduce",
     "",
-    "In a clone of the lab, on a Linux host with Docker and Deno:",
+    r.fromCatalog
+      ? `${where}, run the catalog's scenario:`
+      : `${where}, save the scenario below as \`${SCENARIO_FILE}\` (the run's folder has it too) and run:`,
     "",
     "```sh",
-    result.reproduce,
+    r.command,
     "```",
     "",
-  );
-  return out.join("\n").replace(/\n{3,}/g, "\n\n");
+  ];
+  if (r.scenarioText !== null) {
+    const fence = "`".repeat(Math.max(3, ...[...r.scenarioText.matchAll(/`+/g)].map((m) => m[0].length + 1)));
+    lines.push(
+      "<details>",
+      `<summary>The scenario file (${SCENARIO_FILE})</summary>`,
+      "",
+      `${fence}yaml`,
+      r.scenarioText.replace(/\n+$/, ""),
+      fence,
+      "",
+      "</details>",
+      "",
+    );
+  }
+  return lines.join("\n");
 }
 
 function primaryCapture(conn: ConnectionResult): Side {
@@ -221,6 +250,21 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
       }).`,
     );
   }
+  const count = conn.facts.unreadCount;
+  if (count !== null && resetter !== null && conn.facts.unreadBytes !== null && count.delivered > 0) {
+    const peer = resetter === "client" ? "server" : "client";
+    lines.push(
+      `- Unread when the ${resetter}'s socket closed: ${_bytes(conn.facts.unreadBytes)}, the ${
+        _bytes(count.delivered)
+      } of the ${peer}'s that the ${resetter}'s kernel had acknowledged (its ACKs) less the ${
+        _bytes(count.read)
+      } its program read (its read calls)${
+        conn.facts.closedBy === "exit"
+          ? "; the program exited without calling close(), and the kernel closed it"
+          : ""
+      }.`,
+    );
+  }
   for (const side of SIDES) {
     // A closed listener is proved by what the program did not do: its listen, its wait, no accept().
     const calls = result.calls.filter((c) =>
@@ -235,8 +279,12 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   return lines.join("\n");
 }
 
+function _bytes(n: number): string {
+  return `${n} byte${n === 1 ? "" : "s"}`;
+}
+
 function isTeardownCall(call: CallRecord): boolean {
-  return ["close", "shutdown", "read", "epoll_wait", "write", "connect"].includes(call.call) ||
+  return ["close", "shutdown", "read", "epoll_wait", "write", "connect", "_exit"].includes(call.call) ||
     (call.call === "ioctl" && call.args === "FIONREAD");
 }
 

@@ -14,7 +14,6 @@ const CATALOG_DIR = new URL("./catalog/", import.meta.url);
 export const DEFAULT_SCENARIO = "seed";
 
 let cached: ReadonlyMap<string, Scenario> | null = null;
-const catalogFiles = new Map<string, URL>();
 
 /** Every shipped scenario, by name, in the order `lab list` shows them. */
 export function loadCatalog(): ReadonlyMap<string, Scenario> {
@@ -30,14 +29,7 @@ export function loadCatalog(): ReadonlyMap<string, Scenario> {
     scenario.source = "catalog";
     if (catalog.has(scenario.name)) throw new Error(`Two catalog scenarios are named "${scenario.name}"`);
     catalog.set(scenario.name, scenario);
-    catalogFiles.set(scenario.name, new URL(file, CATALOG_DIR));
   }
   cached = catalog;
   return catalog;
-}
-
-/** The YAML file of a catalog scenario, or null for a name the catalog does not have. */
-export function catalogFile(name: string): URL | null {
-  loadCatalog();
-  return catalogFiles.get(name) ?? null;
 }

@@ -102,6 +102,7 @@ export function parseScenario(text: string, file: string): Scenario {
     client: readSide(r.map("client", true)!, "client", fail),
     expect: readExpectation(r.map("expect", true)!, fail),
     source: file,
+    text,
   };
   const contrast = r.string("contrast", false);
   if (contrast !== null) scenario.contrast = contrast;

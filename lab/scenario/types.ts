@@ -81,6 +81,8 @@ export interface Scenario {
   timeouts?: Partial<Record<"build" | "start" | "capture" | "run" | "flush" | "collect", number>>;
   /** Where the scenario came from: "catalog" or the file's path. */
   source?: string;
+  /** The scenario file's text as written, saved with the run and embedded in its report. */
+  text?: string;
 }
 
 /** Whether a side runs the lab's own program. */

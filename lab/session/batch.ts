@@ -138,7 +138,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult> {
   const runs = o.scenarios.map((s) => results.get(s.name)!);
   if (o.bundle) {
     for (const [i, run] of runs.entries()) {
-      run.bundle = await saveBundle(run.dir, o.scenarios[i]!, run.result);
+      run.bundle = await saveBundle(run.dir, run.result);
     }
   }
   const rows: SummaryRow[] = runs.map(({ result, dir }) => ({

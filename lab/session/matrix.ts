@@ -13,6 +13,7 @@ import type { DockerEndpoint } from "../docker/host.ts";
 import { ensureImages } from "../docker/images.ts";
 import type { EngineInfo } from "../docker/types.ts";
 import { findDifferences } from "../matrix/differences.ts";
+import { BROKEN_PATH, brokenPath, markBrokenColumns } from "../matrix/result.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "../matrix/types.ts";
 import { renderMatrix } from "../report/matrix_report.ts";
 import type { PhaseTimeouts } from "../run/plan.ts";
@@ -117,11 +118,13 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
         }, dir);
         await saveRun(dir, result);
         const c = focusConnection(result);
+        // A run whose captures saw no handshake measured the lab's path, not the kernel.
+        const broken = brokenPath(c?.state ?? null, result.expectation.met);
         cells.push({
           scenario: scenario.name,
           column: index,
-          status: "ok",
-          problem: null,
+          status: broken ? "broken" : "ok",
+          problem: broken ? BROKEN_PATH : null,
           state: c?.state ?? null,
           resetBy: c?.resetBy ?? null,
           cause: c?.cause ?? null,
@@ -140,14 +143,15 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
   }));
 
   const scenarios = o.scenarios.map((s) => s.name);
+  const marked = markBrokenColumns(columns, cells);
   const matrix: Matrix = {
     scenarios,
-    columns,
+    columns: marked,
     cells: cells.sort((a, b) =>
       a.column - b.column || scenarios.indexOf(a.scenario) - scenarios.indexOf(b.scenario)
     ),
-    differences: findDifferences(scenarios, columns, cells),
-    complete: columns.every((c) => c.status === "ok"),
+    differences: findDifferences(scenarios, marked, cells),
+    complete: marked.every((c) => c.status === "ok"),
   };
   await saveText(`${o.out}/matrix.json`, JSON.stringify(matrix, null, 2) + "\n");
   await saveText(`${o.out}/matrix.md`, renderMatrix(matrix));

@@ -1,6 +1,6 @@
 /**
  * A run as one file to attach to a ticket: `<run folder>.tar.gz`, holding
- * the run's report.md and result.json, the scenario file it ran, its
+ * the run's report.md and result.json, the scenario it ran (scenario.yaml), its
  * evidence folder, and capture.pcapng (both captures in one file, the
  * programs' calls and the kernel's notes as packet comments: see
  * lab/report/merged_capture.ts). It unpacks into a folder named as the
@@ -11,20 +11,18 @@
  */
 
 import { mergeCaptures } from "../report/merged_capture.ts";
-import { catalogFile } from "../scenario/catalog.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
 import { gzip, makeTar, type TarEntry } from "../util/tar.ts";
 import type { RunResult } from "../verdict/types.ts";
-import type { Scenario } from "../scenario/types.ts";
 
 /** The merged capture's name inside a bundle. */
 export const BUNDLE_CAPTURE = "capture.pcapng";
 
 /**
- * Write the bundle of the run saved in `dir` (its report and result
- * already written) and return its path. `scenario` is the scenario it ran.
+ * Write the bundle of the run saved in `dir` (its report, result and
+ * scenario.yaml already written) and return its path.
  */
-export async function saveBundle(dir: string, scenario: Scenario, result: RunResult): Promise<string> {
+export async function saveBundle(dir: string, result: RunResult): Promise<string> {
   const root = dir.replace(/\/+$/, "");
   const base = root.slice(root.lastIndexOf("/") + 1);
   const mtime = Math.floor(Date.parse(result.startedAt) / 1000) || 0;
@@ -36,15 +34,6 @@ export async function saveBundle(dir: string, scenario: Scenario, result: RunRes
   });
   const folder = (path: string): TarEntry => ({ path: `${base}/${path}`, mode: 0o755, mtime });
 
-  const scenarioFile: string | URL | null = scenario.source && scenario.source !== "catalog"
-    ? scenario.source
-    : catalogFile(scenario.name);
-  if (scenarioFile === null) {
-    throw new TypeError(`Cannot bundle "${scenario.name}": its scenario file is unknown`);
-  }
-  const scenarioName = typeof scenarioFile === "string"
-    ? scenarioFile.slice(scenarioFile.lastIndexOf("/") + 1)
-    : decodeURIComponent(scenarioFile.pathname.slice(scenarioFile.pathname.lastIndexOf("/") + 1));
   const captures = Object.fromEntries(
     await Promise.all(
       SIDES.map(async (side) => [side, await _readIfThere(`${root}/${result.captures[side].file}`)]),
@@ -57,7 +46,7 @@ export async function saveBundle(dir: string, scenario: Scenario, result: RunRes
     folder(""),
     file("report.md", await Deno.readFile(`${root}/report.md`)),
     file("result.json", await Deno.readFile(`${root}/result.json`)),
-    file(scenarioName, await Deno.readFile(scenarioFile)),
+    file("scenario.yaml", await Deno.readFile(`${root}/scenario.yaml`)),
     file(BUNDLE_CAPTURE, mergeCaptures(result, captures, `tcplab ${result.version}`)),
     folder("evidence"),
     ...await Promise.all(

@@ -9,6 +9,7 @@
 
 import type { RunArtifacts, SideArtifacts } from "../evidence/artifacts.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
+import { SCENARIO_FILE } from "../verdict/reproduction.ts";
 import type { RunResult } from "../verdict/types.ts";
 
 /** Write the pcaps and the raw evidence of a run into `dir`. */
@@ -38,10 +39,16 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
   await Deno.writeTextFile(`${dir}/evidence/run.json`, JSON.stringify(rest, null, 2) + "\n");
 }
 
-/** Write a run's result.json and its rendered report.md into its folder. */
+/**
+ * Write a run's result.json, its rendered report.md and the scenario file
+ * it ran (scenario.yaml, which the report's reproduce command names) into
+ * its folder.
+ */
 export async function saveResult(dir: string, result: RunResult, report: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/result.json`, JSON.stringify(result, null, 2) + "\n");
   await Deno.writeTextFile(`${dir}/report.md`, report);
+  const text = result.reproduce.scenarioText;
+  if (text !== null) await Deno.writeTextFile(`${dir}/${SCENARIO_FILE}`, text);
 }
 
 /**

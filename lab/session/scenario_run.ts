@@ -1,7 +1,8 @@
 /**
  * One scenario, run to a result: its attempts (a timing-dependent outcome
  * is tried again, up to the scenario's bound), its analysis, the command
- * that reproduces it, and its folder (evidence, result.json, report.md); an
+ * that reproduces it, and its folder (evidence, result.json, report.md,
+ * scenario.yaml); an
  * interrupted run keeps what it had collected, with INTERRUPTED.md.
  *
  * @module
@@ -30,7 +31,7 @@ export async function runWithRetries(
   const attempts = scenario.retry?.attempts ?? 1;
   for (let attempt = 1;; attempt++) {
     const artifacts = await runScenario(scenario, options, newRunId());
-    const result = analyseRun(artifacts, reproduceCommand(scenario));
+    const result = analyseRun(artifacts);
     const crossed = focusConnection(result)?.facts.finsCrossed ?? false;
     if (scenario.retry) {
       result.attempts = {
@@ -75,24 +76,6 @@ export async function runKeepingCollected(
 /** Write a run's result.json and its report. */
 export async function saveRun(dir: string, result: RunResult): Promise<void> {
   await saveResult(dir, result, renderReport(result));
-}
-
-/**
- * The command that runs a scenario again: by its file, or by its name in the catalog.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { loadCatalog } from "../scenario/catalog.ts";
- * const seed = loadCatalog().get("seed")!;
- * assert.equal(reproduceCommand(seed), "deno task lab run seed");
- * assert.equal(reproduceCommand({ ...seed, source: "mine.yaml" }), "deno task lab run mine.yaml");
- * ```
- */
-export function reproduceCommand(scenario: Scenario): string {
-  return scenario.source && scenario.source !== "catalog"
-    ? `deno task lab run ${scenario.source}`
-    : `deno task lab run ${scenario.name}`;
 }
 
 /**

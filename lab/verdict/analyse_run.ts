@@ -19,9 +19,10 @@ import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
 import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
 import { eventsForAddresses, hostOf, parseTrace, portOf } from "../evidence/trace.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
-import { decideCause, unreadAtClose } from "./cause.ts";
+import { decideCause, socketUse, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
+import { reproductionOf } from "./reproduction.ts";
 import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
@@ -31,8 +32,8 @@ interface DecodedCapture {
   connections: Connection[];
 }
 
-/** Analyse one run's artifacts. `reproduce` is the command that runs it again. */
-export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResult {
+/** Analyse one run's artifacts. */
+export function analyseRun(artifacts: RunArtifacts): RunResult {
   const warnings: string[] = [];
   const addresses: Record<Side, string> = {
     client: artifacts.sides.client.address,
@@ -141,6 +142,14 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       neverAccepted: actor !== null &&
         neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
     });
+    // Unread at close: what the closer acknowledged (its ACKs) less what its program read (its calls).
+    const use = actor
+      ? socketUse(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf))
+      : { closedBy: null, bytesRead: null };
+    const delivered = actor !== null && actor === resetBy ? teardown.ackedByResetter : null;
+    const unreadCount = delivered !== null && use.bytesRead !== null
+      ? { delivered, read: use.bytesRead }
+      : null;
     const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
     // One numbering for the connection's packets in both captures, from the connection's own ISNs.
     const numbering = new SequenceNumbering(conn.isn.orig, conn.isn.resp);
@@ -165,7 +174,9 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
       confidence: decided.confidence,
       candidates: decided.candidates,
       facts: {
-        unreadBytes: actor ? unreadAtClose(actorCalls) ?? teardown.unreadBytes ?? null : null,
+        unreadBytes: actor ? unreadAtClose(delivered, use.bytesRead) ?? teardown.unreadBytes ?? null : null,
+        unreadCount,
+        closedBy: use.closedBy,
         resetSeq: resetRecord?.seq ?? null,
         resetAck: resetRecord?.ack ?? null,
         resetFlags: resetPacket ? tcpdumpFlags(resetPacket.flags) : null,
@@ -237,7 +248,7 @@ export function analyseRun(artifacts: RunArtifacts, reproduce: string): RunResul
     timedOut: artifacts.timedOut,
     phases: artifacts.phases,
     contrast: null,
-    reproduce,
+    reproduce: reproductionOf(artifacts.scenario),
     attempts: { count: 1, note: null },
     warnings,
   };

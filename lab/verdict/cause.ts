@@ -118,7 +118,7 @@ export function decideCause(evidence: CauseEvidence): {
         `TcpExt.TCPAbortOnData +${count("TCPAbortOnData")} in its namespace`,
       );
     }
-    const unread = unreadAtClose(evidence.calls);
+    const unread = fionreadBeforeClose(evidence.calls);
     if (unread !== null && unread > 0) {
       add(
         "close-with-unread-data",
@@ -148,19 +148,99 @@ export function decideCause(evidence: CauseEvidence): {
 }
 
 /**
- * How many bytes a side's FIONREAD reported just before its close(), when it
- * read nothing in between; null when its calls do not say.
+ * How many bytes a side's FIONREAD reported before its close(), less what
+ * it read after that; null when its calls do not say. An earlier reading
+ * than the close itself: it supports a cause, it does not count bytes at
+ * close (see {@link unreadAtClose}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const call = (call: string, args: string | null, ret: number, detail = {}) =>
+ *   ({ side: "client" as const, step: 1, call, args, enterMs: 0, returnMs: 0, ret, errno: null, detail });
+ * assert.equal(fionreadBeforeClose([call("ioctl", "FIONREAD", 0, { value: 3 }), call("read", null, 1), call("close", null, 0)]), 2);
+ * assert.equal(fionreadBeforeClose([call("close", null, 0)]), null);
+ * ```
  */
-export function unreadAtClose(calls: CallRecord[]): number | null {
+export function fionreadBeforeClose(calls: CallRecord[]): number | null {
   let unread: number | null = null;
   for (const call of calls) {
     if (call.call === "ioctl" && call.args === "FIONREAD" && typeof call.detail.value === "number") {
       unread = call.detail.value;
-    } else if (call.call === "read" && (call.ret ?? 0) > 0 && unread !== null) {
+    } else if (_READS.has(call.call) && (call.ret ?? 0) > 0 && unread !== null) {
       unread = Math.max(0, unread - (call.ret ?? 0));
     } else if (call.call === "close") {
       return unread;
     }
   }
   return null;
+}
+
+/** The calls that take bytes out of a socket's receive queue. */
+const _READS = new Set(["read", "recv", "recvfrom", "recvmsg", "readv"]);
+/** The calls that end a process (the lab's programs log `_exit`). */
+const _EXITS = new Set(["_exit", "exit", "exit_group"]);
+
+/**
+ * What a side's program did with one connection's socket until it let go
+ * of it: how (`close`: it called close(); `exit`: it ended without closing
+ * it, and the kernel closed it at exit; null: its calls are unknown) and
+ * how many bytes it read from it (null when unknown).
+ */
+export interface SocketUse {
+  closedBy: "close" | "exit" | null;
+  bytesRead: number | null;
+}
+
+/**
+ * {@link SocketUse} of the connection whose other end is `peer`
+ * ("address:port"), from a side's calls: the descriptor is the one its
+ * connect() or accept() gave that peer (every descriptor when none did).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const call = (call: string, fd: number | null, ret: number, detail = {}) =>
+ *   ({ side: "client" as const, step: 1, call, fd, args: null, enterMs: 0, returnMs: 0, ret, errno: null, detail });
+ * const connect = call("connect", 3, 0, { peer: "10.0.0.1:9999" });
+ * assert.deepEqual(socketUse([connect, call("read", 3, 100), call("close", 3, 0)], "10.0.0.1:9999"), {
+ *   closedBy: "close",
+ *   bytesRead: 100,
+ * });
+ * assert.deepEqual(socketUse([connect, call("_exit", null, 0)], "10.0.0.1:9999"), { closedBy: "exit", bytesRead: 0 });
+ * assert.deepEqual(socketUse([], "10.0.0.1:9999"), { closedBy: null, bytesRead: null });
+ * ```
+ */
+export function socketUse(calls: CallRecord[], peer: string): SocketUse {
+  if (calls.length === 0) return { closedBy: null, bytesRead: null };
+  const opened = calls.find((c) =>
+    (c.call === "connect" || c.call === "accept") && c.detail.peer === peer && (c.ret ?? -1) >= 0
+  );
+  const fd = opened === undefined ? null : opened.call === "accept" ? opened.ret : opened.fd ?? null;
+  let bytesRead = 0;
+  for (const c of calls) {
+    if (_EXITS.has(c.call)) return { closedBy: "exit", bytesRead };
+    if (fd !== null && c.fd !== fd) continue;
+    if (_READS.has(c.call) && (c.ret ?? 0) > 0) bytesRead += c.ret ?? 0;
+    if (c.call === "close" && (fd !== null || c.ret === 0)) return { closedBy: "close", bytesRead };
+  }
+  // The program ended without closing the socket: the kernel closed it when the process exited.
+  return { closedBy: "exit", bytesRead };
+}
+
+/**
+ * Bytes unread when the socket closed: what the peer delivered (the bytes
+ * the closing side acknowledged, from its ACKs) less what its program read
+ * (from its read calls); null when either is unknown.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(unreadAtClose(127_000, 0), 127_000);
+ * assert.equal(unreadAtClose(1, 1), 0);
+ * assert.equal(unreadAtClose(null, 0), null);
+ * ```
+ */
+export function unreadAtClose(delivered: number | null, bytesRead: number | null): number | null {
+  return delivered === null || bytesRead === null ? null : Math.max(0, delivered - bytesRead);
 }

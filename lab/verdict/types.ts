@@ -10,6 +10,7 @@ import type { CaptureStats, EnvironmentRecord } from "../evidence/artifacts.ts";
 import type { SocketEntry } from "../evidence/sockets.ts";
 import type { CauseCandidate, CauseId, Confidence } from "../analysis/causes.ts";
 import type { Expectation, Side } from "../scenario/types.ts";
+import type { Reproduction } from "./reproduction.ts";
 
 /** One packet, as the report and the JSON show it: its line (flags, numbers, tcpdump's text) and where it was seen. */
 export interface PacketRecord
@@ -89,8 +90,15 @@ export interface ConnectionResult {
   candidates: CauseCandidate[];
   /** Facts the explanation quotes. */
   facts: {
-    /** Bytes the resetting side had received and never read (from its FIONREAD, or the packets). */
+    /**
+     * Bytes the resetting side had received and never read when its socket closed: `unreadCount`'s
+     * difference, or from the packets alone when its calls are unknown.
+     */
     unreadBytes: number | null;
+    /** The count behind `unreadBytes`: bytes the closer acknowledged (its ACKs) and bytes its program read. */
+    unreadCount: { delivered: number; read: number } | null;
+    /** How the closer's program let go of its socket: close(), or exit (the kernel closed it); null: unknown. */
+    closedBy: "close" | "exit" | null;
     resetSeq: number | null;
     resetAck: number | null;
     resetFlags: string | null;
@@ -150,8 +158,8 @@ export interface RunResult {
   timedOut: string | null;
   phases: Record<string, number>;
   contrast: ContrastSummary | null;
-  /** The command that reproduces the run. */
-  reproduce: string;
+  /** What reproduces the run: the lab's version, the command, the scenario file's text. */
+  reproduce: Reproduction;
   /** How many runs it took (more than 1 when a timing-dependent outcome was retried), and why. */
   attempts: { count: number; note: string | null };
   /** Problems with the evidence itself (dropped packets, a missing capture...). */

@@ -27,7 +27,9 @@ export interface CauseContext extends SentenceContext {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const facts = { unreadBytes: 1, resetSeq: 1, resetAck: 2, resetFlags: "R.", finsCrossed: false };
+ * const facts = {
+ *   unreadBytes: 1, resetSeq: 1, resetAck: 2, resetFlags: "R.", finsCrossed: false, unreadCount: null, closedBy: null,
+ * } as const;
  * const c = causeContext({ resetBy: "client", closedFirstBy: "client", facts });
  * assert.deepEqual([c.who, c.peer, c.unread], ["client", "server", "1 byte"]);
  * ```
@@ -40,9 +42,17 @@ export function causeContext(conn: ConnectionFacts): CauseContext {
     peer: who === "client" ? "server" : who === "server" ? "client" : "peer",
     unread: f.unreadBytes !== null ? `${f.unreadBytes} byte${f.unreadBytes === 1 ? "" : "s"}` : "data",
     finsCrossed: f.finsCrossed,
+    closed: _CLOSED[f.closedBy ?? "unknown"],
     facts: f,
   };
 }
+
+/** How a side let go of its socket, in words: never "close()" for a program that exited without it. */
+const _CLOSED = {
+  close: "called close()",
+  exit: "exited without calling close() (the kernel closes a program's sockets when it exits)",
+  unknown: "closed its socket",
+} as const;
 
 /**
  * One sentence on what `cause` means for this connection.
@@ -50,7 +60,7 @@ export function causeContext(conn: ConnectionFacts): CauseContext {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const facts = { unreadBytes: null, resetSeq: 0, resetAck: 1, resetFlags: "R.", finsCrossed: false };
+ * const facts = { unreadBytes: null, resetSeq: 0, resetAck: 1, resetFlags: "R.", finsCrossed: false, unreadCount: null, closedBy: null };
  * assert.match(causeSentence("refused", { resetBy: "server", closedFirstBy: "server", facts }), /refused/);
  * ```
  */

@@ -63,7 +63,7 @@ Deno.test("without a SYN, numbers count from the first one seen (0), and the rep
     assert.match(numberingNote(["client", "server"])!, /client or the server was captured: their/);
   });
   await t.step("the run report of the refused run says it", async () => {
-    const result = analyseRun(await recordedRun("refused"), "deno task lab run refused");
+    const result = analyseRun(await recordedRun("refused"));
     const conn = result.connections[0]!;
     assert.deepEqual(conn.packets.filter((p) => p.capture === "client").map((p) => [p.flags, p.seq, p.ack]), [
       ["S", 0, 0],
@@ -74,10 +74,7 @@ Deno.test("without a SYN, numbers count from the first one seen (0), and the rep
   await t.step(
     "an ack without the ACK bit is 0, as tcpdump leaves it out (write-after-close's bare RST)",
     async () => {
-      const result = analyseRun(
-        await recordedRun("write-after-close"),
-        "deno task lab run write-after-close",
-      );
+      const result = analyseRun(await recordedRun("write-after-close"));
       const conn = result.connections[0]!;
       const rst = conn.packets.find((p) => p.flags === "R")!;
       assert.equal(rst.ack, 0);

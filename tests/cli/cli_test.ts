@@ -20,6 +20,47 @@ Deno.test("--help teaches the commands and the exit codes", async () => {
   }
 });
 
+Deno.test("--help after a command prints that command's help, with an example of each option", async (t) => {
+  const options: Record<string, string[]> = {
+    run: [
+      "--out",
+      "--all",
+      "--jobs",
+      "--timeout",
+      "--no-contrast",
+      "--pause-at",
+      "--json",
+      "--quiet",
+      "--host",
+      "--vary",
+      "--per-host",
+    ],
+    explain: ["--out", "--json", "--host", "--port", "--conn"],
+    list: [],
+    clean: ["--run"],
+  };
+  for (const [command, names] of Object.entries(options)) {
+    await t.step(`${command} --help`, async () => {
+      const { code, stdout, stderr } = await lab(command, "--help");
+      assert.equal(code, 0, stderr);
+      assert.ok(stdout.startsWith(`deno task lab ${command}`), stdout);
+      assert.match(stdout, new RegExp(`^ +deno task lab(:hosts)? ${command}\\b`, "m"), "an example");
+      for (const name of names) {
+        const lines = stdout.split("\n");
+        const at = lines.findIndex((line) => line.trimStart().startsWith(name));
+        assert.ok(at >= 0, `${command} --help teaches ${name}`);
+        const example = lines.slice(at + 1).find((line) => /^ {20,}deno task lab/.test(line));
+        assert.ok(example?.includes(name), `${command} --help shows ${name} in an example`);
+      }
+    });
+  }
+  await t.step("after a scenario name, and as -h", async () => {
+    const { code, stdout } = await lab("run", "seed", "-h");
+    assert.equal(code, 0);
+    assert.ok(stdout.startsWith("deno task lab run"));
+  });
+});
+
 Deno.test("list names the shipped scenarios and their expected outcome", async () => {
   const { code, stdout } = await lab("list");
   assert.equal(code, 0);
@@ -61,6 +102,11 @@ Deno.test("bad input gives one clear message and exit code 2", async (t) => {
     ],
     ["an unknown command", ["frobnicate"], /Unknown command "frobnicate"/],
     ["an unknown option", ["run", "seed", "--colour"], /--colour/],
+    [
+      "--host with the narrow lab task (refused before anything runs)",
+      ["run", "seed", "--host", "unix:///other.sock"],
+      /^tcplab: --host unix:\/\/\/other\.sock: use deno task lab:hosts /,
+    ],
   ];
   try {
     for (const [name, args, pattern] of cases) {

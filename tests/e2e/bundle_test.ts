@@ -44,7 +44,6 @@ Deno.test({
       const listing = (await run("tar", "-tzf", `${dir}/seed.tar.gz`)).trim().split("\n").sort();
       assert.deepEqual(listing, [
         "seed/",
-        "seed/01-seed.yaml",
         "seed/capture.pcapng",
         "seed/evidence/",
         "seed/evidence/client-namespace.log",
@@ -57,6 +56,7 @@ Deno.test({
         "seed/evidence/trace.txt",
         "seed/report.md",
         "seed/result.json",
+        "seed/scenario.yaml",
       ]);
       const result: RunResult = JSON.parse(await Deno.readTextFile(`${unpacked}/seed/result.json`));
       assert.equal(result.scenario.name, "seed");
@@ -65,7 +65,7 @@ Deno.test({
         await Deno.readTextFile(`${dir}/seed/report.md`),
       );
       assert.equal(
-        await Deno.readTextFile(`${unpacked}/seed/01-seed.yaml`),
+        await Deno.readTextFile(`${unpacked}/seed/scenario.yaml`),
         await Deno.readTextFile(new URL("../../lab/scenario/catalog/01-seed.yaml", import.meta.url)),
       );
 
@@ -86,6 +86,19 @@ Deno.test({
       if (kernel.traceAvailable && kernel.activeResetReasons) {
         assert.match(comments, /client kernel: tcp_send_reset: .*reason=TCP_ABORT_ON_CLOSE/);
       }
+
+      // The bundle alone reproduces the run: its scenario, run again, gives the same verdict.
+      const again = await lab(
+        "run",
+        `${unpacked}/seed/scenario.yaml`,
+        "--no-contrast",
+        "--out",
+        `${dir}/again`,
+      );
+      assert.equal(again.code, 0, `the bundle's scenario runs: ${again.stderr}`);
+      const rerun: RunResult = JSON.parse(await Deno.readTextFile(`${dir}/again/result.json`));
+      assert.equal(rerun.verdict, result.verdict);
+      assert.equal(rerun.connections[0]!.cause, result.connections[0]!.cause);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -115,7 +115,7 @@ Deno.test({
     const outcomes = new Map<string, number>();
     for (let i = 0; i < 20; i++) {
       const artifacts = await runScenario(scenario, { docker, progress: silentProgress });
-      const result = analyseRun(artifacts, "deno task lab run seed");
+      const result = analyseRun(artifacts);
       const c = result.connections[0];
       const outcome = c
         ? `${c.state} resetBy=${c.resetBy} cause=${c.cause} seq=${c.facts.resetSeq} ack=${c.facts.resetAck} ` +

@@ -14,7 +14,7 @@ interface Merged {
 
 async function merged(name: string) {
   const artifacts = await recordedRun(name);
-  const result = analyseRun(artifacts, `deno task lab run ${name}`);
+  const result = analyseRun(artifacts);
   const captures = { client: artifacts.sides.client.pcap, server: artifacts.sides.server.pcap };
   const file = mergeCaptures(result, captures, "tcplab test");
   const records: Merged[] = [];

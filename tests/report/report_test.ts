@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import { renderReport } from "../../lab/report/run_report.ts";
 import { recordedRun } from "../_fixtures.ts";
+import { parseScenario } from "../../lab/scenario/parse.ts";
+import { LAB_VERSION } from "../../lab/version.ts";
 
 Deno.test("the founding case's recorded run is explained as close with unread data", async () => {
-  const result = analyseRun(await recordedRun("seed"), "deno task lab run seed");
+  const result = analyseRun(await recordedRun("seed"));
   const conn = result.connections[0]!;
   assert.equal(result.connections.length, 1);
   assert.equal(conn.state, "RSTO");
@@ -14,6 +16,8 @@ Deno.test("the founding case's recorded run is explained as close with unread da
   assert.equal(conn.confidence, "certain");
   assert.deepEqual(conn.facts, {
     unreadBytes: 1,
+    unreadCount: { delivered: 1, read: 0 },
+    closedBy: "close",
     resetSeq: 1,
     resetAck: 2,
     resetFlags: "R.",
@@ -34,7 +38,7 @@ Deno.test("the founding case's recorded run is explained as close with unread da
 });
 
 Deno.test("the contrast's recorded run is a FIN handshake with the client in TIME_WAIT", async () => {
-  const result = analyseRun(await recordedRun("seed-read-first"), "deno task lab run seed-read-first");
+  const result = analyseRun(await recordedRun("seed-read-first"));
   const conn = result.connections[0]!;
   assert.equal(conn.state, "SF");
   assert.equal(conn.resetBy, null);
@@ -51,7 +55,7 @@ Deno.test("an expectation that the run does not meet is reported with what diffe
     ...artifacts.scenario,
     expect: { ...artifacts.scenario.expect, state: "SF", resetBy: null },
   };
-  const result = analyseRun(artifacts, "deno task lab run seed");
+  const result = analyseRun(artifacts);
   assert.equal(result.expectation.met, false);
   const failed = result.expectation.checks.filter((c) => !c.ok).map((c) => [c.what, c.expected, c.actual]);
   assert.deepEqual(failed, [["Zeek conn_state", "SF", "RSTO"], ["reset by", "none", "client"]]);
@@ -67,7 +71,7 @@ Deno.test("every recorded catalog run, analysed again, meets its scenario's expe
   assert.ok(RECORDED.length >= 11);
   for (const name of RECORDED) {
     await t.step(name, async () => {
-      const result = analyseRun(await recordedRun(name), `deno task lab run ${name}`);
+      const result = analyseRun(await recordedRun(name));
       const failed = result.expectation.checks.filter((c) => !c.ok);
       assert.deepEqual(failed, [], `${name}: ${result.verdict}`);
     });
@@ -77,14 +81,14 @@ Deno.test("every recorded catalog run, analysed again, meets its scenario's expe
 Deno.test("reports of the recorded runs", async (t) => {
   for (const name of RECORDED) {
     await t.step(name, async (t) => {
-      const report = renderReport(analyseRun(await recordedRun(name), `deno task lab run ${name}`));
+      const report = renderReport(analyseRun(await recordedRun(name)));
       await t.assertSnapshot(report);
     });
   }
 });
 
 Deno.test("the seed report reads as the ticket needs it", async () => {
-  const report = renderReport(analyseRun(await recordedRun("seed"), "deno task lab run seed"));
+  const report = renderReport(analyseRun(await recordedRun("seed")));
   const lines = report.split("\n");
   assert.match(lines[2]!, /^> \*\*Verdict:\*\* The client reset the connection/);
   for (
@@ -97,7 +101,9 @@ Deno.test("the seed report reads as the ticket needs it", async () => {
       "| TcpExt.TCPAbortOnClose | +1 |  |",
       "`read(len=1) = -1 ECONNRESET`",
       "EPOLLIN\\|EPOLLRDHUP\\|EPOLLHUP\\|EPOLLERR",
-      "deno task lab run seed",
+      "./tcplab run seed",
+      "tcplab 0.1.0",
+      "name: seed",
       "## Environment",
     ]
   ) {
@@ -118,7 +124,7 @@ Deno.test("text from a scenario file cannot inject HTML or links into a ticket",
     title: "<img src=x onerror=alert(1)> [click me](https://example.invalid/x) `tick",
     description: "<script>alert(1)</script> ![pixel](https://example.invalid/p.png) | table | break",
   };
-  const report = renderReport(analyseRun(artifacts, "deno task lab run seed"));
+  const report = renderReport(analyseRun(artifacts));
   assert.ok(!report.includes("<img"), "no raw HTML tag");
   assert.ok(!report.includes("<script"), "no raw script tag");
   assert.doesNotMatch(report, /(?<!\\)\]\(https:\/\/example/, "no link or image syntax survives unescaped");
@@ -126,4 +132,22 @@ Deno.test("text from a scenario file cannot inject HTML or links into a ticket",
     report,
     /&lt;img src=x onerror=alert\(1\)&gt; \\\[click me\\\]\(https:\/\/example\.invalid\/x\)/,
   );
+});
+
+Deno.test("a run of a scenario file of one's own is reproduced from the report alone", async () => {
+  const artifacts = await recordedRun("seed");
+  const text = artifacts.scenario.text!;
+  artifacts.scenario = { ...artifacts.scenario, source: "/home/someone/cases/my-case.yaml" };
+  const result = analyseRun(artifacts);
+  const report = renderReport(result);
+  assert.ok(!report.includes("/home/someone"), "no path of the machine that ran it");
+  assert.match(report, /^```sh\n\.\/tcplab run scenario\.yaml\n```$/m);
+  assert.match(report, /save the scenario below as `scenario\.yaml`/);
+  assert.match(report, new RegExp(`tcplab ${LAB_VERSION.replaceAll(".", "\\.")}`));
+  // The file itself, folded, exactly as written.
+  const folded =
+    /<details>\n<summary>The scenario file \(scenario\.yaml\)<\/summary>\n\n```yaml\n([^]*?)\n```\n\n<\/details>/
+      .exec(report);
+  assert.equal(folded?.[1], text.replace(/\n+$/, ""));
+  assert.deepEqual(parseScenario(folded[1]!, "scenario.yaml").expect, artifacts.scenario.expect);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type CauseEvidence, decideCause, unreadAtClose } from "../../lab/verdict/cause.ts";
+import { type CauseEvidence, decideCause, fionreadBeforeClose } from "../../lab/verdict/cause.ts";
 import type { CauseCandidate } from "../../lab/analysis/causes.ts";
 import type { CallRecord } from "../../lab/verdict/types.ts";
 
@@ -117,15 +117,15 @@ Deno.test("the kernel's evidence settles what the packets cannot", async (t) => 
   }
 });
 
-Deno.test("unread bytes at close() come from the last FIONREAD and the reads after it", () => {
-  assert.equal(unreadAtClose([call("ioctl", "FIONREAD", 0, { value: 3 }), call("close", null, 0)]), 3);
+Deno.test("FIONREAD before close() supports a cause: the last reading less what was read after it", () => {
+  assert.equal(fionreadBeforeClose([call("ioctl", "FIONREAD", 0, { value: 3 }), call("close", null, 0)]), 3);
   assert.equal(
-    unreadAtClose([
+    fionreadBeforeClose([
       call("ioctl", "FIONREAD", 0, { value: 3 }),
       call("read", "len=3", 3),
       call("close", null, 0),
     ]),
     0,
   );
-  assert.equal(unreadAtClose([call("close", null, 0)]), null);
+  assert.equal(fionreadBeforeClose([call("close", null, 0)]), null);
 });

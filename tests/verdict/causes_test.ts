@@ -55,7 +55,15 @@ function _connection(cause: CauseId): Pick<ConnectionResult, "resetBy" | "closed
   return {
     resetBy: cause === "graceful-close" || cause === "half-close" ? null : "client",
     closedFirstBy: "client",
-    facts: { unreadBytes: 1, resetSeq: 1, resetAck: 2, resetFlags: "R.", finsCrossed: false },
+    facts: {
+      unreadBytes: 1,
+      resetSeq: 1,
+      resetAck: 2,
+      resetFlags: "R.",
+      finsCrossed: false,
+      unreadCount: null,
+      closedBy: null,
+    },
   };
 }
 
