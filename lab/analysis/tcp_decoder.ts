@@ -305,7 +305,7 @@ function _fold(sum: number): number {
 /** Whether this machine stores a Uint32Array's words little-endian. */
 const _LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 let _wordsOf: ArrayBufferLike | null = null;
-let _words = new Uint32Array(0);
+let _words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
 /**
  * The ones' complement sum of the segment data[start, end) as big-endian
