@@ -316,7 +316,9 @@ let _words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
  * order differs from the segment's.
  */
 function _sumSegment(data: Uint8Array, start: number, end: number): number {
-  if (end - start < 64) return _sumRange(data, start, end);
+  // Short segments byte by byte; very large ones (BIG TCP's GSO, past 128 KiB) too, where the small
+  // accumulators below could overflow.
+  if (end - start < 64 || end - start > 131072) return _sumRange(data, start, end);
   const base = data.byteOffset;
   const first = start + ((4 - ((base + start) & 3)) & 3);
   const last = first + ((end - first) & ~3);
@@ -326,9 +328,23 @@ function _sumSegment(data: Uint8Array, start: number, end: number): number {
   }
   let sum = _sumRange(data, start, first);
   const words = _words;
-  let middle = 0;
-  for (let w = (base + first) >>> 2, stop = (base + last) >>> 2; w < stop; w++) middle += words[w]!;
-  middle = _fold(middle);
+  // Each word's halves in small-integer accumulators (at most 16,384 additions of 65,535 each).
+  let low = 0, high = 0, low2 = 0, high2 = 0;
+  let w = (base + first) >>> 2;
+  const stop = (base + last) >>> 2;
+  for (const pairs = stop - ((stop - w) & 1); w < pairs; w += 2) {
+    const a = words[w]!, b = words[w + 1]!;
+    low = (low + (a & 0xffff)) | 0;
+    high = (high + (a >>> 16)) | 0;
+    low2 = (low2 + (b & 0xffff)) | 0;
+    high2 = (high2 + (b >>> 16)) | 0;
+  }
+  if (w < stop) {
+    const a = words[w]!;
+    low = (low + (a & 0xffff)) | 0;
+    high = (high + (a >>> 16)) | 0;
+  }
+  let middle = _fold(low + high + low2 + high2);
   // Which bytes of a word land high in a 16-bit word: the even addresses on a little-endian machine
   // land low; the segment wants its even positions high.
   const swap = ((base + start) & 1) === 0 ? _LITTLE_ENDIAN : !_LITTLE_ENDIAN;
