@@ -33,7 +33,7 @@
 
 import { formatAddress } from "./addresses.ts";
 import type { RecordSink } from "./capture_reader.ts";
-import { TcpHeaderFields } from "./tcp_decoder.ts";
+import { tcpChecksumOk, TcpHeaderFields } from "./tcp_decoder.ts";
 import { TeardownTracker } from "./teardown.ts";
 import { ZeekTcpState } from "./zeek_tcp_state.ts";
 import type { Endpoint } from "./types.ts";
@@ -72,6 +72,14 @@ export interface ConnectionStreamOptions {
   /** A connection id whose packets are kept in larger numbers (`lab explain --conn N`), with how many. */
   focus?: { id: number; head: number; tail: number };
   filter?: PacketFilter;
+  /**
+   * Whether a segment with a bad TCP checksum is treated as Zeek treats it
+   * by default (history C/c, nothing else: not counted, not analysed), or
+   * analysed like any other, as with `zeek -C` (default false: captures
+   * taken on the sending host carry offloaded, unfinished checksums).
+   * Bad checksums are counted either way ({@link ConnectionStream.badChecksums}).
+   */
+  verifyChecksums?: boolean;
 }
 
 /** Where one kept packet is: enough to read and decode it again. */
@@ -106,10 +114,12 @@ export class StreamConnection {
   r0 = 0;
   ipVersion = 4;
   nextInBucket: StreamConnection | null = null;
-  readonly zeek: ZeekTcpState = new ZeekTcpState(0);
+  readonly zeek: ZeekTcpState;
   readonly teardown: TeardownTracker = new TeardownTracker();
   packetsOrig = 0;
   packetsResp = 0;
+  /** Packets given to this connection, bad checksums included (the ring's count). */
+  seen = 0;
   /**
    * Kept packet positions (see {@link keptPackets}): the array that holds
    * them (shared by many connections), where this connection's part starts,
@@ -147,6 +157,11 @@ export class StreamConnection {
   /** lastTime when the connection was last put at the tail of its list (the active list is relinked lazily). */
   listTime = 0;
 
+  /** A connection object; `verifyChecksums` as {@link ConnectionStreamOptions.verifyChecksums}. */
+  constructor(verifyChecksums = false) {
+    this.zeek = new ZeekTcpState(0, verifyChecksums);
+  }
+
   /** Start as a new connection whose first packet is `f`. */
   init(
     id: number,
@@ -176,7 +191,7 @@ export class StreamConnection {
     this.r2 = flipped ? f.src2 : f.dst2;
     this.r3 = flipped ? f.src3 : f.dst3;
     this.rPort = flipped ? f.srcPort : f.dstPort;
-    this.packetsOrig = this.packetsResp = 0;
+    this.packetsOrig = this.packetsResp = this.seen = 0;
     this.startSeconds = seconds;
     this.startNanos = nanos;
     this.firstTime = this.lastTime = this.listTime = time;
@@ -191,7 +206,7 @@ export class StreamConnection {
     this.closing = false;
   }
 
-  /** Packets seen, both ways. */
+  /** Packets counted, both ways (as Zeek's orig_pkts and resp_pkts: a bad checksum verified is not counted). */
   get packets(): number {
     return this.packetsOrig + this.packetsResp;
   }
@@ -212,7 +227,7 @@ export class StreamConnection {
    */
   keptPackets(): { packets: KeptPacket[]; omittedAfter: number; omitted: number } {
     const ring = this.ring;
-    const n = this.packets;
+    const n = this.seen;
     const out: KeptPacket[] = [];
     if (ring === null) return { packets: out, omittedAfter: 0, omitted: n };
     const head = this.keepHead, tail = this.keepTail;
@@ -278,6 +293,7 @@ export class ConnectionStream implements RecordSink {
   readonly #keepHead: number;
   readonly #keepTail: number;
   readonly #focus: { id: number; head: number; tail: number } | null;
+  readonly #verifyChecksums: boolean;
   /** The rings of the connections (keepHead + keepTail slots each), side by side in one array. */
   #rings: Float64Array = new Float64Array(0);
   /** Free ring numbers, and how many rings #rings holds. */
@@ -314,6 +330,8 @@ export class ConnectionStream implements RecordSink {
   peakTracked = 0;
   /** Connections ended early because more than maxTracked were open at once. */
   evicted = 0;
+  /** TCP segments (that passed the filter) whose checksum is wrong, in either checksum mode. */
+  badChecksums = 0;
   /** The connection the last record went to, or null when it was not a TCP packet that passed the filter. */
   connection: StreamConnection | null = null;
   /** Whether the last record came from that connection's originator. */
@@ -333,6 +351,7 @@ export class ConnectionStream implements RecordSink {
     this.#keepHead = options.keepHead ?? 8;
     this.#keepTail = Math.max(1, options.keepTail ?? 24);
     this.#focus = options.focus ?? null;
+    this.#verifyChecksums = options.verifyChecksums ?? false;
     const host = options.filter?.host;
     this.#hostVersion = host === undefined ? 0 : host.length === 4 ? 4 : 6;
     const word = (i: number) =>
@@ -444,15 +463,34 @@ export class ConnectionStream implements RecordSink {
         _META_ORIG * (originalLength < _MAX_ORIG ? originalLength : _MAX_ORIG);
       ring[slot + 3] = index;
     }
-    if (fromOrig) conn.packetsOrig++;
-    else conn.packetsResp++;
+    conn.seen++;
     this.connection = conn;
     this.fromOriginator = fromOrig;
     conn.lastTime = time;
 
+    const checksumOk = tcpChecksumOk(data, f);
     const payload = f.payloadLength;
-    conn.zeek.add(fromOrig, flags, f.seq, f.ack, payload, f.window, f.wellFormed, null);
-    conn.teardown.add(fromOrig, flags, f.seq, f.ack, payload);
+    if (checksumOk === false) this.badChecksums++;
+    if (checksumOk === false && this.#verifyChecksums) {
+      // Zeek 8.2 (doc/devel/conn.rst, "Checksum Behavior"): the connection is found or made, the
+      // segment adds C/c to its history, and is otherwise neither counted nor analysed.
+      conn.zeek.add(fromOrig, flags, f.seq, f.ack, payload, f.window, f.wellFormed, false);
+    } else {
+      if (fromOrig) conn.packetsOrig++;
+      else conn.packetsResp++;
+      conn.zeek.add(
+        fromOrig,
+        flags,
+        f.seq,
+        f.ack,
+        payload,
+        f.window,
+        f.wellFormed,
+        checksumOk,
+        f.wholeSegment,
+      );
+      conn.teardown.add(fromOrig, flags, f.seq, f.ack, payload);
+    }
 
     if (conn.closing) {
       // Few packets follow a close: keep the closing list in exact order.
@@ -515,7 +553,7 @@ export class ConnectionStream implements RecordSink {
       base = this.#freeRings.pop()! * (head + tail) * _SLOT;
       ring = this.#rings;
     }
-    const conn = this.#free.pop() ?? new StreamConnection();
+    const conn = this.#free.pop() ?? new StreamConnection(this.#verifyChecksums);
     conn.init(id, f, h, seconds, nanos, time, ring, base, head, tail);
     if (this.#tracked >= this.#buckets.length >> 1) this.#grow();
     const b = h & this.#mask;

@@ -13,7 +13,12 @@
  * scale, I (FIN+RST) and Q (SYN+FIN or SYN+RST) once, and `^` when the
  * originator is not the sender of the first packet.
  *
- * Differences from Zeek, on purpose:
+ * Content gaps (G/g, and missed_bytes) come from sequence accounting in
+ * place of Zeek's reassembler: which stretches of each side's sequence
+ * space the capture showed, and how far the peer acknowledged.
+ *
+ * The rules are those of Zeek 8.2 ({@link ZEEK_VERSION}); the differences
+ * from it are listed in {@link ZEEK_DIFFERENCES}. Besides those:
  * - Checksums are not verified by default (like `zeek -C`): loopback and
  *   veth captures carry partial checksums. With `verifyChecksums`, a bad
  *   segment adds C/c and is otherwise ignored, as Zeek does by default.
@@ -24,14 +29,39 @@
  * - A SYN on a known four-tuple starts a new connection only when its
  *   sequence number differs from the originator's ISN (Zeek's IsReuse,
  *   without its timers); a SYN repeating the ISN is a retransmission.
- * - No reassembly, so no content-gap letter (G), and no timers here: the
- *   connection tracker of connection_stream.ts adds Zeek's close delay and
- *   inactivity timeout.
+ * - No timers here: the connection tracker of connection_stream.ts adds
+ *   Zeek's close delay and inactivity timeout.
  *
  * @module
  */
 
 import { type ConnState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "./types.ts";
+
+/** The Zeek release whose TCP rules (state, history, gaps, checksums) this module follows. */
+export const ZEEK_VERSION = "8.2";
+
+/**
+ * Where `lab explain` parts from Zeek {@link ZEEK_VERSION} on purpose or by
+ * necessity, one line each, as the explain report lists them.
+ */
+export const ZEEK_DIFFERENCES: readonly string[] = [
+  "Attempt timer: Zeek ends a connection attempt that got no reply after 5 s (tcp_attempt_delay) and logs " +
+  "what follows as a new connection (e.g. S0 SAD, then SH DAF); explain keeps one connection.",
+  "SYN after a close: Zeek starts a new connection for any SYN after a close on the same four-tuple, even " +
+  "with the same ISN; explain starts one only when the ISN differs (a repeated ISN is a retransmission).",
+  "Checksums: Zeek verifies TCP checksums by default; explain ignores them unless `--checksums verify` " +
+  "(like `zeek -C`), because captures taken on the sending host carry offloaded, unfinished checksums.",
+  "IPv4 header checksums are not checked: Zeek discards such a packet (bad_IP_checksum); explain analyses it.",
+  "Originator without a SYN: Zeek guesses the responder by its likely server ports (history `^`); explain " +
+  "takes the receiver of a first SYN-ACK, or the sender of the first packet.",
+  "Content gaps come from sequence accounting, not reassembly: Zeek stops or trims reassembly past its " +
+  "limits (tcp_max_above_hole_without_any_acks, tcp_excessive_data_without_further_acks, " +
+  "tcp_max_initial_window) and then reports no more gaps for that side; explain keeps counting.",
+  "History x/X (analysis partial, limits exceeded) is never written: explain's own cap on open connections " +
+  "ends the least active early (counted as evicted in the summary) instead.",
+  "IP fragments are not reassembled: a first fragment is read as far as it goes, later fragments are " +
+  "skipped; Zeek reassembles them first.",
+];
 
 type _State =
   | "inactive"
@@ -83,6 +113,21 @@ class _Endpoint {
   win0Threshold = 1;
   checksumCount = 0;
   checksumThreshold = 1;
+  gapCount = 0;
+  gapThreshold = 1;
+  /**
+   * Sequence accounting in place of Zeek's TCP_Reassembler (no bytes kept):
+   * relative sequence numbers of the first byte not yet delivered
+   * (last_reassem_seq), of the last ack taken (trim_seq), of this side's
+   * FIN plus one (FIN_seq), and the ranges received above a hole, as
+   * [start, end, start, end, ...] in order (null when there is none).
+   */
+  reassemSeq = 1;
+  trimSeq = 1;
+  finSeq = 0;
+  above: number[] | null = null;
+  /** Bytes Zeek would report in content_gap events for this side's data (conn.log missed_bytes). */
+  missedBytes = 0;
   /** Set by {@link relativeSeq}: whether the number fell before the start. */
   underflow = false;
 
@@ -95,8 +140,19 @@ class _Endpoint {
     this.seqWraps = this.ackWraps = this.finCount = 0;
     this.didClose = false;
     this.histLastSyn = this.histLastFin = this.histLastRst = 0;
-    this.rxmtCount = this.win0Count = this.checksumCount = 0;
-    this.rxmtThreshold = this.win0Threshold = this.checksumThreshold = 1;
+    this.rxmtCount =
+      this.win0Count =
+      this.checksumCount =
+      this.gapCount =
+        0;
+    this.rxmtThreshold =
+      this.win0Threshold =
+      this.checksumThreshold =
+      this.gapThreshold =
+        1;
+    this.reassemSeq = this.trimSeq = 1;
+    this.finSeq = this.missedBytes = 0;
+    this.above = null;
     this.underflow = false;
   }
 
@@ -192,6 +248,9 @@ export class ZeekTcpState {
   #synAckAck = 0;
   /** Whether SYN, SYN-ACK and ACK were all seen. */
   handshakeCompleted = false;
+  /** TCPSessionAdapter's is_partial and first_packet_seen (1: originator, 2: responder). */
+  #partial = false;
+  #firstSeen = 0;
   readonly #verifyChecksums: boolean;
 
   /**
@@ -212,7 +271,8 @@ export class ZeekTcpState {
     this.histSeen = 0;
     this.#isnOrig = this.#isnResp = this.#synAckAck = 0;
     this.#hasIsnOrig = this.#hasIsnResp = false;
-    this.synAckSeen = this.handshakeCompleted = false;
+    this.synAckSeen = this.handshakeCompleted = this.#partial = false;
+    this.#firstSeen = 0;
   }
 
   /** Whether a connection whose first segment has these flags was opened by that segment's receiver (a SYN-ACK). */
@@ -272,9 +332,20 @@ export class ZeekTcpState {
   }
 
   /**
+   * Zeek's conn.log `missed_bytes`: bytes the peers acknowledged that the
+   * capture never showed, counted as Zeek's content_gap events count them
+   * (base/protocols/conn/main.zeek adds each event's length).
+   */
+  missedBytes(): number {
+    return this.orig.missedBytes + this.resp.missedBytes;
+  }
+
+  /**
    * One segment. `checksumOk` matters only with `verifyChecksums`;
    * `wellFormed` false (bad or truncated TCP header) keeps the segment out
-   * of the state machine, as in Zeek.
+   * of the state machine, as in Zeek. `payloadCaptured` false (the
+   * snapshot length cut the payload) keeps its bytes out of the sequence
+   * accounting, as Zeek's DataSent does, so a later ack of them is a gap.
    */
   add(
     isOrig: boolean,
@@ -285,6 +356,7 @@ export class ZeekTcpState {
     window: number,
     wellFormed: boolean,
     checksumOk: boolean | null,
+    payloadCaptured = true,
   ): void {
     seq |= 0;
     ack |= 0;
@@ -302,13 +374,15 @@ export class ZeekTcpState {
       if ((this.histSeen & (isOrig ? mask : mask * 0x10000)) === 0) {
         this.#checkHistory(endpoint, mask, payloadLength > 0 ? "D" : "A");
       }
+      // Zeek's get_relative_seq for the ack (peer's ack wraps are 0 here), inlined.
       const deltaAck = _seqDelta(ack, peer.ackSeq);
-      if (deltaAck > 0) {
-        // Zeek's underflow test for the ack (peer.relativeSeq), inlined.
-        const wrapped = ack >>> 0 < peer.ackSeq >>> 0;
-        const underflow = !wrapped && _seqDelta(ack, peer.startSeq) < 0;
-        if (!underflow && !(ack === 0 && deltaAck > _TOO_LARGE_SEQ_DELTA)) peer.updateAckSeq(ack);
+      const wrapped = deltaAck > 0 && ack >>> 0 < peer.ackSeq >>> 0;
+      const relAck = wrapped ? _TWO_32 + (ack >>> 0) - (peer.startSeq >>> 0) : _seqDelta(ack, peer.startSeq);
+      if (deltaAck > 0 && relAck >= 0 && !(ack === 0 && deltaAck > _TOO_LARGE_SEQ_DELTA)) {
+        peer.updateAckSeq(ack);
       }
+      let relSeq = 0;
+      if (payloadLength > 0) relSeq = endpoint.relativeSeq(seq, endpoint.lastSeq, endpoint.seqWraps);
       const seqOnePast = (seq + payloadLength) | 0;
       if (_seqDelta(seqOnePast, endpoint.lastSeq) > 0) endpoint.updateLastSeq(seqOnePast);
       else if (payloadLength > 0) {
@@ -318,11 +392,17 @@ export class ZeekTcpState {
           endpoint.rxmtThreshold *= 10;
         }
       }
+      if (relAck > peer.trimSeq) this.#ackReceived(peer, relAck);
+      if (payloadLength > 0 && payloadCaptured && relSeq >= 0) {
+        this.#dataSent(endpoint, relSeq, payloadLength);
+      }
       return;
     }
     this.#trackHandshake(isOrig, flags, seq, ack);
     if (!wellFormed) return; // Zeek drops these before its state machine
     if (this.#verifyChecksums && checksumOk === false) {
+      // TCPAnalyzer::ValidateChecksum then TCP_Endpoint::ChecksumError (Zeek 8.2, TCP.cc and
+      // TCP_Endpoint.cc): C/c on the 1st, 10th, 100th... bad segment of a side, and nothing else.
       endpoint.checksumCount++;
       if (endpoint.checksumCount === endpoint.checksumThreshold) {
         this.#addHistory(endpoint, "C");
@@ -330,7 +410,86 @@ export class ZeekTcpState {
       }
       return;
     }
-    this.#process(isOrig, flags, seq, ack, payloadLength, window);
+    // TCPSessionAdapter::SetPartialStatus: partial unless the first packet of each side opened it.
+    if (isOrig) {
+      if ((this.#firstSeen & 1) === 0) this.#partial = !(flags & TCP_SYN) || (flags & TCP_ACK) !== 0;
+    } else if ((this.#firstSeen & 2) === 0 && !this.#partial) this.#partial = !(flags & TCP_SYN);
+    this.#firstSeen |= isOrig ? 1 : 2;
+    this.#process(isOrig, flags, seq, ack, payloadLength, window, payloadCaptured);
+  }
+
+  /**
+   * TCP_Reassembler::AckReceived and Undelivered (Zeek 8.2,
+   * src/analyzer/protocol/tcp/TCP_Reassembler.cc), by sequence accounting:
+   * the peer acknowledged `endpoint`'s data up to `relAck`; every stretch
+   * below it that the capture never showed is a content gap.
+   */
+  #ackReceived(endpoint: _Endpoint, relAck: number): void {
+    // A FIN's sequence number is not data.
+    if (endpoint.finCount > 0 && relAck >= endpoint.finSeq) relAck = endpoint.finSeq - 1;
+    if (relAck <= endpoint.trimSeq) return;
+    if (relAck > endpoint.reassemSeq) {
+      if (relAck <= 2 && this.#partial) {
+        // Zeek: the first ack of a partial connection (its numbers were made up) is no gap,
+        // and last_reassem_seq stays where it is.
+        endpoint.trimSeq = relAck;
+        return;
+      }
+      const above = endpoint.above;
+      while (above !== null && above.length > 0 && above[0]! < relAck) {
+        // A stretch received above a hole: the hole is a gap, the stretch is delivered.
+        const start = above[0]!, end = above[1]!;
+        if (start > endpoint.reassemSeq) this.#gap(endpoint, start - endpoint.reassemSeq);
+        if (end > endpoint.reassemSeq) endpoint.reassemSeq = end;
+        above.splice(0, 2);
+      }
+      if (relAck > endpoint.reassemSeq) {
+        this.#gap(endpoint, relAck - endpoint.reassemSeq);
+        endpoint.reassemSeq = relAck;
+      }
+    }
+    endpoint.trimSeq = relAck;
+    const above = endpoint.above;
+    while (above !== null && above.length > 0 && above[1]! <= relAck) above.splice(0, 2);
+  }
+
+  /**
+   * TCP_Reassembler::Gap with TCP_Endpoint::Gap (Zeek 8.2): history G/g on
+   * the 1st, 10th, 100th... gap of a side (Connection::ScaledHistoryEntry),
+   * and the bytes into missed_bytes, only while both sides are established
+   * or closed from established (report_gaps_for_partial is F by default).
+   */
+  #gap(endpoint: _Endpoint, length: number): void {
+    if (!_isClean(endpoint) || !_isClean(endpoint === this.orig ? this.resp : this.orig)) return;
+    endpoint.missedBytes += length;
+    endpoint.gapCount++;
+    if (endpoint.gapCount === endpoint.gapThreshold) {
+      this.#addHistory(endpoint, "G");
+      endpoint.gapThreshold *= 10;
+    }
+  }
+
+  /**
+   * TCP_Reassembler::DataSent, NewBlock and BlockInserted (Zeek 8.2), by
+   * sequence accounting: `length` payload bytes at relative `relSeq` were
+   * captured; what joins the delivered stretch moves it on, what lies
+   * above a hole waits there for the hole to fill or for an ack.
+   */
+  #dataSent(endpoint: _Endpoint, relSeq: number, length: number): void {
+    let start = relSeq;
+    const end = relSeq + length;
+    if (end <= endpoint.trimSeq) return;
+    if (start < endpoint.trimSeq) start = endpoint.trimSeq;
+    if (start <= endpoint.reassemSeq) {
+      if (end > endpoint.reassemSeq) endpoint.reassemSeq = end;
+      const above = endpoint.above;
+      while (above !== null && above.length > 0 && above[0]! <= endpoint.reassemSeq) {
+        if (above[1]! > endpoint.reassemSeq) endpoint.reassemSeq = above[1]!;
+        above.splice(0, 2);
+      }
+      return;
+    }
+    _insertRange(endpoint.above ??= [], start, end);
   }
 
   #trackHandshake(isOrig: boolean, f: number, seq: number, ack: number): void {
@@ -371,7 +530,15 @@ export class ZeekTcpState {
     return true;
   }
 
-  #process(isOrig: boolean, f: number, baseSeq: number, ackSeq: number, len: number, window: number): void {
+  #process(
+    isOrig: boolean,
+    f: number,
+    baseSeq: number,
+    ackSeq: number,
+    len: number,
+    window: number,
+    payloadCaptured: boolean,
+  ): void {
     const endpoint = isOrig ? this.orig : this.resp;
     const peer = isOrig ? this.resp : this.orig;
     const syn = (f & TCP_SYN) !== 0;
@@ -385,6 +552,7 @@ export class ZeekTcpState {
 
     this.#initEndpoint(endpoint, syn, baseSeq, seqOnePast);
     const relSeq = endpoint.relativeSeq(baseSeq, endpoint.lastSeq, endpoint.seqWraps);
+    const seqUnderflow = endpoint.underflow;
     if (f & (TCP_SYN | TCP_FIN | TCP_RST) || len || ack) {
       this.#updateHistory(endpoint, syn, fin, rst, ack, relSeq, len);
     }
@@ -396,16 +564,23 @@ export class ZeekTcpState {
       }
     }
 
-    if (fin) endpoint.finCount++;
+    if (fin) {
+      endpoint.finCount++;
+      endpoint.finSeq = relSeq + segLen;
+    }
 
+    // Zeek's rel_ack: 1 when the peer starts here, 0 on an underflow.
+    let relAck = 0;
     if (ack) {
       if (peer.state === "inactive") {
         const start = (ackSeq - 1) | 0;
         peer.startSeq = start;
         peer.ackSeq = start;
         peer.lastSeq = start;
+        relAck = 1;
       } else {
-        peer.relativeSeq(ackSeq, peer.ackSeq, peer.ackWraps);
+        relAck = peer.relativeSeq(ackSeq, peer.ackSeq, peer.ackWraps);
+        if (peer.underflow) relAck = 0;
         if (!peer.underflow && !rst) {
           const deltaAck = _seqDelta(ackSeq, peer.ackSeq);
           if (!(ackSeq === 0 && deltaAck > _TOO_LARGE_SEQ_DELTA) && deltaAck > 0) {
@@ -418,6 +593,11 @@ export class ZeekTcpState {
     this.#updateLastSeq(endpoint, seqOnePast, syn, fin, rst, len);
     const close = this.#stateMachine(endpoint, peer, baseSeq, len, isOrig, f);
     if (close && !endpoint.didClose) endpoint.didClose = true;
+    // After the state machine, as Zeek: a gap revealed by a FIN or RST is judged in the state it leaves.
+    if (ack && relAck > peer.trimSeq) this.#ackReceived(peer, relAck);
+    if (len > 0 && payloadCaptured && !rst && !seqUnderflow) {
+      this.#dataSent(endpoint, syn ? relSeq + 1 : relSeq, len);
+    }
   }
 
   #initEndpoint(endpoint: _Endpoint, syn: boolean, first: number, last: number): void {
@@ -646,4 +826,22 @@ export class ZeekTcpState {
     if (os === "established" && rs === "established") return "S1";
     return "OTH";
   }
+}
+
+/** Zeek's is_clean (TCP_Reassembler.cc): established, or closed from established. */
+function _isClean(e: _Endpoint): boolean {
+  return e.state === "established" || (e.state === "closed" && e.prevState === "established");
+}
+
+/** Add [start, end) to sorted, disjoint ranges held as [start, end, start, end, ...], merging what touches. */
+function _insertRange(ranges: number[], start: number, end: number): void {
+  let i = 0;
+  while (i < ranges.length && ranges[i + 1]! < start) i += 2;
+  let j = i;
+  while (j < ranges.length && ranges[j]! <= end) {
+    if (ranges[j]! < start) start = ranges[j]!;
+    if (ranges[j + 1]! > end) end = ranges[j + 1]!;
+    j += 2;
+  }
+  ranges.splice(i, j - i, start, end);
 }

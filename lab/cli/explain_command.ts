@@ -14,7 +14,7 @@ import { UsageError } from "../errors.ts";
 import { EXIT } from "./exit.ts";
 
 const USAGE =
-  "run: deno task lab explain capture.pcap [--out report.md] [--json] [--host ADDRESS] [--port N] [--conn N]";
+  "run: deno task lab explain capture.pcap [--out report.md] [--json] [--host ADDRESS] [--port N] [--conn N] [--checksums verify|ignore]";
 
 /** Read a pcap or pcapng file, explain its connections, print or write the report. */
 export async function explainCommand(args: string[]): Promise<number> {
@@ -30,6 +30,7 @@ export async function explainCommand(args: string[]): Promise<number> {
         host: { type: "string" },
         port: { type: "string" },
         conn: { type: "string" },
+        checksums: { type: "string" },
       },
     });
   } catch (error) {
@@ -47,6 +48,12 @@ export async function explainCommand(args: string[]): Promise<number> {
   if (v.host !== undefined) options.host = v.host;
   if (v.port !== undefined) options.port = _integer("--port", v.port, 0, 65535);
   if (v.conn !== undefined) options.conn = _integer("--conn", v.conn, 1, Number.MAX_SAFE_INTEGER);
+  if (v.checksums !== undefined) {
+    if (v.checksums !== "verify" && v.checksums !== "ignore") {
+      throw new UsageError(`--checksums takes "verify" or "ignore", got "${v.checksums}"`, USAGE);
+    }
+    options.checksums = v.checksums;
+  }
 
   let explainer: CaptureExplainer;
   try {

@@ -28,6 +28,7 @@ import { TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
 import type { CauseCandidate, CauseId } from "../analysis/causes.ts";
 import type { Teardown, TeardownContext, TeardownKind } from "../analysis/teardown.ts";
 import type { ConnState } from "../analysis/types.ts";
+import { ZEEK_DIFFERENCES, ZEEK_VERSION } from "../analysis/zeek_tcp_state.ts";
 
 /** "originator" (the side that sent the first SYN) or "responder". */
 export type Role = "originator" | "responder";
@@ -52,7 +53,12 @@ export interface ExplainOptions {
   idleTimeout?: number;
   /** The most connections tracked at once (default 100,000). */
   maxTracked?: number;
+  /** `verify`: a bad TCP checksum is logged as history C/c and otherwise ignored, as Zeek does; `ignore` (default): like `zeek -C`. */
+  checksums?: ChecksumMode;
 }
+
+/** How bad TCP checksums are treated (see {@link ExplainOptions.checksums}). */
+export type ChecksumMode = "verify" | "ignore";
 
 /** One connection, summarised. */
 export interface ConnectionSummary {
@@ -68,6 +74,8 @@ export interface ConnectionSummary {
   packets: { orig: number; resp: number };
   /** Payload bytes each way (sequence space, retransmissions once). */
   bytes: { orig: number; resp: number };
+  /** Zeek's missed_bytes: bytes acknowledged that the capture never showed (content gaps, both ways). */
+  missedBytes: number;
   state: ConnState;
   history: string;
   /** No SYN from either side was captured: the capture started after the connection did. */
@@ -132,6 +140,10 @@ export interface CaptureExplanation {
   durationSeconds: number;
   /** The capture could not be read to its end: where and why. The rest is missing. */
   cutShort: { offset: number; problem: string } | null;
+  /** The Zeek rules followed: the version, how checksums were treated, and every documented difference. */
+  zeek: { version: string; checksums: ChecksumMode; differences: readonly string[] };
+  /** TCP packets (that passed the filters) with a bad TCP checksum, whatever the checksum mode. */
+  badChecksums: number;
   connections: number;
   abnormal: number;
   byState: Record<string, number>;
@@ -220,6 +232,7 @@ export class CaptureExplainer {
       ...(options.idleTimeout !== undefined ? { idleTimeout: options.idleTimeout } : {}),
       ...(options.maxTracked !== undefined ? { maxTracked: options.maxTracked } : {}),
       ...(options.conn !== undefined ? { focus: { id: options.conn, head: 1000, tail: 1000 } } : {}),
+      verifyChecksums: options.checksums === "verify",
     });
     this.reader = new CaptureReader(file, this.#stream);
   }
@@ -251,6 +264,8 @@ export class CaptureExplainer {
         ? stream.lastSeconds - stream.firstSeconds + (stream.lastNanos - stream.firstNanos) * 1e-9
         : 0,
       cutShort: problem ? { offset: problem.offset, problem: _problem(problem) } : null,
+      zeek: { version: ZEEK_VERSION, checksums: o.checksums ?? "ignore", differences: ZEEK_DIFFERENCES },
+      badChecksums: stream.badChecksums,
       connections: c.total,
       abnormal: c.abnormal,
       byState: _sorted(c.byState),
@@ -461,6 +476,7 @@ function _summary(
     durationMs: Math.round((conn.lastTime - conn.firstTime) * 1e9) / 1e6,
     packets: { orig: conn.packetsOrig, resp: conn.packetsResp },
     bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
+    missedBytes: zeek.missedBytes(),
     state,
     history: zeek.history,
     startedMidStream: zeek.isnOrig === null && zeek.isnResp === null,

@@ -79,6 +79,7 @@ export function renderCaptureReport(x: CaptureExplanation): string {
   }
   if (x.connections === 0) {
     out.push("No TCP connection in the capture" + (_filtered(x) ? " matches the filter." : "."), "");
+    out.push(..._zeek(x));
     return _finish(out);
   }
   out.push(..._summary(x), "");
@@ -94,7 +95,24 @@ export function renderCaptureReport(x: CaptureExplanation): string {
       "",
     );
   }
+  out.push(..._zeek(x));
   return _finish(out);
+}
+
+/** Which Zeek the states and histories follow, how checksums were treated, and where explain parts from it. */
+function _zeek(x: CaptureExplanation): string[] {
+  const checksums = x.zeek.checksums === "verify"
+    ? "checksums verified (`--checksums verify`), as Zeek does by default"
+    : "checksums ignored (the default, like `zeek -C`; `--checksums verify` checks them)";
+  return [
+    `## Zeek ${x.zeek.version}`,
+    "",
+    `conn_state, history and missed bytes follow the TCP analyzer of Zeek ${x.zeek.version}, with ${checksums}. ` +
+    "Where explain parts from it:",
+    "",
+    ...x.zeek.differences.map((d) => `- ${d}`),
+    "",
+  ];
 }
 
 function _finish(out: string[]): string {
@@ -185,6 +203,18 @@ function _summary(x: CaptureExplanation): string[] {
     `At most ${_n(x.peakOpen)} connection${x.peakOpen === 1 ? " was" : "s were"} open at the same moment.` +
       (notes.length ? ` ${notes.join("; ")}.` : ""),
   );
+  if (x.badChecksums > 0) {
+    const n = x.badChecksums;
+    out.push(
+      "",
+      `${_n(n)} TCP packet${n === 1 ? " has" : "s have"} a bad checksum: ` +
+        (x.zeek.checksums === "verify"
+          ? "each is logged as history C/c (at the 1st, 10th, 100th... of a side) and otherwise neither counted " +
+            "nor analysed, as Zeek does."
+          : "analysed like the others (`--checksums ignore`, the default). A capture taken on the sending host " +
+            "shows the checksums its network card had still to fill in; `--checksums verify` treats them as Zeek does."),
+    );
+  }
   return out;
 }
 
@@ -196,12 +226,13 @@ function _row(c: ConnectionSummary): string {
   const cause = c.candidates.map((k) => `${k.cause} (${k.confidence})`).join(" or ");
   return `| ${c.id} | ${c.originator} | ${c.responder} | ${c.start.slice(11, 26)} | ${_ms(c.durationMs)} | ` +
     `${_n(c.packets.orig)} / ${_n(c.packets.resp)} | ${_n(c.bytes.orig)} / ${_n(c.bytes.resp)} | ` +
+    `${_n(c.missedBytes)} | ` +
     `${c.state} | ${escapeCell(c.history)} | ${_role(c.closedFirstBy)} | ${escapeCell(cause)} |`;
 }
 
 const _TABLE_HEAD = [
-  "| # | originator | responder | start (UTC) | ms | packets o→r / r→o | bytes o→r / r→o | state | history | first FIN/RST | cause |",
-  "|---:|---|---|---|---:|---:|---:|---|---|---|---|",
+  "| # | originator | responder | start (UTC) | ms | packets o→r / r→o | bytes o→r / r→o | missed | state | history | first FIN/RST | cause |",
+  "|---:|---|---|---|---:|---:|---:|---:|---|---|---|---|",
 ];
 
 function _table(x: CaptureExplanation): string[] {
@@ -325,6 +356,9 @@ function _facts(d: ConnectionDetail): string {
     `payload ${_n(d.bytes.orig)} bytes originator → responder, ${_n(d.bytes.resp)} back`,
     `Zeek ${code(d.state)}, history ${code(d.history)}`,
   ];
+  if (d.missedBytes > 0) {
+    facts.push(`${_n(d.missedBytes)} byte(s) acknowledged but never captured (Zeek's missed_bytes)`);
+  }
   if (d.startedMidStream) facts.push("no SYN captured: the capture started after the connection did");
   if (d.ended === "capture-end") facts.push("the capture ended before the connection did");
   if (d.resetBy !== null) {

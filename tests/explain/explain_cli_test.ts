@@ -144,6 +144,12 @@ Deno.test("lab explain: bad input gives one clear message naming the file and th
     ["a missing file", [`${dir}/nope.pcap`], /nope\.pcap": no such file/, null],
     ["a bad port", ["tests/testdata/refused.pcap", "--port", "http"], /--port takes a whole number/, null],
     [
+      "a bad checksum mode",
+      ["tests/testdata/refused.pcap", "--checksums", "strict"],
+      /--checksums takes "verify" or "ignore", got "strict"/,
+      null,
+    ],
+    [
       "a bad host",
       ["tests/testdata/refused.pcap", "--host", "example.com"],
       /Cannot filter by host "example\.com"/,
