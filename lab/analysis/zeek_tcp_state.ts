@@ -49,8 +49,8 @@ export const ZEEK_DIFFERENCES: readonly string[] = [
   "what follows as a new connection (e.g. S0 SAD, then SH DAF); explain keeps one connection.",
   "SYN after a close: Zeek starts a new connection for any SYN after a close on the same four-tuple, even " +
   "with the same ISN; explain starts one only when the ISN differs (a repeated ISN is a retransmission).",
-  "Checksums: Zeek verifies TCP checksums by default; explain ignores them unless `--checksums verify` " +
-  "(like `zeek -C`), because captures taken on the sending host carry offloaded, unfinished checksums.",
+  "Checksums: Zeek verifies TCP checksums by default; explain ignores them (like `zeek -C`), and does not " +
+  "count them, unless `--checksums verify`: captures taken on the sending host carry offloaded, unfinished checksums.",
   "IPv4 header checksums are not checked: Zeek discards such a packet (bad_IP_checksum); explain analyses it.",
   "Originator without a SYN: Zeek guesses the responder by its likely server ports (history `^`); explain " +
   "takes the receiver of a first SYN-ACK, or the sender of the first packet.",

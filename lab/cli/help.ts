@@ -106,6 +106,10 @@ Options:
                       deno task lab explain capture.pcap --port 443
   --conn N          only the N-th connection (in the order of their first packet)
                       deno task lab explain capture.pcap --conn 2
+  --checksums M     verify: check TCP checksums as Zeek does (a bad one is history C/c and is not
+                    analysed, and the report counts them); ignore (the default, like zeek -C): a
+                    capture taken on the sending host carries unfinished, offloaded checksums
+                      deno task lab explain capture.pcap --checksums verify
 
 Exit codes: 0 explained; 2 the file cannot be read (a damaged file is explained up to the damage).`,
 

@@ -142,8 +142,8 @@ export interface CaptureExplanation {
   cutShort: { offset: number; problem: string } | null;
   /** The Zeek rules followed: the version, how checksums were treated, and every documented difference. */
   zeek: { version: string; checksums: ChecksumMode; differences: readonly string[] };
-  /** TCP packets (that passed the filters) with a bad TCP checksum, whatever the checksum mode. */
-  badChecksums: number;
+  /** TCP packets (that passed the filters) with a bad TCP checksum; null unless `--checksums verify` checked them. */
+  badChecksums: number | null;
   connections: number;
   abnormal: number;
   byState: Record<string, number>;

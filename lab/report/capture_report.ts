@@ -203,16 +203,15 @@ function _summary(x: CaptureExplanation): string[] {
     `At most ${_n(x.peakOpen)} connection${x.peakOpen === 1 ? " was" : "s were"} open at the same moment.` +
       (notes.length ? ` ${notes.join("; ")}.` : ""),
   );
-  if (x.badChecksums > 0) {
+  if (x.badChecksums !== null && x.badChecksums > 0) {
     const n = x.badChecksums;
     out.push(
       "",
-      `${_n(n)} TCP packet${n === 1 ? " has" : "s have"} a bad checksum: ` +
-        (x.zeek.checksums === "verify"
-          ? "each is logged as history C/c (at the 1st, 10th, 100th... of a side) and otherwise neither counted " +
-            "nor analysed, as Zeek does."
-          : "analysed like the others (`--checksums ignore`, the default). A capture taken on the sending host " +
-            "shows the checksums its network card had still to fill in; `--checksums verify` treats them as Zeek does."),
+      `${_n(n)} TCP packet${
+        n === 1 ? " has" : "s have"
+      } a bad checksum: each is logged as history C/c (at the ` +
+        "1st, 10th, 100th... of a side) and otherwise neither counted nor analysed, as Zeek does. A capture " +
+        "taken on the sending host shows the checksums its network card had still to fill in.",
     );
   }
   return out;
