@@ -6,15 +6,14 @@
  * child and logs its system calls). Tagged by a hash of its inputs, so a
  * second run builds nothing; nothing is pulled.
  *
- * The checks come first, before a run creates anything: a binary that is
- * missing, not executable or not for this machine, or a file that is
- * missing, is the user's to fix (exit 2, one line).
+ * The checks (lab/run/host_programs.ts makes them before a run creates
+ * anything): a binary that is missing, not executable or not for this
+ * machine, or a file that is missing, is the user's to fix (exit 2, one line).
  *
  * @module
  */
 
 import { UsageError } from "../errors.ts";
-import type { HostProgram, Scenario, Side } from "../scenario/types.ts";
 import { makeTar, type TarEntry } from "../util/tar.ts";
 import type { Progress } from "../util/progress.ts";
 import type { DockerClient } from "./client.ts";
@@ -26,7 +25,18 @@ export const STRACE_IN_IMAGE = "/usr/bin/strace";
 
 /** Bump when the way a program's image is assembled changes. */
 const RECIPE_VERSION = "1";
-const CATALOG_DIR = new URL("../scenario/catalog/", import.meta.url).pathname;
+
+/** What a program's image is made of (a scenario's HostProgram). */
+export interface ProgramFiles {
+  /** The binary's absolute path on this host. */
+  binary: string;
+  /** Path in the image -> path on this host (relative ones start from the scenario's folder). */
+  files?: Record<string, string>;
+  /** Empty folders, where tmpfs are mounted. */
+  writable?: string[];
+  /** false: no strace in the image. */
+  trace?: boolean;
+}
 
 /** A program's image on the engine. */
 export interface ProgramImage {
@@ -67,31 +77,10 @@ export function elfProblem(header: Uint8Array, arch: string): string | null {
   return null;
 }
 
-/** The folder a scenario's relative `files` paths start from: its file's, or the catalog's. */
-export function scenarioFolder(scenario: Scenario): string {
-  const source = scenario.source ?? "catalog";
-  if (source === "catalog") return CATALOG_DIR;
-  const slash = source.lastIndexOf("/");
-  return slash < 0 ? "." : source.slice(0, slash) || "/";
-}
-
-/**
- * Check every host program of a scenario before anything is made; a
- * UsageError names the side, the path and what to do.
- */
-export async function checkHostPrograms(scenario: Scenario): Promise<void> {
-  for (const side of ["server", "client"] as const) {
-    const spec = scenario[side];
-    if ("program" in spec && "binary" in spec.program) {
-      await programInputs(spec.program, side, scenarioFolder(scenario));
-    }
-  }
-}
-
 /** Check a host program and list its image's files (its libraries and strace's included). */
 export async function programInputs(
-  program: HostProgram,
-  side: Side,
+  program: ProgramFiles,
+  side: string,
   folder: string,
 ): Promise<ProgramInputs> {
   const what = `The ${side}'s program ${program.binary}`;
@@ -154,8 +143,8 @@ export async function programInputs(
  */
 export async function ensureProgramImage(
   docker: DockerClient,
-  program: HostProgram,
-  side: Side,
+  program: ProgramFiles,
+  side: string,
   folder: string,
   progress: Progress,
 ): Promise<ProgramImage> {
@@ -182,20 +171,4 @@ export async function ensureProgramImage(
     await docker.buildImage(context, tag, { [LAB_LABEL]: "1" });
   }
   return { tag, id: await docker.imageId(tag) };
-}
-
-/** The images of a scenario's host programs, by side; built where missing. */
-export async function ensureProgramImages(
-  docker: DockerClient,
-  scenario: Scenario,
-  progress: Progress,
-): Promise<Partial<Record<Side, ProgramImage>>> {
-  const images: Partial<Record<Side, ProgramImage>> = {};
-  for (const side of ["server", "client"] as const) {
-    const spec = scenario[side];
-    if ("program" in spec && "binary" in spec.program) {
-      images[side] = await ensureProgramImage(docker, spec.program, side, scenarioFolder(scenario), progress);
-    }
-  }
-  return images;
 }

@@ -3,7 +3,8 @@
  * anything (no Docker needed), each bad input a UsageError saying what to do.
  */
 import assert from "node:assert/strict";
-import { checkHostPrograms, programInputs } from "../../lab/docker/program_image.ts";
+import { programInputs } from "../../lab/docker/program_image.ts";
+import { checkHostPrograms } from "../../lab/run/host_programs.ts";
 import { UsageError } from "../../lab/errors.ts";
 import { parseScenario } from "../../lab/scenario/parse.ts";
 
@@ -61,7 +62,7 @@ Deno.test("a host program's image holds its binary, its libraries, the named fil
   try {
     await Deno.writeTextFile(`${dir}/x.conf`, "x");
     const inputs = await programInputs(
-      { binary: "/bin/sh", args: [], files: { "/etc/x.conf": "./x.conf" }, writable: ["/run"] },
+      { binary: "/bin/sh", files: { "/etc/x.conf": "./x.conf" }, writable: ["/run"] },
       "client",
       dir,
     );

@@ -189,7 +189,7 @@ Deno.test("every catalog scenario is a valid file with an expectation and a titl
 Deno.test("a program of this host as one side", () => {
   const s = parseScenario(
     GOOD.replace(
-      /client:\n  steps:(\n    - .*)*\n/,
+      /client:\n {2}steps:(\n {4}- .*)*\n/,
       'client:\n  program: { binary: /usr/bin/socat, args: ["-", "TCP:{server}:{port}"], files: { /etc/x: ./x }, writable: [/run], trace: false }\n',
     ),
     "x.yaml",
@@ -206,7 +206,7 @@ Deno.test("a program of this host as one side", () => {
   assert.throws(
     () =>
       parseScenario(
-        GOOD.replace(/client:\n  steps:(\n    - .*)*\n/, "client:\n  program: { binary: socat }\n"),
+        GOOD.replace(/client:\n {2}steps:(\n {4}- .*)*\n/, "client:\n  program: { binary: socat }\n"),
         "x.yaml",
       ),
     /client\.program\.binary: expected an absolute path/,
