@@ -199,6 +199,9 @@ export class DockerClient {
           Target: target,
         })),
         ...(spec.sysctls ? { Sysctls: spec.sysctls } : {}),
+        ...(spec.tmpfs?.length
+          ? { Tmpfs: Object.fromEntries(spec.tmpfs.map((p) => [p, "rw,nosuid,nodev"])) }
+          : {}),
       },
       ...(inNetwork
         ? {

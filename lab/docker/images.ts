@@ -39,16 +39,13 @@ export async function ensureImages(docker: DockerClient, progress: Progress): Pr
   );
   const dockerfile = await Deno.readFile(ENDPOINT_DOCKERFILE);
   const tcpdump = await findProgram("tcpdump", "apt-get install -y tcpdump");
-  const libraries = await sharedLibraries(tcpdump);
-  const tcpdumpInputs = [tcpdump, ...libraries].map((path) => {
-    const info = Deno.statSync(path);
-    return `${path}:${info.size}:${info.mtime?.getTime()}`;
-  });
+  const libraries = await sharedLibraries(tcpdump, "apt-get install --reinstall tcpdump");
+  const tcpdumpInputs = fileStamps([tcpdump, ...libraries]);
   const endpoint = `tcplab-endpoint:${await shortHash(
     RECIPE_VERSION,
     ...sources.flatMap((s) => [s.name, s.data]),
     dockerfile,
-    tcpdumpInputs.join("\n"),
+    tcpdumpInputs,
   )}`;
 
   if (!(await docker.imageExists(endpoint))) {
@@ -57,7 +54,7 @@ export async function ensureImages(docker: DockerClient, progress: Progress): Pr
     const context = makeTar([
       { path: "Dockerfile", data: dockerfile, mode: 0o644 },
       ...rootFiles(await compileEndpoint(sources)),
-      ...await tcpdumpFiles(tcpdump, libraries),
+      ...await hostFiles([[tcpdump, "/usr/bin/tcpdump"], ...libraries.map((l): [string, string] => [l, l])]),
     ]);
     progress.step("build", `building image ${endpoint} (static tcplab, this host's tcpdump)`);
     const started = performance.now();
@@ -113,27 +110,37 @@ async function compileEndpoint(sources: Array<{ name: string; data: Uint8Array }
   }
 }
 
-async function tcpdumpFiles(tcpdump: string, libraries: string[]): Promise<TarEntry[]> {
-  const entries: TarEntry[] = [
-    { path: "rootfs/usr/bin/tcpdump", data: await Deno.readFile(tcpdump), mode: 0o755 },
-  ];
-  for (const library of libraries) {
-    entries.push({
-      path: `rootfs${library}`,
-      data: await Deno.readFile(library),
-      mode: 0o755,
-    });
-  }
-  return entries;
+/**
+ * Files of this host as the `rootfs/` of a build context: [path on this host, path in the image].
+ * Their permission bits are kept.
+ */
+export async function hostFiles(files: Array<[string, string]>): Promise<TarEntry[]> {
+  return await Promise.all(files.map(async ([from, to]) => ({
+    path: `rootfs${to}`,
+    data: await Deno.readFile(from),
+    mode: ((await Deno.stat(from)).mode ?? 0o755) & 0o7777,
+  })));
 }
 
-/** The shared libraries a dynamic program needs, as ldd lists them (the loader included). */
-async function sharedLibraries(program: string): Promise<string[]> {
+/** Each file's path, size and modification time: what an image's tag hashes instead of the bytes. */
+export function fileStamps(paths: string[]): string {
+  return paths.map((path) => {
+    const info = Deno.statSync(path);
+    return `${path}:${info.size}:${info.mtime?.getTime()}`;
+  }).join("\n");
+}
+
+/**
+ * The shared libraries a dynamic program needs, as ldd lists them (the
+ * loader included); none for a static one. `reinstall` says how to repair the program.
+ */
+export async function sharedLibraries(program: string, reinstall: string): Promise<string[]> {
   const result = await runProgram("ldd", [program], "apt-get install -y libc-bin");
+  if (/not a dynamic executable|statically linked/.test(result.stdout + result.stderr)) return [];
   if (!result.success) {
     throw new LabEnvironmentError(
       `Cannot list the libraries of ${program}: ${result.stderr.trim()}`,
-      "check that tcpdump is a working dynamic executable (apt-get install --reinstall tcpdump)",
+      `check that it is a working executable of this host (${reinstall})`,
     );
   }
   const paths = new Set<string>();
@@ -148,10 +155,10 @@ async function sharedLibraries(program: string): Promise<string[]> {
 const SBIN_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
 
 /**
- * Find a program on PATH. When it is not there, the error says so, and
+ * Find a program of this host on PATH, for an image the lab builds. When it is not there, the error says so, and
  * names the sbin folder that holds it if one does.
  */
-async function findProgram(name: string, install: string): Promise<string> {
+export async function findProgram(name: string, install: string): Promise<string> {
   const isProgram = async (path: string) => {
     try {
       const info = await Deno.stat(path);
@@ -194,7 +201,8 @@ async function runProgram(name: string, args: string[], install: string): Promis
   }
 }
 
-async function shortHash(...parts: Array<string | Uint8Array>): Promise<string> {
+/** The first 12 hex digits of the SHA-256 of the parts: an image tag's content hash. */
+export async function shortHash(...parts: Array<string | Uint8Array>): Promise<string> {
   const encoder = new TextEncoder();
   const chunks = parts.map((p) => typeof p === "string" ? encoder.encode(p) : p);
   const all = new Uint8Array(chunks.reduce((n, c) => n + c.length + 1, 0));

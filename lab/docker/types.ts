@@ -38,6 +38,8 @@ export interface ContainerSpec {
   user?: string;
   /** Named volumes to mount: target path -> volume name. */
   volumes?: Record<string, string>;
+  /** Folders mounted as tmpfs: writable, while the root stays read-only. */
+  tmpfs?: string[];
   /** net.* sysctls for the namespace owner. */
   sysctls?: Record<string, string>;
   memoryBytes?: number;

@@ -39,6 +39,8 @@ export interface SideArtifacts {
   programLog: string;
   programStderr: string;
   programExitCode: number | null;
+  /** strace's log of the program's system calls (a traced program of this host); absent otherwise. */
+  syscallTrace?: string;
   /** The namespace holder's stdout: the snapshots before and after. */
   holderLog: string;
 }

@@ -43,7 +43,20 @@ export function renderReport(result: RunResult): string {
   out.push(`# tcplab: \`${escapeText(result.scenario.name)}\`: ${escapeText(result.scenario.title)}`, "");
   out.push(`> **Verdict:** ${escapeText(result.verdict)}`, "");
   for (const side of SIDES) {
-    if (result.scenario.programs[side] === "user") {
+    const host = result.scenario.hostPrograms?.[side];
+    if (host) {
+      out.push(
+        `The ${side} is a program of this host, ${code(host.binary)} (command ${
+          code(result.scenario.steps[side].join(" "))
+        }), in an image the lab built from it: ${
+          host.traced
+            ? "its system calls were traced by strace, its parent in its container (forks and threads followed); " +
+              "strace stops the program at each call it logs, so the program runs slower than untraced."
+            : "its system calls were not traced (`trace: false`); the packets and the kernel's evidence are."
+        }`,
+        "",
+      );
+    } else if (result.scenario.programs[side] === "user") {
       out.push(
         `The ${side} is the user's own program (image ${code(result.scenario.images[side] ?? "?")}, command ${
           code(result.scenario.steps[side].join(" "))
@@ -480,7 +493,10 @@ function renderScenario(result: RunResult): string {
 /** Who wrote a side's program: the lab (tcplab run), the user (an image), or none ran. */
 function programText(result: RunResult, side: Side): string {
   const s = result.scenario;
-  return s.programs[side] === "user"
+  const host = s.hostPrograms?.[side];
+  return host
+    ? `your program, ${code(host.binary)} of this host${host.traced ? ", traced by strace" : ""}`
+    : s.programs[side] === "user"
     ? `your program, image ${code(s.images[side] ?? "?")}`
     : s.programs[side] === "none"
     ? "none (nothing ran on this side)"

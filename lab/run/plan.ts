@@ -16,7 +16,9 @@ import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
 import { sideCommand, sideEnv } from "../scenario/steps.ts";
 import type { StepTarget } from "../scenario/step_table.ts";
-import { isStepsSide, type Scenario, type Side } from "../scenario/types.ts";
+import { isHostProgram, isStepsSide, type Scenario, type Side, type SideSpec } from "../scenario/types.ts";
+import { STRACE_IN_IMAGE } from "../docker/program_image.ts";
+import { STRACE_OPTIONS } from "../evidence/syscall_trace.ts";
 
 /** How long each phase may take, in ms. */
 export interface PhaseTimeouts {
@@ -169,6 +171,8 @@ export interface ContainersPlanOptions {
   addresses: Record<Side, string>;
   /** The shared moment of `at` steps, ns since the epoch; 0 when the scenario has none. */
   atBaseNs?: bigint;
+  /** The image built for each side that runs a program of this host. */
+  programImages?: Partial<Record<Side, string>>;
 }
 
 /** A side's containers, as the run creates them. */
@@ -249,17 +253,28 @@ export function planContainers(
         ...spec.sysctls,
       },
     };
+    const host = !isStepsSide(spec) && isHostProgram(spec.program) ? spec.program : null;
     const program: ContainerSpec | null = place !== "container" ? null : {
       name: `${plan.name}-${side}`,
-      image: isStepsSide(spec) ? options.image : spec.program.image,
-      cmd: command,
+      image: programImage(spec, side),
+      cmd: host?.trace === false || !host ? command : [STRACE_IN_IMAGE, ...STRACE_OPTIONS, ...command],
       env: sideEnv(spec, target),
       labels: { ...plan.labels, "tcplab.role": side },
       attachment: { namespaceOf: holder.name },
       capAdd: [],
-      ...(isStepsSide(spec) ? { user: STEPS_USER } : {}),
+      ...(isStepsSide(spec) || host ? { user: STEPS_USER } : {}),
+      ...(host?.writable ? { tmpfs: host.writable } : {}),
     };
     return { holder, program, command };
+  };
+  const programImage = (spec: SideSpec, side: Side): string => {
+    if (isStepsSide(spec)) return options.image;
+    if (!isHostProgram(spec.program)) return spec.program.image;
+    const image = options.programImages?.[side];
+    if (image === undefined) {
+      throw new TypeError(`No image was built for the ${side}'s ${spec.program.binary}`);
+    }
+    return image;
   };
   const sides = { server: side("server"), client: side("client") };
   const environment = (["server", "client"] as const).flatMap((s): ContainerRecord[] => {
@@ -282,9 +297,13 @@ export function planContainers(
       },
       ...(place === "none" ? [] : [{
         name: place === "holder" ? sides[s].holder.name : `${plan.name}-${s}`,
-        role: place === "holder" ? `${s} program (steps, started by the holder)` : `${s} program`,
-        image: isStepsSide(spec) ? options.image : spec.program.image,
-        user: isStepsSide(spec) ? STEPS_USER : "the image's own",
+        role: place === "holder"
+          ? `${s} program (steps, started by the holder)`
+          : sides[s].program?.cmd[0] === STRACE_IN_IMAGE
+          ? `${s} program (${sides[s].command[0]}, system calls traced by strace as its parent)`
+          : `${s} program`,
+        image: sides[s].program?.image ?? options.image,
+        user: sides[s].program?.user ?? (isStepsSide(spec) ? STEPS_USER : "the image's own"),
         capabilities: [],
       }]),
     ];

@@ -13,6 +13,7 @@
  */
 
 import type { ContainerHandle } from "../docker/types.ts";
+import { splitTraceLines } from "../evidence/syscall_trace.ts";
 
 /** A program the run can start, watch and stop. */
 export interface ProgramHandle {
@@ -27,10 +28,15 @@ export interface ProgramHandle {
   kill(): Promise<void>;
   stdout(): string;
   stderr(): string;
+  /** strace's log of its system calls, for a traced program; null otherwise. */
+  syscallTrace(): string | null;
 }
 
-/** A program in a container of its own, started by `go`. */
-export function containerProgram(container: ContainerHandle): ProgramHandle {
+/**
+ * A program in a container of its own, started by `go`. A `traced` one runs
+ * under strace, whose lines are taken out of its stderr.
+ */
+export function containerProgram(container: ContainerHandle, traced = false): ProgramHandle {
   return {
     name: container.name,
     go: () => container.start(),
@@ -38,7 +44,9 @@ export function containerProgram(container: ContainerHandle): ProgramHandle {
     exited: () => container.wait(),
     kill: () => container.signal("SIGKILL"),
     stdout: () => container.logs.text("stdout"),
-    stderr: () => container.logs.text("stderr"),
+    stderr: () =>
+      traced ? splitTraceLines(container.logs.text("stderr")).rest : container.logs.text("stderr"),
+    syscallTrace: () => traced ? splitTraceLines(container.logs.text("stderr")).trace : null,
   };
 }
 
@@ -63,6 +71,7 @@ export function holderSteps(holder: ContainerHandle): ProgramHandle {
     kill: () => holder.signal("SIGQUIT"),
     stdout: () => stepsLog(holder.logs.text("stdout")),
     stderr: () => stepsStderr(holder.logs.text("stderr")),
+    syscallTrace: () => null,
   };
 }
 

@@ -14,12 +14,14 @@ import {
   type SideArtifacts,
   type TraceArtifacts,
 } from "../evidence/artifacts.ts";
-import { isStepsSide, type Scenario, type Side, SIDES } from "../scenario/types.ts";
+import { isHostProgram, isStepsSide, type Scenario, type Side, SIDES } from "../scenario/types.ts";
 import { parseSnapshots } from "../evidence/snapshot.ts";
 import { parseProcNetTcp } from "../evidence/sockets.ts";
 import type { DockerClient } from "../docker/client.ts";
 import { statusOf } from "../docker/engine_errors.ts";
 import { ensureImages, type LabImages } from "../docker/images.ts";
+import { STRACE_IN_IMAGE } from "../docker/program_image.ts";
+import { checkHostPrograms, ensureProgramImages } from "./host_programs.ts";
 import { CAPTURE_UID } from "../docker/users.ts";
 import type { ContainerHandle, ContainerSpec, EngineInfo } from "../docker/types.ts";
 import { LabEnvironmentError, PhaseTimeout, RunInterrupted } from "../errors.ts";
@@ -82,6 +84,7 @@ export async function runScenario(
   runId = newRunId(),
 ): Promise<RunArtifacts> {
   const { docker, progress } = options;
+  await checkHostPrograms(scenario); // bad input: before anything is made
   const plan = planRun(scenario, {
     runId,
     owner: `${Deno.hostname()}:${Deno.pid}`,
@@ -120,6 +123,12 @@ export async function runScenario(
     options.engine ?? docker.info(),
     options.images ??
       withTimeout(ensureImages(docker, progress), timeouts.build, "build: images", options.signal),
+    withTimeout(
+      ensureProgramImages(docker, scenario, progress),
+      timeouts.build,
+      "build: programs",
+      options.signal,
+    ),
   ]);
   // All awaited below, inside the try that cleans up.
   for (const p of [networking, volumesMade, preparing]) p.catch(() => {});
@@ -129,7 +138,7 @@ export async function runScenario(
 
   try {
     await reach("build", null);
-    const [engine, images] = await preparing;
+    const [engine, images, programImages] = await preparing;
     phase("build");
     const { subnet } = await networking;
     await volumesMade;
@@ -138,7 +147,11 @@ export async function runScenario(
       client: subnetAddress(subnet, ADDRESS_OFFSETS.client),
     };
     await reach("start", `network ${prefix} (${subnet}, internal)`);
-    const planned = { image: images.endpoint, addresses };
+    const planned = {
+      image: images.endpoint,
+      addresses,
+      programImages: Object.fromEntries(Object.entries(programImages).map(([side, i]) => [side, i.tag])),
+    };
     const made: ContainersPlan = planContainers(scenario, plan, planned);
 
     const create = async (spec: ContainerSpec) => {
@@ -184,7 +197,9 @@ export async function runScenario(
       const spec = scenario[side];
       if (plan.programs[side] === "holder") return holderSteps(holders[i]!);
       if (plan.programs[side] === "none") return null;
-      if (!isStepsSide(spec) && !(await docker.imageExists(spec.program.image))) {
+      if (
+        !isStepsSide(spec) && !isHostProgram(spec.program) && !(await docker.imageExists(spec.program.image))
+      ) {
         throw new LabEnvironmentError(
           `The ${side}'s image "${spec.program.image}" is not on this Docker host (scenario ${scenario.name})`,
           "build or load it locally first (docker build / docker load): the lab never pulls an image",
@@ -197,6 +212,7 @@ export async function runScenario(
       commands[side] = command;
       return containerProgram(
         await create({ ...program!, attachment: { namespaceOf: holders[i]!.id } }),
+        program!.cmd[0] === STRACE_IN_IMAGE,
       );
     };
     const server = await program("server", 0);
@@ -275,6 +291,7 @@ export async function runScenario(
       programLog: p?.stdout() ?? "",
       programStderr: p?.stderr() ?? "",
       programExitCode: exitCodes[side],
+      ...(p?.syscallTrace() != null ? { syscallTrace: p.syscallTrace()! } : {}),
       holderLog: holderOwnLog(holders[i]!.logs.text("stdout")),
     });
     const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses));
@@ -291,7 +308,10 @@ export async function runScenario(
         arch: engine.arch,
         labVersion: LAB_VERSION,
         denoVersion: Deno.version.deno,
-        images: { [images.endpoint]: images.id },
+        images: {
+          [images.endpoint]: images.id,
+          ...Object.fromEntries(Object.values(programImages).map((i) => [i.tag, i.id])),
+        },
         containers: made.environment,
         network: { name: prefix, subnet },
       },

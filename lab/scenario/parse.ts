@@ -10,7 +10,7 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAM
 import type { ConnState } from "../analysis/types.ts";
 import { CAUSE_IDS, type CauseId, isCauseId } from "../analysis/causes.ts";
 import { EVENT_WORDS, type EventWord, isStepName, type Step, STEP_NAMES, STEPS } from "./step_table.ts";
-import type { Expectation, Scenario, Side, SideSpec } from "./types.ts";
+import type { Expectation, HostProgram, Scenario, Side, SideSpec } from "./types.ts";
 
 /** A scenario file that cannot be used: where, and what was expected there. */
 export class ScenarioError extends SyntaxError {
@@ -233,17 +233,13 @@ function readSide(r: Reader, side: Side, fail: Fail): SideSpec {
     );
   }
   if (program) {
+    const sides = sysctls ? { sysctls } : {};
+    if (program.node("binary") !== undefined) return { program: readHostProgram(program, fail), ...sides };
     program.only(["image", "command", "env"]);
     const image = program.string("image", true)!;
-    const commandNode = program.required("command");
-    if (!isSeq(commandNode) || commandNode.items.some((i) => !isScalar(i) || typeof i.value !== "string")) {
-      fail(commandNode, program.at("command"), `expected a list of words, e.g. ["nc", "-l", "-p", "{port}"]`);
-    }
-    const command = (commandNode as unknown as { items: Array<{ value: string }> }).items.map((i) => i.value);
-    const envReader = program.map("env", false);
-    const env: Record<string, string> = {};
-    for (const key of envReader?.keys() ?? []) env[key] = envReader!.string(key, true)!;
-    return { program: { image, command, ...(envReader ? { env } : {}) }, ...(sysctls ? { sysctls } : {}) };
+    const command = readWords(program, "command", `["nc", "-l", "-p", "{port}"]`, fail);
+    const env = readEnv(program);
+    return { program: { image, command, ...(env ? { env } : {}) }, ...sides };
   }
   // An empty list is allowed: that side runs no program (a server where nothing listens).
   if (!isSeq(stepsNode)) {
@@ -255,6 +251,63 @@ function readSide(r: Reader, side: Side, fail: Fail): SideSpec {
   }
   const steps = stepsNode.items.map((item, i) => readStep(item as Node, `${r.at("steps")}[${i}]`, fail));
   return { steps, ...(sysctls ? { sysctls } : {}) };
+}
+
+/** A program from this host: `binary`, `args`, and the `files` and `writable` folders it needs. */
+function readHostProgram(r: Reader, fail: Fail): HostProgram {
+  r.only(["binary", "args", "files", "writable", "env", "trace"]);
+  const binary = r.string("binary", true)!;
+  if (!binary.startsWith("/")) {
+    fail(r.node("binary"), r.at("binary"), `expected an absolute path, got "${binary}"`);
+  }
+  const args = r.node("args") === undefined ? [] : readWords(r, "args", `["-", "TCP:{server}:{port}"]`, fail);
+  const program: HostProgram = { binary, args };
+  const files = r.map("files", false);
+  if (files) {
+    program.files = {};
+    for (const key of files.keys()) {
+      if (!key.startsWith("/")) {
+        fail(files.node(key), files.at(key), `expected an absolute path in the image, got "${key}"`);
+      }
+      program.files[key] = files.string(key, true)!;
+    }
+  }
+  if (r.node("writable") !== undefined) {
+    program.writable = readWords(r, "writable", `["/run", "/var/lib/nginx"]`, fail);
+    for (const path of program.writable) {
+      if (!path.startsWith("/")) {
+        fail(r.node("writable"), r.at("writable"), `expected absolute paths, got "${path}"`);
+      }
+    }
+  }
+  const env = readEnv(r);
+  if (env) program.env = env;
+  const trace = r.node("trace");
+  if (trace !== undefined) {
+    if (!isScalar(trace) || typeof trace.value !== "boolean") {
+      fail(trace, r.at("trace"), `expected true or false, got ${describe(trace)}`);
+    }
+    program.trace = (trace as unknown as { value: boolean }).value;
+  }
+  return program;
+}
+
+/** A list of words, e.g. a command. */
+function readWords(r: Reader, key: string, example: string, fail: Fail): string[] {
+  const node = r.required(key);
+  if (!isSeq(node) || node.items.some((i) => !isScalar(i) || typeof i.value !== "string")) {
+    fail(node, r.at(key), `expected a list of words, e.g. ${example}`);
+  }
+  return (node as unknown as { items: Array<{ value: string }> }).items.map((i) => i.value);
+}
+
+/** A program's environment, or null when it has none. */
+function readEnv(r: Reader): Record<string, string> | null {
+  const envReader = r.map("env", false);
+  if (!envReader) return null;
+  const env: Record<string, string> = {};
+  for (const key of envReader.keys()) env[key] = envReader.string(key, true)!;
+  return env;
 }
 
 function readSysctls(r: Reader, fail: Fail): Record<string, string> | null {

@@ -6,7 +6,7 @@
  */
 
 import { type Step, STEPS, type StepTarget } from "./step_table.ts";
-import { isStepsSide, type SideSpec } from "./types.ts";
+import { isHostProgram, isStepsSide, type SideSpec } from "./types.ts";
 
 /**
  * The argument of `tcplab run` for one step, as its row in the step table writes it.
@@ -29,7 +29,9 @@ export function stepArgument(step: Step, target: StepTarget): string {
 /** The container command of a side: `run STEP...` for the lab's program, the user's command otherwise. */
 export function sideCommand(side: SideSpec, target: StepTarget): string[] {
   if (isStepsSide(side)) return ["run", ...side.steps.map((step) => stepArgument(step, target))];
-  return side.program.command.map((word) => fillPlaceholders(word, target));
+  const program = side.program;
+  const words = isHostProgram(program) ? [program.binary, ...program.args] : program.command;
+  return words.map((word) => fillPlaceholders(word, target));
 }
 
 /** The environment of a user's program, placeholders filled in. */

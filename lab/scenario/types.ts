@@ -17,12 +17,38 @@ export interface StepsSide {
   sysctls?: Record<string, string>;
 }
 
+/** A user's program that comes as a local image. */
+export interface ImageProgram {
+  image: string;
+  command: string[];
+  env?: Record<string, string>;
+}
+
 /**
- * A side that runs the user's own program from a local image. In `command`
- * and `env`, `{server}` and `{port}` stand for the server's address and port.
+ * A program from this host, without a Dockerfile: the lab builds a
+ * FROM-scratch image of the binary, the shared libraries it links to and
+ * `files`, and runs it under strace, which logs its system calls.
+ */
+export interface HostProgram {
+  /** The program's absolute path on this host, e.g. /usr/bin/socat. */
+  binary: string;
+  args: string[];
+  /** Files ldd does not see (config, NSS, modules): path in the image -> path on this host (relative to the scenario file). */
+  files?: Record<string, string>;
+  /** Folders the program writes to: tmpfs, while the root stays read-only. */
+  writable?: string[];
+  env?: Record<string, string>;
+  /** Whether strace logs the program's system calls; default true. */
+  trace?: boolean;
+}
+
+/**
+ * A side that runs the user's own program: from a local image, or a binary
+ * of this host. In `command`, `args` and `env`, `{server}` and `{port}`
+ * stand for the server's address and port.
  */
 export interface ProgramSide {
-  program: { image: string; command: string[]; env?: Record<string, string> };
+  program: ImageProgram | HostProgram;
   sysctls?: Record<string, string>;
 }
 
@@ -88,4 +114,9 @@ export interface Scenario {
 /** Whether a side runs the lab's own program. */
 export function isStepsSide(side: SideSpec): side is StepsSide {
   return "steps" in side;
+}
+
+/** Whether a user's program is a binary of this host (not an image). */
+export function isHostProgram(program: ImageProgram | HostProgram): program is HostProgram {
+  return "binary" in program;
 }

@@ -22,6 +22,9 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
     await Deno.writeTextFile(`${dir}/evidence/${side}-program.log`, s.programLog);
     await Deno.writeTextFile(`${dir}/evidence/${side}-program.stderr`, s.programStderr);
     await Deno.writeTextFile(`${dir}/evidence/${side}-namespace.log`, s.holderLog);
+    if (s.syscallTrace !== undefined) {
+      await Deno.writeTextFile(`${dir}/evidence/${side}-syscalls.strace`, s.syscallTrace);
+    }
     (rest.sides as Record<string, unknown>)[side] = {
       side: s.side,
       address: s.address,
@@ -93,6 +96,8 @@ export async function loadArtifacts(dir: string): Promise<RunArtifacts> {
       programExitCode: s.programExitCode,
       holderLog: await Deno.readTextFile(`${dir}/evidence/${side}-namespace.log`),
     };
+    const syscalls = await Deno.readTextFile(`${dir}/evidence/${side}-syscalls.strace`).catch(() => null);
+    if (syscalls !== null) sides[side].syscallTrace = syscalls;
   }
   return {
     ...rest,

@@ -13,7 +13,8 @@ import { classifyTeardown } from "../analysis/teardown.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
 import type { Connection, Direction, TcpPacket } from "../analysis/types.ts";
 import type { RunArtifacts } from "../evidence/artifacts.ts";
-import { type Call, parseProgramLog } from "../evidence/calls.ts";
+import { type Call, parseProgramLog, type ProgramLog } from "../evidence/calls.ts";
+import { parseSyscallTrace } from "../evidence/syscall_trace.ts";
 import { type Counters, diffCounters, parseCounters } from "../evidence/counters.ts";
 import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
 import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
@@ -59,9 +60,14 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     }
   }
 
-  const logs = Object.fromEntries(
-    SIDES.map((side) => [side, parseProgramLog(side, artifacts.sides[side].programLog)]),
-  ) as Record<Side, ReturnType<typeof parseProgramLog>>;
+  // A traced program's calls come from strace's log, the lab's own from its JSON lines.
+  const logs = Object.fromEntries(SIDES.map((side) => {
+    const { syscallTrace, programLog } = artifacts.sides[side];
+    return [
+      side,
+      syscallTrace !== undefined ? parseSyscallTrace(side, syscallTrace) : parseProgramLog(side, programLog),
+    ];
+  })) as Record<Side, ProgramLog>;
   for (const side of SIDES) {
     const s = artifacts.sides[side];
     if (s.program === "tcplab" && !logs[side].finished && !artifacts.timedOut) {
@@ -226,9 +232,10 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       images: Object.fromEntries(
         SIDES.flatMap((side) => {
           const spec = artifacts.scenario[side];
-          return "program" in spec ? [[side, spec.program.image]] : [];
+          return "program" in spec && "image" in spec.program ? [[side, spec.program.image]] : [];
         }),
       ),
+      ...hostPrograms(artifacts),
       expect: artifacts.scenario.expect,
     },
     verdict,
@@ -318,6 +325,17 @@ function socketsAfter(snapshots: Snapshot[]): SocketEntry[] {
     ...parseProcNetTcp(after.files["/proc/net/tcp"] ?? ""),
     ...parseProcNetTcp(after.files["/proc/net/tcp6"] ?? ""),
   ];
+}
+
+/** `hostPrograms` of a run with programs of this host; nothing for one without. */
+function hostPrograms(artifacts: RunArtifacts): Pick<RunResult["scenario"], "hostPrograms"> {
+  const programs = SIDES.flatMap((side) => {
+    const spec = artifacts.scenario[side];
+    return "program" in spec && "binary" in spec.program
+      ? [[side, { binary: spec.program.binary, traced: artifacts.sides[side].syscallTrace !== undefined }]]
+      : [];
+  });
+  return programs.length ? { hostPrograms: Object.fromEntries(programs) } : {};
 }
 
 function firstCallTime(logs: Record<Side, { calls: Call[] }>): bigint | null {

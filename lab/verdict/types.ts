@@ -144,6 +144,8 @@ export interface RunResult {
     programs: Record<Side, "tcplab" | "user" | "none">;
     /** The image of each side that ran the user's own program. */
     images: Partial<Record<Side, string>>;
+    /** Each side that ran a program of this host: its binary, and whether strace logged its calls. */
+    hostPrograms?: Partial<Record<Side, { binary: string; traced: boolean }>>;
     expect: Expectation;
   };
   /** The verdict in one sentence. */

@@ -185,3 +185,30 @@ Deno.test("every catalog scenario is a valid file with an expectation and a titl
     if (s.contrast) assert.ok(catalog.has(s.contrast), `${name}'s contrast exists`);
   }
 });
+
+Deno.test("a program of this host as one side", () => {
+  const s = parseScenario(
+    GOOD.replace(
+      /client:\n {2}steps:(\n {4}- .*)*\n/,
+      'client:\n  program: { binary: /usr/bin/socat, args: ["-", "TCP:{server}:{port}"], files: { /etc/x: ./x }, writable: [/run], trace: false }\n',
+    ),
+    "x.yaml",
+  );
+  assert.deepEqual(s.client, {
+    program: {
+      binary: "/usr/bin/socat",
+      args: ["-", "TCP:{server}:{port}"],
+      files: { "/etc/x": "./x" },
+      writable: ["/run"],
+      trace: false,
+    },
+  });
+  assert.throws(
+    () =>
+      parseScenario(
+        GOOD.replace(/client:\n {2}steps:(\n {4}- .*)*\n/, "client:\n  program: { binary: socat }\n"),
+        "x.yaml",
+      ),
+    /client\.program\.binary: expected an absolute path/,
+  );
+});

@@ -1,0 +1,105 @@
+/**
+ * A program of this host the lab never saw before, as one side, in real
+ * containers: socat (from Debian) sends 6 bytes with linger=0 and exits,
+ * against the lab's own server. Its system calls, traced by strace, are in
+ * result.json beside the server's, and its traced setsockopt makes the
+ * cause certain. Needs a running Docker daemon and socat and strace on this host.
+ */
+import assert from "node:assert/strict";
+import type { RunResult } from "../../lab/verdict/types.ts";
+import { dockerTest, leftBy, names, runLab } from "../lifecycle/_lab.ts";
+
+const SCENARIO = `name: socat-linger-zero
+title: "socat sends 6 bytes with linger=0 and exits"
+port: 9999
+server:
+  steps:
+    - listen
+    - accept
+    - epoll: [in, rdhup, hup]
+    - read: 6
+    - epoll: { events: [in, rdhup, hup], until: [hup] }
+    - read: 1
+    - close
+client:
+  program:
+    binary: /usr/bin/socat
+    args: ["-u", "OPEN:/etc/hello", "TCP:{server}:{port},linger=0,shut-none"]
+    files: { /etc/hello: ./hello.txt }
+expect:
+  resetBy: client
+  cause: linger-zero
+`;
+
+Deno.test({
+  name:
+    "socat as the client: its traced calls in result.json, its SO_LINGER {1, 0} makes linger-zero certain",
+  ...dockerTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcplab-e2e-host-" });
+    try {
+      await Deno.writeTextFile(`${dir}/hello.txt`, "hello\n");
+      await Deno.writeTextFile(`${dir}/socat.yaml`, SCENARIO);
+      const { pid, code, stdout, stderr } = await runLab([
+        "run",
+        `${dir}/socat.yaml`,
+        "--json",
+        "--out",
+        `${dir}/out`,
+      ]);
+      assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
+      const result: RunResult = JSON.parse(stdout);
+      const client = result.calls.filter((c) => c.side === "client");
+      const said = client.map((c) => `${c.call}${c.args ? `(${c.args})` : ""}=${c.ret}`);
+      assert.ok(said.includes("setsockopt(SO_LINGER=1,0)=0"), said.join(" "));
+      assert.ok(said.includes("write=6"), said.join(" "));
+      assert.equal(client.find((c) => c.call === "connect")?.detail.peer, result.connections[0]!.server);
+      assert.equal(client.at(-1)?.call, "exit_group");
+      assert.ok(client.every((c) => c.returnMs !== null && c.enterMs <= c.returnMs), "timed calls");
+      assert.ok(
+        result.calls.some((c) => c.side === "server" && c.call === "accept"),
+        "the lab's own calls beside",
+      );
+      const conn = result.connections[0]!;
+      assert.equal(conn.cause, "linger-zero");
+      assert.equal(conn.confidence, "certain");
+      assert.deepEqual(result.scenario.hostPrograms, { client: { binary: "/usr/bin/socat", traced: true } });
+      const report = await Deno.readTextFile(`${dir}/out/report.md`);
+      assert.match(report, /its system calls were traced by strace/);
+      assert.ok(
+        Object.keys(result.environment.images).some((tag) => tag.startsWith("tcplab-program-socat:")),
+        "the program's image in the environment",
+      );
+      assert.deepEqual(names(await leftBy(pid)), [], "nothing left behind");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a binary that does not exist: one line saying what to do, exit 2, nothing created",
+  ...dockerTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcplab-e2e-host-" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/missing.yaml`,
+        SCENARIO.replace("/usr/bin/socat", `${dir}/no-such-program`),
+      );
+      const { pid, code, stderr } = await runLab(["run", `${dir}/missing.yaml`, "--out", `${dir}/out`]);
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, /no-such-program does not exist on this host/);
+      assert.doesNotMatch(stderr, /\n\s+at |Stack backtrace|Uncaught/);
+      assert.ok(stderr.trim().split("\n").length <= 2, stderr);
+      assert.deepEqual(names(await leftBy(pid)), [], "nothing created");
+      assert.equal(
+        await Deno.stat(`${dir}/out`).then(() => "made", () => "none"),
+        "none",
+        "no output folder",
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
