@@ -17,6 +17,7 @@ import type { ContainerSpec } from "../docker/types.ts";
 import { sideCommand, sideEnv } from "../scenario/steps.ts";
 import type { StepTarget } from "../scenario/step_table.ts";
 import { isStepsSide, type Scenario, type Side } from "../scenario/types.ts";
+import { plannedProbe, probeArgs } from "./path_probe.ts";
 
 /** How long each phase may take, in ms. */
 export interface PhaseTimeouts {
@@ -109,6 +110,8 @@ export interface RunPlan {
    * program). Its programs' commands are planned again at that moment.
    */
   sharedMoment: boolean;
+  /** The port of the holders' probe of the path (lab/run/path_probe.ts), or null to skip it. */
+  probe: number | null;
 }
 
 /** What {@link planRun} needs besides the scenario. */
@@ -158,6 +161,7 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
       ? "listen-call"
       : "none",
     sharedMoment,
+    probe: plannedProbe(scenario),
   };
 }
 
@@ -231,6 +235,7 @@ export function planContainers(
       image: options.image,
       cmd: [
         "hold",
+        ...probeArgs(side, options.addresses.server, plan.probe),
         "--capture",
         ..._tcpdumpCommand(side),
         ...(place === "holder" ? ["--steps", ...command.slice(1)] : []),
