@@ -10,8 +10,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -154,7 +156,38 @@ static int delete_default_routes(void)
 /* One SYN's wait before a new socket sends a fresh one, in ms: a SYN sent
  * before the server's namespace was on the bridge costs this, not the
  * kernel's 1 s retransmission. */
-#define PROBE_ATTEMPT_MS 200
+#define PROBE_ATTEMPT_MS 50
+
+/* Forget what eth0 knows of `addr`'s link address (RTM_DELNEIGH). A SYN
+ * sent before the server's namespace was on the bridge leaves the entry
+ * INCOMPLETE, and the kernel asks again only after its retrans_time (1 s):
+ * without the entry, the next attempt asks at once. Errors are ignored. */
+static void forget_neighbour(const struct in_addr *addr)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ndmsg nd;
+		struct rtattr rta;
+		struct in_addr dst;
+	} req;
+	char answer[256];
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return;
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_len = sizeof req;
+	req.nh.nlmsg_type = RTM_DELNEIGH;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.nd.ndm_family = AF_INET;
+	req.nd.ndm_ifindex = (int)if_nametoindex("eth0");
+	req.rta.rta_type = NDA_DST;
+	req.rta.rta_len = RTA_LENGTH(sizeof req.dst);
+	req.dst = *addr;
+	if (send(fd, &req, sizeof req, 0) == (ssize_t)sizeof req)
+		(void)!recv(fd, answer, sizeof answer, 0);
+	close(fd);
+}
 
 static long long ms_now(void)
 {
@@ -209,7 +242,7 @@ static void probe_listen(int port)
 }
 
 /* `--probe connect=ADDR:PORT`: connect to the server's holder until it
- * answers, a fresh SYN every PROBE_ATTEMPT_MS (a refusal means its listener
+ * answers, a fresh SYN (and a fresh ARP request) every PROBE_ATTEMPT_MS (a refusal means its listener
  * is not there yet: try again soon), then reset the connection (SO_LINGER
  * 0: no TIME_WAIT is left). Says "connected" or "no answer". */
 static void probe_connect(const char *target)
@@ -263,7 +296,9 @@ static void probe_connect(const char *target)
 		}
 		close(fd);
 		last = err;
-		if (err != ETIMEDOUT)
+		if (err == ETIMEDOUT)
+			forget_neighbour(&a.sin_addr);
+		else
 			usleep(10000); /* refused, unreachable: the server's side is not up yet */
 	}
 	printf("=== tcplab-hold: probe: no answer from %s in %lld ms (%d attempt(s), last %s)\n", target,

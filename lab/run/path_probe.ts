@@ -22,8 +22,8 @@ import type { Scenario, Side } from "../scenario/types.ts";
 /**
  * How long the client's holder has to connect once the server's holder
  * listens, in ms: a SYN lost before the server's namespace was on the
- * bridge costs 200 ms (the holder sends a fresh one), a working path
- * answers in well under one.
+ * bridge costs 50 ms (the holder sends a fresh one, after a fresh ARP
+ * request), a working path answers in well under one.
  */
 export const PROBE_WINDOW_MS = 2_000;
 
