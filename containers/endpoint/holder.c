@@ -6,20 +6,26 @@
  * lists its signals and its output.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -142,6 +148,177 @@ static int delete_default_routes(void)
 	}
 	close(fd);
 	return deleted;
+}
+
+/* How long a holder's probe goes on before it gives up, in ms. The run
+ * decides sooner (lab/run/path_probe.ts); this only bounds the holder. */
+#define PROBE_LIMIT_MS 5000
+/* One SYN's wait before a new socket sends a fresh one, in ms: a SYN sent
+ * before the server's namespace was on the bridge costs this, not the
+ * kernel's 1 s retransmission. */
+#define PROBE_ATTEMPT_MS 50
+
+/* Forget what eth0 knows of `addr`'s link address (RTM_DELNEIGH). A SYN
+ * sent before the server's namespace was on the bridge leaves the entry
+ * INCOMPLETE, and the kernel asks again only after its retrans_time (1 s):
+ * without the entry, the next attempt asks at once. Errors are ignored. */
+static void forget_neighbour(const struct in_addr *addr)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ndmsg nd;
+		struct rtattr rta;
+		struct in_addr dst;
+	} req;
+	char answer[256];
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return;
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_len = sizeof req;
+	req.nh.nlmsg_type = RTM_DELNEIGH;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.nd.ndm_family = AF_INET;
+	req.nd.ndm_ifindex = (int)if_nametoindex("eth0");
+	req.rta.rta_type = NDA_DST;
+	req.rta.rta_len = RTA_LENGTH(sizeof req.dst);
+	req.dst = *addr;
+	if (send(fd, &req, sizeof req, 0) == (ssize_t)sizeof req)
+		(void)!recv(fd, answer, sizeof answer, 0);
+	close(fd);
+}
+
+static long long ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* `--probe listen=PORT`: accept one connection on PORT and wait for its
+ * end (the client resets it), so that nothing of it is left in the
+ * namespace, then close the listener. Before the capture starts and before
+ * the first snapshot: the probe is in neither. */
+static void probe_listen(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0) {
+		printf("=== tcplab-hold: probe: cannot listen on port %d: %s\n", port, errno_name(errno));
+		fflush(stdout);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	printf("=== tcplab-hold: probe: listening on port %d\n", port);
+	fflush(stdout);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, PROBE_LIMIT_MS) <= 0) {
+		printf("=== tcplab-hold: probe: nothing arrived in %d ms\n", PROBE_LIMIT_MS);
+	} else {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof peer;
+		int c = accept(fd, (struct sockaddr *)&peer, &len);
+		if (c >= 0) {
+			char text[INET_ADDRSTRLEN] = "?";
+			char byte;
+			struct pollfd q = { .fd = c, .events = POLLIN };
+
+			inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
+			poll(&q, 1, 1000); /* the client's reset, at once */
+			(void)!read(c, &byte, 1);
+			close(c);
+			printf("=== tcplab-hold: probe: accepted %s:%d\n", text, ntohs(peer.sin_port));
+		} else {
+			printf("=== tcplab-hold: probe: accept: %s\n", errno_name(errno));
+		}
+	}
+	fflush(stdout);
+	close(fd);
+}
+
+/* `--probe connect=ADDR:PORT`: connect to the server's holder until it
+ * answers, a fresh SYN (and a fresh ARP request) every PROBE_ATTEMPT_MS (a refusal means its listener
+ * is not there yet: try again soon), then reset the connection (SO_LINGER
+ * 0: no TIME_WAIT is left). Says "connected" or "no answer". */
+static void probe_connect(const char *target)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	char addr[INET_ADDRSTRLEN];
+	const char *colon = strrchr(target, ':');
+	long long start = ms_now();
+	int attempts = 0, last = 0;
+
+	if (!colon || (size_t)(colon - target) >= sizeof addr) {
+		printf("=== tcplab-hold: probe: bad target %s\n", target);
+		fflush(stdout);
+		return;
+	}
+	memcpy(addr, target, (size_t)(colon - target));
+	addr[colon - target] = 0;
+	a.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, addr, &a.sin_addr) != 1) {
+		printf("=== tcplab-hold: probe: bad address %s\n", addr);
+		fflush(stdout);
+		return;
+	}
+	while (ms_now() - start < PROBE_LIMIT_MS) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			last = errno;
+			break;
+		}
+		attempts++;
+		int err = 0;
+		if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+			err = errno;
+			if (err == EINPROGRESS) {
+				struct pollfd p = { .fd = fd, .events = POLLOUT };
+				socklen_t len = sizeof err;
+				if (poll(&p, 1, PROBE_ATTEMPT_MS) == 1)
+					getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+				else
+					err = ETIMEDOUT;
+			}
+		}
+		if (err == 0) {
+			struct linger zero = { 1, 0 };
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &zero, sizeof zero);
+			close(fd);
+			printf("=== tcplab-hold: probe: connected to %s in %lld ms (%d attempt(s))\n", target,
+			       ms_now() - start, attempts);
+			fflush(stdout);
+			return;
+		}
+		close(fd);
+		last = err;
+		if (err == ETIMEDOUT)
+			forget_neighbour(&a.sin_addr);
+		else
+			usleep(10000); /* refused, unreachable: the server's side is not up yet */
+	}
+	printf("=== tcplab-hold: probe: no answer from %s in %lld ms (%d attempt(s), last %s)\n", target,
+	       ms_now() - start, attempts, errno_name(last));
+	fflush(stdout);
+}
+
+/* The probe a holder was asked for, if any: "listen=PORT" or "connect=ADDR:PORT". */
+static void probe(const char *spec)
+{
+	if (!spec)
+		return;
+	if (strncmp(spec, "listen=", 7) == 0)
+		probe_listen(atoi(spec + 7));
+	else if (strncmp(spec, "connect=", 8) == 0)
+		probe_connect(spec + 8);
+	else {
+		printf("=== tcplab-hold: probe: unknown probe %s\n", spec);
+		fflush(stdout);
+	}
 }
 
 /* What a holder looks after: the capture (tcpdump) it started, and the
@@ -348,7 +525,7 @@ static void stop_capture(struct holder *h)
 	h->capture = 0;
 }
 
-int hold(char **capture, int nsteps, char **steps)
+int hold(const char *probe_spec, char **capture, int nsteps, char **steps)
 {
 	static const int sigs[] = { SIGUSR1, SIGUSR2, SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGCHLD };
 	struct holder h = { .go = -1, .out = { -1, -1 } };
@@ -371,6 +548,7 @@ int hold(char **capture, int nsteps, char **steps)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	probe(probe_spec);
 	if (getuid() == 0) {
 		start_children(&h, capture, nsteps, steps);
 		if (h.steps == 0 && h.capture == 0)

@@ -1,8 +1,10 @@
 /*
  * tcplab: the endpoint program of the TCP teardown lab.
  *
- *   tcplab hold [--capture PROGRAM ARG...] [--steps STEP...]
- *                        Keeps a network namespace alive (PID 1 of its
+ *   tcplab hold [--probe listen=PORT|connect=ADDR:PORT] [--capture PROGRAM ARG...]
+ *               [--steps STEP...]
+ *                        First, if asked, probes the path between two
+ *                        holders (one listens, the other connects). Keeps a network namespace alive (PID 1 of its
  *                        container, like a pod's pause container) and prints
  *                        the namespace's TCP counters and socket tables: once
  *                        at start, again on every SIGUSR1. Started as root, it
@@ -33,7 +35,12 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "hold") == 0) {
 		char **capture = NULL, **steps = NULL;
+		const char *probe = NULL;
 		int i = 2, nsteps = 0;
+		if (i + 1 < argc && strcmp(argv[i], "--probe") == 0) {
+			probe = argv[i + 1];
+			i += 2;
+		}
 		/* tcpdump's arguments end where the steps begin */
 		if (i + 1 < argc && strcmp(argv[i], "--capture") == 0) {
 			capture = argv + i + 1;
@@ -50,7 +57,7 @@ int main(int argc, char **argv)
 			usage();
 			return 2;
 		}
-		return hold(capture, nsteps, steps);
+		return hold(probe, capture, nsteps, steps);
 	}
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return run(argc - 1, argv + 1);

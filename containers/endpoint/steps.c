@@ -928,11 +928,13 @@ static const char *parse_linger(struct step *st, const char *arg)
 /* nodelay, rcvbuf, sndbuf: one int. */
 static const char *parse_intopt(struct step *st, const char *arg)
 {
-	long long max = st->def->optname == TCP_NODELAY && st->def->level == IPPROTO_TCP ? 1 : INT_MAX;
+	const struct step_def *d = st->def;
+	long long max = (d->level == IPPROTO_TCP && d->optname == TCP_NODELAY) ||
+	                (d->level == SOL_SOCKET && d->optname == SO_KEEPALIVE) ? 1 : INT_MAX;
 	long long v;
 
 	if (!parse_num(arg, 0, max, &v))
-		return max == 1 ? "not 0 or 1" : "bad size";
+		return max == 1 ? "not 0 or 1" : "bad number";
 	st->ival = (int)v;
 	snprintf(st->text, sizeof st->text, "%s=%d", st->def->optlabel, st->ival);
 	return NULL;
@@ -964,6 +966,16 @@ static const struct step_def step_defs[] = {
 	  .level = SOL_SOCKET, .optname = SO_RCVBUF, .optlabel = "SO_RCVBUF" },
 	{ .name = "sndbuf", .usage = "sndbuf=BYTES", .parse = parse_intopt, .run = run_sockopt,
 	  .level = SOL_SOCKET, .optname = SO_SNDBUF, .optlabel = "SO_SNDBUF" },
+	{ .name = "keepalive", .usage = "keepalive=0|1", .parse = parse_intopt, .run = run_sockopt,
+	  .level = SOL_SOCKET, .optname = SO_KEEPALIVE, .optlabel = "SO_KEEPALIVE" },
+	{ .name = "keepidle", .usage = "keepidle=SECONDS", .parse = parse_intopt, .run = run_sockopt,
+	  .level = IPPROTO_TCP, .optname = TCP_KEEPIDLE, .optlabel = "TCP_KEEPIDLE" },
+	{ .name = "keepintvl", .usage = "keepintvl=SECONDS", .parse = parse_intopt, .run = run_sockopt,
+	  .level = IPPROTO_TCP, .optname = TCP_KEEPINTVL, .optlabel = "TCP_KEEPINTVL" },
+	{ .name = "keepcnt", .usage = "keepcnt=N", .parse = parse_intopt, .run = run_sockopt,
+	  .level = IPPROTO_TCP, .optname = TCP_KEEPCNT, .optlabel = "TCP_KEEPCNT" },
+	{ .name = "user-timeout", .usage = "user-timeout=MS", .parse = parse_intopt, .run = run_sockopt,
+	  .level = IPPROTO_TCP, .optname = TCP_USER_TIMEOUT, .optlabel = "TCP_USER_TIMEOUT" },
 	{ .name = "sleep", .usage = "sleep=MS", .parse = parse_count, .run = run_sleep },
 	{ .name = "at", .usage = "at=REALTIME_NS", .parse = parse_ns, .run = run_at },
 	{ .name = "close", .usage = "close", .run = run_close },
@@ -975,7 +987,7 @@ static const struct step_def step_defs[] = {
 
 void usage(void)
 {
-	fputs("usage: tcplab hold [--capture PROGRAM ARG...] [--steps STEP...]\n       tcplab run STEP...\nsteps:\n", stderr);
+	fputs("usage: tcplab hold [--probe listen=PORT|connect=ADDR:PORT] [--capture PROGRAM ARG...] [--steps STEP...]\n       tcplab run STEP...\nsteps:\n", stderr);
 	for (size_t i = 0; i < NBITS(step_defs); i++)
 		fprintf(stderr, "  %s\n", step_defs[i].usage);
 }

@@ -81,6 +81,15 @@ export class DockerClient {
     }
   }
 
+  /**
+   * The engine's `BridgeNfIptables` in /info (whether bridged traffic goes
+   * through iptables on its host), or null when it does not say.
+   */
+  async bridgeNfIptables(): Promise<boolean | null> {
+    const info = await this.#docker.info() as { BridgeNfIptables?: unknown };
+    return typeof info.BridgeNfIptables === "boolean" ? info.BridgeNfIptables : null;
+  }
+
   /** Whether an image with this tag exists locally. Never pulls. */
   async imageExists(tag: string): Promise<boolean> {
     try {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CAPTURE_UID } from "./users.ts";
+import { CAPTURE_UID } from "./image_layout.ts";
 import { makeTar, type TarEntry } from "../util/tar.ts";
 import { LabEnvironmentError } from "../errors.ts";
 import type { Progress } from "../util/progress.ts";

@@ -19,9 +19,7 @@ import type { Progress } from "../util/progress.ts";
 import type { DockerClient } from "./client.ts";
 import { fileStamps, findProgram, hostFiles, sharedLibraries, shortHash } from "./images.ts";
 import { LAB_LABEL } from "./labels.ts";
-
-/** Where strace is in a program's image. */
-export const STRACE_IN_IMAGE = "/usr/bin/strace";
+import { STRACE_IN_IMAGE } from "./image_layout.ts";
 
 /** Bump when the way a program's image is assembled changes. */
 const RECIPE_VERSION = "1";

@@ -11,14 +11,14 @@
  */
 
 import type { ContainerRecord } from "../evidence/artifacts.ts";
-import { CAPTURE_UID } from "../docker/users.ts";
+import { CAPTURE_UID, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
 import { sideCommand, sideEnv } from "../scenario/steps.ts";
 import type { StepTarget } from "../scenario/step_table.ts";
 import { isHostProgram, isStepsSide, type Scenario, type Side, type SideSpec } from "../scenario/types.ts";
-import { STRACE_IN_IMAGE } from "../docker/program_image.ts";
 import { STRACE_OPTIONS } from "../evidence/syscall_trace.ts";
+import { plannedProbe, probeArgs } from "./path_probe.ts";
 
 /** How long each phase may take, in ms. */
 export interface PhaseTimeouts {
@@ -111,6 +111,8 @@ export interface RunPlan {
    * program). Its programs' commands are planned again at that moment.
    */
   sharedMoment: boolean;
+  /** The port of the holders' probe of the path (lab/run/path_probe.ts), or null to skip it. */
+  probe: number | null;
 }
 
 /** What {@link planRun} needs besides the scenario. */
@@ -160,6 +162,7 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
       ? "listen-call"
       : "none",
     sharedMoment,
+    probe: plannedProbe(scenario),
   };
 }
 
@@ -235,6 +238,7 @@ export function planContainers(
       image: options.image,
       cmd: [
         "hold",
+        ...probeArgs(side, options.addresses.server, plan.probe),
         "--capture",
         ..._tcpdumpCommand(side),
         ...(place === "holder" ? ["--steps", ...command.slice(1)] : []),

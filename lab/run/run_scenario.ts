@@ -20,9 +20,8 @@ import { parseProcNetTcp } from "../evidence/sockets.ts";
 import type { DockerClient } from "../docker/client.ts";
 import { statusOf } from "../docker/engine_errors.ts";
 import { ensureImages, type LabImages } from "../docker/images.ts";
-import { STRACE_IN_IMAGE } from "../docker/program_image.ts";
 import { checkHostPrograms, ensureProgramImages } from "./host_programs.ts";
-import { CAPTURE_UID } from "../docker/users.ts";
+import { CAPTURE_UID, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
 import type { ContainerHandle, ContainerSpec, EngineInfo } from "../docker/types.ts";
 import { LabEnvironmentError, PhaseTimeout, RunInterrupted } from "../errors.ts";
 import {
@@ -46,6 +45,13 @@ import type { Progress } from "../util/progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
 import type { RunMoment } from "./moments.ts";
+import {
+  type BridgeFacts,
+  brokenPathError,
+  isProbeEvent,
+  PROBE_WINDOW_MS,
+  probeState,
+} from "./path_probe.ts";
 
 /** What a run needs besides the scenario. */
 export interface RunOptions {
@@ -170,6 +176,15 @@ export async function runScenario(
     const holders = await Promise.all(sides.map((side) => create(made.sides[side].holder)));
     await Promise.all(holders.map((h) => h.start()));
     await reach("start:holders", null);
+    // The path between the namespaces answers, before anything is captured (lab/run/path_probe.ts).
+    if (plan.probe !== null) {
+      await withTimeout(
+        pathProbed(docker, holders[0]!, holders[1]!, `${addresses.server}:${plan.probe}`, timeouts.start),
+        timeouts.start,
+        "start: the probe of the path",
+        options.signal,
+      );
+    }
     await withTimeout(
       Promise.all(holders.map((h) => snapshotDone(h, 1, timeouts.start))),
       timeouts.start,
@@ -294,7 +309,7 @@ export async function runScenario(
       ...(p?.syscallTrace() != null ? { syscallTrace: p.syscallTrace()! } : {}),
       holderLog: holderOwnLog(holders[i]!.logs.text("stdout")),
     });
-    const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses));
+    const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses), plan.probe);
     return {
       runId,
       scenario,
@@ -423,6 +438,56 @@ function captureListening(holder: ContainerHandle, timeoutMs: number): Promise<v
   return Promise.race([listening, stopped]);
 }
 
+/**
+ * Wait for the holders' probe of the path: the server's holder listening,
+ * then the client's connected within PROBE_WINDOW_MS. A client that got no
+ * answer is a host that drops traffic between the lab's containers: say so,
+ * with what the lab can read about the host's bridge filtering.
+ */
+async function pathProbed(
+  docker: DockerClient,
+  server: ContainerHandle,
+  client: ContainerHandle,
+  target: string,
+  timeoutMs: number,
+): Promise<void> {
+  const said = (h: ContainerHandle) => probeState(h.logs.text("stdout"));
+  const lastLine = (h: ContainerHandle) =>
+    h.logs.text("stdout").split("\n").filter((l) => l.startsWith("=== tcplab-hold: probe:")).at(-1) ?? "";
+  await server.logs.waitFor(
+    "stdout",
+    () => said(server) !== null,
+    timeoutMs,
+    `${server.name}: probe listening`,
+  );
+  if (!server.logs.text("stdout").includes("=== tcplab-hold: probe: listening on port ")) {
+    throw new LabEnvironmentError(
+      `${server.name} could not listen for the probe of the path (${lastLine(server)})`,
+      "TCPLAB_DEBUG=1 shows the holders' output",
+    );
+  }
+  const answered = await client.logs
+    .waitFor("stdout", () => said(client) !== null, PROBE_WINDOW_MS, `${client.name}: probe`)
+    .then(() => said(client), () => null);
+  if (answered === "connected") return;
+  if (answered === "failed") {
+    throw new LabEnvironmentError(
+      `${client.name} could not probe the path (${lastLine(client)})`,
+      "TCPLAB_DEBUG=1 shows the holders' output",
+    );
+  }
+  throw brokenPathError(target, PROBE_WINDOW_MS, await bridgeFacts(docker));
+}
+
+/** What the lab can read of the engine's host's bridge filtering; nothing here may fail. */
+async function bridgeFacts(docker: DockerClient): Promise<BridgeFacts> {
+  const remote = docker.endpoint.remote !== undefined;
+  const sysctl = remote ? null : await Deno.readTextFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    .then((t) => t.trim(), () => null);
+  const engine = await docker.bridgeNfIptables().catch(() => null);
+  return { bridgeNfCallIptables: sysctl, engineBridgeNfIptables: engine, remote };
+}
+
 /** Wait until a holder has printed snapshot `n` in full. */
 function snapshotDone(holder: ContainerHandle, n: number, timeoutMs: number): Promise<void> {
   return holder.logs.waitFor(
@@ -469,11 +534,14 @@ async function waitForListener(
  * Keep the trace lines that name one of the run's addresses: trace events
  * are global to the host, and other runs may be going on at the same time.
  */
-function ownEvents(trace: TraceArtifacts, addresses: string[]): TraceArtifacts {
+function ownEvents(trace: TraceArtifacts, addresses: string[], probe: number | null): TraceArtifacts {
   const patterns = addresses.map((a) => new RegExp(`(?<![\\d.])${a.replaceAll(".", "\\.")}(?![\\d])`));
   const text = trace.text
     .split("\n")
-    .filter((line) => line.startsWith("#") || patterns.some((p) => p.test(line)))
+    .filter((line) =>
+      line.startsWith("#") ||
+      (patterns.some((p) => p.test(line)) && (probe === null || !isProbeEvent(line, probe)))
+    )
     .join("\n");
   return { ...trace, text };
 }

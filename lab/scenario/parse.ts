@@ -370,6 +370,10 @@ function readStep(node: Node, path: string, fail: Fail): Step {
       return step({ bytes: number(`a number of bytes, e.g. {${op}: 1}`) });
     case "ms":
       return step({ ms: number(`milliseconds, e.g. {${op}: 100}`) });
+    case "seconds":
+      return step({ seconds: number(`whole seconds, e.g. {${op}: 2}`) });
+    case "count":
+      return step({ count: number(`a number, e.g. {${op}: 3}`) });
     case "connection":
       return step({
         conn: number(`a connection's number, e.g. {${op}: 2} (the second made by connect or accept)`),

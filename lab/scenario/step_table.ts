@@ -50,6 +50,10 @@ export interface StepArguments {
   switch: { on: boolean };
   /** `{linger: {on: true, seconds: 0}}`. */
   linger: { on: boolean; seconds: number };
+  /** `{keepidle: 2}`: whole seconds. */
+  seconds: { seconds: number };
+  /** `{keepcnt: 3}`: a number of times. */
+  count: { count: number };
   /** `{use: 2}`: a connection's number, from 1. */
   connection: { conn: number };
 }
@@ -101,6 +105,16 @@ const _STEPS = {
   "nodelay": _step("switch", (a) => (a.on ? "1" : "0")),
   "rcvbuf": _bytes(0),
   "sndbuf": _bytes(0),
+  /** SO_KEEPALIVE: probes after the connection is idle (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT). */
+  "keepalive": _step("switch", (a) => (a.on ? "1" : "0")),
+  /** TCP_KEEPIDLE: seconds of idleness before the first keepalive probe (the kernel allows 1-32767). */
+  "keepidle": _step("seconds", (a) => String(a.seconds), [1, 32767]),
+  /** TCP_KEEPINTVL: seconds between keepalive probes (1-32767). */
+  "keepintvl": _step("seconds", (a) => String(a.seconds), [1, 32767]),
+  /** TCP_KEEPCNT: unanswered probes before the connection is dropped (1-127). */
+  "keepcnt": _step("count", (a) => String(a.count), [1, 127]),
+  /** TCP_USER_TIMEOUT: ms that sent data may stay unacknowledged before the connection is dropped (0: the kernel's default). */
+  "user-timeout": _step("ms", (a) => String(a.ms), [0, 2_147_483_647]),
   "sleep": _step("ms", (a) => String(a.ms), [0, 600_000]),
   /** Wait until a moment shared by both sides: `ms` after the lab starts the client (absolute ns for the program). */
   "at": _step("ms", (a, t) => String((t.atBaseNs ?? 0n) + BigInt(Math.round(a.ms * 1e6))), [0, 600_000]),

@@ -78,12 +78,19 @@ Deno.test("the house: every import runs down the README's list, and no file impo
   });
 });
 
-Deno.test("the house: lab explain loads no Docker code", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "lab/cli/explain_command.ts"],
-    cwd: ROOT,
-  }).output();
-  const specifiers = (JSON.parse(new TextDecoder().decode(out.stdout)).modules as { specifier: string }[])
+/** Every module a root loads. */
+async function loaded(root: string): Promise<string[]> {
+  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json", root], cwd: ROOT }).output();
+  return (JSON.parse(new TextDecoder().decode(out.stdout)).modules as { specifier: string }[])
     .map((m) => m.specifier);
+}
+
+Deno.test("the house: lab explain loads no Docker code", async () => {
+  const specifiers = await loaded("lab/cli/explain_command.ts");
   assert.deepEqual(specifiers.filter((s) => /dockerode|\/lab\/(docker|run|session)\//.test(s)), []);
+});
+
+Deno.test("the house: the run plan is pure, and loads no Docker client", async () => {
+  const specifiers = await loaded("lab/run/plan.ts");
+  assert.deepEqual(specifiers.filter((s) => /dockerode|\/lab\/docker\/client\.ts/.test(s)), []);
 });

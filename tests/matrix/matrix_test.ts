@@ -6,56 +6,10 @@
  */
 import assert from "node:assert/strict";
 import type { Matrix } from "../../lab/matrix/types.ts";
-import { DockerClient } from "../../lab/docker/client.ts";
-import { parseDockerHost } from "../../lab/docker/host.ts";
 import { runTask } from "../_cli.ts";
+import { secondDaemon } from "../_second_daemon.ts";
 
 const dockerTest = { sanitizeOps: false, sanitizeResources: false };
-
-/** Start a second dockerd; returns its socket and a function that stops it and removes its files. */
-async function secondDaemon(): Promise<{ socket: string; stop: () => Promise<void> }> {
-  const dir = await Deno.makeTempDir({ prefix: "tcplab-d2-" });
-  const socket = `${dir}/docker.sock`;
-  const log = await Deno.open(`${dir}/dockerd.log`, { write: true, create: true });
-  const daemon = new Deno.Command("dockerd", {
-    args: [
-      `--host=unix://${socket}`,
-      `--data-root=${dir}/data`,
-      `--exec-root=${dir}/exec`,
-      `--pidfile=${dir}/docker.pid`,
-      "--bridge=none",
-      "--default-address-pool=base=10.210.0.0/16,size=24",
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // Its output goes to the log file, never to the test's output.
-  daemon.stdout.pipeTo(log.writable, { preventClose: true }).catch(() => {});
-  daemon.stderr.pipeTo((await Deno.open(`${dir}/dockerd.err.log`, { write: true, create: true })).writable)
-    .catch(() => {});
-  const stop = async () => {
-    try {
-      daemon.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    await daemon.status;
-    log.close();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  const engine = new DockerClient(parseDockerHost(`unix://${socket}`), { answerTimeoutMs: 2_000 });
-  for (let i = 0; i < 100; i++) {
-    try {
-      await engine.info();
-      return { socket, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  await stop();
-  throw new Error("the second dockerd did not start");
-}
 
 Deno.test({
   name: "two hosts give matching columns; an unreachable host is a column of its own and the exit code is 3",

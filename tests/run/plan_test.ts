@@ -76,7 +76,16 @@ Deno.test("the lab's own steps: run by the holders, locked down", () => {
   assert.deepEqual(sides.server.holder, {
     name: "tcplab-0a1b2c3d4e-server-ns",
     image: "tcplab-endpoint:abc",
-    cmd: ["hold", "--capture", ...TCPDUMP, "/cap/server.pcap", "--steps", ...sides.server.command.slice(1)],
+    cmd: [
+      "hold",
+      "--probe",
+      "listen=61999",
+      "--capture",
+      ...TCPDUMP,
+      "/cap/server.pcap",
+      "--steps",
+      ...sides.server.command.slice(1),
+    ],
     labels: { ...LABELS, "tcplab.role": "server-ns" },
     attachment: { network: "tcplab-0a1b2c3d4e", ipv4: "10.200.5.2" },
     capAdd: HOLDER_CAPABILITIES,
@@ -134,7 +143,14 @@ Deno.test("a side without steps runs no program: nothing listens", () => {
   assert.equal(plan.serverReadiness, "none");
   const { sides, environment } = planContainers(refused, plan, ON_NETWORK);
   assert.deepEqual(sides.server.command, []);
-  assert.deepEqual(sides.server.holder.cmd, ["hold", "--capture", ...TCPDUMP, "/cap/server.pcap"]);
+  assert.deepEqual(sides.server.holder.cmd, [
+    "hold",
+    "--probe",
+    "listen=61999",
+    "--capture",
+    ...TCPDUMP,
+    "/cap/server.pcap",
+  ]);
   assert.equal(environment.filter((c) => c.role.startsWith("server")).length, 2);
 });
 
@@ -147,7 +163,14 @@ Deno.test("`at` steps: the programs get containers of their own, and the shared 
     ...ON_NETWORK,
     atBaseNs: 1_000_000_000n,
   });
-  assert.deepEqual(sides.client.holder.cmd, ["hold", "--capture", ...TCPDUMP, "/cap/client.pcap"]);
+  assert.deepEqual(sides.client.holder.cmd, [
+    "hold",
+    "--probe",
+    "connect=10.200.5.2:61999",
+    "--capture",
+    ...TCPDUMP,
+    "/cap/client.pcap",
+  ]);
   assert.deepEqual(sides.client.program, {
     name: "tcplab-0a1b2c3d4e-client",
     image: "tcplab-endpoint:abc",
@@ -201,4 +224,16 @@ Deno.test("a user's program: its own image and user, placeholders filled, readin
 Deno.test("addresses in the run's /28", () => {
   assert.equal(subnetAddress("10.200.0.0/28", 2), "10.200.0.2");
   assert.equal(subnetAddress("10.200.255.240/28", 3), "10.200.255.243");
+});
+
+Deno.test("the probe of the path: the server's holder listens, the client's connects; a plan may skip it", () => {
+  const seed = scenario("seed");
+  const plan = planRun(seed, RUN);
+  assert.equal(plan.probe, 61999);
+  const { sides } = planContainers(seed, plan, ON_NETWORK);
+  assert.deepEqual(sides.server.holder.cmd.slice(0, 3), ["hold", "--probe", "listen=61999"]);
+  assert.deepEqual(sides.client.holder.cmd.slice(0, 3), ["hold", "--probe", "connect=10.200.5.2:61999"]);
+  const skipped = planContainers(seed, { ...plan, probe: null }, ON_NETWORK);
+  assert.deepEqual(skipped.sides.client.holder.cmd.slice(0, 2), ["hold", "--capture"]);
+  assert.equal(planRun({ ...seed, port: 61999 }, RUN).probe, 61998);
 });

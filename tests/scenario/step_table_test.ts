@@ -47,6 +47,8 @@ const SAMPLES: { [K in keyof StepArguments]: StepArguments[K] } = {
   shutdown: { how: "wr" },
   switch: { on: true },
   linger: { on: true, seconds: 0 },
+  seconds: { seconds: 3 },
+  count: { count: 4 },
   connection: { conn: 2 },
 };
 
@@ -69,6 +71,11 @@ const WRITTEN: Record<StepName, string> = {
   "nodelay": "nodelay=1",
   "rcvbuf": "rcvbuf=7",
   "sndbuf": "sndbuf=7",
+  "keepalive": "keepalive=1",
+  "keepidle": "keepidle=3",
+  "keepintvl": "keepintvl=3",
+  "keepcnt": "keepcnt=4",
+  "user-timeout": "user-timeout=5",
   "sleep": "sleep=5",
   "at": "at=1005000000",
   "close": "close",

@@ -1,0 +1,12 @@
+/**
+ * Where things are inside the lab's images (users, paths), apart from the
+ * Docker code so that the pure run plan can name them.
+ *
+ * @module
+ */
+
+/** The user tcpdump, and the holder that starts it, drop their privileges to inside the image. */
+export const CAPTURE_UID = 101;
+
+/** Where a host program's image holds strace, which runs the program traced. */
+export const STRACE_IN_IMAGE = "/usr/bin/strace";
