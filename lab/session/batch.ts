@@ -137,7 +137,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult> {
 
   const runs = o.scenarios.map((s) => results.get(s.name)!);
   if (o.bundle) {
-    for (const [i, run] of runs.entries()) {
+    for (const run of runs) {
       run.bundle = await saveBundle(run.dir, run.result);
     }
   }
