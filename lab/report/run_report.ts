@@ -448,13 +448,16 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
     `Timeline: ${result.calls.length} system calls and ${packets.length} packets on one clock`,
     [
       "Both programs' system calls and the packets, on one clock: ms since the client's SYN. A call that " +
-      "blocked shows twice, `call(...) …` when it entered the kernel and `… = result` when it returned. " +
+      "blocked, or that a packet went by, shows twice: `call(...) …` when it entered the kernel and " +
+      "`… = result` when it returned. " +
       `Packets from the ${primaryCapture(conn)}'s capture, → from the client to the server, ← back` +
       (withFd
         ? `; those of connection ${conn.id} only (client fd ${fds.client ?? "?"}, server fd ${
           fds.server ?? "?"
         }).`
-        : "."),
+        : ".") +
+      " Each shows its flags, then the ack of a bare ACK or else its sequence numbers (`seq 1:2` for one " +
+      "byte); the packet lines below have every field.",
       "",
       "| ms | client calls | packet | server calls |",
       "|---:|---|---|---|",
