@@ -6,7 +6,13 @@
  */
 
 import { type Side, SIDES } from "../scenario/types.ts";
-import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "../verdict/types.ts";
+import type {
+  CallRecord,
+  ConnectionResult,
+  ContrastSummary,
+  PacketRecord,
+  RunResult,
+} from "../verdict/types.ts";
 import { focusConnection } from "../verdict/focus.ts";
 import { type Reproduction, SCENARIO_FILE } from "../verdict/reproduction.ts";
 import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
@@ -17,17 +23,20 @@ import { sequenceDiagram, type SequenceItem } from "./sequence_diagram.ts";
 
 /** Every connection between the two programs, one row each; the one the verdict is about marked. */
 function renderConnections(result: RunResult): string {
-  const rows = result.connections.map((c) =>
-    `| ${c.id === result.focus ? `**${c.id}**` : c.id} | ${code(c.client)} | ${
+  const rows = result.connections.map((c) => {
+    const fds = _connectionFds(result, c);
+    const fd = (side: Side) => fds[side] === null ? "" : ` fd ${fds[side]}`;
+    return `| ${c.id === result.focus ? `**${c.id}**` : c.id} | ${code(c.client)}${fd("client")} | ${
       code(c.server)
-    } | \`${c.state}\` | \`${escapeCell(c.history)}\` | ${c.resetBy ?? ""} | ${
+    }${fd("server")} | \`${c.state}\` | \`${escapeCell(c.history)}\` | ${c.resetBy ?? ""} | ${
       c.closedFirstBy ?? ""
-    } | \`${c.cause}\` |`
-  );
+    } | \`${c.cause}\` |`;
+  });
   return [
     "## Connections",
     "",
-    `The programs made ${result.connections.length} connections, in the order of their SYNs. ` +
+    `The programs made ${result.connections.length} connections, in the order of their SYNs, each on its ` +
+    "own descriptor (fd) in each program. " +
     `The verdict, the expectation and the sections below are about connection ${result.focus}.`,
     "",
     "| # | client | server | state | history | reset by | closed first by | cause |",
@@ -36,12 +45,50 @@ function renderConnections(result: RunResult): string {
   ].join("\n");
 }
 
-/** The whole report. */
+/**
+ * The GitHub alert the verdict stands in: CAUTION (red) when a RST ended the
+ * connection or refused it, since a reset means data or a connection was
+ * lost; WARNING when the run saw no connection or timed out, since the
+ * verdict then rests on missing evidence; NOTE (blue) for an orderly end.
+ */
+function _alertKind(result: RunResult, conn: ConnectionResult | null): "CAUTION" | "WARNING" | "NOTE" {
+  if (conn === null || result.timedOut) return "WARNING";
+  return conn.resetBy !== null || /^(RST|REJ)/.test(conn.state) ? "CAUTION" : "NOTE";
+}
+
+/** The verdict with its first clause (up to the first colon) in bold: `**The client reset the connection:** it…`. */
+function _verdictText(verdict: string): string {
+  const colon = verdict.indexOf(": ");
+  return colon < 0
+    ? `**${escapeText(verdict)}**`
+    : `**${escapeText(verdict.slice(0, colon + 1))}** ${escapeText(verdict.slice(colon + 2))}`;
+}
+
+/** Markdown folded under a summary line: the long evidence a reader opens when they need it. */
+function _folded(summary: string, body: string): string {
+  return ["<details>", `<summary>${summary}</summary>`, "", body, "", "</details>"].join("\n");
+}
+
+/**
+ * The whole report, in the order a ticket's reader needs it: the verdict as
+ * a GitHub alert, the checks, what happened and its proof, the sequence
+ * diagram, why Linux does it and what to do instead; then the long evidence
+ * folded (timeline, packets, kernel evidence, scenario, environment), and
+ * what reproduces the run.
+ */
 export function renderReport(result: RunResult): string {
   const conn = focusConnection(result);
   const out: string[] = [];
   out.push(`# tcplab: \`${escapeText(result.scenario.name)}\`: ${escapeText(result.scenario.title)}`, "");
-  out.push(`> **Verdict:** ${escapeText(result.verdict)}`, "");
+  out.push(`> [!${_alertKind(result, conn)}]`, `> ${_verdictText(result.verdict)}`, "");
+  for (const warning of result.warnings) out.push("> [!WARNING]", `> ${escapeText(warning)}`, "");
+  if (result.timedOut) {
+    out.push(
+      "> [!WARNING]",
+      `> Timed out: ${escapeText(result.timedOut)}; the evidence below is what was collected until then.`,
+      "",
+    );
+  }
   for (const side of SIDES) {
     const host = result.scenario.hostPrograms?.[side];
     if (host) {
@@ -66,13 +113,6 @@ export function renderReport(result: RunResult): string {
     }
   }
   out.push(renderExpectation(result), "");
-  for (const warning of result.warnings) out.push(`> **Warning:** ${escapeText(warning)}`, "");
-  if (result.timedOut) {
-    out.push(
-      `> **Timed out:** ${escapeText(result.timedOut)}; the evidence below is what was collected until then.`,
-      "",
-    );
-  }
 
   if (result.connections.length > 1) out.push(renderConnections(result), "");
   if (conn) {
@@ -83,64 +123,83 @@ export function renderReport(result: RunResult): string {
     );
     for (const p of explanation.plain) out.push(p, "");
     out.push(renderProof(result, conn), "");
-    out.push("## Timeline", "");
-    out.push(
-      "Both programs' system calls and the packets, on one clock: ms since the client's SYN. A call that blocked " +
-        "shows twice, `call(...) …` when it entered the kernel and `… = result` when it returned. Packets from the client's capture.",
-      "",
-    );
-    out.push(
-      renderTimeline(result.calls, conn.packets.filter((p) => p.capture === primaryCapture(conn))),
-      "",
-    );
-    out.push("## Packets", "");
-    const note = numberingNote(
-      sidesWithoutSyn(conn.packets.filter((p) => p.capture === primaryCapture(conn))),
-    );
-    if (note !== null) out.push(note, "");
-    for (const side of SIDES) {
-      const packets = conn.packets.filter((p) => p.capture === side);
-      out.push(
-        `From the ${side}'s capture (\`${
-          result.captures[side].file
-        }\`), in tcpdump's notation, time since the first SYN:`,
-        "",
-      );
-      out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${p.tcpdump}`), "```", "");
-    }
-    out.push("## Sequence diagram", "", renderMermaid(conn, result.calls), "");
-    out.push(renderKernel(conn), "");
+    out.push("## Sequence diagram", "", renderMermaid(result, conn), "");
     out.push("## Why Linux does this", "");
     for (const p of explanation.why) out.push(p, "");
-    if (explanation.instead) {
-      out.push("## What to do instead", "", explanation.instead, "");
-      if (result.contrast) {
-        const c = result.contrast;
-        out.push(
-          `Contrast, run beside this one: scenario \`${escapeText(c.name)}\` ended \`${c.state}\`, ${
-            c.resetBy ? `RST by the ${c.resetBy}` : "with no RST"
-          }, cause \`${c.cause}\` ([its report](${c.report})).`,
-          "",
-        );
-      }
-    } else if (result.contrast) {
-      const c = result.contrast;
-      out.push(
-        "## Contrast",
-        "",
-        `Scenario \`${escapeText(c.name)}\`, run beside this one, ended \`${c.state}\`, ${
-          c.resetBy ? `RST by the ${c.resetBy}` : "with no RST"
-        }, cause \`${c.cause}\` ([its report](${c.report})).`,
-        "",
-      );
+    if (explanation.instead) out.push("## What to do instead", "", explanation.instead, "");
+    if (result.contrast) {
+      if (!explanation.instead) out.push("## Contrast", "");
+      out.push(renderContrast(result.contrast), "");
     }
+    out.push("## Evidence", "");
+    out.push(renderTimeline(result, conn), "");
+    out.push(renderPackets(result, conn), "");
+    out.push(renderKernel(conn), "");
   } else {
     out.push("## What happened", "", "No TCP connection was seen in the captures.", "");
+    out.push("## Evidence", "");
   }
   out.push(renderScenario(result), "");
   out.push(renderEnvironment(result), "");
   out.push(renderReproduce(result.reproduce), "");
   return out.join("\n").replace(/\n{3,}/g, "\n\n");
+}
+
+/**
+ * The contrast run beside this one: its name, how it ended, and the command
+ * that runs it (a link to its report would break once the report is
+ * attached to a ticket).
+ */
+function renderContrast(c: ContrastSummary): string {
+  return `Contrast, run beside this one: scenario \`${escapeText(c.name)}\` ended \`${c.state}\`, ${
+    c.resetBy ? `RST by the ${c.resetBy}` : "with no RST"
+  }, cause \`${c.cause}\`. Run it with \`./tcplab run ${escapeText(c.name)}\`.`;
+}
+
+/** The focus connection's packets from each capture, shortened to fit a ticket's column. */
+function renderPackets(result: RunResult, conn: ConnectionResult): string {
+  const out: string[] = [];
+  const note = numberingNote(
+    sidesWithoutSyn(conn.packets.filter((p) => p.capture === primaryCapture(conn))),
+  );
+  if (note !== null) out.push(note, "");
+  out.push(
+    `In tcpdump's notation, time since the first SYN, with the client ${code(conn.client)} and the server ${
+      code(conn.server)
+    } named instead of their addresses and the TCP options (MSS, SACK, timestamps, window scale) left ` +
+      "out: the pcaps have them.",
+    "",
+  );
+  for (const side of SIDES) {
+    const packets = conn.packets.filter((p) => p.capture === side);
+    out.push(`From the ${side}'s capture (\`${result.captures[side].file}\`):`, "");
+    out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${shortPacketLine(p)}`), "```", "");
+  }
+  return _folded(
+    `Packets: ${conn.packets.length} lines from the two captures, in tcpdump's notation`,
+    out.join("\n").trimEnd(),
+  );
+}
+
+/**
+ * A packet's tcpdump line made short enough for a ticket's column: the
+ * sender and receiver by role instead of by address, and no TCP options.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const line = "IP 10.0.0.2.40000 > 10.0.0.1.9999: Flags [R.], seq 1, ack 2, win 63, " +
+ *   "options [nop,nop,TS val 1 ecr 2], length 0";
+ * assert.equal(
+ *   shortPacketLine({ from: "client", tcpdump: line }),
+ *   "client > server: Flags [R.], seq 1, ack 2, win 63, length 0",
+ * );
+ * ```
+ */
+export function shortPacketLine(p: Pick<PacketRecord, "from" | "tcpdump">): string {
+  const to = p.from === "client" ? "server" : "client";
+  const line = p.tcpdump.replace(/, options \[[^\]]*\]/, "");
+  return p.from === "other" ? line : line.replace(/^IP6? \S+ > \S+: /, `${p.from} > ${to}: `);
 }
 
 /**
@@ -188,6 +247,8 @@ function renderExpectation(result: RunResult): string {
   const { met, checks } = result.expectation;
   const checked = checks.filter((c) => c.skipped === null);
   const lines = [
+    "## Checks",
+    "",
     met
       ? `**Expectation met**: ${checked.length} of ${checked.length} checks passed.`
       : `**Expectation NOT met**: ${checked.filter((c) => !c.ok).length} of ${checked.length} checks failed.`,
@@ -301,9 +362,11 @@ function isTeardownCall(call: CallRecord): boolean {
     (call.call === "ioctl" && call.args === "FIONREAD");
 }
 
-/** A call as one short text: `read(fd 4, 1) = -1 ECONNRESET`. */
-export function formatCall(call: CallRecord): string {
-  const args = call.args ? `(${call.args})` : "()";
+/**
+ * A call as one short text: `read(len=1) = -1 ECONNRESET`; with `withFd`,
+ * the descriptor it worked on first: `read(fd 4, len=1) = -1 ECONNRESET`.
+ */
+export function formatCall(call: CallRecord, withFd = false): string {
   const result = call.returnMs === null
     ? "… (never returned)"
     : call.errno
@@ -312,15 +375,65 @@ export function formatCall(call: CallRecord): string {
   const details = Object.entries(call.detail)
     .filter(([k, v]) => k !== "bytes" && !(k === "iterations" && v === 1))
     .map(([k, v]) => (k === "events" ? String(v) : `${k}=${v}`));
-  return `${call.call}${args} ${result}${details.length ? ` ${details.join(" ")}` : ""}`;
+  return `${_callHead(call, withFd)} ${result}${details.length ? ` ${details.join(" ")}` : ""}`;
 }
 
-function renderTimeline(calls: CallRecord[], packets: PacketRecord[]): string {
+/** A call's name and arguments, the descriptor first with `withFd`: `read(fd 4, len=1)`. */
+function _callHead(call: CallRecord, withFd: boolean): string {
+  const fd = withFd && call.fd !== undefined && call.fd !== null && call.fd >= 0 ? `fd ${call.fd}` : "";
+  return `${call.call}(${[fd, call.args ?? ""].filter((a) => a !== "").join(", ")})`;
+}
+
+/**
+ * Each side's descriptor for a connection: the one its connect() gave it
+ * from the connection's client address, or its accept() gave it for the
+ * connection's client (null when unknown).
+ */
+function _connectionFds(result: RunResult, conn: ConnectionResult): Record<Side, number | null> {
+  const opened = (side: Side, call: string, key: "local" | "peer") =>
+    result.calls.find((c) =>
+      c.side === side && c.call === call && c.detail[key] === conn.client && (c.ret ?? -1) >= 0
+    );
+  return {
+    client: opened("client", "connect", "local")?.fd ?? null,
+    server: opened("server", "accept", "peer")?.ret ?? null,
+  };
+}
+
+/**
+ * The packet cell of the timeline, short enough for its column and kept on
+ * one line (no-break spaces): the flags, the ack of a bare ACK or else the
+ * sequence numbers (`seq 1:2` for a byte, as tcpdump writes them), and an
+ * arrow the way it went. The diagram and
+ * the packet lines have every number.
+ */
+function _timelinePacket(p: PacketRecord): string {
+  const numbers = p.flags === "." && p.length === 0
+    ? `ack ${p.ack}`
+    : `seq ${p.seq}${p.length ? `:${p.seq + p.length}` : ""}`;
+  const text = p.from === "client"
+    ? `\`[${p.flags}]\` ${numbers} →`
+    : p.from === "server"
+    ? `← \`[${p.flags}]\` ${numbers}`
+    : `\`[${p.flags}]\` ${numbers}`;
+  return text.replaceAll(" ", "\u00a0");
+}
+
+/** A call in a timeline cell: inline code that may break after each `|` of a flag set (a zero-width space). */
+function _timelineCall(text: string): string {
+  return `\`${escapeCell(text).replaceAll("\\|", "\\|\u200b")}\``;
+}
+
+/** Both programs' calls and the focus connection's packets on one clock, folded. */
+function renderTimeline(result: RunResult, conn: ConnectionResult): string {
+  const packets = conn.packets.filter((p) => p.capture === primaryCapture(conn));
+  const withFd = result.connections.length > 1;
   type Row = { ms: number; order: number; client: string; wire: string; server: string };
   const rows: Row[] = [];
-  // A call that blocked gets two rows, at entry and at return, so that a
-  // packet sent while it was inside the kernel shows between them.
-  calls.forEach((c, i) => {
+  // A call that blocked (or that a packet went by) gets two rows, at entry
+  // and at return, so that a packet sent while it was inside the kernel
+  // shows between them.
+  result.calls.forEach((c, i) => {
     const put = (ms: number, order: number, text: string) =>
       rows.push({
         ms,
@@ -329,56 +442,104 @@ function renderTimeline(calls: CallRecord[], packets: PacketRecord[]): string {
         wire: "",
         server: c.side === "server" ? text : "",
       });
-    const done = `\`${escapeCell(formatCall(c))}\``;
+    const done = _timelineCall(formatCall(c, withFd));
     if (c.returnMs === null) {
       put(c.enterMs, 2 * i, `${done} (entered, never returned)`);
-    } else if (c.returnMs - c.enterMs >= 0.1) {
-      put(c.enterMs, 2 * i, `\`${escapeCell(`${c.call}(${c.args ?? ""})`)}\` …`);
+    } else if (c.returnMs - c.enterMs >= 0.1 || _spans(c, packets)) {
+      put(c.enterMs, 2 * i, `${_timelineCall(_callHead(c, withFd))} …`);
       put(c.returnMs, 2 * i + 1, `… ${done}`);
     } else {
       put(c.enterMs, 2 * i, done);
     }
   });
   packets.forEach((p, i) => {
-    const arrow = p.from === "client" ? "client → server" : p.from === "server" ? "server → client" : "→";
-    rows.push({
-      ms: p.ms,
-      order: 1e6 + i,
-      client: "",
-      wire: `${arrow} \`[${p.flags}]\` seq ${p.seq}${
-        p.flags.includes(".") ? `, ack ${p.ack}` : ""
-      }, len ${p.length}`,
-      server: "",
-    });
+    rows.push({ ms: p.ms, order: 1e6 + i, client: "", wire: _timelinePacket(p), server: "" });
   });
   rows.sort((a, b) => a.ms - b.ms || a.order - b.order);
-  return [
-    "| ms | client calls | packet | server calls |",
-    "|---:|---|---|---|",
-    ...rows.map((r) => `| ${r.ms.toFixed(3)} | ${r.client} | ${r.wire} | ${r.server} |`),
-  ].join("\n");
+  const fds = _connectionFds(result, conn);
+  return _folded(
+    `Timeline: ${result.calls.length} system calls and ${packets.length} packets on one clock`,
+    [
+      "Both programs' system calls and the packets, on one clock: ms since the client's SYN. A call that " +
+      "blocked, or that a packet went by, shows twice: `call(...) …` when it entered the kernel and " +
+      "`… = result` when it returned. " +
+      `Packets from the ${primaryCapture(conn)}'s capture, → from the client to the server, ← back` +
+      (withFd
+        ? `; those of connection ${conn.id} only (client fd ${fds.client ?? "?"}, server fd ${
+          fds.server ?? "?"
+        }).`
+        : ".") +
+      " Each shows its flags, then the ack of a bare ACK or else its sequence numbers (`seq 1:2` for one " +
+      "byte); the packet lines below have every field.",
+      "",
+      "| ms | client calls | packet | server calls |",
+      "|---:|---|---|---|",
+      ...rows.map((r) => `| ${r.ms.toFixed(3)} | ${r.client} | ${r.wire} | ${r.server} |`),
+    ].join("\n"),
+  );
 }
 
-/** The focus connection's packets (from the primary capture) and the programs' teardown calls, in time order. */
-function renderMermaid(conn: ConnectionResult, calls: CallRecord[]): string {
-  const items: Array<{ ms: number; item: SequenceItem }> = [];
-  for (const p of conn.packets.filter((p) => p.capture === primaryCapture(conn))) {
+/** Whether a packet went by while the call was inside the kernel. */
+function _spans(c: CallRecord, packets: PacketRecord[]): boolean {
+  const returned = c.returnMs;
+  return returned !== null && packets.some((p) => p.ms > c.enterMs && p.ms < returned);
+}
+
+/** The calls a sequence diagram shows: those that read, wait, take FIONREAD, shut down, close or exit. */
+function _diagramCall(c: CallRecord): boolean {
+  return ["close", "shutdown", "read", "epoll_wait", "_exit", "exit", "exit_group"].includes(c.call) ||
+    (c.call === "ioctl" && c.args === "FIONREAD");
+}
+
+/**
+ * The calls of one connection: with one connection, every call; with
+ * several, those on its descriptors (and the epoll_wait calls of an epoll
+ * that watches one) and those that end a program.
+ */
+function _connectionCalls(result: RunResult, conn: ConnectionResult): CallRecord[] {
+  if (result.connections.length <= 1) return result.calls;
+  const fds = _connectionFds(result, conn);
+  const epolls = new Set(
+    result.calls.filter((c) =>
+      c.call === "epoll_ctl" && fds[c.side] !== null && (c.args ?? "").includes(`fd=${fds[c.side]} `)
+    ).map((c) => `${c.side} ${c.fd}`),
+  );
+  return result.calls.filter((c) =>
+    c.fd === fds[c.side] || ["_exit", "exit", "exit_group"].includes(c.call) ||
+    (c.call === "epoll_wait" && epolls.has(`${c.side} ${c.fd}`))
+  );
+}
+
+/**
+ * The focus connection's packets (from the primary capture) and the
+ * programs' teardown calls, in time order. A call's note stands where the
+ * call began; one inside which a packet of the diagram went by shows twice,
+ * `call(...) …` where it began and `… = result` where it returned. With
+ * several connections, calls name their descriptor.
+ */
+function renderMermaid(result: RunResult, conn: ConnectionResult): string {
+  const packets = conn.packets.filter((p) => p.capture === primaryCapture(conn));
+  const withFd = result.connections.length > 1;
+  const items: Array<{ ms: number; order: number; item: SequenceItem }> = [];
+  packets.forEach((p, i) => {
     items.push({
       ms: p.ms,
+      order: 2 * i + 1,
       item: { fromLeft: p.from === "client", flags: p.flags, seq: p.seq, ack: p.ack, length: p.length },
     });
+  });
+  for (const c of _connectionCalls(result, conn).filter(_diagramCall)) {
+    const over = c.side === "client" ? "left" : "right";
+    if (c.returnMs !== null && _spans(c, packets)) {
+      const head = _callHead(c, withFd);
+      items.push({ ms: c.enterMs, order: 0, item: { note: `${head} …`, over } });
+      const outcome = formatCall(c, withFd).slice(head.length + 1);
+      items.push({ ms: c.returnMs, order: 0, item: { note: `… ${c.call}() ${outcome}`, over } });
+    } else {
+      items.push({ ms: c.enterMs, order: 0, item: { note: formatCall(c, withFd), over } });
+    }
   }
-  for (const c of calls) {
-    if (
-      !["close", "shutdown", "read", "epoll_wait"].includes(c.call) &&
-      !(c.call === "ioctl" && c.args === "FIONREAD")
-    ) continue;
-    items.push({
-      ms: c.returnMs ?? c.enterMs,
-      item: { note: formatCall(c), over: c.side === "client" ? "left" : "right" },
-    });
-  }
-  items.sort((a, b) => a.ms - b.ms);
+  items.sort((a, b) => a.ms - b.ms || a.order - b.order);
   return sequenceDiagram(
     { id: "C", label: `client ${conn.client}` },
     { id: "S", label: `server ${conn.server}` },
@@ -390,8 +551,6 @@ function renderMermaid(conn: ConnectionResult, calls: CallRecord[]): string {
 function renderKernel(conn: ConnectionResult): string {
   const k = conn.kernel;
   const out = [
-    "## Kernel evidence",
-    "",
     "### Counters (after − before, in each side's own network namespace)",
     "",
   ];
@@ -431,11 +590,13 @@ function renderKernel(conn: ConnectionResult): string {
     out.push("The kernel sent no RST for this connection.");
   } else {
     out.push(
-      "```",
+      "| s since the SYN | side | state | reason |",
+      "|---:|---|---|---|",
       ...k.resetReasons.map((r) =>
-        `${r.ms === null ? "" : `${formatRelativeMs(r.ms)} `}${r.side}: ${r.text}`
+        `| ${r.ms === null ? "" : formatRelativeMs(r.ms)} | ${r.side} | ${r.state ?? ""} | ${
+          r.reason === null ? escapeCell(r.text) : `\`${r.reason}\``
+        } |`
       ),
-      "```",
     );
     if (!k.activeResetReasons) {
       out.push(
@@ -449,11 +610,13 @@ function renderKernel(conn: ConnectionResult): string {
     out.push("Not recorded (see above).");
   } else {
     out.push(
-      "```",
+      "| s since the SYN | side | socket | change |",
+      "|---:|---|---|---|",
       ...k.stateChanges.map((s) =>
-        `${s.ms === null ? "" : `${formatRelativeMs(s.ms)} `}${s.side} ${s.local} > ${s.remote}: ${s.change}`
+        `| ${s.ms === null ? "" : formatRelativeMs(s.ms)} | ${s.side} | ${s.local} > ${s.remote} | ${
+          s.change.replace(" -> ", " → ")
+        } |`
       ),
-      "```",
     );
   }
   out.push("", "### Sockets left after the programs exited (/proc/net/tcp)", "");
@@ -465,7 +628,7 @@ function renderKernel(conn: ConnectionResult): string {
       }`,
     );
   }
-  return out.join("\n");
+  return _folded("Kernel evidence: counters, RST reasons, state changes, sockets left", out.join("\n"));
 }
 
 /** Counters that speak of how connections end: aborts, resets, failures, TIME_WAIT, overflows. */
@@ -475,19 +638,20 @@ function isTeardownCounter(name: string): boolean {
 
 function renderScenario(result: RunResult): string {
   const s = result.scenario;
-  return [
-    "## Scenario",
-    "",
-    escapeText(s.description),
-    "",
-    "| side | program | what its container ran |",
-    "|---|---|---|",
-    ...SIDES.map((side) =>
-      `| ${side} | ${programText(result, side)} | ${
-        s.steps[side].length ? s.steps[side].map((step) => escapeCell(code(step))).join(" ") : "nothing"
-      } |`
-    ),
-  ].join("\n");
+  return _folded(
+    "Scenario: what each side's container ran",
+    [
+      escapeText(s.description),
+      "",
+      "| side | program | what its container ran |",
+      "|---|---|---|",
+      ...SIDES.map((side) =>
+        `| ${side} | ${programText(result, side)} | ${
+          s.steps[side].length ? s.steps[side].map((step) => escapeCell(code(step))).join(" ") : "nothing"
+        } |`
+      ),
+    ].join("\n"),
+  );
 }
 
 /** Who wrote a side's program: the lab (tcplab run), the user (an image), or none ran. */
@@ -506,8 +670,6 @@ function programText(result: RunResult, side: Side): string {
 function renderEnvironment(result: RunResult): string {
   const e = result.environment;
   const lines = [
-    "## Environment",
-    "",
     `- Kernel ${e.kernel} (${e.arch}), Docker Engine ${e.dockerVersion} (API ${e.dockerApiVersion}), tcplab ${e.labVersion}, Deno ${e.denoVersion}`,
     `- Run ${result.runId}, started ${result.startedAt}; network \`${e.network.name}\` ${e.network.subnet} (Internal, no host address on the bridge)`,
     `- Images: ${Object.entries(e.images).map(([tag, id]) => `${code(tag)} ${id.slice(0, 19)}`).join(", ")}`,
@@ -526,5 +688,5 @@ function renderEnvironment(result: RunResult): string {
       } |`
     ),
   ];
-  return lines.join("\n");
+  return _folded("Environment: kernel, Docker, images, captures, containers", lines.join("\n"));
 }

@@ -90,30 +90,53 @@ Deno.test("reports of the recorded runs", async (t) => {
 Deno.test("the seed report reads as the ticket needs it", async () => {
   const report = renderReport(analyseRun(await recordedRun("seed")));
   const lines = report.split("\n");
-  assert.match(lines[2]!, /^> \*\*Verdict:\*\* The client reset the connection/);
+  // The verdict first, as a GitHub alert: CAUTION, since a RST ended the connection.
+  assert.deepEqual(lines.slice(2, 4), [
+    "> [!CAUTION]",
+    "> **The client reset the connection:** it called close() with 1 byte unread in its receive queue, " +
+    "so Linux sent RST instead of FIN.",
+  ]);
   for (
     const needed of [
       "RFC 2525 section 2.17",
       "`__tcp_close()` in net/ipv4/tcp.c",
-      "Flags [R.], seq 1, ack 2, win",
+      "client > server: Flags [R.], seq 1, ack 2, win 63, length 0",
       "```mermaid",
       "reason=TCP_ABORT_ON_CLOSE",
       "| TcpExt.TCPAbortOnClose | +1 |  |",
       "`read(len=1) = -1 ECONNRESET`",
-      "EPOLLIN\\|EPOLLRDHUP\\|EPOLLHUP\\|EPOLLERR",
+      "`epoll_wait(maxevents=8 timeout=-1) = 1 EPOLLIN|EPOLLRDHUP|EPOLLHUP|EPOLLERR`",
       "./tcplab run seed",
       "tcplab 0.1.0",
       "name: seed",
-      "## Environment",
+      "<summary>Environment: kernel, Docker, images, captures, containers</summary>",
     ]
   ) {
     assert.ok(report.includes(needed), `the report should contain ${JSON.stringify(needed)}`);
   }
   // The timeline puts the client's FIONREAD before its RST, and the RST before the server's ECONNRESET.
-  const timeline = lines.indexOf("## Timeline");
+  const timeline = lines.findIndex((l) => l.startsWith("<summary>Timeline"));
   const at = (text: string) => lines.findIndex((l, i) => i > timeline && l.includes(text));
-  assert.ok(at("ioctl(FIONREAD) = 0 value=1") < at("client → server `[R.]`"));
-  assert.ok(at("client → server `[R.]`") < at("read(len=1) = -1 ECONNRESET"));
+  const rst = "`[R.]`\u00a0seq\u00a01\u00a0→";
+  assert.ok(at("ioctl(FIONREAD) = 0 value=1") < at(rst));
+  assert.ok(at(rst) < at("read(len=1) = -1 ECONNRESET"));
+  // The long evidence is folded; no link leaves the run's folder.
+  assert.ok(report.includes("<summary>Timeline: "));
+  assert.ok(report.includes("<summary>Packets: "));
+  assert.ok(!report.includes("](../"), "no link out of the run's folder");
+  // The diagram's notes stand where each call began: close() before the RST it caused.
+  const diagram = lines.slice(lines.indexOf("```mermaid"));
+  const note = (text: string) => diagram.findIndex((l) => l.includes(text));
+  assert.ok(note("Note over C: close() …") < note("C--xS: [R.]"));
+  assert.ok(note("C--xS: [R.]") < note("Note over C: … close() = 0"));
+  // No code line wider than a ticket's column (about 90 characters of code font).
+  const fenced = report.split(/^```.*$/m).filter((_, i) => i % 2 === 1).join("\n").split("\n");
+  assert.ok(report.includes("reason | `TCP_ABORT_ON_CLOSE`") || report.includes("| `TCP_ABORT_ON_CLOSE` |"));
+  for (const line of fenced) {
+    if (!line.startsWith("    Note") && !line.startsWith("  ")) {
+      assert.ok(line.length <= 100, `a code line of ${line.length} characters: ${line}`);
+    }
+  }
 });
 
 Deno.test("text from a scenario file cannot inject HTML or links into a ticket", async () => {
