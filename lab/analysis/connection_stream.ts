@@ -497,7 +497,7 @@ export class ConnectionStream implements RecordSink {
     }
     const flags = f.flags;
     if (conn !== null && time >= conn.attemptDeadline) {
-      conn = this.#attemptTimer(conn, flags, fromOrig, index, time);
+      conn = this.#attemptTimer(conn, f, fromOrig, index, time);
     }
     if (conn !== null && (flags & 0x02) !== 0) conn = this.#reuse(conn, f, index, time);
     if (conn === null) {
@@ -584,7 +584,7 @@ export class ConnectionStream implements RecordSink {
    */
   #attemptTimer(
     conn: StreamConnection,
-    flags: number,
+    f: TcpHeaderFields,
     fromOrig: boolean,
     index: number,
     time: number,
@@ -595,6 +595,9 @@ export class ConnectionStream implements RecordSink {
       this.#end(conn, "attempt");
       return null;
     }
+    const flags = f.flags;
+    // A SYN with another ISN ends the connection here anyway (#reuse): the same boundary as Zeek's.
+    if ((flags & 0x02) !== 0 && conn.zeek.isReuse(flags, f.seq, f.wellFormed)) return conn;
     conn.noteZeekSplit("attempt-timer", index, time);
     if (fromOrig && (flags & 0x12) === 0x02) conn.attemptDeadline = time + ZEEK_TCP_ATTEMPT_DELAY;
     return conn;
