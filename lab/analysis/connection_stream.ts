@@ -13,13 +13,21 @@
  *   after both sides sent FIN or either sent RST, so that stragglers (the
  *   last ACK, a second RST) still count;
  * - `reused`: a new SYN on the same four-tuple with another sequence number
- *   (a new connection after TIME_WAIT; Zeek's IsReuse);
+ *   (a new connection after TIME_WAIT; Zeek's IsReuse), or with Zeek's
+ *   boundaries any SYN after a close;
+ * - `attempt`: with Zeek's boundaries only, a packet arrives 5 s
+ *   (`tcp_attempt_delay`) or more after a SYN that got no reply: Zeek's
+ *   AttemptTimer has ended the attempt, and the packet starts a new
+ *   connection;
  * - `idle`: no packet for `idleTimeout` seconds of capture time (Zeek's
  *   `tcp_inactivity_timeout`, 5 minutes);
  * - `evicted`: more than `maxTracked` connections at once; the least
  *   recently active goes first, so memory stays bounded whatever the file;
  * - `capture-end`: still open when the capture ends (a capture that ends
  *   before the close).
+ *
+ * Without Zeek's boundaries, each connection records where Zeek would have
+ * started a new one ({@link StreamConnection.zeekSplits}).
  *
  * Packets are matched to connections by a numeric hash of the four-tuple
  * (no string per packet). Time is capture time, never the wall clock.
@@ -35,11 +43,30 @@ import { formatAddress } from "./addresses.ts";
 import type { RecordSink } from "./capture_reader.ts";
 import { tcpChecksumOk, TcpHeaderFields } from "./tcp_decoder.ts";
 import { TeardownTracker } from "./teardown.ts";
-import { ZeekTcpState } from "./zeek_tcp_state.ts";
+import { ZEEK_TCP_ATTEMPT_DELAY, ZeekTcpState } from "./zeek_tcp_state.ts";
 import type { Endpoint } from "./types.ts";
 
 /** Why a tracked connection was handed over. */
-export type EndReason = "closed" | "reused" | "idle" | "evicted" | "capture-end";
+export type EndReason = "closed" | "reused" | "attempt" | "idle" | "evicted" | "capture-end";
+
+/**
+ * Why Zeek would start a new connection where explain's own boundaries do
+ * not: its attempt timer (TCPSessionAdapter::AttemptTimer, after
+ * `tcp_attempt_delay`), or a SYN after a close (TCPSessionAdapter::IsReuse).
+ */
+export type ZeekSplitReason = "attempt-timer" | "syn-after-close";
+
+/** A packet where Zeek would start a new connection: its record number and capture time. */
+export interface ZeekSplit {
+  reason: ZeekSplitReason;
+  /** 1-based record number in the file. */
+  index: number;
+  /** Seconds since the capture's first record. */
+  time: number;
+}
+
+/** The splits a connection keeps (the rest are only counted). */
+const _MAX_SPLITS = 10;
 
 /** Receives each connection once, when it ends. */
 export interface ConnectionSink {
@@ -81,6 +108,13 @@ export interface ConnectionStreamOptions {
    * ({@link ConnectionStream.badChecksums} stays null).
    */
   verifyChecksums?: boolean;
+  /**
+   * Zeek's connection boundaries (`lab explain --zeek-boundaries`): any SYN
+   * after a close starts a new connection, and so does a packet 5 s or more
+   * after an attempt that got no reply. Without them (the default), one
+   * connection per ISN, and each records where Zeek would split it.
+   */
+  zeekBoundaries?: boolean;
 }
 
 /** Where one kept packet is: enough to read and decode it again. */
@@ -151,6 +185,11 @@ export class StreamConnection {
   firstTime = 0;
   /** Why it ended, once it has. */
   endReason: EndReason | null = null;
+  /** Capture time when Zeek's attempt timer would fire (Infinity when none is pending). */
+  attemptDeadline = Infinity;
+  /** Where Zeek would start a new connection inside this one (the first few), or null; and how many in all. */
+  zeekSplits: ZeekSplit[] | null = null;
+  zeekSplitCount = 0;
   keepTail = 1;
   // Bookkeeping of ConnectionStream.
   prev: StreamConnection | null = null;
@@ -197,6 +236,9 @@ export class StreamConnection {
     this.startNanos = nanos;
     this.firstTime = this.lastTime = this.listTime = time;
     this.endReason = null;
+    this.attemptDeadline = Infinity;
+    this.zeekSplits = null;
+    this.zeekSplitCount = 0;
     this.ring = ring;
     this.ringBase = ringBase;
     this.keepHead = keepHead;
@@ -205,6 +247,13 @@ export class StreamConnection {
     this.ringSlot = 0;
     this.nextInBucket = this.prev = this.next = null;
     this.closing = false;
+  }
+
+  /** Record that Zeek would start a new connection at record `index`. */
+  noteZeekSplit(reason: ZeekSplitReason, index: number, time: number): void {
+    this.zeekSplitCount++;
+    const splits = this.zeekSplits ??= [];
+    if (splits.length < _MAX_SPLITS) splits.push({ reason, index, time });
   }
 
   /** Packets counted, both ways (as Zeek's orig_pkts and resp_pkts: a bad checksum verified is not counted). */
@@ -295,6 +344,7 @@ export class ConnectionStream implements RecordSink {
   readonly #keepTail: number;
   readonly #focus: { id: number; head: number; tail: number } | null;
   readonly #verifyChecksums: boolean;
+  readonly #zeekBoundaries: boolean;
   /** The rings of the connections (keepHead + keepTail slots each), side by side in one array. */
   #rings: Float64Array = new Float64Array(0);
   /** Free ring numbers, and how many rings #rings holds. */
@@ -354,6 +404,7 @@ export class ConnectionStream implements RecordSink {
     this.#focus = options.focus ?? null;
     this.#verifyChecksums = options.verifyChecksums ?? false;
     if (this.#verifyChecksums) this.badChecksums = 0;
+    this.#zeekBoundaries = options.zeekBoundaries ?? false;
     const host = options.filter?.host;
     this.#hostVersion = host === undefined ? 0 : host.length === 4 ? 4 : 6;
     const word = (i: number) =>
@@ -445,14 +496,16 @@ export class ConnectionStream implements RecordSink {
       conn = conn.nextInBucket;
     }
     const flags = f.flags;
-    if (conn !== null && (flags & 0x02) !== 0 && conn.zeek.isReuse(flags, f.seq, f.wellFormed)) {
-      this.#end(conn, "reused");
-      conn = null;
+    if (conn !== null && time >= conn.attemptDeadline) {
+      conn = this.#attemptTimer(conn, f, fromOrig, index, time);
     }
+    if (conn !== null && (flags & 0x02) !== 0) conn = this.#reuse(conn, f, index, time);
     if (conn === null) {
       conn = this.#start(f, h, seconds, nanos, time);
       fromOrig = !ZeekTcpState.originatorIsReceiver(flags);
     }
+    // Zeek arms its attempt timer when the originator's first SYN moves it out of INACTIVE (UpdateInactiveState).
+    const synFromInactive = (flags & 0x02) !== 0 && fromOrig && conn.zeek.orig.state === "inactive";
 
     // Remember where the packet is.
     const ring = conn.ring;
@@ -494,6 +547,9 @@ export class ConnectionStream implements RecordSink {
       );
       conn.teardown.add(fromOrig, flags, f.seq, f.ack, payload);
     }
+    if (synFromInactive && conn.zeek.orig.state !== "inactive") {
+      conn.attemptDeadline = time + ZEEK_TCP_ATTEMPT_DELAY;
+    }
 
     if (conn.closing) {
       // Few packets follow a close: keep the closing list in exact order.
@@ -517,6 +573,51 @@ export class ConnectionStream implements RecordSink {
     for (let c = this.#activeHead; c !== null; c = c.next) left.push(c);
     left.sort((a, b) => a.id - b.id);
     for (const conn of left) this.#end(conn, conn.closing ? "closed" : "capture-end");
+  }
+
+  /**
+   * A packet of `conn` at or after its attempt deadline. If Zeek's
+   * AttemptTimer would have ended the attempt by now (no reply), then with
+   * Zeek's boundaries the connection ends here (null: the packet starts a
+   * new one); without them the split is noted, and the timer of the
+   * connection Zeek would start is armed if this packet is its first SYN.
+   */
+  #attemptTimer(
+    conn: StreamConnection,
+    f: TcpHeaderFields,
+    fromOrig: boolean,
+    index: number,
+    time: number,
+  ): StreamConnection | null {
+    conn.attemptDeadline = Infinity;
+    if (!conn.zeek.attempting) return conn;
+    if (this.#zeekBoundaries) {
+      this.#end(conn, "attempt");
+      return null;
+    }
+    const flags = f.flags;
+    // A SYN with another ISN ends the connection here anyway (#reuse): the same boundary as Zeek's.
+    if ((flags & 0x02) !== 0 && conn.zeek.isReuse(flags, f.seq, f.wellFormed)) return conn;
+    conn.noteZeekSplit("attempt-timer", index, time);
+    if (fromOrig && (flags & 0x12) === 0x02) conn.attemptDeadline = time + ZEEK_TCP_ATTEMPT_DELAY;
+    return conn;
+  }
+
+  /**
+   * A SYN on `conn`'s four-tuple: the connection ends here (null) when the
+   * SYN starts a new one (Zeek's IsReuse: another ISN, or with Zeek's
+   * boundaries any SYN after a close); where only Zeek would start one, the
+   * split is noted.
+   */
+  #reuse(conn: StreamConnection, f: TcpHeaderFields, index: number, time: number): StreamConnection | null {
+    const zeekReuse = conn.zeek.isReuse(f.flags, f.seq, f.wellFormed, true);
+    if (!zeekReuse) return conn;
+    if (this.#zeekBoundaries || conn.zeek.isReuse(f.flags, f.seq, f.wellFormed)) {
+      this.#end(conn, "reused");
+      return null;
+    }
+    conn.noteZeekSplit("syn-after-close", index, time);
+    return conn;
   }
 
   #passes(f: TcpHeaderFields): boolean {

@@ -18,7 +18,7 @@
  * space the capture showed, and how far the peer acknowledged.
  *
  * The rules are those of Zeek 8.2 ({@link ZEEK_VERSION}); the differences
- * from it are listed in {@link ZEEK_DIFFERENCES}. Besides those:
+ * from it are listed by {@link zeekDifferences}. Besides those:
  * - Checksums are not verified by default (like `zeek -C`): loopback and
  *   veth captures carry partial checksums. With `verifyChecksums`, a bad
  *   segment adds C/c and is otherwise ignored, as Zeek does by default.
@@ -26,11 +26,10 @@
  *   first through a SYN-ACK takes the SYN-ACK's receiver as originator
  *   (Zeek would need its server-port heuristic for that), and one seen
  *   mid-stream takes the first packet's sender.
- * - A SYN on a known four-tuple starts a new connection only when its
- *   sequence number differs from the originator's ISN (Zeek's IsReuse,
- *   without its timers); a SYN repeating the ISN is a retransmission.
  * - No timers here: the connection tracker of connection_stream.ts adds
- *   Zeek's close delay and inactivity timeout.
+ *   Zeek's close delay, inactivity timeout and (with `--zeek-boundaries`)
+ *   attempt timer, and asks {@link ZeekTcpState.isReuse} where a
+ *   connection ends.
  *
  * @module
  */
@@ -41,14 +40,38 @@ import { type ConnState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "./types.ts";
 export const ZEEK_VERSION = "8.2";
 
 /**
- * Where `lab explain` parts from Zeek {@link ZEEK_VERSION} on purpose or by
- * necessity, one line each, as the explain report lists them.
+ * Zeek's `tcp_attempt_delay` (base/init-bare.zeek, 5 secs): seconds after
+ * the originator's first SYN before an attempt that got no reply ends
+ * (TCPSessionAdapter::AttemptTimer). `lab explain` applies it with
+ * `--zeek-boundaries`, and otherwise notes where Zeek would.
  */
-export const ZEEK_DIFFERENCES: readonly string[] = [
+export const ZEEK_TCP_ATTEMPT_DELAY = 5;
+
+/**
+ * Where `lab explain` parts from Zeek {@link ZEEK_VERSION} on purpose or by
+ * necessity, one line each, as the explain report lists them: with its own
+ * connection boundaries (the default) or with Zeek's (`zeekBoundaries`).
+ */
+export function zeekDifferences(zeekBoundaries: boolean): readonly string[] {
+  return zeekBoundaries ? _ZEEK_BOUNDARY_DIFFERENCES : _EXPLAIN_BOUNDARY_DIFFERENCES;
+}
+
+const _EXPLAIN_BOUNDARIES = [
   "Attempt timer: Zeek ends a connection attempt that got no reply after 5 s (tcp_attempt_delay) and logs " +
-  "what follows as a new connection (e.g. S0 SAD, then SH DAF); explain keeps one connection.",
+  "what follows as a new connection (e.g. S0 SAD, then SH DAF); explain keeps one connection, and notes " +
+  "the row (`--zeek-boundaries` splits it as Zeek does).",
   "SYN after a close: Zeek starts a new connection for any SYN after a close on the same four-tuple, even " +
-  "with the same ISN; explain starts one only when the ISN differs (a repeated ISN is a retransmission).",
+  "with the same ISN; explain starts one only when the ISN differs (a repeated ISN is a retransmission), " +
+  "and notes the row (`--zeek-boundaries` splits it as Zeek does).",
+];
+
+const _ZEEK_BOUNDARIES = [
+  "Connection boundaries follow Zeek (`--zeek-boundaries`), but its attempt timer is applied when the next " +
+  "packet of the four-tuple arrives: a connection it would end with no packet after it keeps the same state " +
+  "and history, and its end is counted as capture-end or idle rather than attempt.",
+];
+
+const _COMMON_DIFFERENCES = [
   "Checksums: Zeek verifies TCP checksums by default; explain ignores them (like `zeek -C`), and does not " +
   "count them, unless `--checksums verify`: captures taken on the sending host carry offloaded, unfinished checksums.",
   "IPv4 header checksums are not checked: Zeek discards such a packet (bad_IP_checksum); explain analyses it.",
@@ -62,6 +85,9 @@ export const ZEEK_DIFFERENCES: readonly string[] = [
   "IP fragments are not reassembled: a first fragment is read as far as it goes, later fragments are " +
   "skipped; Zeek reassembles them first.",
 ];
+
+const _EXPLAIN_BOUNDARY_DIFFERENCES: readonly string[] = [..._EXPLAIN_BOUNDARIES, ..._COMMON_DIFFERENCES];
+const _ZEEK_BOUNDARY_DIFFERENCES: readonly string[] = [..._ZEEK_BOUNDARIES, ..._COMMON_DIFFERENCES];
 
 type _State =
   | "inactive"
@@ -280,8 +306,16 @@ export class ZeekTcpState {
     return (firstFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
   }
 
-  /** Zeek's TCPSessionAdapter::IsReuse, minus the same-ISN-after-close case. */
-  isReuse(flags: number, seq: number, wellFormed: boolean): boolean {
+  /**
+   * Zeek's TCPSessionAdapter::IsReuse (Zeek 8.2,
+   * src/packet_analysis/protocol/tcp/TCPSessionAdapter.cc), asked by
+   * IPBasedAnalyzer::AnalyzePacket for every packet of a known four-tuple:
+   * whether this SYN starts a new connection. Zeek answers yes for any SYN
+   * once either side closed (IsClosed: did_close), even one repeating the
+   * ISN; with `afterClose` false (explain's own boundaries) a SYN that
+   * repeats the ISN is a retransmission whatever the state.
+   */
+  isReuse(flags: number, seq: number, wellFormed: boolean, afterClose = false): boolean {
     seq |= 0;
     if (!(flags & TCP_SYN)) return false;
     if (!wellFormed) return false;
@@ -290,12 +324,29 @@ export class ZeekTcpState {
       if (this.orig.state !== "inactive") return false;
       connOrig = this.resp;
     }
+    if (afterClose && this.closed) return true;
     if (seq === connOrig.startSeq) return false;
     if (
       !(flags & TCP_ACK) && connOrig.state === "syn-ack-sent" &&
       this.resp.state === "inactive" && seq === this.resp.startSeq
     ) return false;
     return true;
+  }
+
+  /** Zeek's IsClosed: either side sent a FIN or RST that closed it (did_close). */
+  get closed(): boolean {
+    return this.orig.didClose || this.resp.didClose;
+  }
+
+  /**
+   * The condition of Zeek's AttemptTimer (TCPSessionAdapter.cc): the
+   * originator sent a SYN (or SYN-ACK) and the responder nothing yet. When
+   * it still holds tcp_attempt_delay after that SYN, Zeek logs the
+   * connection and forgets it.
+   */
+  get attempting(): boolean {
+    const o = this.orig.state;
+    return (o === "syn-sent" || o === "syn-ack-sent") && this.resp.state === "inactive";
   }
 
   /** Zeek's history letters so far (ShADadFf...). */

@@ -14,7 +14,7 @@ import { UsageError } from "../errors.ts";
 import { EXIT } from "./exit.ts";
 
 const USAGE =
-  "run: deno task lab explain capture.pcap [--out report.md] [--json] [--host ADDRESS] [--port N] [--conn N] [--checksums verify|ignore]";
+  "run: deno task lab explain capture.pcap [--out report.md] [--json] [--host ADDRESS] [--port N] [--conn N] [--checksums verify|ignore] [--zeek-boundaries]";
 
 /** Read a pcap or pcapng file, explain its connections, print or write the report. */
 export async function explainCommand(args: string[]): Promise<number> {
@@ -31,6 +31,7 @@ export async function explainCommand(args: string[]): Promise<number> {
         port: { type: "string" },
         conn: { type: "string" },
         checksums: { type: "string" },
+        "zeek-boundaries": { type: "boolean", default: false },
       },
     });
   } catch (error) {
@@ -54,6 +55,7 @@ export async function explainCommand(args: string[]): Promise<number> {
     }
     options.checksums = v.checksums;
   }
+  if (v["zeek-boundaries"]) options.zeekBoundaries = true;
 
   let explainer: CaptureExplainer;
   try {

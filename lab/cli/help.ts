@@ -110,6 +110,10 @@ Options:
                     analysed, and the report counts them); ignore (the default, like zeek -C): a
                     capture taken on the sending host carries unfinished, offloaded checksums
                       deno task lab explain capture.pcap --checksums verify
+  --zeek-boundaries Zeek's connection boundaries: an attempt with no reply ends after 5 s and any
+                    SYN after a close starts a new connection (without it, one connection per ISN,
+                    and each row notes where Zeek would split it)
+                      deno task lab explain capture.pcap --zeek-boundaries
 
 Exit codes: 0 explained; 2 the file cannot be read (a damaged file is explained up to the damage).`,
 

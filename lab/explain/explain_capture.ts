@@ -21,6 +21,7 @@ import {
   type EndReason,
   type KeptPacket,
   type StreamConnection,
+  type ZeekSplitReason,
 } from "../analysis/connection_stream.ts";
 import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
 import { decodeTcp } from "../analysis/tcp_decoder.ts";
@@ -28,7 +29,7 @@ import { TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
 import type { CauseCandidate, CauseId } from "../analysis/causes.ts";
 import type { Teardown, TeardownContext, TeardownKind } from "../analysis/teardown.ts";
 import type { ConnState } from "../analysis/types.ts";
-import { ZEEK_DIFFERENCES, ZEEK_VERSION } from "../analysis/zeek_tcp_state.ts";
+import { ZEEK_TCP_ATTEMPT_DELAY, ZEEK_VERSION, zeekDifferences } from "../analysis/zeek_tcp_state.ts";
 
 /** "originator" (the side that sent the first SYN) or "responder". */
 export type Role = "originator" | "responder";
@@ -55,6 +56,12 @@ export interface ExplainOptions {
   maxTracked?: number;
   /** `verify`: a bad TCP checksum is logged as history C/c and otherwise ignored, as Zeek does; `ignore` (default): like `zeek -C`. */
   checksums?: ChecksumMode;
+  /**
+   * Zeek's connection boundaries (`--zeek-boundaries`): its attempt timer and
+   * a new connection for any SYN after a close. Default false: one
+   * connection per ISN, each row noting where Zeek would split it.
+   */
+  zeekBoundaries?: boolean;
 }
 
 /** How bad TCP checksums are treated (see {@link ExplainOptions.checksums}). */
@@ -80,8 +87,17 @@ export interface ConnectionSummary {
   history: string;
   /** No SYN from either side was captured: the capture started after the connection did. */
   startedMidStream: boolean;
-  /** Why tracking stopped: closed, reused (a new SYN on the four-tuple), idle, evicted, capture-end. */
+  /** Why tracking stopped: closed, reused (a new SYN on the four-tuple), attempt (Zeek's attempt timer), idle, evicted, capture-end. */
   ended: EndReason;
+  /**
+   * Where Zeek would start a new connection inside this one (only without
+   * `zeekBoundaries`; the first 10): why, the packet's frame number, and
+   * milliseconds since the connection's first packet. Empty where Zeek
+   * draws the same boundaries.
+   */
+  zeekSplits: Array<{ reason: ZeekSplitReason; packet: number; ms: number }>;
+  /** The same in one sentence, for the report; null when Zeek agrees. */
+  zeekNote: string | null;
   kind: TeardownKind;
   closedFirstBy: Role | null;
   resetBy: Role | null;
@@ -140,8 +156,17 @@ export interface CaptureExplanation {
   durationSeconds: number;
   /** The capture could not be read to its end: where and why. The rest is missing. */
   cutShort: { offset: number; problem: string } | null;
-  /** The Zeek rules followed: the version, how checksums were treated, and every documented difference. */
-  zeek: { version: string; checksums: ChecksumMode; differences: readonly string[] };
+  /**
+   * The Zeek rules followed: the version, how checksums were treated, whose
+   * connection boundaries (`zeek` with `--zeek-boundaries`, else `explain`),
+   * and every documented difference.
+   */
+  zeek: {
+    version: string;
+    checksums: ChecksumMode;
+    boundaries: "zeek" | "explain";
+    differences: readonly string[];
+  };
   /** TCP packets (that passed the filters) with a bad TCP checksum; null unless `--checksums verify` checked them. */
   badChecksums: number | null;
   connections: number;
@@ -233,6 +258,7 @@ export class CaptureExplainer {
       ...(options.maxTracked !== undefined ? { maxTracked: options.maxTracked } : {}),
       ...(options.conn !== undefined ? { focus: { id: options.conn, head: 1000, tail: 1000 } } : {}),
       verifyChecksums: options.checksums === "verify",
+      zeekBoundaries: options.zeekBoundaries ?? false,
     });
     this.reader = new CaptureReader(file, this.#stream);
   }
@@ -264,7 +290,12 @@ export class CaptureExplainer {
         ? stream.lastSeconds - stream.firstSeconds + (stream.lastNanos - stream.firstNanos) * 1e-9
         : 0,
       cutShort: problem ? { offset: problem.offset, problem: _problem(problem) } : null,
-      zeek: { version: ZEEK_VERSION, checksums: o.checksums ?? "ignore", differences: ZEEK_DIFFERENCES },
+      zeek: {
+        version: ZEEK_VERSION,
+        checksums: o.checksums ?? "ignore",
+        boundaries: o.zeekBoundaries ? "zeek" : "explain",
+        differences: zeekDifferences(o.zeekBoundaries ?? false),
+      },
       badChecksums: stream.badChecksums,
       connections: c.total,
       abnormal: c.abnormal,
@@ -467,6 +498,11 @@ function _summary(
     e.address.includes(":") ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
   const zeek = conn.zeek;
   const causes: CauseId[] = teardown.candidates.map((c) => c.cause);
+  const splits = (conn.zeekSplits ?? []).map((z) => ({
+    reason: z.reason,
+    packet: z.index,
+    ms: Math.round((z.time - conn.firstTime) * 1e9) / 1e6,
+  }));
   return {
     id: conn.id,
     originator: endpoint(conn.originator),
@@ -481,6 +517,8 @@ function _summary(
     history: zeek.history,
     startedMidStream: zeek.isnOrig === null && zeek.isnResp === null,
     ended: reason,
+    zeekSplits: splits,
+    zeekNote: _zeekNote(conn.zeekSplitCount, splits),
     kind: teardown.kind,
     closedFirstBy: role(teardown.closedFirstBy),
     resetBy: role(teardown.resetBy),
@@ -488,6 +526,29 @@ function _summary(
     candidates: teardown.candidates,
     abnormal: _isAbnormal(teardown),
   };
+}
+
+/**
+ * One sentence: how many connections Zeek would log for this one, where it
+ * would start each new one, and why (the Zeek rule by name).
+ */
+function _zeekNote(count: number, splits: ConnectionSummary["zeekSplits"]): string | null {
+  if (count === 0) return null;
+  const parts: string[] = [];
+  for (const reason of ["attempt-timer", "syn-after-close"] as const) {
+    const at = splits.filter((s) => s.reason === reason).map((s) => `${s.packet} (${s.ms.toFixed(3)} ms)`);
+    if (at.length === 0) continue;
+    const frames = `frame${at.length === 1 ? "" : "s"} ${at.join(", ")}`;
+    parts.push(
+      reason === "attempt-timer"
+        ? `its attempt timer (no reply ${ZEEK_TCP_ATTEMPT_DELAY} s after the SYN, tcp_attempt_delay) ends the ` +
+          `attempt, so a new connection starts at ${frames}`
+        : `a SYN after a close starts a new connection (IsReuse, even with the same ISN) at ${frames}`,
+    );
+  }
+  const more = count > splits.length ? `, and at ${count - splits.length} more packets` : "";
+  return `Zeek ${ZEEK_VERSION} would log ${count + 1} connections here: ${parts.join("; ")}${more}` +
+    " (`--zeek-boundaries` splits it as Zeek does).";
 }
 
 function _detail(

@@ -104,10 +104,13 @@ function _zeek(x: CaptureExplanation): string[] {
   const checksums = x.zeek.checksums === "verify"
     ? "checksums verified (`--checksums verify`), as Zeek does by default"
     : "checksums ignored (the default, like `zeek -C`; `--checksums verify` checks them)";
+  const boundaries = x.zeek.boundaries === "zeek"
+    ? "Zeek's connection boundaries (`--zeek-boundaries`)"
+    : "explain's connection boundaries (one connection per ISN; `--zeek-boundaries` draws Zeek's)";
   return [
     `## Zeek ${x.zeek.version}`,
     "",
-    `conn_state, history and missed bytes follow the TCP analyzer of Zeek ${x.zeek.version}, with ${checksums}. ` +
+    `conn_state, history and missed bytes follow the TCP analyzer of Zeek ${x.zeek.version}, with ${checksums} and ${boundaries}. ` +
     "Where explain parts from it:",
     "",
     ...x.zeek.differences.map((d) => `- ${d}`),
@@ -192,6 +195,15 @@ function _summary(x: CaptureExplanation): string[] {
       `${_n(n)} ended when a new SYN reused the same addresses and ports (a new connection follows)`,
     );
   }
+  if ((x.byEnd["attempt"] ?? 0) > 0) {
+    const n = x.byEnd["attempt"]!;
+    notes.push(
+      `${
+        _n(n)
+      } ended by Zeek's attempt timer (\`--zeek-boundaries\`: no reply 5 s after the SYN), and what ` +
+        "followed on the same addresses and ports is a new connection",
+    );
+  }
   if (x.evicted > 0) {
     notes.push(
       `${_n(x.evicted)} were still open but were summarised early, because more connections than the ` +
@@ -244,6 +256,11 @@ function _table(x: CaptureExplanation): string[] {
     "",
   );
   out.push(..._TABLE_HEAD, ...x.rows.map(_row));
+  const noted = x.rows.filter((r) => r.zeekNote !== null);
+  if (noted.length > 0) {
+    out.push("", "Where Zeek would draw other connection boundaries:", "");
+    for (const r of noted) out.push(`- #${r.id}: ${escapeText(r.zeekNote!)}`);
+  }
   const { abnormal: a, normal: n } = x.rowsOmitted;
   if (a + n > 0) {
     out.push(
@@ -358,6 +375,7 @@ function _facts(d: ConnectionDetail): string {
   if (d.missedBytes > 0) {
     facts.push(`${_n(d.missedBytes)} byte(s) acknowledged but never captured (Zeek's missed_bytes)`);
   }
+  if (d.zeekNote !== null) facts.push(d.zeekNote.replace(/\.$/, ""));
   if (d.startedMidStream) facts.push("no SYN captured: the capture started after the connection did");
   if (d.ended === "capture-end") facts.push("the capture ended before the connection did");
   if (d.resetBy !== null) {

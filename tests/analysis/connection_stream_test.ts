@@ -215,3 +215,33 @@ Deno.test("ConnectionStream: filters and kept packets", async (t) => {
     }
   });
 });
+
+Deno.test("ConnectionStream: Zeek's attempt timer, applied or noted", async (t) => {
+  // TCPSessionAdapter::AttemptTimer (Zeek 8.2), tcp_attempt_delay 5 s: the real captures are in
+  // tests/explain/zeek_rules_test.ts; these are the edges, in whole seconds of capture time.
+  const splits = (bytes: Uint8Array, zeekBoundaries: boolean) =>
+    stream(bytes, { zeekBoundaries }).ended.map((e) => [
+      e.conn.state,
+      e.why,
+      (e.raw.zeekSplits ?? []).map((z) => `${z.reason}@${z.index}`).join(" "),
+    ]);
+  await t.step("a SYN retransmitted 6 s later: Zeek's second attempt", () => {
+    const bytes = capture([[0, true, SYN, 100, 0], [6, true, SYN, 100, 0]]);
+    assert.deepEqual(splits(bytes, false), [["S0", "capture-end", "attempt-timer@2"]]);
+    assert.deepEqual(splits(bytes, true), [["S0", "attempt", ""], ["S0", "capture-end", ""]]);
+  });
+  await t.step("4 s later: before the timer, one attempt either way", () => {
+    const bytes = capture([[0, true, SYN, 100, 0], [4, true, SYN, 100, 0]]);
+    assert.deepEqual(splits(bytes, false), [["S0", "capture-end", ""]]);
+    assert.deepEqual(splits(bytes, true), [["S0", "capture-end", ""]]);
+  });
+  await t.step("a new ISN 6 s later: a new connection for both, no note", () => {
+    const bytes = capture([[0, true, SYN, 100, 0], [6, true, SYN, 900, 0]]);
+    assert.deepEqual(splits(bytes, false), [["S0", "reused", ""], ["S0", "capture-end", ""]]);
+  });
+  await t.step("an answered SYN: no timer", () => {
+    const bytes = capture([...handshake(0), [7, true, ACK | PSH, 101, 501, 4]]);
+    assert.deepEqual(splits(bytes, false), [["S1", "capture-end", ""]]);
+    assert.deepEqual(splits(bytes, true), [["S1", "capture-end", ""]]);
+  });
+});

@@ -51,6 +51,16 @@ Deno.test("lab explain: a report, JSON, a file, filters", async (t) => {
       assert.equal(x.connections, 2);
       assert.deepEqual(x.rows.map((r: { state: string }) => r.state), ["RSTO", "SF"]);
     });
+    await t.step("--zeek-boundaries", async () => {
+      const states = async (...extra: string[]) => {
+        const { code, stdout } = await explain("tests/testdata/syn_after_close.pcap", "--json", ...extra);
+        assert.equal(code, 0);
+        const x = JSON.parse(stdout);
+        return [x.zeek.boundaries, x.rows.length, x.rows[0].zeekSplits.length];
+      };
+      assert.deepEqual(await states(), ["explain", 1, 3]);
+      assert.deepEqual(await states("--zeek-boundaries"), ["zeek", 4, 0]);
+    });
     await t.step("--out", async () => {
       const { code, stdout } = await explain("tests/testdata/refused.pcap", "--out", `${dir}/report.md`);
       assert.equal(code, 0);
