@@ -13,6 +13,48 @@ export function statusOf(error: unknown): number | undefined {
   return (error as { statusCode?: number })?.statusCode;
 }
 
+/** Node's codes for a server certificate that no trusted CA signed. */
+const _UNTRUSTED_CERT = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+/**
+ * A TLS handshake's failure with a tcp:// engine, in words (one line each,
+ * naming DOCKER_CERT_PATH, where the lab's certificates come from), or null
+ * when `code` and `text` are not about TLS.
+ */
+function _explainTlsError(
+  code: string,
+  text: string,
+  remote: RemoteEngine,
+): { problem: string; hint: string } | null {
+  const fix = "set DOCKER_CERT_PATH to the folder with the ca.pem, cert.pem and key.pem made for this daemon";
+  if (_UNTRUSTED_CERT.has(code) || /verify the first certificate|issuer certificate|self[- ]signed/i.test(text)) {
+    return {
+      problem: `its TLS certificate is not signed by the CA in DOCKER_CERT_PATH/ca.pem (${text})`,
+      hint: fix,
+    };
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /altnames|not in the cert's/i.test(text)) {
+    return {
+      problem: `its TLS certificate is not made for ${remote.host} (${text})`,
+      hint: `use the name or address the certificate was made for, or make one for ${remote.host}`,
+    };
+  }
+  if (/alert|bad certificate|certificate required|unknown ca/i.test(text)) {
+    return {
+      problem: `the daemon refused this client's TLS certificate, DOCKER_CERT_PATH/cert.pem (${text})`,
+      hint: fix,
+    };
+  }
+  return null;
+}
+
 /** `explainConnectError` for an engine on another machine: no socket file to look at. */
 function _explainRemoteError(
   error: unknown,
@@ -44,6 +86,10 @@ function _explainRemoteError(
       `start dockerd on ${remote.host} with its API on port ${remote.port}, or fix the address`,
       { cause: error },
     );
+  }
+  if (remote.protocol === "https") {
+    const tls = _explainTlsError(code, text, remote);
+    if (tls) return new LabEnvironmentError(`${where}: ${tls.problem}`, tls.hint, { cause: error });
   }
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /ENOTFOUND|EAI_AGAIN|lookup/i.test(text)) {
     return new LabEnvironmentError(
