@@ -45,7 +45,8 @@ export function parseVariants(vary: string[]): Array<Record<string, string>> {
 /**
  * The hosts of a matrix as the user named them (DOCKER_HOST, or the local
  * socket, without --host), each with where it listens; TLS material for
- * tcp:// hosts is read from DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set.
+ * tcp:// hosts is read from DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set;
+ * ssh:// hosts log in with the keys of the ssh-agent at SSH_AUTH_SOCK.
  */
 export function parseHosts(hosts: string[]): Array<{ name: string; endpoint: DockerEndpoint }> {
   const names = hosts.length > 0 ? hosts : [Deno.env.get("DOCKER_HOST") || "unix:///var/run/docker.sock"];
@@ -53,6 +54,7 @@ export function parseHosts(hosts: string[]): Array<{ name: string; endpoint: Doc
     name,
     endpoint: parseHostOption(name, {
       tlsVerify: Deno.env.get("DOCKER_TLS_VERIFY"),
+      sshAgent: Deno.env.get("SSH_AUTH_SOCK"),
       readCert: (file) => Deno.readTextFileSync(`${Deno.env.get("DOCKER_CERT_PATH") ?? ""}/${file}`),
     }),
   }));

@@ -46,9 +46,7 @@ export class DockerClient {
           port: remote.port,
           ...(remote.username ? { username: remote.username } : {}),
           ...(remote.ca ? { ca: remote.ca, cert: remote.cert, key: remote.key } : {}),
-          ...(remote.protocol === "ssh" && Deno.env.get("SSH_AUTH_SOCK")
-            ? { sshOptions: { agent: Deno.env.get("SSH_AUTH_SOCK") } }
-            : {}),
+          ...(remote.agent ? { sshOptions: { agent: remote.agent } } : {}),
         } as Docker.DockerOptions
         : { socketPath: endpoint.socketPath },
     );

@@ -91,6 +91,18 @@ function _explainRemoteError(
     const tls = _explainTlsError(code, text, remote);
     if (tls) return new LabEnvironmentError(`${where}: ${tls.problem}`, tls.hint, { cause: error });
   }
+  if (remote.protocol === "ssh" && /authentication methods failed/i.test(text)) {
+    const user = remote.username ?? "the user";
+    return new LabEnvironmentError(
+      remote.agent
+        ? `${where}: ${address} refused every key of the ssh-agent at SSH_AUTH_SOCK for ${user}`
+        : `${where}: no key to log in with: ssh:// uses the keys of ssh-agent, and SSH_AUTH_SOCK is not set`,
+      remote.agent
+        ? `add the key that ${user}@${remote.host} accepts: ssh-add KEYFILE`
+        : "start an agent and add your key: eval \"$(ssh-agent)\" && ssh-add",
+      { cause: error },
+    );
+  }
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /ENOTFOUND|EAI_AGAIN|lookup/i.test(text)) {
     return new LabEnvironmentError(
       `${where}: the name ${remote.host} does not resolve`,

@@ -23,6 +23,8 @@ export interface RemoteEngine {
   host: string;
   port: number;
   username?: string;
+  /** For ssh: the ssh-agent's socket (SSH_AUTH_SOCK), whose keys log in. */
+  agent?: string;
   /** TLS material for https, PEM text. */
   ca?: string;
   cert?: string;
@@ -32,8 +34,9 @@ export interface RemoteEngine {
 /**
  * Read a `--host` value: unix:///path or /path (a local engine),
  * tcp://host:port (TLS when DOCKER_TLS_VERIFY is set, certificates from
- * DOCKER_CERT_PATH, as the docker CLI does) or ssh://user@host[:port].
- * `env` gives the DOCKER_* variables.
+ * DOCKER_CERT_PATH, as the docker CLI does) or ssh://user@host[:port]
+ * (logging in with the keys of the ssh-agent at SSH_AUTH_SOCK, as ssh does).
+ * `env` gives those variables.
  *
  * @example
  * ```ts
@@ -45,7 +48,7 @@ export interface RemoteEngine {
  */
 export function parseHostOption(
   spec: string,
-  env: { tlsVerify?: string | undefined; readCert?: (name: string) => string },
+  env: { tlsVerify?: string | undefined; readCert?: (name: string) => string; sshAgent?: string | undefined },
 ): DockerEndpoint {
   if (spec.startsWith("unix://") || spec.startsWith("/")) return parseDockerHost(spec);
   let url: URL;
@@ -81,6 +84,7 @@ export function parseHostOption(
         host: url.hostname,
         port: Number(url.port || 22),
         ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+        ...(env.sshAgent ? { agent: env.sshAgent } : {}),
       },
     };
   }

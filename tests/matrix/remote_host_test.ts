@@ -86,7 +86,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ssh://: a daemon reached through sshd on loopback (key in ssh-agent) runs the seed",
+  name: "ssh://: a daemon reached through sshd on loopback (key in ssh-agent) runs the seed; no agent fails in one line",
   ...dockerTest,
   async fn() {
     const out = await Deno.makeTempDir({ prefix: "tcplab-ssh-runs-" });
@@ -95,8 +95,16 @@ Deno.test({
     try {
       ssh = await sshServer(second.socket);
       assert.deepEqual(await _imageTags(second.socket), [], "the second daemon starts with no image");
-      _assertSeedMet(await _runSeed(ssh.url, ssh.env, out));
+      _assertSeedMet(await _runSeed(ssh.url, ssh.env, `${out}/good`));
       assert.ok((await _imageTags(second.socket)).length > 0, "the lab built its images on the ssh host");
+
+      const noAgent = await _runSeed(ssh.url, { SSH_AUTH_SOCK: "" }, `${out}/no-agent`);
+      assert.equal(noAgent.code, 3, `exit 3: the host's column is incomplete; stderr: ${noAgent.stderr}`);
+      const [column] = noAgent.matrix!.columns;
+      assert.equal(column?.status, "unreachable");
+      const problem = column.problem ?? "";
+      assert.doesNotMatch(problem, /\n/, "one line");
+      assert.match(problem, /no key to log in with: .*SSH_AUTH_SOCK is not set/, problem);
     } finally {
       await ssh?.stop();
       await second.stop();
