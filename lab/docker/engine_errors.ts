@@ -34,7 +34,9 @@ function _explainTlsError(
   remote: RemoteEngine,
 ): { problem: string; hint: string } | null {
   const fix = "set DOCKER_CERT_PATH to the folder with the ca.pem, cert.pem and key.pem made for this daemon";
-  if (_UNTRUSTED_CERT.has(code) || /verify the first certificate|issuer certificate|self[- ]signed/i.test(text)) {
+  if (
+    _UNTRUSTED_CERT.has(code) || /verify the first certificate|issuer certificate|self[- ]signed/i.test(text)
+  ) {
     return {
       problem: `its TLS certificate is not signed by the CA in DOCKER_CERT_PATH/ca.pem (${text})`,
       hint: fix,
@@ -99,7 +101,7 @@ function _explainRemoteError(
         : `${where}: no key to log in with: ssh:// uses the keys of ssh-agent, and SSH_AUTH_SOCK is not set`,
       remote.agent
         ? `add the key that ${user}@${remote.host} accepts: ssh-add KEYFILE`
-        : "start an agent and add your key: eval \"$(ssh-agent)\" && ssh-add",
+        : 'start an agent and add your key: eval "$(ssh-agent)" && ssh-add',
       { cause: error },
     );
   }

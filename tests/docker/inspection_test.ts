@@ -88,6 +88,16 @@ Deno.test("--host and DOCKER_HOST values", async (t) => {
       key: "PEM key.pem",
     });
   });
+  await t.step("ssh:// with the ssh-agent from the environment", () => {
+    assert.deepEqual(parseHostOption("ssh://me@box:2222", { sshAgent: "/a.sock" }).remote, {
+      protocol: "ssh",
+      host: "box",
+      port: 2222,
+      username: "me",
+      agent: "/a.sock",
+    });
+    assert.equal(parseHostOption("ssh://me@box", { sshAgent: "" }).remote?.agent, undefined);
+  });
   await t.step("an unsupported scheme", () => {
     assert.throws(() => parseHostOption("http://x", {}), LabEnvironmentError);
     assert.throws(() => parseDockerHost("tcp://x:2375"), /talks to a unix socket/);

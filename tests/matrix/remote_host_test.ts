@@ -27,7 +27,17 @@ async function _imageTags(socket: string): Promise<string[]> {
 
 /** `lab:hosts run seed --host HOST --json`, with `env`; the matrix it printed. */
 async function _runSeed(host: string, env: Record<string, string>, out: string) {
-  const result = await runTaskWithEnv(env, "lab:hosts", "run", "seed", "--host", host, "--json", "--out", out);
+  const result = await runTaskWithEnv(
+    env,
+    "lab:hosts",
+    "run",
+    "seed",
+    "--host",
+    host,
+    "--json",
+    "--out",
+    out,
+  );
   return { ...result, matrix: JSON.parse(result.stdout || "null") as Matrix | null };
 }
 
@@ -63,12 +73,20 @@ Deno.test({
       const host = `tcp://127.0.0.1:${port}`;
       assert.deepEqual(await _imageTags(second.socket), [], "the second daemon starts with no image");
 
-      const good = await _runSeed(host, { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: tls.clientDir }, `${out}/good`);
+      const good = await _runSeed(
+        host,
+        { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: tls.clientDir },
+        `${out}/good`,
+      );
       _assertSeedMet(good);
       assert.ok((await _imageTags(second.socket)).length > 0, "the lab built its images on the TLS host");
 
       const wrongCa = await makeWrongCaClientDir(certs, tls);
-      const wrong = await _runSeed(host, { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: wrongCa }, `${out}/wrong`);
+      const wrong = await _runSeed(
+        host,
+        { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: wrongCa },
+        `${out}/wrong`,
+      );
       assert.equal(wrong.code, 3, `exit 3: the host's column is incomplete; stderr: ${wrong.stderr}`);
       const [column] = wrong.matrix!.columns;
       assert.equal(column?.status, "unreachable");
@@ -86,7 +104,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ssh://: a daemon reached through sshd on loopback (key in ssh-agent) runs the seed; no agent fails in one line",
+  name:
+    "ssh://: a daemon reached through sshd on loopback (key in ssh-agent) runs the seed; no agent fails in one line",
   ...dockerTest,
   async fn() {
     const out = await Deno.makeTempDir({ prefix: "tcplab-ssh-runs-" });
