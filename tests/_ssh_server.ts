@@ -3,7 +3,8 @@
  * ssh://root@HOST (tests/matrix): its own host key, config, pidfile and
  * authorized key in a folder it removes, no system service; each session
  * gets DOCKER_HOST, so `docker system dial-stdio` reaches the engine the
- * test names. An ssh-agent holds the client's key, as a user's does.
+ * test names. An ssh-agent holds the client's key, as a user's does, and
+ * the host key is given as a known_hosts line.
  *
  * @module
  */
@@ -66,8 +67,10 @@ async function _stop(child: Deno.ChildProcess): Promise<void> {
 export interface SshServer {
   /** `ssh://root@127.0.0.1:PORT`. */
   url: string;
-  /** The environment the lab needs to log in: SSH_AUTH_SOCK of an agent holding the key. */
-  env: Record<string, string>;
+  /** SSH_AUTH_SOCK of an agent holding the key that logs in. */
+  agentSocket: string;
+  /** The line of known_hosts that names this sshd's host key. */
+  knownHostsLine: string;
   /** Stop sshd and the agent, and remove their files. */
   stop: () => Promise<void>;
 }
@@ -133,7 +136,13 @@ export async function sshServer(dockerSocket: string): Promise<SshServer> {
     // It prints its environment once its socket listens.
     await _waitForLine(agent.stdout, /^SSH_AUTH_SOCK=/, "ssh-agent");
     await _run("ssh-add", ["-q", `${dir}/client_key`], { SSH_AUTH_SOCK: agentSocket });
-    return { url: `ssh://root@127.0.0.1:${port}`, env: { SSH_AUTH_SOCK: agentSocket }, stop };
+    const [type, key] = (await Deno.readTextFile(`${dir}/host_key.pub`)).trim().split(/\s+/);
+    return {
+      url: `ssh://root@127.0.0.1:${port}`,
+      agentSocket,
+      knownHostsLine: `[127.0.0.1]:${port} ${type} ${key}\n`,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -73,7 +73,8 @@ Options:
 
 Several hosts and settings (one matrix report, matrix.md and matrix.json):
   --host H          a Docker host: unix:///path, tcp://HOST:PORT (TLS from DOCKER_TLS_VERIFY and
-                    DOCKER_CERT_PATH) or ssh://USER@HOST (keys from the ssh-agent at SSH_AUTH_SOCK);
+                    DOCKER_CERT_PATH) or ssh://USER@HOST (keys from the ssh-agent at SSH_AUTH_SOCK,
+                    the host's key from ~/.ssh/known_hosts);
                     repeat for several (default: DOCKER_HOST);
                     needs deno task lab:hosts (the network permissions other hosts need)
                       deno task lab:hosts run seed --host unix:///var/run/docker.sock --host ssh://me@box

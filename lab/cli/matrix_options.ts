@@ -46,7 +46,8 @@ export function parseVariants(vary: string[]): Array<Record<string, string>> {
  * The hosts of a matrix as the user named them (DOCKER_HOST, or the local
  * socket, without --host), each with where it listens; TLS material for
  * tcp:// hosts is read from DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set;
- * ssh:// hosts log in with the keys of the ssh-agent at SSH_AUTH_SOCK.
+ * ssh:// hosts log in with the keys of the ssh-agent at SSH_AUTH_SOCK and
+ * must show a host key that ~/.ssh/known_hosts lists.
  */
 export function parseHosts(hosts: string[]): Array<{ name: string; endpoint: DockerEndpoint }> {
   const names = hosts.length > 0 ? hosts : [Deno.env.get("DOCKER_HOST") || "unix:///var/run/docker.sock"];
@@ -55,9 +56,20 @@ export function parseHosts(hosts: string[]): Array<{ name: string; endpoint: Doc
     endpoint: parseHostOption(name, {
       tlsVerify: Deno.env.get("DOCKER_TLS_VERIFY"),
       sshAgent: Deno.env.get("SSH_AUTH_SOCK"),
+      readKnownHosts: () => _readKnownHosts(),
       readCert: (file) => Deno.readTextFileSync(`${Deno.env.get("DOCKER_CERT_PATH") ?? ""}/${file}`),
     }),
   }));
+}
+
+/** ~/.ssh/known_hosts, or nothing when there is none. */
+function _readKnownHosts(): string {
+  try {
+    return Deno.readTextFileSync(`${Deno.env.get("HOME") ?? ""}/.ssh/known_hosts`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  }
 }
 
 /** Thrown when the options of a matrix run cannot work together. */

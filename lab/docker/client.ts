@@ -46,7 +46,15 @@ export class DockerClient {
           port: remote.port,
           ...(remote.username ? { username: remote.username } : {}),
           ...(remote.ca ? { ca: remote.ca, cert: remote.cert, key: remote.key } : {}),
-          ...(remote.agent ? { sshOptions: { agent: remote.agent } } : {}),
+          ...(remote.protocol === "ssh"
+            ? {
+              sshOptions: {
+                ...(remote.agent ? { agent: remote.agent } : {}),
+                // As ssh does: only a host whose key known_hosts lists.
+                hostVerifier: (key: Buffer) => (remote.hostKeys ?? []).includes(key.toString("base64")),
+              },
+            }
+            : {}),
         } as Docker.DockerOptions
         : { socketPath: endpoint.socketPath },
     );

@@ -93,6 +93,20 @@ function _explainRemoteError(
     const tls = _explainTlsError(code, text, remote);
     if (tls) return new LabEnvironmentError(`${where}: ${tls.problem}`, tls.hint, { cause: error });
   }
+  if (remote.protocol === "ssh" && /Host denied|verification failed/i.test(text)) {
+    const login = `ssh ${remote.port === 22 ? "" : `-p ${remote.port} `}${
+      remote.username ?? "USER"
+    }@${remote.host}`;
+    return new LabEnvironmentError(
+      remote.hostKeys?.length
+        ? `${where}: its host key is not the one ~/.ssh/known_hosts lists for ${address} (changed, or someone is in between)`
+        : `${where}: ~/.ssh/known_hosts lists no key for ${address}, and ssh:// logs in to known hosts only`,
+      remote.hostKeys?.length
+        ? `check the host's new key; if it changed on purpose, remove the old one (ssh-keygen -R) and run: ${login} true`
+        : `check the host's key and accept it once: ${login} true`,
+      { cause: error },
+    );
+  }
   if (remote.protocol === "ssh" && /authentication methods failed/i.test(text)) {
     const user = remote.username ?? "the user";
     return new LabEnvironmentError(

@@ -6,6 +6,7 @@
  */
 
 import { LabEnvironmentError } from "../errors.ts";
+import { knownHostKeys } from "./known_hosts.ts";
 
 /** Where the Docker Engine listens. */
 export interface DockerEndpoint {
@@ -25,6 +26,8 @@ export interface RemoteEngine {
   username?: string;
   /** For ssh: the ssh-agent's socket (SSH_AUTH_SOCK), whose keys log in. */
   agent?: string;
+  /** For ssh: the host keys known_hosts lists for it (base64); the host must show one of them. */
+  hostKeys?: string[];
   /** TLS material for https, PEM text. */
   ca?: string;
   cert?: string;
@@ -35,8 +38,9 @@ export interface RemoteEngine {
  * Read a `--host` value: unix:///path or /path (a local engine),
  * tcp://host:port (TLS when DOCKER_TLS_VERIFY is set, certificates from
  * DOCKER_CERT_PATH, as the docker CLI does) or ssh://user@host[:port]
- * (logging in with the keys of the ssh-agent at SSH_AUTH_SOCK, as ssh does).
- * `env` gives those variables.
+ * (logging in with the keys of the ssh-agent at SSH_AUTH_SOCK, and checking
+ * the host's key against known_hosts, as ssh does). `env` gives those
+ * variables and `readKnownHosts` the known_hosts file's text.
  *
  * @example
  * ```ts
@@ -48,7 +52,12 @@ export interface RemoteEngine {
  */
 export function parseHostOption(
   spec: string,
-  env: { tlsVerify?: string | undefined; readCert?: (name: string) => string; sshAgent?: string | undefined },
+  env: {
+    tlsVerify?: string | undefined;
+    readCert?: (name: string) => string;
+    sshAgent?: string | undefined;
+    readKnownHosts?: () => string;
+  },
 ): DockerEndpoint {
   if (spec.startsWith("unix://") || spec.startsWith("/")) return parseDockerHost(spec);
   let url: URL;
@@ -85,6 +94,9 @@ export function parseHostOption(
         port: Number(url.port || 22),
         ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
         ...(env.sshAgent ? { agent: env.sshAgent } : {}),
+        ...(env.readKnownHosts
+          ? { hostKeys: knownHostKeys(env.readKnownHosts(), url.hostname, Number(url.port || 22)) }
+          : {}),
       },
     };
   }

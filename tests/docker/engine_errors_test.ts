@@ -51,6 +51,17 @@ Deno.test("a remote engine's TLS and ssh failures, in words", async (t) => {
     const plain: RemoteEngine = { protocol: "http", host: "127.0.0.1", port: 2375 };
     assert.doesNotMatch((await _explain(error, plain)).message, /DOCKER_CERT_PATH/);
   });
+  await t.step("ssh to a host known_hosts does not list", async () => {
+    const { message, hint } = await _explain(new Error("Host denied (verification failed)"), ssh);
+    assert.match(message, /known_hosts lists no key for box:22, and ssh:\/\/ logs in to known hosts only$/);
+    assert.equal(hint, "check the host's key and accept it once: ssh me@box true");
+  });
+  await t.step("ssh to a host whose key is not the known one", async () => {
+    const error = new Error("Host denied (verification failed)");
+    const { message, hint } = await _explain(error, { ...ssh, port: 2222, hostKeys: ["AAAAold"] });
+    assert.match(message, /its host key is not the one ~\/\.ssh\/known_hosts lists for box:2222/);
+    assert.match(hint, /ssh-keygen -R.*ssh -p 2222 me@box true$/);
+  });
   await t.step("ssh without an agent", async () => {
     const { message, hint } = await _explain(new Error("All configured authentication methods failed"), ssh);
     assert.match(message, /no key to log in with: ssh:\/\/ uses the keys of ssh-agent, and SSH_AUTH_SOCK/);

@@ -53,6 +53,19 @@ function _assertSeedMet(result: { code: number; stderr: string; matrix: Matrix |
   assert.equal(cell.status, "ok");
 }
 
+/** The one host was not reached: exit 3 (the matrix is incomplete), its column says why in one line. */
+function _assertUnreachable(
+  result: { code: number; stderr: string; matrix: Matrix | null },
+  why: RegExp,
+): void {
+  assert.equal(result.code, 3, `exit 3: the host's column is incomplete; stderr: ${result.stderr}`);
+  const [column] = result.matrix!.columns;
+  assert.equal(column?.status, "unreachable");
+  const problem = column.problem ?? "";
+  assert.doesNotMatch(problem, /\n/, "one line");
+  assert.match(problem, why, problem);
+}
+
 Deno.test({
   name: "tcp:// with TLS: a daemon behind certificates made here runs the seed; a wrong CA fails in one line",
   ...dockerTest,
@@ -87,14 +100,8 @@ Deno.test({
         { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: wrongCa },
         `${out}/wrong`,
       );
-      assert.equal(wrong.code, 3, `exit 3: the host's column is incomplete; stderr: ${wrong.stderr}`);
-      const [column] = wrong.matrix!.columns;
-      assert.equal(column?.status, "unreachable");
-      const problem = column.problem ?? "";
-      assert.doesNotMatch(problem, /\n/, "one line");
-      // It says what failed, where the CA it trusted came from, and what to do.
-      assert.match(problem, /certificate/, problem);
-      assert.match(problem, /DOCKER_CERT_PATH/, problem);
+      // It says what failed and where the CA it trusted came from.
+      _assertUnreachable(wrong, /its TLS certificate is not signed by the CA in DOCKER_CERT_PATH\/ca\.pem/);
     } finally {
       await second?.stop();
       await Deno.remove(certs, { recursive: true });
@@ -103,31 +110,46 @@ Deno.test({
   },
 });
 
+/** Where Deno keeps its cache, so that a lab run with another HOME finds the same one. */
+async function _denoDir(): Promise<string> {
+  const out = await new Deno.Command("deno", { args: ["info", "--json"], stdout: "piped" }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
+}
+
 Deno.test({
   name:
-    "ssh://: a daemon reached through sshd on loopback (key in ssh-agent) runs the seed; no agent fails in one line",
+    "ssh://: a daemon reached through sshd on loopback runs the seed; an unknown host or no agent fails in one line",
   ...dockerTest,
   async fn() {
     const out = await Deno.makeTempDir({ prefix: "tcplab-ssh-runs-" });
+    // The lab reads ~/.ssh/known_hosts: a HOME of the test's own, with Deno's cache where it was.
+    const home = await Deno.makeTempDir({ prefix: "tcplab-ssh-home-" });
     const second = await secondDaemon();
     let ssh: Awaited<ReturnType<typeof sshServer>> | undefined;
     try {
       ssh = await sshServer(second.socket);
+      const env = { HOME: home, DENO_DIR: await _denoDir(), SSH_AUTH_SOCK: ssh.agentSocket };
       assert.deepEqual(await _imageTags(second.socket), [], "the second daemon starts with no image");
-      _assertSeedMet(await _runSeed(ssh.url, ssh.env, `${out}/good`));
+
+      const unknown = await _runSeed(ssh.url, env, `${out}/unknown-host`);
+      _assertUnreachable(
+        unknown,
+        /known_hosts lists no key for 127\.0\.0\.1:\d+, and ssh:\/\/ logs in to known hosts only/,
+      );
+      assert.deepEqual(await _imageTags(second.socket), [], "nothing was sent to a host not known");
+
+      await Deno.mkdir(`${home}/.ssh`);
+      await Deno.writeTextFile(`${home}/.ssh/known_hosts`, ssh.knownHostsLine);
+      _assertSeedMet(await _runSeed(ssh.url, env, `${out}/good`));
       assert.ok((await _imageTags(second.socket)).length > 0, "the lab built its images on the ssh host");
 
-      const noAgent = await _runSeed(ssh.url, { SSH_AUTH_SOCK: "" }, `${out}/no-agent`);
-      assert.equal(noAgent.code, 3, `exit 3: the host's column is incomplete; stderr: ${noAgent.stderr}`);
-      const [column] = noAgent.matrix!.columns;
-      assert.equal(column?.status, "unreachable");
-      const problem = column.problem ?? "";
-      assert.doesNotMatch(problem, /\n/, "one line");
-      assert.match(problem, /no key to log in with: .*SSH_AUTH_SOCK is not set/, problem);
+      const noAgent = await _runSeed(ssh.url, { ...env, SSH_AUTH_SOCK: "" }, `${out}/no-agent`);
+      _assertUnreachable(noAgent, /no key to log in with: .*SSH_AUTH_SOCK is not set/);
     } finally {
       await ssh?.stop();
       await second.stop();
       await Deno.remove(out, { recursive: true });
+      await Deno.remove(home, { recursive: true });
     }
   },
 });
