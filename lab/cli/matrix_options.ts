@@ -6,7 +6,7 @@
  */
 
 import { type DockerEndpoint, parseHostOption } from "../docker/host.ts";
-import { UsageError } from "../errors.ts";
+import { LabEnvironmentError, UsageError } from "../errors.ts";
 import { SCENARIO_SYSCTL } from "../scenario/parse.ts";
 
 /**
@@ -45,7 +45,8 @@ export function parseVariants(vary: string[]): Array<Record<string, string>> {
 /**
  * The hosts of a matrix as the user named them (DOCKER_HOST, or the local
  * socket, without --host), each with where it listens; TLS material for
- * tcp:// hosts is read from DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set;
+ * tcp:// hosts is read from DOCKER_CERT_PATH (default ~/.docker, as for the
+ * docker CLI) when DOCKER_TLS_VERIFY is set;
  * ssh:// hosts log in with the keys of the ssh-agent at SSH_AUTH_SOCK and
  * must show a host key that ~/.ssh/known_hosts lists.
  */
@@ -57,9 +58,23 @@ export function parseHosts(hosts: string[]): Array<{ name: string; endpoint: Doc
       tlsVerify: Deno.env.get("DOCKER_TLS_VERIFY"),
       sshAgent: Deno.env.get("SSH_AUTH_SOCK"),
       readKnownHosts: () => _readKnownHosts(),
-      readCert: (file) => Deno.readTextFileSync(`${Deno.env.get("DOCKER_CERT_PATH") ?? ""}/${file}`),
+      readCert: _readCert,
     }),
   }));
+}
+
+/** A TLS file of DOCKER_CERT_PATH (default ~/.docker); one that cannot be read says which and what to do. */
+function _readCert(file: string): string {
+  const dir = Deno.env.get("DOCKER_CERT_PATH") || `${Deno.env.get("HOME") ?? ""}/.docker`;
+  try {
+    return Deno.readTextFileSync(`${dir}/${file}`);
+  } catch (error) {
+    throw new LabEnvironmentError(
+      `DOCKER_TLS_VERIFY is set, and ${dir}/${file} cannot be read (${(error as Error).message})`,
+      "set DOCKER_CERT_PATH to the folder with the ca.pem, cert.pem and key.pem made for the daemon",
+      { cause: error },
+    );
+  }
 }
 
 /** ~/.ssh/known_hosts, or nothing when there is none. */

@@ -102,6 +102,22 @@ Deno.test({
       );
       // It says what failed and where the CA it trusted came from.
       _assertUnreachable(wrong, /its TLS certificate is not signed by the CA in DOCKER_CERT_PATH\/ca\.pem/);
+
+      // A DOCKER_CERT_PATH without the files: refused before anything runs.
+      const missing = await _runSeed(
+        host,
+        { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: `${certs}/none` },
+        `${out}/none`,
+      );
+      assert.equal(missing.code, 2, missing.stderr);
+      assert.match(
+        missing.stderr,
+        /^tcplab: DOCKER_TLS_VERIFY is set, and .*\/none\/ca\.pem cannot be read \(.*\)\n/,
+      );
+      assert.match(
+        missing.stderr,
+        /what to do: set DOCKER_CERT_PATH to the folder with the ca\.pem, cert\.pem and key\.pem/,
+      );
     } finally {
       await second?.stop();
       await Deno.remove(certs, { recursive: true });
