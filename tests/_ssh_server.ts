@@ -78,9 +78,10 @@ export interface SshServer {
 /**
  * Start sshd on a free port of 127.0.0.1 (root logs in with a key made here,
  * never a password), each session with `DOCKER_HOST=unix://SOCKET`, and an
- * ssh-agent holding that key. Resolves once both listen.
+ * ssh-agent holding that key; `extraConfig` lines go at the end of
+ * sshd_config. Resolves once both listen.
  */
-export async function sshServer(dockerSocket: string): Promise<SshServer> {
+export async function sshServer(dockerSocket: string, extraConfig: string[] = []): Promise<SshServer> {
   const dir = await Deno.makeTempDir({ prefix: "tcplab-sshd-" });
   const children: Deno.ChildProcess[] = [];
   // sshd needs its privilege separation folder; the system's service would make it.
@@ -114,6 +115,7 @@ export async function sshServer(dockerSocket: string): Promise<SshServer> {
         // The key's folder is a temporary one, not root's home.
         "StrictModes no",
         `SetEnv DOCKER_HOST=unix://${dockerSocket}`,
+        ...extraConfig,
         "",
       ].join("\n"),
     );

@@ -57,6 +57,12 @@ function _explainTlsError(
   return null;
 }
 
+/** The ssh command that logs in where an ssh:// engine is, e.g. "ssh -p 2222 me@box". */
+function _sshLogin(remote: RemoteEngine): string {
+  const port = remote.port === 22 ? "" : `-p ${remote.port} `;
+  return `ssh ${port}${remote.username ?? "USER"}@${remote.host}`;
+}
+
 /** `explainConnectError` for an engine on another machine: no socket file to look at. */
 function _explainRemoteError(
   error: unknown,
@@ -94,9 +100,7 @@ function _explainRemoteError(
     if (tls) return new LabEnvironmentError(`${where}: ${tls.problem}`, tls.hint, { cause: error });
   }
   if (remote.protocol === "ssh" && /Host denied|verification failed/i.test(text)) {
-    const login = `ssh ${remote.port === 22 ? "" : `-p ${remote.port} `}${
-      remote.username ?? "USER"
-    }@${remote.host}`;
+    const login = _sshLogin(remote);
     return new LabEnvironmentError(
       remote.hostKeys?.length
         ? `${where}: its host key is not the one ~/.ssh/known_hosts lists for ${address} (changed, or someone is in between)`
@@ -104,6 +108,17 @@ function _explainRemoteError(
       remote.hostKeys?.length
         ? `check the host's new key; if it changed on purpose, remove the old one (ssh-keygen -R) and run: ${login} true`
         : `check the host's key and accept it once: ${login} true`,
+      { cause: error },
+    );
+  }
+  if (remote.protocol === "ssh" && (code === "ECONNRESET" || /socket hang up/i.test(text))) {
+    // Logged in (a refused login says so), but what ran there closed the stream.
+    const login = _sshLogin(remote);
+    return new LabEnvironmentError(
+      `${where}: the connection closed before the engine answered (docker system dial-stdio failed there?); check with: ${login} docker version`,
+      `give ${
+        remote.username ?? "the user"
+      } on ${remote.host} the docker CLI on its PATH and access to the engine`,
       { cause: error },
     );
   }

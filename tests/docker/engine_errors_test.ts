@@ -62,6 +62,15 @@ Deno.test("a remote engine's TLS and ssh failures, in words", async (t) => {
     assert.match(message, /its host key is not the one ~\/\.ssh\/known_hosts lists for box:2222/);
     assert.match(hint, /ssh-keygen -R.*ssh -p 2222 me@box true$/);
   });
+  await t.step("ssh that logs in, but the stream closes (no docker CLI there)", async () => {
+    const error = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+    const { message, hint } = await _explain(error, { ...ssh, port: 2222 });
+    assert.match(
+      message,
+      /closed before the engine answered .*check with: ssh -p 2222 me@box docker version$/,
+    );
+    assert.equal(hint, "give me on box the docker CLI on its PATH and access to the engine");
+  });
   await t.step("ssh without an agent", async () => {
     const { message, hint } = await _explain(new Error("All configured authentication methods failed"), ssh);
     assert.match(message, /no key to log in with: ssh:\/\/ uses the keys of ssh-agent, and SSH_AUTH_SOCK/);

@@ -67,7 +67,8 @@ function _assertUnreachable(
 }
 
 Deno.test({
-  name: "tcp:// with TLS: a daemon behind certificates made here runs the seed; a wrong CA fails in one line",
+  name:
+    "tcp:// with TLS: a daemon behind certificates made here runs the seed; a wrong CA or no certificates fail in one line",
   ...dockerTest,
   async fn() {
     const certs = await Deno.makeTempDir({ prefix: "tcplab-tls-" });
@@ -134,7 +135,7 @@ async function _denoDir(): Promise<string> {
 
 Deno.test({
   name:
-    "ssh://: a daemon reached through sshd on loopback runs the seed; an unknown host or no agent fails in one line",
+    "ssh://: a daemon reached through sshd on loopback runs the seed; an unknown host, no agent or no docker CLI fails in one line",
   ...dockerTest,
   async fn() {
     const out = await Deno.makeTempDir({ prefix: "tcplab-ssh-runs-" });
@@ -142,6 +143,7 @@ Deno.test({
     const home = await Deno.makeTempDir({ prefix: "tcplab-ssh-home-" });
     const second = await secondDaemon();
     let ssh: Awaited<ReturnType<typeof sshServer>> | undefined;
+    let noDocker: Awaited<ReturnType<typeof sshServer>> | undefined;
     try {
       ssh = await sshServer(second.socket);
       const env = { HOME: home, DENO_DIR: await _denoDir(), SSH_AUTH_SOCK: ssh.agentSocket };
@@ -161,7 +163,21 @@ Deno.test({
 
       const noAgent = await _runSeed(ssh.url, { ...env, SSH_AUTH_SOCK: "" }, `${out}/no-agent`);
       _assertUnreachable(noAgent, /no key to log in with: .*SSH_AUTH_SOCK is not set/);
+
+      // A host where the login works but the docker CLI is missing.
+      noDocker = await sshServer(second.socket, ["ForceCommand no-docker-here system dial-stdio"]);
+      await Deno.writeTextFile(`${home}/.ssh/known_hosts`, noDocker.knownHostsLine, { append: true });
+      const without = await _runSeed(
+        noDocker.url,
+        { ...env, SSH_AUTH_SOCK: noDocker.agentSocket },
+        `${out}/no-cli`,
+      );
+      _assertUnreachable(
+        without,
+        /closed before the engine answered .*check with: ssh -p \d+ root@127\.0\.0\.1 docker version/,
+      );
     } finally {
+      await noDocker?.stop();
       await ssh?.stop();
       await second.stop();
       await Deno.remove(out, { recursive: true });
