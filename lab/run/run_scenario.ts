@@ -440,9 +440,11 @@ function captureListening(holder: ContainerHandle, timeoutMs: number): Promise<v
 
 /**
  * Wait for the holders' probe of the path: the server's holder listening,
- * then the client's connected within PROBE_WINDOW_MS. A client that got no
- * answer is a host that drops traffic between the lab's containers: say so,
- * with what the lab can read about the host's bridge filtering.
+ * then the client's own verdict (it tries for PROBE_WINDOW_MS on its own
+ * clock; the lab waits for its line as long as the phase may take). A
+ * client that got no answer is a host that drops traffic between the lab's
+ * containers: say so, with what the lab can read about the host's bridge
+ * filtering.
  */
 async function pathProbed(
   docker: DockerClient,
@@ -467,7 +469,7 @@ async function pathProbed(
     );
   }
   const answered = await client.logs
-    .waitFor("stdout", () => said(client) !== null, PROBE_WINDOW_MS, `${client.name}: probe`)
+    .waitFor("stdout", () => said(client) !== null, timeoutMs, `${client.name}: probe`)
     .then(() => said(client), () => null);
   if (answered === "connected") return;
   if (answered === "failed") {
