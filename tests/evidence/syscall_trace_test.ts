@@ -86,3 +86,23 @@ Deno.test("a traced container's stderr: strace's lines apart from the program's 
   assert.equal(trace, "[pid 7] 1700000000.000001 close(3) = 0 <0.000001>\n");
   assert.equal(rest, "2024/01/01 00:00:00 socat[1] E connect: refused\n");
 });
+
+Deno.test("a program that writes its stderr a byte at a time (curl): its bytes out of strace's lines", async () => {
+  // What curl 7.88 under strace -s 0 left in its container's stderr: each byte of its message lands
+  // after strace's entry of the write(2, ...) that made it.
+  const stderr = [..."curl: (63)\n"].map((c, i) =>
+    `1700000000.${String(i).padStart(6, "0")} write(2, ""..., 1${c})    = 1 <0.000011>\n`
+  ).join("");
+  const { trace, rest } = splitTraceLines(`${stderr}1700000000.000020 exit_group(63) = ?\n`);
+  assert.equal(rest, "curl: (63)\n");
+  assert.equal(trace.split("\n").filter(Boolean).length, 12);
+  assert.ok(
+    trace.split("\n").filter(Boolean).every((l) => /write\(2, ""\.\.\., 1\)\s+= 1|exit_group/.test(l)),
+    trace,
+  );
+  assert.deepEqual(
+    parseSyscallTrace("client", trace).calls.map((c) => c.call),
+    ["exit_group"],
+    "writes to stderr are not the socket's",
+  );
+});
