@@ -8,7 +8,11 @@
  * clock in microseconds (-ttt, the captures' clock) and its duration (-T).
  *
  * Reads, writes and closes count only on the Internet sockets the program
- * made or accepted: the loader's and the program's own files are left out.
+ * made or accepted, under any number dup2() gave them (`nc -e` makes the
+ * socket a program's stdin and stdout): the loader's and the program's own
+ * files are left out. One set of socket numbers serves all the program's
+ * processes, and close-on-exec is not seen: a number a socket had, reused
+ * for a file after an exec closed it, would count as the socket's.
  *
  * @module
  */
@@ -37,6 +41,9 @@ const TRACED_CALLS = [
   "splice",
   "setsockopt",
   "ioctl",
+  "dup",
+  "dup2",
+  "dup3",
   "poll",
   "ppoll",
   "select",
@@ -161,6 +168,7 @@ const FD_CALLS = new Set([
   "sendmsg",
   "setsockopt",
   "ioctl",
+  "sendfile",
   "splice",
 ]);
 
@@ -254,6 +262,13 @@ export function parseSyscallTrace(side: string, text: string): ProgramLog {
       errno: errno ?? null,
       detail: {},
     };
+    if (name === "dup" || name === "dup2" || name === "dup3") {
+      // A socket under another number (inetd, `nc -e`: the socket becomes stdin and stdout).
+      if (ret === null || ret < 0 || fd === null) continue;
+      if (sockets.has(fd)) sockets.add(ret);
+      else sockets.delete(ret);
+      continue;
+    }
     if (name === "exit_group") {
       finished = true;
       record.returnNs = enterNs;
