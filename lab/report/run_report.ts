@@ -421,9 +421,14 @@ function _timelinePacket(p: PacketRecord): string {
   return text.replaceAll(" ", "\u00a0");
 }
 
-/** A call in a timeline cell: inline code that may break after each `|` of a flag set (a zero-width space). */
+/**
+ * A call in a timeline cell: inline code that may break after each `|` of a flag set and each
+ * comma of its arguments (`socket(AF_INET6,SOCK_STREAM)`), and, in a call that failed
+ * (`connect() = -1 EINPROGRESS peer=...`), before the peer's address (zero-width spaces).
+ */
 function _timelineCall(text: string): string {
-  return `\`${escapeCell(text).replaceAll("\\|", "\\|\u200b")}\``;
+  const breakable = text.replace(/( = -\d+ E[A-Z0-9]+) peer=/, "$1 \u200bpeer=").replaceAll(",", ",\u200b");
+  return `\`${escapeCell(breakable).replaceAll("\\|", "\\|\u200b")}\``;
 }
 
 /** Both programs' calls and the focus connection's packets on one clock, folded. */

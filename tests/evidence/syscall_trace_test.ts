@@ -87,7 +87,7 @@ Deno.test("a traced container's stderr: strace's lines apart from the program's 
   assert.equal(rest, "2024/01/01 00:00:00 socat[1] E connect: refused\n");
 });
 
-Deno.test("a program that writes its stderr a byte at a time (curl): its bytes out of strace's lines", async () => {
+Deno.test("a program that writes its stderr a byte at a time (curl): its bytes out of strace's lines", () => {
   // What curl 7.88 under strace -s 0 left in its container's stderr: each byte of its message lands
   // after strace's entry of the write(2, ...) that made it.
   const stderr = [..."curl: (63)\n"].map((c, i) =>
