@@ -5,7 +5,7 @@
  */
 
 import { loadCatalog } from "../scenario/catalog.ts";
-import { hostBinaries } from "../run/host_programs.ts";
+import { hostBinaries, type HostBinary } from "../run/host_programs.ts";
 import type { Expectation } from "../scenario/types.ts";
 import { UsageError } from "../errors.ts";
 import { EXIT } from "./exit.ts";
@@ -39,7 +39,7 @@ export function describeExpectation(e: Expectation): string {
  * The programs of this host a scenario runs, the missing ones marked:
  * "/usr/bin/curl (client), /bin/busybox (server, MISSING on this host: run --all skips it)".
  */
-export function describeBinaries(binaries: ReturnType<typeof hostBinaries>): string {
+export function describeBinaries(binaries: HostBinary[]): string {
   return binaries.map((b) =>
     `${b.binary} (${b.side}${b.present ? "" : ", MISSING on this host: run --all skips it"})`
   ).join(", ");
