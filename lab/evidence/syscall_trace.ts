@@ -10,7 +10,8 @@
  * Reads, writes and closes count only on the Internet sockets the program
  * made or accepted, under any number dup2() gave them (`nc -e` makes the
  * socket a program's stdin and stdout): the loader's and the program's own
- * files are left out. One set of socket numbers serves all the program's
+ * files are left out; a close() of one of a socket's numbers while another
+ * still names it closes nothing, and is left out too. One set of socket numbers serves all the program's
  * processes, and close-on-exec is not seen: a number a socket had, reused
  * for a file after an exec closed it, would count as the socket's.
  *
@@ -200,7 +201,9 @@ const FD_CALLS = new Set([
 export function parseSyscallTrace(side: string, text: string): ProgramLog {
   const calls: Call[] = [];
   const otherLines: string[] = [];
-  const sockets = new Set<number>();
+  /** The program's socket descriptors, each with the socket it names (dup2() gives one socket two). */
+  const sockets = new Map<number, number>();
+  let socketCount = 0;
   /** A call strace left unfinished, by process, with its arguments so far. */
   const pending = new Map<string, { enterNs: bigint; name: string; head: string }>();
   let finished = false;
@@ -265,7 +268,8 @@ export function parseSyscallTrace(side: string, text: string): ProgramLog {
     if (name === "dup" || name === "dup2" || name === "dup3") {
       // A socket under another number (inetd, `nc -e`: the socket becomes stdin and stdout).
       if (ret === null || ret < 0 || fd === null) continue;
-      if (sockets.has(fd)) sockets.add(ret);
+      const socket = sockets.get(fd);
+      if (socket !== undefined) sockets.set(ret, socket);
       else sockets.delete(ret);
       continue;
     }
@@ -278,18 +282,23 @@ export function parseSyscallTrace(side: string, text: string): ProgramLog {
     }
     if (name === "socket") {
       if (!/^AF_INET6?,/.test(args) || ret === null || ret < 0) continue;
-      sockets.add(ret);
+      sockets.set(ret, ++socketCount);
       record.fd = ret;
       record.args = args.split(/,\s*/).slice(0, 2).map((a) => a.split("|")[0]).join(",");
     } else if (name === "accept" || name === "accept4") {
       if (fd === null || !sockets.has(fd)) continue;
-      if (ret !== null && ret >= 0) sockets.add(ret);
+      if (ret !== null && ret >= 0) sockets.set(ret, ++socketCount);
       const peer = _address(args);
       if (peer) record.detail.peer = peer;
       record.fd = ret !== null && ret >= 0 ? ret : fd;
     } else if (FD_CALLS.has(name)) {
       if (fd === null || !sockets.has(fd)) continue;
-      if (name === "close") sockets.delete(fd);
+      if (name === "close") {
+        const socket = sockets.get(fd);
+        sockets.delete(fd);
+        // Another descriptor still names the socket: this close() does not close it.
+        if ([...sockets.values()].includes(socket!)) continue;
+      }
       if (name === "connect") {
         const peer = _address(args);
         if (peer) record.detail.peer = peer;

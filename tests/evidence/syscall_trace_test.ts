@@ -107,7 +107,7 @@ Deno.test("a program that writes its stderr a byte at a time (curl): its bytes o
   );
 });
 
-Deno.test("a socket dup2()ed to stdin and stdout (busybox nc -e httpd): its reads, sendfile and shutdown count", () => {
+Deno.test("a socket dup2()ed to stdin and stdout (busybox nc -e httpd): its reads, sendfile and shutdown count, not the close of its old number", () => {
   // As busybox nc -l -e httpd -i left them, cut short: nc accepts and makes the socket fds 0 and 1.
   const log = parseSyscallTrace(
     "server",
@@ -130,7 +130,6 @@ Deno.test("a socket dup2()ed to stdin and stdout (busybox nc -e httpd): its read
     [
       "socket(3)=3",
       "accept(4)=4",
-      "close(4)=0",
       "read(0)=42 42B",
       "sendfile(1)=25 25B",
       "shutdown(1)=0",
