@@ -16,6 +16,7 @@ import { runBatch } from "../session/batch.ts";
 import { runMatrix } from "../session/matrix.ts";
 import { matrixHeadline } from "../matrix/result.ts";
 import { RUN_MOMENTS, type RunMoment } from "../run/moments.ts";
+import { runnableScenarios } from "../run/host_programs.ts";
 import { EXIT } from "./exit.ts";
 import { checkHostPermissions, checkMatrixOptions, parseHosts, parseVariants } from "./matrix_options.ts";
 
@@ -49,7 +50,8 @@ export async function runCommand(
   }
   // Every scenario (files included) is read and checked before any container starts.
   const names = values.all
-    ? [...loadCatalog().keys()]
+    ? runnableScenarios([...loadCatalog().values()], (line) => console.error(`tcplab: ${line}`))
+      .map((s) => s.name)
     : positionals.length > 0
     ? positionals
     : [DEFAULT_SCENARIO];

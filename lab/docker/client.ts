@@ -112,6 +112,11 @@ export class DockerClient {
     return (await this.#docker.getImage(tag).inspect()).Id;
   }
 
+  /** An image's size in bytes, as the engine counts it. */
+  async imageSize(tag: string): Promise<number> {
+    return (await this.#docker.getImage(tag).inspect()).Size;
+  }
+
   /** Build an image from a tar build context. Nothing is pulled: the context is FROM scratch. */
   async buildImage(context: Uint8Array, tag: string, labels: Record<string, string>): Promise<void> {
     const stream = await this.#docker.buildImage(Buffer.from(context), {

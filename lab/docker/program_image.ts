@@ -40,6 +40,8 @@ export interface ProgramFiles {
 export interface ProgramImage {
   tag: string;
   id: string;
+  /** Its size in bytes. */
+  size: number;
 }
 
 /** What goes into a program's image: [path on this host, path in the image]. */
@@ -168,5 +170,5 @@ export async function ensureProgramImage(
     progress.step("build", `building image ${tag} (${program.binary}, its libraries and files, strace)`);
     await docker.buildImage(context, tag, { [LAB_LABEL]: "1" });
   }
-  return { tag, id: await docker.imageId(tag) };
+  return { tag, id: await docker.imageId(tag), size: await docker.imageSize(tag) };
 }

@@ -67,6 +67,8 @@ export interface EnvironmentRecord {
   labVersion: string;
   denoVersion: string;
   images: Record<string, string>;
+  /** The size in bytes of the images built for programs of this host, by tag. */
+  imageSizes?: Record<string, number>;
   containers: ContainerRecord[];
   network: { name: string; subnet: string };
 }

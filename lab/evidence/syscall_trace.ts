@@ -8,7 +8,12 @@
  * clock in microseconds (-ttt, the captures' clock) and its duration (-T).
  *
  * Reads, writes and closes count only on the Internet sockets the program
- * made or accepted: the loader's and the program's own files are left out.
+ * made or accepted, under any number dup2() gave them (`nc -e` makes the
+ * socket a program's stdin and stdout): the loader's and the program's own
+ * files are left out; a close() of one of a socket's numbers while another
+ * still names it closes nothing, and is left out too. One set of socket numbers serves all the program's
+ * processes, and close-on-exec is not seen: a number a socket had, reused
+ * for a file after an exec closed it, would count as the socket's.
  *
  * @module
  */
@@ -37,6 +42,9 @@ const TRACED_CALLS = [
   "splice",
   "setsockopt",
   "ioctl",
+  "dup",
+  "dup2",
+  "dup3",
   "poll",
   "ppoll",
   "select",
@@ -62,7 +70,19 @@ export const STRACE_OPTIONS = [
 const LINE = /^(?:\[pid\s+(\d+)\]\s+|(\d+)\s+)?(\d{9,}\.\d{6}) (.*)$/;
 
 /**
+ * A write to the program's own stderr as strace logs it on entry (`-s 0`): the program's bytes
+ * reach the same stream right after it, before strace ends the line with the result.
+ */
+const STDERR_WRITE = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?\d{9,}\.\d{6} write\(2, ""\.\.\., (?=\d)/;
+
+/** How strace's line for a write goes on after the program's bytes. */
+const WRITE_END = /^\)\s+= (\d+)/;
+
+/**
  * Split a traced container's stderr: strace's lines, and the program's own.
+ * What the program writes to its stderr lands in the middle of strace's line
+ * for that write(2, ...): those bytes are taken out of the line into the
+ * program's own.
  *
  * @example
  * ```ts
@@ -70,13 +90,66 @@ const LINE = /^(?:\[pid\s+(\d+)\]\s+|(\d+)\s+)?(\d{9,}\.\d{6}) (.*)$/;
  * const { trace, rest } = splitTraceLines("1700000000.000001 close(3) = 0 <0.000002>\noops\n");
  * assert.equal(trace, "1700000000.000001 close(3) = 0 <0.000002>\n");
  * assert.equal(rest, "oops\n");
+ * const mixed = splitTraceLines('1700000000.000001 write(2, ""..., 3no\n) = 3 <0.000002>\n');
+ * assert.equal(mixed.trace, '1700000000.000001 write(2, ""..., 3) = 3 <0.000002>\n');
+ * assert.equal(mixed.rest, "no\n");
  * ```
  */
 export function splitTraceLines(stderr: string): { trace: string; rest: string } {
-  const trace: string[] = [];
-  const rest: string[] = [];
-  for (const line of stderr.split("\n")) (LINE.test(line) ? trace : rest).push(line);
-  return { trace: trace.map((l) => `${l}\n`).join(""), rest: rest.join("\n") };
+  let trace = "";
+  let rest = "";
+  let at = 0;
+  while (at < stderr.length) {
+    let [line, next] = _lineAt(stderr, at);
+    const write = STDERR_WRITE.exec(line);
+    if (write) {
+      // The count, then the program's bytes (digits too, maybe), then the rest of strace's line.
+      const from = at + write[0].length;
+      const split = _stderrBytes(stderr, from);
+      if (split) {
+        rest += stderr.slice(split.bytesFrom, split.bytesTo);
+        const [tail, end] = _lineAt(stderr, split.bytesTo);
+        [line, next] = [write[0] + stderr.slice(from, split.bytesFrom) + tail, end];
+      }
+    }
+    const text = stderr.slice(next - 1, next) === "\n" ? `${line}\n` : line;
+    if (LINE.test(line)) trace += `${line}\n`;
+    else rest += text;
+    at = next;
+  }
+  return { trace, rest };
+}
+
+/** The line that starts at `at` (without its newline), and where the next one starts. */
+function _lineAt(text: string, at: number): [string, number] {
+  const end = text.indexOf("\n", at);
+  return end < 0 ? [text.slice(at), text.length] : [text.slice(at, end), end + 1];
+}
+
+/**
+ * Where the program's bytes are after a write's count that starts at `from`: the count is the
+ * shortest run of digits whose bytes are followed by the write's result, that count.
+ */
+function _stderrBytes(text: string, from: number): { bytesFrom: number; bytesTo: number } | null {
+  for (let digits = from + 1; digits <= from + 20 && /\d/.test(text[digits - 1] ?? ""); digits++) {
+    const count = Number(text.slice(from, digits));
+    const bytesTo = _afterBytes(text, digits, count);
+    const end = WRITE_END.exec(text.slice(bytesTo, bytesTo + 40));
+    if (end && Number(end[1]) === count) return { bytesFrom: digits, bytesTo };
+  }
+  return null;
+}
+
+/** Where `count` bytes (UTF-8) of `text` from `at` end. */
+function _afterBytes(text: string, at: number, count: number): number {
+  const encoder = new TextEncoder();
+  let bytes = 0;
+  while (bytes < count && at < text.length) {
+    const char = String.fromCodePoint(text.codePointAt(at)!);
+    bytes += encoder.encode(char).length;
+    at += char.length;
+  }
+  return at;
 }
 
 /** The calls that take a descriptor first and count only on the program's sockets. */
@@ -96,6 +169,7 @@ const FD_CALLS = new Set([
   "sendmsg",
   "setsockopt",
   "ioctl",
+  "sendfile",
   "splice",
 ]);
 
@@ -127,7 +201,9 @@ const FD_CALLS = new Set([
 export function parseSyscallTrace(side: string, text: string): ProgramLog {
   const calls: Call[] = [];
   const otherLines: string[] = [];
-  const sockets = new Set<number>();
+  /** The program's socket descriptors, each with the socket it names (dup2() gives one socket two). */
+  const sockets = new Map<number, number>();
+  let socketCount = 0;
   /** A call strace left unfinished, by process, with its arguments so far. */
   const pending = new Map<string, { enterNs: bigint; name: string; head: string }>();
   let finished = false;
@@ -189,6 +265,14 @@ export function parseSyscallTrace(side: string, text: string): ProgramLog {
       errno: errno ?? null,
       detail: {},
     };
+    if (name === "dup" || name === "dup2" || name === "dup3") {
+      // A socket under another number (inetd, `nc -e`: the socket becomes stdin and stdout).
+      if (ret === null || ret < 0 || fd === null) continue;
+      const socket = sockets.get(fd);
+      if (socket !== undefined) sockets.set(ret, socket);
+      else sockets.delete(ret);
+      continue;
+    }
     if (name === "exit_group") {
       finished = true;
       record.returnNs = enterNs;
@@ -198,18 +282,23 @@ export function parseSyscallTrace(side: string, text: string): ProgramLog {
     }
     if (name === "socket") {
       if (!/^AF_INET6?,/.test(args) || ret === null || ret < 0) continue;
-      sockets.add(ret);
+      sockets.set(ret, ++socketCount);
       record.fd = ret;
       record.args = args.split(/,\s*/).slice(0, 2).map((a) => a.split("|")[0]).join(",");
     } else if (name === "accept" || name === "accept4") {
       if (fd === null || !sockets.has(fd)) continue;
-      if (ret !== null && ret >= 0) sockets.add(ret);
+      if (ret !== null && ret >= 0) sockets.set(ret, ++socketCount);
       const peer = _address(args);
       if (peer) record.detail.peer = peer;
       record.fd = ret !== null && ret >= 0 ? ret : fd;
     } else if (FD_CALLS.has(name)) {
       if (fd === null || !sockets.has(fd)) continue;
-      if (name === "close") sockets.delete(fd);
+      if (name === "close") {
+        const socket = sockets.get(fd);
+        sockets.delete(fd);
+        // Another descriptor still names the socket: this close() does not close it.
+        if ([...sockets.values()].includes(socket!)) continue;
+      }
       if (name === "connect") {
         const peer = _address(args);
         if (peer) record.detail.peer = peer;

@@ -100,7 +100,7 @@ export function renderReport(result: RunResult): string {
             ? "its system calls were traced by strace, its parent in its container (forks and threads followed); " +
               "strace stops the program at each call it logs, so the program runs slower than untraced."
             : "its system calls were not traced (`trace: false`); the packets and the kernel's evidence are."
-        }`,
+        } ${_exitText(host.exitCode)}`,
         "",
       );
     } else if (result.scenario.programs[side] === "user") {
@@ -139,6 +139,8 @@ export function renderReport(result: RunResult): string {
     out.push("## What happened", "", "No TCP connection was seen in the captures.", "");
     out.push("## Evidence", "");
   }
+  const output = renderProgramOutput(result);
+  if (output) out.push(output, "");
   out.push(renderScenario(result), "");
   out.push(renderEnvironment(result), "");
   out.push(renderReproduce(result.reproduce), "");
@@ -419,9 +421,14 @@ function _timelinePacket(p: PacketRecord): string {
   return text.replaceAll(" ", "\u00a0");
 }
 
-/** A call in a timeline cell: inline code that may break after each `|` of a flag set (a zero-width space). */
+/**
+ * A call in a timeline cell: inline code that may break after each `|` of a flag set and each
+ * comma of its arguments (`socket(AF_INET6,SOCK_STREAM)`), and, in a call that failed
+ * (`connect() = -1 EINPROGRESS peer=...`), before the peer's address (zero-width spaces).
+ */
 function _timelineCall(text: string): string {
-  return `\`${escapeCell(text).replaceAll("\\|", "\\|\u200b")}\``;
+  const breakable = text.replace(/( = -\d+ E[A-Z0-9]+) peer=/, "$1 \u200bpeer=").replaceAll(",", ",\u200b");
+  return `\`${escapeCell(breakable).replaceAll("\\|", "\\|\u200b")}\``;
 }
 
 /** Both programs' calls and the focus connection's packets on one clock, folded. */
@@ -667,12 +674,67 @@ function programText(result: RunResult, side: Side): string {
     : "the lab's `tcplab run`";
 }
 
+/** How a program of this host ended, in a sentence. */
+function _exitText(exitCode: number | null): string {
+  return exitCode === null ? "Its exit status is unknown." : `It exited with status ${exitCode}.`;
+}
+
+/** Bytes as megabytes with one decimal, e.g. "4.2 MB". */
+function _megabytes(bytes: number): string {
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
+}
+
+/** The last lines of a program's output shown in the report; the evidence folder has them all. */
+const OUTPUT_LINES = 12;
+
+/** What the programs of this host wrote, and how they ended, folded; null without one. */
+function renderProgramOutput(result: RunResult): string | null {
+  const programs = SIDES.flatMap((side) => {
+    const host = result.scenario.hostPrograms?.[side];
+    return host ? [{ side, host }] : [];
+  });
+  if (programs.length === 0) return null;
+  const body = programs.flatMap(({ side, host }) => [
+    `The ${side}'s ${code(host.binary)}: ${
+      host.exitCode === null ? "exit status unknown" : `exit status ${host.exitCode}`
+    }.`,
+    "",
+    ..._outputBlock("stdout", host.stdout, `evidence/${side}-program.log`),
+    ..._outputBlock("stderr", host.stderr, `evidence/${side}-program.stderr`),
+  ]);
+  const whose = programs.map(({ side }) => `the ${side}'s`).join(" and ");
+  const what = programs.length > 1 ? "programs" : "program";
+  return _folded(`Output of ${whose} ${what}: exit status, stdout, stderr`, body.join("\n").trim());
+}
+
+/** One stream of a program's output: its last lines in a code block, or that it was empty. */
+function _outputBlock(name: string, text: string, file: string): string[] {
+  const lines = text.replace(/\n$/, "").split("\n");
+  if (text.trim() === "") return [`${name}: empty.`, ""];
+  const shown = lines.slice(-OUTPUT_LINES);
+  const fence = "`".repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
+  const left = lines.length - shown.length;
+  return [
+    `${name}${left > 0 ? ` (its last ${shown.length} lines; ${code(file)} has all ${lines.length})` : ""}:`,
+    "",
+    `${fence}text`,
+    ...shown,
+    fence,
+    "",
+  ];
+}
+
 function renderEnvironment(result: RunResult): string {
   const e = result.environment;
   const lines = [
     `- Kernel ${e.kernel} (${e.arch}), Docker Engine ${e.dockerVersion} (API ${e.dockerApiVersion}), tcplab ${e.labVersion}, Deno ${e.denoVersion}`,
     `- Run ${result.runId}, started ${result.startedAt}; network \`${e.network.name}\` ${e.network.subnet} (Internal, no host address on the bridge)`,
-    `- Images: ${Object.entries(e.images).map(([tag, id]) => `${code(tag)} ${id.slice(0, 19)}`).join(", ")}`,
+    `- Images: ${
+      Object.entries(e.images).map(([tag, id]) => {
+        const size = e.imageSizes?.[tag];
+        return `${code(tag)} ${id.slice(0, 19)}${size === undefined ? "" : ` (${_megabytes(size)})`}`;
+      }).join(", ")
+    }`,
     "- Captures: " + SIDES.map((side) => {
       const c = result.captures[side];
       return `${side} ${c.packets} packets, ${

@@ -60,3 +60,75 @@ export async function ensureProgramImages(
   }
   return images;
 }
+
+/** A program of this host that a scenario runs, and whether this host has it. */
+export interface HostBinary {
+  side: Side;
+  binary: string;
+  /** An executable file at that path on this host. */
+  present: boolean;
+}
+
+/**
+ * The programs of this host a scenario runs (none for the lab's own steps or
+ * an image), each with whether it is here: `lab list` marks the missing ones
+ * and `run --all` skips their scenarios.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadCatalog } from "../scenario/catalog.ts";
+ * assert.deepEqual(hostBinaries(loadCatalog().get("seed")!), []);
+ * const socat = loadCatalog().get("socat-linger-zero")!;
+ * assert.deepEqual(hostBinaries(socat).map((b) => `${b.side} ${b.binary}`), ["client /usr/bin/socat"]);
+ * const missing = { ...socat, client: { program: { binary: "/nonexistent/socat", args: [] } } };
+ * assert.equal(hostBinaries(missing)[0]!.present, false);
+ * ```
+ */
+export function hostBinaries(scenario: Scenario): HostBinary[] {
+  return _hostSides(scenario).map(({ side, program }) => ({
+    side,
+    binary: program.binary,
+    present: _isExecutable(program.binary),
+  }));
+}
+
+/**
+ * The scenarios whose programs of this host are all here (`run --all`); a
+ * note of one line for each one left out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadCatalog } from "../scenario/catalog.ts";
+ * const seed = loadCatalog().get("seed")!;
+ * const nginx = { ...seed, name: "upload", server: { program: { binary: "/nonexistent/nginx", args: [] } } };
+ * const notes: string[] = [];
+ * assert.deepEqual(runnableScenarios([seed, nginx], (n) => notes.push(n)).map((s) => s.name), ["seed"]);
+ * assert.deepEqual(notes, ["skipped upload: /nonexistent/nginx is not on this host (install it to run this scenario)"]);
+ * ```
+ */
+export function runnableScenarios(scenarios: Scenario[], note: (line: string) => void): Scenario[] {
+  return scenarios.filter((scenario) => {
+    const missing = hostBinaries(scenario).filter((b) => !b.present).map((b) => b.binary);
+    if (missing.length > 0) {
+      const are = missing.length > 1 ? "are" : "is";
+      note(
+        `skipped ${scenario.name}: ${
+          missing.join(", ")
+        } ${are} not on this host (install it to run this scenario)`,
+      );
+    }
+    return missing.length === 0;
+  });
+}
+
+/** Whether `path` is an executable file on this host. */
+function _isExecutable(path: string): boolean {
+  try {
+    const info = Deno.statSync(path);
+    return info.isFile && ((info.mode ?? 0) & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}

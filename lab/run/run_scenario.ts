@@ -327,6 +327,7 @@ export async function runScenario(
           [images.endpoint]: images.id,
           ...Object.fromEntries(Object.values(programImages).map((i) => [i.tag, i.id])),
         },
+        imageSizes: Object.fromEntries(Object.values(programImages).map((i) => [i.tag, i.size])),
         containers: made.environment,
         network: { name: prefix, subnet },
       },

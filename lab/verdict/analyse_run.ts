@@ -332,7 +332,13 @@ function hostPrograms(artifacts: RunArtifacts): Pick<RunResult["scenario"], "hos
   const programs = SIDES.flatMap((side) => {
     const spec = artifacts.scenario[side];
     return "program" in spec && "binary" in spec.program
-      ? [[side, { binary: spec.program.binary, traced: artifacts.sides[side].syscallTrace !== undefined }]]
+      ? [[side, {
+        binary: spec.program.binary,
+        traced: artifacts.sides[side].syscallTrace !== undefined,
+        exitCode: artifacts.sides[side].programExitCode,
+        stdout: artifacts.sides[side].programLog,
+        stderr: artifacts.sides[side].programStderr,
+      }]]
       : [];
   });
   return programs.length ? { hostPrograms: Object.fromEntries(programs) } : {};

@@ -119,6 +119,18 @@ export interface ExpectationCheck {
   skipped: string | null;
 }
 
+/** A program of this host that ran as one side: what it was, and how it ended. */
+export interface HostProgramRun {
+  binary: string;
+  /** Whether strace logged its system calls. */
+  traced: boolean;
+  /** Its exit status (strace exits with its child's), or null when the lab could not learn it. */
+  exitCode: number | null;
+  /** What it wrote to stdout and to stderr (strace's lines taken out). */
+  stdout: string;
+  stderr: string;
+}
+
 /** The outcome of a contrast scenario, quoted by the report. */
 export interface ContrastSummary {
   name: string;
@@ -145,7 +157,7 @@ export interface RunResult {
     /** The image of each side that ran the user's own program. */
     images: Partial<Record<Side, string>>;
     /** Each side that ran a program of this host: its binary, and whether strace logged its calls. */
-    hostPrograms?: Partial<Record<Side, { binary: string; traced: boolean }>>;
+    hostPrograms?: Partial<Record<Side, HostProgramRun>>;
     expect: Expectation;
   };
   /** The verdict in one sentence. */

@@ -67,6 +67,15 @@ Deno.test("list names the shipped scenarios and their expected outcome", async (
   assert.match(stdout, /^seed +close\(\) with one unread byte/m);
   assert.match(stdout, /expects: RSTO, RST by client, close-with-unread-data/);
   assert.match(stdout, /^seed-read-first /m);
+  // The scenarios with programs of this host say which, and a missing one is marked.
+  const socat = await Deno.stat("/usr/bin/socat").then((i) => i.isFile, () => false);
+  assert.match(
+    stdout,
+    socat
+      ? /^socat-linger-zero .*\n.*\n +real programs: \/usr\/bin\/socat \(client\)$/m
+      : /real programs: \/usr\/bin\/socat \(client, MISSING on this host: run --all skips it\)/,
+  );
+  assert.doesNotMatch(stdout, /^seed .*\n.*\n +real programs/m, "the lab's own steps are no real program");
 });
 
 Deno.test("bad input gives one clear message and exit code 2", async (t) => {

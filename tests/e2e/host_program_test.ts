@@ -63,9 +63,18 @@ Deno.test({
       const conn = result.connections[0]!;
       assert.equal(conn.cause, "linger-zero");
       assert.equal(conn.confidence, "certain");
-      assert.deepEqual(result.scenario.hostPrograms, { client: { binary: "/usr/bin/socat", traced: true } });
+      assert.deepEqual(result.scenario.hostPrograms, {
+        client: { binary: "/usr/bin/socat", traced: true, exitCode: 0, stdout: "", stderr: "" },
+      });
       const report = await Deno.readTextFile(`${dir}/out/report.md`);
       assert.match(report, /its system calls were traced by strace/);
+      assert.match(report, /It exited with status 0\./);
+      assert.match(report, /<summary>Output of the client's program: exit status, stdout, stderr<\/summary>/);
+      assert.match(
+        report,
+        /`tcplab-program-socat:[0-9a-f]+` sha256:[0-9a-f]{12} \(\d+\.\d MB\)/,
+        "the image's size",
+      );
       assert.ok(
         Object.keys(result.environment.images).some((tag) => tag.startsWith("tcplab-program-socat:")),
         "the program's image in the environment",

@@ -86,3 +86,54 @@ Deno.test("a traced container's stderr: strace's lines apart from the program's 
   assert.equal(trace, "[pid 7] 1700000000.000001 close(3) = 0 <0.000001>\n");
   assert.equal(rest, "2024/01/01 00:00:00 socat[1] E connect: refused\n");
 });
+
+Deno.test("a program that writes its stderr a byte at a time (curl): its bytes out of strace's lines", () => {
+  // What curl 7.88 under strace -s 0 left in its container's stderr: each byte of its message lands
+  // after strace's entry of the write(2, ...) that made it.
+  const stderr = [..."curl: (63)\n"].map((c, i) =>
+    `1700000000.${String(i).padStart(6, "0")} write(2, ""..., 1${c})    = 1 <0.000011>\n`
+  ).join("");
+  const { trace, rest } = splitTraceLines(`${stderr}1700000000.000020 exit_group(63) = ?\n`);
+  assert.equal(rest, "curl: (63)\n");
+  assert.equal(trace.split("\n").filter(Boolean).length, 12);
+  assert.ok(
+    trace.split("\n").filter(Boolean).every((l) => /write\(2, ""\.\.\., 1\)\s+= 1|exit_group/.test(l)),
+    trace,
+  );
+  assert.deepEqual(
+    parseSyscallTrace("client", trace).calls.map((c) => c.call),
+    ["exit_group"],
+    "writes to stderr are not the socket's",
+  );
+});
+
+Deno.test("a socket dup2()ed to stdin and stdout (busybox nc -e httpd): its reads, sendfile and shutdown count, not the close of its old number", () => {
+  // As busybox nc -l -e httpd -i left them, cut short: nc accepts and makes the socket fds 0 and 1.
+  const log = parseSyscallTrace(
+    "server",
+    [
+      "1700000000.000001 socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = 3 <0.000010>",
+      "1700000000.000002 accept(3, NULL, NULL) = 4 <0.000100>",
+      "1700000000.000003 dup2(4, 0) = 0 <0.000002>",
+      "1700000000.000004 dup2(4, 1) = 1 <0.000002>",
+      "1700000000.000005 close(4) = 0 <0.000002>",
+      '1700000000.000006 read(0, ""..., 1024) = 42 <0.000002>',
+      "1700000000.000008 sendfile(1, 3, [0] => [25], 25) = 25 <0.000002>",
+      "1700000000.000009 shutdown(1, SHUT_WR) = 0 <0.000002>",
+      "1700000000.000010 exit_group(0) = ?",
+    ].join("\n"),
+  );
+  assert.deepEqual(
+    log.calls.map((c) =>
+      `${c.call}(${c.fd})=${c.ret}${c.detail.bytes !== undefined ? ` ${c.detail.bytes}B` : ""}`
+    ),
+    [
+      "socket(3)=3",
+      "accept(4)=4",
+      "read(0)=42 42B",
+      "sendfile(1)=25 25B",
+      "shutdown(1)=0",
+      "exit_group(null)=0",
+    ],
+  );
+});
