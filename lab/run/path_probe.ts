@@ -20,13 +20,16 @@ import { LabEnvironmentError } from "../errors.ts";
 import type { Scenario, Side } from "../scenario/types.ts";
 
 /**
- * How long the client's holder tries to connect, on its own clock, before
- * it says "no answer" (PROBE_LIMIT_MS in containers/endpoint/holder.c, which
- * a test holds to this): a SYN lost before the server's namespace was on the
- * bridge costs 50 ms (the holder sends a fresh one, after a fresh ARP
- * request), a working path answers in well under one. The holder decides,
- * not the lab's clock: on a loaded machine its line can reach the lab late,
- * and lateness is no sign of a broken path.
+ * How long the client's holder meets silence, on its own clock, before it
+ * says "no answer" (PROBE_LIMIT_MS in containers/endpoint/holder.c, which a
+ * test holds to this). The silence counts only once a neighbour answered ARP
+ * (a firewall that drops bridged IP lets ARP through), and a refusal starts
+ * it again: before the server's namespace is on the bridge, or before its
+ * holder listens, nothing is said of the path. A SYN lost early costs 50 ms
+ * (the holder sends a fresh one, after a fresh ARP request); a working path
+ * answers in well under one. The holder decides, not the lab's clock: on a
+ * loaded machine its line can reach the lab late, and lateness is no sign of
+ * a broken path.
  */
 export const PROBE_WINDOW_MS = 4_000;
 

@@ -17,11 +17,11 @@ export function pauseAt(
   moment: RunMoment,
   signal: AbortSignal,
   say: (line: string) => void,
-): (reached: RunMoment) => Promise<void> {
+): (reached: RunMoment, runId: string) => Promise<void> {
   let lines: ReadableStreamDefaultReader<Uint8Array> | null = null;
-  return async (reached) => {
+  return async (reached, runId) => {
     if (reached !== moment) return;
-    say(`paused at "${moment}": press Enter to go on, Ctrl-C to stop here`);
+    say(`paused at "${moment}" (run ${runId}): press Enter to go on, Ctrl-C to stop here`);
     lines ??= Deno.stdin.readable.getReader();
     const reader = lines;
     const enter = (async () => {

@@ -64,11 +64,11 @@ export interface RunOptions {
   /** Why the kernel trace cannot be recorded for this engine (a remote host), or undefined to record it. */
   noTrace?: string;
   /**
-   * Called at each of RUN_MOMENTS and awaited: a caller may pause the run there,
-   * disturb it or abort it. An abort is checked as soon as it returns (but for
-   * `clean`, which always goes on).
+   * Called at each of RUN_MOMENTS, with the run's id, and awaited: a caller may
+   * pause the run there, disturb it or abort it. An abort is checked as soon as
+   * it returns (but for `clean`, which always goes on).
    */
-  at?: (moment: RunMoment) => void | Promise<void>;
+  at?: (moment: RunMoment, runId: string) => void | Promise<void>;
   /** The engine's answer and the images, when the caller already has them. */
   engine?: EngineInfo | Promise<EngineInfo>;
   images?: LabImages | Promise<LabImages>;
@@ -110,7 +110,7 @@ export async function runScenario(
   /** Say where the run is, let the caller act there, then stop if it was interrupted. */
   const reach = async (moment: RunMoment, message: string | null) => {
     if (message !== null) progress.step(moment.split(":")[0]!, message);
-    await options.at?.(moment);
+    await options.at?.(moment, runId);
     checkAbort(moment);
   };
 
@@ -344,7 +344,7 @@ export async function runScenario(
       `removing ${containers.length} containers, ${volumes.length} volumes, the network`,
     );
     // An abort here changes nothing: what the run made is removed all the same.
-    await Promise.resolve(options.at?.("clean")).catch(() => {});
+    await Promise.resolve(options.at?.("clean", runId)).catch(() => {});
     // What was being made when the run failed is waited for, so that it is removed too.
     const network = await networking.catch(() => null);
     await volumesMade.catch(() => {});

@@ -43,14 +43,12 @@ async function leftByAll(pids: number[]): Promise<string[]> {
   return names((await Promise.all(pids.map(leftBy))).flat());
 }
 
-/** Wait until no tracefs instance of the lab is left (another live run may hold one for a moment). */
-async function assertNoTraceInstances(): Promise<void> {
-  let instances = await tracefsInstances();
-  for (let i = 0; i < 50 && instances !== null && instances.length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    instances = await tracefsInstances();
-  }
-  if (instances !== null) assert.deepEqual(instances, []);
+/** No tracefs instance of these runs is left (other processes' runs may hold theirs: they are not looked at). */
+async function assertNoTraceInstances(runIds: string[]): Promise<void> {
+  const instances = await tracefsInstances();
+  if (instances === null) return; // no tracefs here: nothing could be left
+  const ours = new Set(runIds.map((id) => `tcplab-${id}`));
+  assert.deepEqual(instances.filter((name) => ours.has(name)), []);
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -58,6 +56,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     name: `${signal} at each moment of a run: exit ${signal === "SIGINT" ? 130 : 143}, nothing left`,
     ...dockerTest,
     async fn(t) {
+      const runIds: string[] = [];
       for (const moment of RUN_MOMENTS) {
         await t.step(`${signal} at "${moment}"`, async () => {
           const dir = await Deno.makeTempDir({ prefix: "tcplab-int-" });
@@ -66,8 +65,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
             {},
             "piped",
           );
-          const said = await readUntil(child.stderr, new RegExp(`paused at "${moment}"`));
-          assert.match(said, new RegExp(`paused at "${moment}"`), `the lab paused at ${moment}: ${said}`);
+          const said = await readUntil(child.stderr, new RegExp(`paused at "${moment}" \\(run \\w+\\)`));
+          const paused = new RegExp(`paused at "${moment}" \\(run (\\w+)\\)`).exec(said);
+          assert.ok(paused, `the lab paused at ${moment}: ${said}`);
+          runIds.push(paused[1]!);
           child.kill(signal);
           const status = await child.status;
           assert.equal(
@@ -98,7 +99,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
           await Deno.remove(dir, { recursive: true });
         });
       }
-      await assertNoTraceInstances();
+      await assertNoTraceInstances(runIds);
     },
   });
 }
@@ -107,6 +108,7 @@ Deno.test({
   name: "an abort inside the process at each moment of a run: RunInterrupted there, nothing left",
   ...dockerTest,
   async fn(t) {
+    const runIds: string[] = [];
     for (const moment of RUN_MOMENTS) {
       await t.step(`abort at "${moment}"`, async () => {
         const controller = new AbortController();
@@ -118,7 +120,8 @@ Deno.test({
             docker,
             progress: silentProgress,
             signal: controller.signal,
-            at(m) {
+            at(m, id) {
+              if (reached.length === 0) runIds.push(id);
               reached.push(m);
               if (m === moment) controller.abort();
             },
@@ -147,7 +150,7 @@ Deno.test({
         assert.deepEqual(await leftByAll([Deno.pid]), []);
       });
     }
-    await assertNoTraceInstances();
+    await assertNoTraceInstances(runIds);
   },
 });
 
