@@ -111,6 +111,20 @@ const _CAUSES = {
     sentence: ({ who }) =>
       `The ${who} reset the connection: it closed its listening socket while the connection still waited in the accept queue.`,
   },
+  "path-reset": {
+    meaning: "a middlebox on the path (a firewall's REJECT) sent the RST; neither endpoint's kernel did",
+    kernel: "iptables' `REJECT --reject-with tcp-reset` answers from the middlebox's own kernel " +
+      "(`nf_send_reset()`, net/ipv4/netfilter/nf_reject_ipv4.c) with the address of the host the packet was for: " +
+      "the receiver cannot tell it from its peer's RST. No endpoint's `tcp:tcp_send_reset` fires and no endpoint's " +
+      "`Tcp.OutRsts` moves; the RST is in the receiver's capture and not in the peer's, and the rule's packet " +
+      "counter is the proof. A segment with the ACK bit is answered with `[R]`, its seq the segment's ack.",
+    sentence: ({ who, peer }) =>
+      `A middlebox on the path reset the connection: the ${peer} received an RST with the ${
+        who ?? "peer"
+      }'s address that the ${
+        who ?? "peer"
+      }'s kernel never sent; a firewall rule answered the ${peer}'s packet with it.`,
+  },
   "unknown": {
     meaning: "the packets do not say (still open, unanswered SYN, stray RST)",
     kernel: "",

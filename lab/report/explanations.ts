@@ -172,6 +172,21 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
       `properly (or let a new process take over the same socket, SO_REUSEPORT or a passed descriptor), so that ` +
       `queued clients get an answer or a FIN instead of a reset.`,
   }),
+  "path-reset": ({ who, peer }) => ({
+    plain: [
+      `The RST the ${peer} received carried the ${who}'s address, but the ${who}'s kernel never sent it: the ${who}'s ` +
+      `capture does not have it and the kernel's trace shows no reset sent in the ${who}'s namespace. A firewall ` +
+      `between them (the lab's middlebox, with an iptables REJECT rule) answered the ${peer}'s packet with a reset ` +
+      `in the ${who}'s name, and the rule's packet counter moved.`,
+    ],
+    why: [
+      "`REJECT --reject-with tcp-reset` calls `nf_send_reset()` (net/ipv4/netfilter/nf_reject_ipv4.c) in the " +
+      "middlebox's kernel: it builds the RST from the rejected segment's addresses and numbers, so it looks like " +
+      "the peer's. No endpoint's `tcp:tcp_send_reset` fires and no endpoint's `Tcp.OutRsts` moves.",
+    ],
+    instead: "Find the firewall or load balancer on the path and the rule that rejects this traffic; " +
+      "compare captures on both ends: a reset seen only on one end came from the path.",
+  }),
   "unknown": () => ({
     plain: ["The packets and the kernel evidence do not match a teardown the lab knows."],
     why: [],

@@ -24,6 +24,8 @@ import { decideCause, socketUse, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
+import { parseRuleCounters } from "../evidence/path_rules.ts";
+import { pathResetProof } from "./path_reset.ts";
 import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
@@ -46,6 +48,11 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const captures = SIDES.map((side) =>
     decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings)
   );
+  // A path's middlebox: its capture (read as the sides' are) and its rules' counters.
+  const box = artifacts.middlebox;
+  const middleboxPackets = box?.pcap ? readConnections(box.pcap, box.pcapFile).packets : null;
+  if (box && !box.pcap) warnings.push(`the middlebox's capture (${box.pcapFile}) could not be collected`);
+  const ruleCounters = box ? parseRuleCounters(box.counters) : [];
   for (const side of SIDES) {
     const stats = artifacts.sides[side].captureStats;
     if (stats && stats.droppedByKernel > 0) {
@@ -138,6 +145,22 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       .map((e) => e.reason ?? "")
       .filter((r) => r !== "");
     const actorCalls = actor ? calls.filter((c) => c.side === actor) : [];
+    const pathReset = resetBy === null || !box ? null : pathResetProof({
+      resetBy,
+      packets: {
+        ...Object.fromEntries(
+          captures.map((c) => [c.side, c.packets.filter((p) => sameConnection(p, conn))]),
+        ),
+        ...(middleboxPackets ? { middlebox: middleboxPackets.filter((p) => sameConnection(p, conn)) } : {}),
+      },
+      addresses,
+      traceAvailable: artifacts.trace.available,
+      resetsSent: connEvents.filter((e) =>
+        e.event === "tcp_send_reset" && sideOf(hostOf(e.local)) === resetBy
+      )
+        .length,
+      rules: ruleCounters,
+    });
     const decided = decideCause({
       packetCandidates: teardown.candidates,
       reset: resetBy !== null,
@@ -147,6 +170,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       handshakeCompleted: conn.handshakeCompleted,
       neverAccepted: actor !== null &&
         neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
+      ...(pathReset ? { pathReset } : {}),
     });
     // Unread at close: what the closer acknowledged (its ACKs) less what its program read (its calls).
     const use = actor

@@ -24,6 +24,12 @@ export interface CauseEvidence {
   handshakeCompleted: boolean;
   /** The resetting side listened, closed its listener and never accepted this connection (from its calls). */
   neverAccepted?: boolean;
+  /**
+   * The proof that the RST came from the path, not from the side whose address it carries (each line one
+   * fact: which captures saw it, no tcp_send_reset there, the middlebox's rule counter); absent when
+   * the evidence does not show it.
+   */
+  pathReset?: string[];
 }
 
 /** Causes a kernel RST reason proves. */
@@ -74,7 +80,10 @@ export function decideCause(evidence: CauseEvidence): {
   };
   for (const c of evidence.packetCandidates) add(c.cause, c.confidence, c.reason);
 
-  if (evidence.reset && evidence.neverAccepted) {
+  if (evidence.reset && evidence.pathReset) {
+    // The side named by the packets sent nothing: its close, options and counters are not the cause.
+    add("path-reset", "certain", evidence.pathReset.join("; "));
+  } else if (evidence.reset && evidence.neverAccepted) {
     // The program never held this socket, so neither its close() nor its socket options can be the cause.
     add(
       "listener-closed",

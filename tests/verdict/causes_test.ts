@@ -29,6 +29,9 @@ const RULES: Record<CauseId, Rule> = {
   "half-close": { capture: "shutdown_drain.pcap" },
   "abort-after-retransmissions": { capture: "retransmit_timeout.pcap" },
   "listener-closed": { evidence: { reset: true, neverAccepted: true, resetReasons: ["TCP_STATE"] } },
+  "path-reset": {
+    evidence: { reset: true, pathReset: ["the client's capture has the RST, the server's does not"] },
+  },
   "unknown": { evidence: { packetCandidates: [], reset: false } },
 };
 
