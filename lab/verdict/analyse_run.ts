@@ -20,7 +20,7 @@ import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
 import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
 import { eventsForAddresses, hostOf, parseTrace, portOf } from "../evidence/trace.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
-import { decideCause, socketUse, unreadAtClose } from "./cause.ts";
+import { type CauseEvidence, decideCause, socketUse, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
@@ -171,6 +171,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       neverAccepted: actor !== null &&
         neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
       ...(pathReset ? { pathReset } : {}),
+      ...timedOutEvidence(calls, counters, conn, sideOf),
     });
     // Unread at close: what the closer acknowledged (its ACKs) less what its program read (its calls).
     const use = actor
@@ -282,6 +283,29 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     reproduce: reproductionOf(artifacts.scenario),
     attempts: { count: 1, note: null },
     warnings,
+  };
+}
+
+/** The first side whose call on this connection failed with ETIMEDOUT, with its counter and keepalive. */
+function timedOutEvidence(
+  calls: CallRecord[],
+  counters: Record<Side, Counters>,
+  conn: Connection,
+  sideOf: (address: string) => Side | "other",
+): { timedOut: NonNullable<CauseEvidence["timedOut"]> } | Record<never, never> {
+  const failed = calls.find((c) => c.errno === "ETIMEDOUT");
+  if (!failed) return {};
+  const side = failed.side;
+  const peer = endpointText(conn, side === "server" ? "client" : "server", sideOf);
+  const own = calls.filter((c) => c.side === side);
+  if (socketUse(own, peer).closedBy === null) return {};
+  return {
+    timedOut: {
+      side,
+      abortOnTimeout: counters[side]["TcpExt.TCPAbortOnTimeout"] ?? 0,
+      keepalive: own.some((c) => c.call === "setsockopt" && c.args === "SO_KEEPALIVE=1" && c.ret === 0),
+      call: `${failed.call}()`,
+    },
   };
 }
 
