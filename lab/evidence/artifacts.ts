@@ -79,6 +79,11 @@ export interface RunArtifacts {
   sides: Record<Side, SideArtifacts>;
   trace: TraceArtifacts;
   environment: EnvironmentRecord;
+  /**
+   * The port of the holders' probe of the path, when the run probed: a probe connection whose end came
+   * after a capture had started is the lab's own, not the scenario's.
+   */
+  probePort?: number;
   /** The middlebox of a scenario with `path:`; absent without one. */
   middlebox?: MiddleboxArtifacts;
   /** Phase that timed out, if any, and what was waited for. */

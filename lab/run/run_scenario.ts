@@ -376,6 +376,7 @@ export async function runScenario(
       startedAt,
       sides: { server: sideArtifacts("server", 0, server), client: sideArtifacts("client", 1, client) },
       trace: traceArtifacts,
+      ...(plan.probe !== null ? { probePort: plan.probe } : {}),
       ...(middlebox
         ? {
           middlebox: {

@@ -117,10 +117,11 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   // The connections between the two programs, from the client's capture where there is one.
   const primary = captures.find((c) => c.side === "client" && c.packets.length > 0) ??
     captures.find((c) => c.packets.length > 0);
+  // The lab's own probe of the path is no connection of the scenario's, even when its end was captured.
   const connections = (primary?.connections ?? []).filter((conn) =>
     [conn.originator.address, conn.responder.address].every((a) =>
       a === addresses.client || a === addresses.server
-    )
+    ) && conn.responder.port !== artifacts.probePort && conn.originator.port !== artifacts.probePort
   );
   const t0 = connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
   const ms = (ns: bigint) => Number(ns - t0) / 1e6;
