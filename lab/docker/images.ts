@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CAPTURE_UID } from "./image_layout.ts";
+import { CAPTURE_UID, IPTABLES_IN_IMAGE } from "./image_layout.ts";
 import { makeTar, type TarEntry } from "../util/tar.ts";
 import { LabEnvironmentError } from "../errors.ts";
 import type { Progress } from "../util/progress.ts";
@@ -103,7 +103,7 @@ export async function ensureMiddleboxImage(
     }
   }
   const copied: Array<[string, string]> = [
-    [iptables, "/usr/sbin/iptables"],
+    [iptables, IPTABLES_IN_IMAGE],
     ...[...libraries, ...extensionLibraries, ...extensions].map((l): [string, string] => [l, l]),
   ];
   const dockerfile = new TextEncoder().encode(`FROM ${endpoint}\nCOPY rootfs/ /\n`);

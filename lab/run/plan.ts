@@ -11,7 +11,7 @@
  */
 
 import type { ContainerRecord } from "../evidence/artifacts.ts";
-import { CAPTURE_UID, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
+import { CAPTURE_UID, IPTABLES_IN_IMAGE, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
 import { sideCommand, sideEnv } from "../scenario/steps.ts";
@@ -437,9 +437,6 @@ export function pathRuleCommands(rules: PathRule[], addresses: Record<Side, stri
     };
   });
 }
-
-/** Where the middlebox's image has iptables. */
-export const IPTABLES_IN_IMAGE = "/usr/sbin/iptables";
 
 function _other(side: Side): Side {
   return side === "server" ? "client" : "server";

@@ -21,13 +21,12 @@ import type { DockerClient } from "../docker/client.ts";
 import { statusOf } from "../docker/engine_errors.ts";
 import { ensureImages, ensureMiddleboxImage, type LabImages } from "../docker/images.ts";
 import { checkHostPrograms, ensureProgramImages } from "./host_programs.ts";
-import { CAPTURE_UID, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
+import { CAPTURE_UID, IPTABLES_IN_IMAGE, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
 import type { ContainerHandle, ContainerSpec, EngineInfo } from "../docker/types.ts";
 import { LabEnvironmentError, PhaseTimeout, RunInterrupted } from "../errors.ts";
 import {
   ADDRESS_OFFSETS,
   type ContainersPlan,
-  IPTABLES_IN_IMAGE,
   MIDDLEBOX_OFFSET,
   pathRuleCommands,
   type PhaseTimeouts,
@@ -147,6 +146,8 @@ export async function runScenario(
   for (const p of [networking, volumesMade, preparing]) p.catch(() => {});
   const trace = await tracing;
   const startedAt = new Date().toISOString();
+  // The moments of a path's rules, cleared however the run ends.
+  const timers: ReturnType<typeof setTimeout>[] = [];
   let timedOut: string | null = null;
 
   try {
@@ -283,13 +284,15 @@ export async function runScenario(
     let ruleLog = "";
     const clientStart = performance.now();
     const iptables = async (command: string[], what: string) => {
-      const result = await middlebox!.exec(command, "0:0");
+      const said = await middlebox!.exec(command, "0:0").then(
+        (r) => `exit ${r.exitCode}${r.stderr.trim() ? ` (${r.stderr.trim()})` : ""}`,
+        (error) => `failed: ${(error as Error).message}`,
+      );
       ruleLog += `${Math.round(performance.now() - clientStart)} ms: ${what}: ${
         command.slice(1).join(" ")
-      }: exit ${result.exitCode}${result.stderr.trim() ? ` (${result.stderr.trim()})` : ""}\n`;
+      }: ${said}\n`;
     };
     // The path's rules from their moments, counted from the client's start.
-    const timers: ReturnType<typeof setTimeout>[] = [];
     const ruleWork: Promise<void>[] = [];
     const at = (ms: number, work: () => Promise<void>) => {
       if (ms === 0) ruleWork.push(work());
@@ -412,6 +415,7 @@ export async function runScenario(
     if (error instanceof RunInterrupted) error.collected = await collectedSoFar(containers, 3_000);
     throw error;
   } finally {
+    for (const timer of timers) clearTimeout(timer);
     await trace.finish().catch(() => {});
     progress.step(
       "clean",
