@@ -150,6 +150,73 @@ static int delete_default_routes(void)
 	return deleted;
 }
 
+/* `--route ADDR=GATEWAY`: route ADDR/32 through GATEWAY (the middlebox of a
+ * scenario's `path:`), over rtnetlink, before the probe, so that the probe
+ * and every packet to the peer cross the middlebox. Says what it did. */
+static void add_route(const char *spec)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		char attrs[64];
+	} req;
+	char answer[4096], addr[64];
+	struct in_addr dst, gw;
+	const char *eq = spec ? strchr(spec, '=') : NULL;
+
+	if (!spec)
+		return;
+	if (!eq || (size_t)(eq - spec) >= sizeof addr) {
+		printf("=== tcplab-hold: route: bad route %s\n", spec);
+		return;
+	}
+	memcpy(addr, spec, (size_t)(eq - spec));
+	addr[eq - spec] = '\0';
+	if (inet_pton(AF_INET, addr, &dst) != 1 || inet_pton(AF_INET, eq + 1, &gw) != 1) {
+		printf("=== tcplab-hold: route: bad route %s\n", spec);
+		return;
+	}
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_type = RTM_NEWROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	req.nh.nlmsg_seq = 1;
+	req.rt.rtm_family = AF_INET;
+	req.rt.rtm_dst_len = 32;
+	req.rt.rtm_table = RT_TABLE_MAIN;
+	req.rt.rtm_protocol = RTPROT_STATIC;
+	req.rt.rtm_scope = RT_SCOPE_UNIVERSE;
+	req.rt.rtm_type = RTN_UNICAST;
+	struct rtattr *a = (struct rtattr *)req.attrs;
+	a->rta_type = RTA_DST;
+	a->rta_len = RTA_LENGTH(sizeof dst);
+	memcpy(RTA_DATA(a), &dst, sizeof dst);
+	a = (struct rtattr *)(req.attrs + RTA_ALIGN(a->rta_len));
+	a->rta_type = RTA_GATEWAY;
+	a->rta_len = RTA_LENGTH(sizeof gw);
+	memcpy(RTA_DATA(a), &gw, sizeof gw);
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.rt) + 2 * RTA_ALIGN(RTA_LENGTH(sizeof dst));
+
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	int error = -1;
+	if (fd >= 0 && send(fd, &req, req.nh.nlmsg_len, 0) >= 0) {
+		ssize_t n = recv(fd, answer, sizeof answer, 0);
+		struct nlmsghdr *nh = (struct nlmsghdr *)answer;
+		if (n >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && nh->nlmsg_type == NLMSG_ERROR)
+			error = -((struct nlmsgerr *)NLMSG_DATA(nh))->error;
+	} else {
+		error = errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (error == 0)
+		printf("=== tcplab-hold: route: %s/32 via %s\n", addr, eq + 1);
+	else
+		printf("=== tcplab-hold: route: could not route %s/32 via %s: %s\n", addr, eq + 1,
+		       error > 0 ? errno_name(error) : "no answer");
+	fflush(stdout);
+}
+
+
 /* How long the client's holder meets silence before it says "no answer", in
  * ms, on its own clock, counted once a neighbour answered ARP
  * (PROBE_WINDOW_MS in lab/run/path_probe.ts, held to this by a test). */
@@ -258,7 +325,8 @@ static void probe_listen(int port)
 
 			inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
 			poll(&q, 1, 1000); /* the client's reset, at once */
-			(void)!read(c, &byte, 1);
+			/* never blocks: a reset lost on the way must not stop the holder */
+			(void)!recv(c, &byte, 1, MSG_DONTWAIT);
 			close(c);
 			printf("=== tcplab-hold: probe: accepted %s:%d\n", text, ntohs(peer.sin_port));
 		} else {
@@ -564,7 +632,7 @@ static void stop_capture(struct holder *h)
 	h->capture = 0;
 }
 
-int hold(const char *probe_spec, char **capture, int nsteps, char **steps)
+int hold(const char *route, const char *probe_spec, char **capture, int nsteps, char **steps)
 {
 	static const int sigs[] = { SIGUSR1, SIGUSR2, SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGCHLD };
 	struct holder h = { .go = -1, .out = { -1, -1 } };
@@ -587,6 +655,7 @@ int hold(const char *probe_spec, char **capture, int nsteps, char **steps)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	add_route(route);
 	probe(probe_spec);
 	if (getuid() == 0) {
 		start_children(&h, capture, nsteps, steps);

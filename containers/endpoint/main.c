@@ -1,9 +1,10 @@
 /*
  * tcplab: the endpoint program of the TCP teardown lab.
  *
- *   tcplab hold [--probe listen=PORT|connect=ADDR:PORT] [--capture PROGRAM ARG...]
+ *   tcplab hold [--route ADDR=GATEWAY] [--probe listen=PORT|connect=ADDR:PORT] [--capture PROGRAM ARG...]
  *               [--steps STEP...]
- *                        First, if asked, probes the path between two
+ *                        First, if asked, routes ADDR/32 through GATEWAY (a
+ *                        path with a middlebox), and probes the path between two
  *                        holders (one listens, the other connects). Keeps a network namespace alive (PID 1 of its
  *                        container, like a pod's pause container) and prints
  *                        the namespace's TCP counters and socket tables: once
@@ -35,8 +36,12 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "hold") == 0) {
 		char **capture = NULL, **steps = NULL;
-		const char *probe = NULL;
+		const char *probe = NULL, *route = NULL;
 		int i = 2, nsteps = 0;
+		if (i + 1 < argc && strcmp(argv[i], "--route") == 0) {
+			route = argv[i + 1];
+			i += 2;
+		}
 		if (i + 1 < argc && strcmp(argv[i], "--probe") == 0) {
 			probe = argv[i + 1];
 			i += 2;
@@ -57,7 +62,7 @@ int main(int argc, char **argv)
 			usage();
 			return 2;
 		}
-		return hold(probe, capture, nsteps, steps);
+		return hold(route, probe, capture, nsteps, steps);
 	}
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return run(argc - 1, argv + 1);

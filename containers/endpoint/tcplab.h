@@ -11,7 +11,7 @@
 #include <time.h>
 
 /* The modes: `tcplab hold ...` (holder.c) and `tcplab run STEP...` (steps.c). */
-int hold(const char *probe, char **capture, int nsteps, char **steps);
+int hold(const char *route, const char *probe, char **capture, int nsteps, char **steps);
 int run(int argc, char **argv);
 /* Both modes' command lines and every step, on stderr. */
 void usage(void);

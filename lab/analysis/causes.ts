@@ -103,6 +103,28 @@ const _CAUSES = {
       "(`TcpExt.TCPAbortOnTimeout`), with no RST on the wire.",
     sentence: () => `The connection was aborted after retransmissions went unanswered.`,
   },
+  "keepalive-timeout": {
+    meaning: "keepalive probes went unanswered: the keepalive timer reset the connection",
+    kernel:
+      "With SO_KEEPALIVE and nothing in flight, `tcp_keepalive_timer()` (net/ipv4/tcp_timer.c) sends a probe " +
+      "every TCP_KEEPINTVL after TCP_KEEPIDLE; once TCP_KEEPCNT went unanswered it sends RST " +
+      "(`tcp_send_active_reset()`, reason `TCP_KEEPALIVE_TIMEOUT`, `Tcp.OutRsts` +1) and ends the socket with " +
+      "`tcp_write_err()`: ETIMEDOUT for the program, `TcpExt.TCPAbortOnTimeout` +1. The only timeout that sends an RST.",
+    sentence: ({ who, peer }) =>
+      `The ${who}'s keepalive gave up: its probes to the ${peer} went unanswered, so its kernel reset the connection and its program got ETIMEDOUT.`,
+  },
+  "retransmission-timeout": {
+    meaning:
+      "sent data was never acknowledged: retransmissions ran out and the connection was dropped silently",
+    kernel:
+      "`tcp_retransmit_timer()` retransmits with exponential backoff until `tcp_write_timeout()` finds " +
+      "`net.ipv4.tcp_retries2` (or TCP_USER_TIMEOUT) exceeded; then `tcp_write_err()` ends the socket: ETIMEDOUT " +
+      "(or an ICMP error's sk_err_soft) for the program, `TcpExt.TCPAbortOnTimeout` +1, and no RST on the wire.",
+    sentence: ({ who }) =>
+      `${
+        who ? `The ${who}'s` : "The sender's"
+      } kernel gave up on the connection: its unacknowledged data was retransmitted until tcp_retries2 ran out, then the connection was dropped without an RST, and the program got ETIMEDOUT.`,
+  },
   "listener-closed": {
     meaning: "the listening socket closed while the connection waited to be accepted; it was reset",
     kernel: "Closing a listening socket resets every connection still in its accept queue " +
@@ -110,6 +132,20 @@ const _CAUSES = {
       "it looks like SO_LINGER {1, 0}; only the server's calls (no accept() for that peer) tell them apart.",
     sentence: ({ who }) =>
       `The ${who} reset the connection: it closed its listening socket while the connection still waited in the accept queue.`,
+  },
+  "path-reset": {
+    meaning: "a middlebox on the path (a firewall's REJECT) sent the RST; neither endpoint's kernel did",
+    kernel: "iptables' `REJECT --reject-with tcp-reset` answers from the middlebox's own kernel " +
+      "(`nf_send_reset()`, net/ipv4/netfilter/nf_reject_ipv4.c) with the address of the host the packet was for: " +
+      "the receiver cannot tell it from its peer's RST. No endpoint's `tcp:tcp_send_reset` fires and no endpoint's " +
+      "`Tcp.OutRsts` moves; the RST is in the receiver's capture and not in the peer's, and the rule's packet " +
+      "counter is the proof. A segment with the ACK bit is answered with `[R]`, its seq the segment's ack.",
+    sentence: ({ who, peer }) =>
+      `A middlebox on the path reset the connection: the ${peer} received an RST with the ${
+        who ?? "peer"
+      }'s address that the ${
+        who ?? "peer"
+      }'s kernel never sent; a firewall rule answered the ${peer}'s packet with it.`,
   },
   "unknown": {
     meaning: "the packets do not say (still open, unanswered SYN, stray RST)",

@@ -545,7 +545,15 @@ export class ConnectionStream implements RecordSink {
         checksumOk,
         f.wholeSegment,
       );
-      conn.teardown.add(fromOrig, flags, f.seq, f.ack, payload);
+      // The IP TTL (hop limit): an RST made by a hop between has another than its sender's packets.
+      conn.teardown.add(
+        fromOrig,
+        flags,
+        f.seq,
+        f.ack,
+        payload,
+        data[f.ipOffset + (f.ipVersion === 4 ? 8 : 7)],
+      );
     }
     if (synFromInactive && conn.zeek.orig.state !== "inactive") {
       conn.attemptDeadline = time + ZEEK_TCP_ATTEMPT_DELAY;

@@ -433,6 +433,7 @@ export function decodeTcp(record: CaptureRecord): TcpPacket | null {
     srcPort: f.srcPort,
     dstPort: f.dstPort,
     flags: f.flags,
+    ttl: data[v4 ? ip + 8 : ip + 7]!,
     seq: f.seq >>> 0,
     ack: f.ack >>> 0,
     window: f.window,

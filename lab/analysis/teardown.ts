@@ -121,7 +121,7 @@ export function classifyTeardown(conn: Connection): Teardown {
   const packets = conn.packets;
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!;
-    tracker.add(conn.directions[i] === "orig", p.flags, p.seq, p.ack, p.payloadLength);
+    tracker.add(conn.directions[i] === "orig", p.flags, p.seq, p.ack, p.payloadLength, p.ttl ?? -1);
   }
   return tracker.classify({
     isnOrig: conn.isn.orig,
@@ -186,6 +186,9 @@ class _Side {
   /** Pure SYNs sent. */
   syns = 0;
   synAcks = 0;
+  /** The IP TTL of this side's packets before the first RST (-1: unknown), and whether it varied. */
+  ttl = -1;
+  ttlMixed = false;
 
   /** Back to a fresh side (for reuse). */
   reset(): void {
@@ -206,6 +209,8 @@ class _Side {
     this.sentPayload = this.peerHadSentAtOwnPayload = this.peerHadSentAtFin = false;
     this.peerSentAtOwnPayload = this.peerSentAtFin = 0;
     this.syns = this.synAcks = 0;
+    this.ttl = -1;
+    this.ttlMixed = false;
     this.lastAck = this.previousAck = 0;
     this.lastAckIndex = this.previousAckIndex = -1;
   }
@@ -274,6 +279,7 @@ export class TeardownTracker {
   #ackedAtReset = 0;
   #hadAckedAtReset = false;
   #resetAnswers: number | null = null;
+  #resetTtl = -1;
   // Trailing unanswered retransmissions (frozen at the first RST).
   #runOrig = false;
   #runCount = 0;
@@ -290,6 +296,7 @@ export class TeardownTracker {
     this.#sentAtResetOrig = this.#sentAtResetResp = this.#ackedAtReset = 0;
     this.#hadSentAtResetOrig = this.#hadSentAtResetResp = this.#hadAckedAtReset = false;
     this.#resetAnswers = null;
+    this.#resetTtl = -1;
     this.#runOrig = this.#hasRun = false;
     this.#runCount = 0;
   }
@@ -304,8 +311,11 @@ export class TeardownTracker {
     return this.#resetIndex !== -1;
   }
 
-  /** One segment, in capture order: from the originator or not, its flags, numbers and payload length. */
-  add(fromOrig: boolean, flags: number, seq: number, ack: number, payloadLength: number): void {
+  /**
+   * One segment, in capture order: from the originator or not, its flags, numbers and payload length,
+   * and its IP TTL (-1 when unknown).
+   */
+  add(fromOrig: boolean, flags: number, seq: number, ack: number, payloadLength: number, ttl = -1): void {
     seq |= 0;
     ack |= 0;
     const index = this.#count++;
@@ -351,9 +361,14 @@ export class TeardownTracker {
       this.#ackedAtReset = own.hiAck;
       this.#hadAckedAtReset = own.hasAck;
       this.#resetAnswers = hasAck ? null : peer.lastAckOf(seq);
+      this.#resetTtl = ttl;
       return;
     }
     own.packetsBeforeReset++;
+    if (ttl >= 0) {
+      if (own.ttl === -1) own.ttl = ttl;
+      else if (own.ttl !== ttl) own.ttlMixed = true;
+    }
     if (hasAck) {
       if (!own.hasAck || _after(ack, own.hiAck)) {
         own.hiAck = ack;
@@ -413,6 +428,7 @@ export class TeardownTracker {
     f.ackedAtReset.value = this.#ackedAtReset;
     f.ackedAtReset.has = this.#hadAckedAtReset;
     f.resetAnswers = this.#resetAnswers;
+    f.resetTtl = this.#resetTtl;
     f.run = this.#hasRun && this.#runCount > 0
       ? { by: this.#runOrig ? "orig" : "resp", count: this.#runCount }
       : null;
@@ -432,6 +448,8 @@ interface _Facts {
   sentAtResetResp: _Seq;
   ackedAtReset: _Seq;
   resetAnswers: number | null;
+  /** The first RST's IP TTL, -1 when unknown. */
+  resetTtl: number;
   run: { by: Direction; count: number } | null;
 }
 
@@ -447,6 +465,7 @@ const _FACTS: _Facts = {
   sentAtResetResp: { value: 0, has: false },
   ackedAtReset: { value: 0, has: false },
   resetAnswers: null,
+  resetTtl: -1,
   run: null,
 };
 
@@ -712,6 +731,28 @@ class _Classifier {
   }
 
   #resetCauses(t: Teardown, resetBy: Direction): CauseCandidate[] {
+    const causes = this.#endpointResetCauses(t, resetBy);
+    // An RST whose TTL differs from every other packet of its sender was made by a hop between: what its
+    // sender's own kernel would have meant by a reset does not apply.
+    const sender = this.side(resetBy);
+    const ttl = this.facts.resetTtl;
+    if (ttl < 0 || sender.ttl < 0 || sender.ttlMixed || ttl === sender.ttl) return causes;
+    return [{
+      cause: "path-reset",
+      confidence: "likely",
+      reason: this.text
+        ? `the RST's IP TTL (${ttl}) differs from that of every other packet the ${
+          _side(resetBy)
+        } sent (${sender.ttl}): a hop between (a firewall's REJECT, a load balancer) made it, not the ${
+          _side(resetBy)
+        }'s kernel`
+        : "",
+      settledBy:
+        "the other end's capture (an RST from the path is not there) and the firewall's rule counters",
+    }];
+  }
+
+  #endpointResetCauses(t: Teardown, resetBy: Direction): CauseCandidate[] {
     const side = _side(resetBy);
     const peer = _other(resetBy);
     const finFirst = t.finBeforeReset?.[resetBy] ?? false;

@@ -72,6 +72,8 @@ export interface TcpPacket {
   /** Raw 32-bit sequence and acknowledgement numbers. */
   seq: number;
   ack: number;
+  /** IPv4 TTL or IPv6 hop limit. */
+  ttl?: number;
   /** Raw window field (unscaled, as tcpdump prints it). */
   window: number;
   /** TCP payload length computed from the IP header (not limited by the snapshot length). */

@@ -277,6 +277,22 @@ export class DockerClient {
         if (!file) throw new Error(`${path} is not in the archive of container ${name}`);
         return file;
       },
+      async exec(cmd: string[], user: string) {
+        const exec = await container.exec({ Cmd: cmd, User: user, AttachStdout: true, AttachStderr: true });
+        const stream = await exec.start({ hijack: true, stdin: false });
+        const out: Uint8Array[] = [];
+        const err: Uint8Array[] = [];
+        await new Promise<void>((resolve, reject) => {
+          docker.modem.demuxStream(stream, { write: (c: Uint8Array) => out.push(c) }, {
+            write: (c: Uint8Array) => err.push(c),
+          });
+          stream.on("end", () => resolve());
+          stream.on("error", reject);
+        });
+        const text = (chunks: Uint8Array[]) => Buffer.concat(chunks).toString("utf8");
+        const exitCode = ((await exec.inspect()).ExitCode ?? -1) as number;
+        return { exitCode, stdout: text(out), stderr: text(err) };
+      },
       async remove() {
         await removeContainer(container);
       },

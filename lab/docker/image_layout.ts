@@ -10,3 +10,6 @@ export const CAPTURE_UID = 101;
 
 /** Where a host program's image holds strace, which runs the program traced. */
 export const STRACE_IN_IMAGE = "/usr/bin/strace";
+
+/** Where the middlebox's image has this host's iptables. */
+export const IPTABLES_IN_IMAGE = "/usr/sbin/iptables";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CAPTURE_UID } from "./image_layout.ts";
+import { CAPTURE_UID, IPTABLES_IN_IMAGE } from "./image_layout.ts";
 import { makeTar, type TarEntry } from "../util/tar.ts";
 import { LabEnvironmentError } from "../errors.ts";
 import type { Progress } from "../util/progress.ts";
@@ -62,6 +62,73 @@ export async function ensureImages(docker: DockerClient, progress: Progress): Pr
     progress.step("build", `built ${endpoint} in ${Math.round(performance.now() - started)} ms`);
   }
   return { endpoint, id: await docker.imageId(endpoint) };
+}
+
+/** Folders where a host's iptables keeps its extensions, which it loads at run time. */
+const XTABLES_DIRS = [
+  "/usr/lib/x86_64-linux-gnu/xtables",
+  "/usr/lib/aarch64-linux-gnu/xtables",
+  "/usr/lib/xtables",
+];
+
+/**
+ * The middlebox's image: the endpoint image (its holder and tcpdump) plus
+ * this host's iptables, the libraries it links to, and its xtables
+ * extensions with theirs. Built only for a scenario with a `path:`; the tag
+ * hashes the endpoint's tag and the files' stamps.
+ */
+export async function ensureMiddleboxImage(
+  docker: DockerClient,
+  progress: Progress,
+  endpoint: string,
+): Promise<LabImages> {
+  const iptables = await Deno.realPath(await findProgram("iptables", "apt-get install -y iptables"));
+  const libraries = await sharedLibraries(iptables, "apt-get install --reinstall iptables");
+  const xtables = await _firstFolder(XTABLES_DIRS);
+  if (xtables === null) {
+    throw new LabEnvironmentError(
+      `Cannot build the middlebox's image: iptables' extensions are in none of ${XTABLES_DIRS.join(", ")}`,
+      "install iptables from the distribution's packages (apt-get install -y iptables)",
+    );
+  }
+  const extensions: string[] = [];
+  for await (const entry of Deno.readDir(xtables)) {
+    if (entry.isFile && entry.name.endsWith(".so")) extensions.push(`${xtables}/${entry.name}`);
+  }
+  extensions.sort();
+  const extensionLibraries = new Set<string>();
+  for (const extension of extensions) {
+    for (const l of await sharedLibraries(extension, "apt-get install --reinstall iptables")) {
+      if (!libraries.includes(l)) extensionLibraries.add(l);
+    }
+  }
+  const copied: Array<[string, string]> = [
+    [iptables, IPTABLES_IN_IMAGE],
+    ...[...libraries, ...extensionLibraries, ...extensions].map((l): [string, string] => [l, l]),
+  ];
+  const dockerfile = new TextEncoder().encode(`FROM ${endpoint}\nCOPY rootfs/ /\n`);
+  const tag = `tcplab-middlebox:${await shortHash(
+    RECIPE_VERSION,
+    endpoint,
+    iptables,
+    fileStamps(copied.map(([f]) => f)),
+  )}`;
+  if (!(await docker.imageExists(tag))) {
+    const context = makeTar([
+      { path: "Dockerfile", data: dockerfile, mode: 0o644 },
+      ...await hostFiles(copied),
+    ]);
+    progress.step("build", `building image ${tag} (the endpoint image, this host's iptables)`);
+    await docker.buildImage(context, tag, { [LAB_LABEL]: "1" });
+  }
+  return { endpoint: tag, id: await docker.imageId(tag) };
+}
+
+async function _firstFolder(paths: string[]): Promise<string | null> {
+  for (const path of paths) {
+    if (await Deno.stat(path).then((i) => i.isDirectory, () => false)) return path;
+  }
+  return null;
 }
 
 function rootFiles(tcplab: Uint8Array): TarEntry[] {

@@ -59,7 +59,16 @@ export interface ContainerHandle {
   wait(): Promise<number>;
   /** Read one file out of the container's filesystem (volumes included). */
   readFile(path: string): Promise<Uint8Array>;
+  /** Run a command in the running container as `user` and wait for it: its exit code and output. */
+  exec(cmd: string[], user: string): Promise<ExecResult>;
   remove(): Promise<void>;
+}
+
+/** What a command run in a container ended with. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
 }
 
 /** A resource carrying the lab's label, as `listLabelled` finds it. */

@@ -81,6 +81,13 @@ export interface RunArtifacts {
   sides: Record<Side, SideArtifacts>;
   trace: TraceArtifacts;
   environment: EnvironmentRecord;
+  /**
+   * The port of the holders' probe of the path, when the run probed: a probe connection whose end came
+   * after a capture had started is the lab's own, not the scenario's.
+   */
+  probePort?: number;
+  /** The middlebox of a scenario with `path:`; absent without one. */
+  middlebox?: MiddleboxArtifacts;
   /** Phase that timed out, if any, and what was waited for. */
   timedOut: string | null;
   /** Wall-clock durations of the phases, ms. */
@@ -107,4 +114,19 @@ export function parseCaptureStats(stderr: string): CaptureStats | null {
   const droppedByKernel = number("dropped by kernel");
   if (captured === null || receivedByFilter === null || droppedByKernel === null) return null;
   return { captured, receivedByFilter, droppedByKernel };
+}
+
+/** What the middlebox of a run collected: its capture, its holder's snapshots, its rules' log and counters. */
+export interface MiddleboxArtifacts {
+  address: string;
+  /** "middlebox.pcap". */
+  pcapFile: string;
+  pcap: Uint8Array | null;
+  captureStats: CaptureStats | null;
+  /** Its holder's stdout: the snapshots before and after. */
+  holderLog: string;
+  /** One line per iptables command run in it: ms after the client's start, the command, its exit code. */
+  ruleLog: string;
+  /** `iptables -L FORWARD -v -x -n` after the run: each rule's packet counter. */
+  counters: string;
 }

@@ -152,6 +152,37 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     ],
     instead: "Look at the path between the hosts and at the peer's health.",
   }),
+  "keepalive-timeout": ({ who, peer }) => ({
+    plain: [
+      `The ${who} had keepalive on. Once the connection was idle, its kernel probed the ${peer}; no probe was ` +
+      `answered, so after the last one it reset the connection and the ${who}'s pending call failed with ETIMEDOUT.`,
+    ],
+    why: [
+      "`tcp_keepalive_timer()` (net/ipv4/tcp_timer.c) sends a probe each TCP_KEEPINTVL after TCP_KEEPIDLE; after " +
+      "TCP_KEEPCNT unanswered probes it calls `tcp_send_active_reset()` (reason `TCP_KEEPALIVE_TIMEOUT`) and " +
+      "`tcp_write_err()` (ETIMEDOUT, `TcpExt.TCPAbortOnTimeout`).",
+    ],
+    instead:
+      `Look at what stopped the ${peer}'s answers: a path that drops packets (a firewall, an expired NAT ` +
+      "mapping) or a peer that is gone; keepalive did its job by noticing.",
+  }),
+  "retransmission-timeout": ({ peer }) => ({
+    plain: [
+      `Data was sent that the ${
+        peer === "peer" ? "other side" : peer
+      } never acknowledged. The sender's kernel ` +
+      "retransmitted it with growing gaps until tcp_retries2 ran out, then dropped the connection without sending " +
+      "anything; the sender's pending call failed with ETIMEDOUT.",
+    ],
+    why: [
+      "`tcp_retransmit_timer()` -> `tcp_write_timeout()` (net/ipv4/tcp_timer.c) gives up once the time modelled " +
+      "from `net.ipv4.tcp_retries2` (or TCP_USER_TIMEOUT) has passed; `tcp_write_err()` sets ETIMEDOUT, counts " +
+      "`TcpExt.TCPAbortOnTimeout` and sends no RST.",
+    ],
+    instead:
+      "Look at the path between the hosts and at the receiver's health; TCP_USER_TIMEOUT bounds how long " +
+      "a program waits for this.",
+  }),
   "listener-closed": ({ who, peer, rst }) => ({
     plain: [
       `The handshake completed in the ${who}'s kernel, so the ${peer} saw an established connection, but the ${who} program ` +
@@ -171,6 +202,21 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
       `Stop accepting gracefully: before closing the listener, accept what is queued and close those connections ` +
       `properly (or let a new process take over the same socket, SO_REUSEPORT or a passed descriptor), so that ` +
       `queued clients get an answer or a FIN instead of a reset.`,
+  }),
+  "path-reset": ({ who, peer }) => ({
+    plain: [
+      `The RST the ${peer} received carried the ${who}'s address, but the ${who}'s kernel never sent it: the ${who}'s ` +
+      `capture does not have it and the kernel's trace shows no reset sent in the ${who}'s namespace. A firewall ` +
+      `between them (the lab's middlebox, with an iptables REJECT rule) answered the ${peer}'s packet with a reset ` +
+      `in the ${who}'s name, and the rule's packet counter moved.`,
+    ],
+    why: [
+      "`REJECT --reject-with tcp-reset` calls `nf_send_reset()` (net/ipv4/netfilter/nf_reject_ipv4.c) in the " +
+      "middlebox's kernel: it builds the RST from the rejected segment's addresses and numbers, so it looks like " +
+      "the peer's. No endpoint's `tcp:tcp_send_reset` fires and no endpoint's `Tcp.OutRsts` moves.",
+    ],
+    instead: "Find the firewall or load balancer on the path and the rule that rejects this traffic; " +
+      "compare captures on both ends: a reset seen only on one end came from the path.",
   }),
   "unknown": () => ({
     plain: ["The packets and the kernel evidence do not match a teardown the lab knows."],

@@ -272,7 +272,17 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   const lines = ["**The proof:**", ""];
   const resetter = conn.resetBy;
   const resetPacket = conn.packets.find((p) => p.capture === primaryCapture(conn) && p.flags.startsWith("R"));
-  if (resetPacket) {
+  const fromPath = conn.cause === "path-reset";
+  if (resetPacket && fromPath) {
+    const receiver = resetPacket.from === "client" ? "server" : "client";
+    lines.push(
+      `- Packets: the ${receiver} received ${
+        code(`Flags [${resetPacket.flags}], seq ${resetPacket.seq}`)
+      } with the ${resetPacket.from}'s address at ${resetPacket.ms.toFixed(3)} ms.`,
+    );
+    const proof = conn.candidates.find((c) => c.cause === "path-reset")?.reason.split("; ") ?? [];
+    for (const line of proof) lines.push(`- Where it came from: ${escapeText(line)}.`);
+  } else if (resetPacket) {
     lines.push(
       `- Packets: the ${resetPacket.from} sent ${
         code(
@@ -327,7 +337,9 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
     );
   }
   const count = conn.facts.unreadCount;
-  if (count !== null && resetter !== null && conn.facts.unreadBytes !== null && count.delivered > 0) {
+  if (
+    !fromPath && count !== null && resetter !== null && conn.facts.unreadBytes !== null && count.delivered > 0
+  ) {
     const peer = resetter === "client" ? "server" : "client";
     lines.push(
       `- Unread when the ${resetter}'s socket closed: ${_bytes(conn.facts.unreadBytes)}, the ${

@@ -11,12 +11,19 @@
  */
 
 import type { ContainerRecord } from "../evidence/artifacts.ts";
-import { CAPTURE_UID, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
+import { CAPTURE_UID, IPTABLES_IN_IMAGE, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
 import { sideCommand, sideEnv } from "../scenario/steps.ts";
 import type { StepTarget } from "../scenario/step_table.ts";
-import { isHostProgram, isStepsSide, type Scenario, type Side, type SideSpec } from "../scenario/types.ts";
+import {
+  isHostProgram,
+  isStepsSide,
+  type PathRule,
+  type Scenario,
+  type Side,
+  type SideSpec,
+} from "../scenario/types.ts";
 import { STRACE_OPTIONS } from "../evidence/syscall_trace.ts";
 import { plannedProbe, probeArgs } from "./path_probe.ts";
 
@@ -72,6 +79,23 @@ export const STEPS_USER = "65534:65534";
 /** Each side's address in the run's subnet: its offset from the subnet's first address. */
 export const ADDRESS_OFFSETS: Readonly<Record<Side, number>> = { server: 2, client: 3 };
 
+/** The middlebox's address in the run's subnet (a scenario with `path:`), as an offset like ADDRESS_OFFSETS. */
+export const MIDDLEBOX_OFFSET = 4;
+
+/**
+ * What the middlebox keeps: NET_ADMIN for iptables (run in it after its
+ * start), NET_RAW, SETUID, SETGID and CHOWN for tcpdump, KILL for its holder.
+ */
+export const MIDDLEBOX_CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "CHOWN", "KILL"];
+
+/** The middlebox of a run whose scenario has a `path:`. */
+export interface MiddleboxPlan {
+  /** Its capture volume, mounted at /cap. */
+  volume: string;
+  /** Its rules, in the scenario's order. */
+  rules: PathRule[];
+}
+
 /**
  * Where a side's program runs: started by the namespace holder (the lab's
  * own steps: telling a process to go is quicker than starting a container),
@@ -113,6 +137,8 @@ export interface RunPlan {
   sharedMoment: boolean;
   /** The port of the holders' probe of the path (lab/run/path_probe.ts), or null to skip it. */
   probe: number | null;
+  /** The middlebox, for a scenario with a `path:` (absent without one: two containers, as always). */
+  middlebox?: MiddleboxPlan;
 }
 
 /** What {@link planRun} needs besides the scenario. */
@@ -163,6 +189,7 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
       : "none",
     sharedMoment,
     probe: plannedProbe(scenario),
+    ...(scenario.path ? { middlebox: { volume: `${name}-middlebox-cap`, rules: scenario.path.rules } } : {}),
   };
 }
 
@@ -176,6 +203,8 @@ export interface ContainersPlanOptions {
   atBaseNs?: bigint;
   /** The image built for each side that runs a program of this host. */
   programImages?: Partial<Record<Side, string>>;
+  /** The middlebox's image and address, when the plan has one. */
+  middlebox?: { image: string; address: string };
 }
 
 /** A side's containers, as the run creates them. */
@@ -195,6 +224,8 @@ export interface SideContainers {
 /** Every container of a run, and how the report describes them. */
 export interface ContainersPlan {
   sides: Record<Side, SideContainers>;
+  /** The middlebox's holder (its capture, and iptables run in it), when the plan has one. */
+  middlebox?: ContainerSpec;
   /** The report's list of the run's containers and processes, with their users and capabilities. */
   environment: ContainerRecord[];
 }
@@ -229,6 +260,10 @@ export function planContainers(
     port: scenario.port,
     atBaseNs: options.atBaseNs ?? 0n,
   };
+  const middlebox = plan.middlebox ? options.middlebox : undefined;
+  if (plan.middlebox && !middlebox) {
+    throw new TypeError("The plan has a middlebox, but no image or address for it");
+  }
   const side = (side: Side): SideContainers => {
     const spec = scenario[side];
     const place = plan.programs[side];
@@ -238,6 +273,7 @@ export function planContainers(
       image: options.image,
       cmd: [
         "hold",
+        ...(middlebox ? ["--route", `${options.addresses[_other(side)]}=${middlebox.address}`] : []),
         ...probeArgs(side, options.addresses.server, plan.probe),
         "--capture",
         ..._tcpdumpCommand(side),
@@ -312,7 +348,98 @@ export function planContainers(
       }]),
     ];
   });
-  return { sides, environment };
+  if (!plan.middlebox || !middlebox) return { sides, environment };
+  const box: ContainerSpec = {
+    name: `${plan.name}-middlebox`,
+    image: middlebox.image,
+    cmd: ["hold", "--capture", ..._tcpdumpCommand("middlebox")],
+    labels: { ...plan.labels, "tcplab.role": "middlebox" },
+    attachment: { network: plan.network, ipv4: middlebox.address },
+    capAdd: MIDDLEBOX_CAPABILITIES,
+    user: "0:0",
+    volumes: { "/cap": plan.middlebox.volume },
+    // It forwards between the sides, and sends no redirect that would let them bypass it.
+    sysctls: {
+      "net.ipv6.conf.all.disable_ipv6": "1",
+      "net.ipv6.conf.default.disable_ipv6": "1",
+      "net.ipv4.ip_forward": "1",
+      "net.ipv4.conf.all.send_redirects": "0",
+      "net.ipv4.conf.default.send_redirects": "0",
+      "net.ipv4.conf.eth0.send_redirects": "0",
+    },
+  };
+  return {
+    sides,
+    middlebox: box,
+    environment: [
+      ...environment,
+      {
+        name: box.name,
+        role: "middlebox (routes between the sides; its holder starts tcpdump; iptables runs in it)",
+        image: middlebox.image,
+        user: "0:0; it keeps NET_ADMIN for the path's iptables rules",
+        capabilities: MIDDLEBOX_CAPABILITIES,
+      },
+    ],
+  };
+}
+
+/** One path rule as iptables commands in the middlebox: adding it, and deleting it at its window's end. */
+export interface PathRuleCommands {
+  /** The rule's comment, by which its counter is found in `iptables -L -v -x -n`. */
+  comment: string;
+  add: string[];
+  delete: string[];
+  fromMs: number;
+  untilMs: number | null;
+}
+
+/**
+ * The iptables commands of a path's rules, in the FORWARD chain of the
+ * middlebox: a blackhole drops every packet to the side, a reject answers
+ * TCP with a reset (REJECT --reject-with tcp-reset).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const [rule] = pathRuleCommands(
+ *   [{ to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null }],
+ *   { server: "10.200.0.2", client: "10.200.0.3" },
+ * );
+ * assert.deepEqual(rule!.add, [
+ *   "/usr/sbin/iptables", "-w", "-A", "FORWARD", "-d", "10.200.0.2/32", "-p", "tcp",
+ *   "-m", "comment", "--comment", "tcplab-path-1", "-j", "REJECT", "--reject-with", "tcp-reset",
+ * ]);
+ * assert.equal(rule!.delete[2], "-D");
+ * ```
+ */
+export function pathRuleCommands(rules: PathRule[], addresses: Record<Side, string>): PathRuleCommands[] {
+  return rules.map((rule, i) => {
+    const comment = `tcplab-path-${i + 1}`;
+    const match = [
+      "FORWARD",
+      "-d",
+      `${addresses[rule.to]}/32`,
+      ...(rule.action === "reject-tcp-reset" ? ["-p", "tcp"] : []),
+      "-m",
+      "comment",
+      "--comment",
+      comment,
+      "-j",
+      ...(rule.action === "reject-tcp-reset" ? ["REJECT", "--reject-with", "tcp-reset"] : ["DROP"]),
+    ];
+    return {
+      comment,
+      add: [IPTABLES_IN_IMAGE, "-w", "-A", ...match],
+      delete: [IPTABLES_IN_IMAGE, "-w", "-D", ...match],
+      fromMs: rule.fromMs,
+      untilMs: rule.untilMs,
+    };
+  });
+}
+
+function _other(side: Side): Side {
+  return side === "server" ? "client" : "server";
 }
 
 /**
@@ -330,7 +457,7 @@ export function subnetAddress(subnet: string, offset: number): string {
 }
 
 /** tcpdump as the holder starts it: nanosecond stamps, every packet written as it comes. */
-function _tcpdumpCommand(side: Side): string[] {
+function _tcpdumpCommand(side: Side | "middlebox"): string[] {
   return [
     "/usr/bin/tcpdump",
     "-i",

@@ -19,14 +19,16 @@ import { parseSnapshots } from "../evidence/snapshot.ts";
 import { parseProcNetTcp } from "../evidence/sockets.ts";
 import type { DockerClient } from "../docker/client.ts";
 import { statusOf } from "../docker/engine_errors.ts";
-import { ensureImages, type LabImages } from "../docker/images.ts";
+import { ensureImages, ensureMiddleboxImage, type LabImages } from "../docker/images.ts";
 import { checkHostPrograms, ensureProgramImages } from "./host_programs.ts";
-import { CAPTURE_UID, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
+import { CAPTURE_UID, IPTABLES_IN_IMAGE, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
 import type { ContainerHandle, ContainerSpec, EngineInfo } from "../docker/types.ts";
 import { LabEnvironmentError, PhaseTimeout, RunInterrupted } from "../errors.ts";
 import {
   ADDRESS_OFFSETS,
   type ContainersPlan,
+  MIDDLEBOX_OFFSET,
+  pathRuleCommands,
   type PhaseTimeouts,
   planContainers,
   planRun,
@@ -121,9 +123,13 @@ export async function runScenario(
   // many scenarios on one engine asks once and passes the answers (or the promises of them).
   const tracing = options.noTrace ? Promise.resolve(noTrace(options.noTrace)) : startTrace(prefix);
   const networking = createNetwork(docker, plan.network, plan.labels);
-  const volumesMade = Promise.all(SIDES.map(async (side) => {
-    await docker.createVolume(plan.volumes[side], plan.labels);
-    volumes.push(plan.volumes[side]);
+  const volumeNames = [
+    ...SIDES.map((side) => plan.volumes[side]),
+    ...(plan.middlebox ? [plan.middlebox.volume] : []),
+  ];
+  const volumesMade = Promise.all(volumeNames.map(async (volume) => {
+    await docker.createVolume(volume, plan.labels);
+    volumes.push(volume);
   }));
   const preparing = Promise.all([
     options.engine ?? docker.info(),
@@ -140,6 +146,8 @@ export async function runScenario(
   for (const p of [networking, volumesMade, preparing]) p.catch(() => {});
   const trace = await tracing;
   const startedAt = new Date().toISOString();
+  // The moments of a path's rules, cleared however the run ends.
+  const timers: ReturnType<typeof setTimeout>[] = [];
   let timedOut: string | null = null;
 
   try {
@@ -153,9 +161,19 @@ export async function runScenario(
       client: subnetAddress(subnet, ADDRESS_OFFSETS.client),
     };
     await reach("start", `network ${prefix} (${subnet}, internal)`);
+    const middleboxImage = plan.middlebox
+      ? await withTimeout(
+        ensureMiddleboxImage(docker, progress, images.endpoint),
+        timeouts.build,
+        "build: the middlebox's image",
+        options.signal,
+      )
+      : null;
+    const middleboxAddress = subnetAddress(subnet, MIDDLEBOX_OFFSET);
     const planned = {
       image: images.endpoint,
       addresses,
+      ...(middleboxImage ? { middlebox: { image: middleboxImage.endpoint, address: middleboxAddress } } : {}),
       programImages: Object.fromEntries(Object.entries(programImages).map(([side, i]) => [side, i.tag])),
     };
     const made: ContainersPlan = planContainers(scenario, plan, planned);
@@ -173,6 +191,20 @@ export async function runScenario(
       server: plan.programs.server === "holder" ? made.sides.server.command : [],
       client: plan.programs.client === "holder" ? made.sides.client.command : [],
     };
+    // A path's middlebox first: the holders route through it from their start, the probe included.
+    const middlebox = made.middlebox ? await create(made.middlebox) : null;
+    if (middlebox) {
+      await middlebox.start();
+      await withTimeout(
+        Promise.all([
+          snapshotDone(middlebox, 1, timeouts.start),
+          captureListening(middlebox, timeouts.start),
+        ]),
+        timeouts.start,
+        "start: the middlebox",
+        options.signal,
+      );
+    }
     const holders = await Promise.all(sides.map((side) => create(made.sides[side].holder)));
     await Promise.all(holders.map((h) => h.start()));
     await reach("start:holders", null);
@@ -248,6 +280,29 @@ export async function runScenario(
       await reach("run:client", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
     }
     const client = await program("client", 1);
+    const rules = middlebox ? pathRuleCommands(plan.middlebox!.rules, addresses) : [];
+    let ruleLog = "";
+    const clientStart = performance.now();
+    const iptables = async (command: string[], what: string) => {
+      const said = await middlebox!.exec(command, "0:0").then(
+        (r) => `exit ${r.exitCode}${r.stderr.trim() ? ` (${r.stderr.trim()})` : ""}`,
+        (error) => `failed: ${(error as Error).message}`,
+      );
+      ruleLog += `${Math.round(performance.now() - clientStart)} ms: ${what}: ${
+        command.slice(1).join(" ")
+      }: ${said}\n`;
+    };
+    // The path's rules from their moments, counted from the client's start.
+    const ruleWork: Promise<void>[] = [];
+    const at = (ms: number, work: () => Promise<void>) => {
+      if (ms === 0) ruleWork.push(work());
+      else timers.push(setTimeout(() => ruleWork.push(work()), ms));
+    };
+    for (const rule of rules) {
+      at(rule.fromMs, () => iptables(rule.add, `add ${rule.comment}`));
+      if (rule.untilMs !== null) at(rule.untilMs, () => iptables(rule.delete, `delete ${rule.comment}`));
+    }
+    await Promise.all(ruleWork);
     await client?.go();
     const programs = [server, client];
     await reach("run:programs", null);
@@ -272,13 +327,18 @@ export async function runScenario(
         if (p) exitCodes[sides[i]!] = await withTimeout(p.exited(), 5_000, "killed programs", undefined);
       })).catch(() => {});
     }
+    for (const timer of timers) clearTimeout(timer);
+    await Promise.allSettled(ruleWork);
+    const ruleCounters = middlebox
+      ? (await middlebox.exec([IPTABLES_IN_IMAGE, "-w", "-L", "FORWARD", "-v", "-x", "-n"], "0:0")).stdout
+      : "";
     phase("run");
     await reach("flush", "counters after the run, then stopping the captures");
 
     // 4. Each holder takes the "after" snapshot, while its namespace still exists, then stops
     // tcpdump and waits for it (SIGUSR2); it stays, so that its pcap can be read.
     await withTimeout(
-      Promise.all(holders.map((h) => stopCapture(h, timeouts.flush))),
+      Promise.all([...holders, ...(middlebox ? [middlebox] : [])].map((h) => stopCapture(h, timeouts.flush))),
       timeouts.flush,
       "flush: tcpdump to write its last packets and stop",
       options.signal,
@@ -291,8 +351,11 @@ export async function runScenario(
       "collect: the captures",
       options.signal,
     );
+    const middleboxPcap = middlebox
+      ? await middlebox.readFile("/cap/middlebox.pcap").catch(() => null)
+      : null;
     // The holders are done: let them exit now, so that removing them needs no kill.
-    await Promise.all(holders.map((h) => h.signal("SIGTERM")));
+    await Promise.all([...holders, ...(middlebox ? [middlebox] : [])].map((h) => h.signal("SIGTERM")));
     phase("collect");
 
     const sideArtifacts = (side: Side, i: number, p: ProgramHandle | null): SideArtifacts => ({
@@ -316,6 +379,20 @@ export async function runScenario(
       startedAt,
       sides: { server: sideArtifacts("server", 0, server), client: sideArtifacts("client", 1, client) },
       trace: traceArtifacts,
+      ...(plan.probe !== null ? { probePort: plan.probe } : {}),
+      ...(middlebox
+        ? {
+          middlebox: {
+            address: middleboxAddress,
+            pcapFile: "middlebox.pcap",
+            pcap: middleboxPcap,
+            captureStats: parseCaptureStats(captureStderr(middlebox.logs.text("stderr"))),
+            holderLog: holderOwnLog(middlebox.logs.text("stdout")),
+            ruleLog,
+            counters: ruleCounters,
+          },
+        }
+        : {}),
       environment: {
         kernel: engine.kernelVersion,
         dockerVersion: engine.version,
@@ -326,6 +403,7 @@ export async function runScenario(
         images: {
           [images.endpoint]: images.id,
           ...Object.fromEntries(Object.values(programImages).map((i) => [i.tag, i.id])),
+          ...(middleboxImage ? { [middleboxImage.endpoint]: middleboxImage.id } : {}),
         },
         imageSizes: Object.fromEntries(Object.values(programImages).map((i) => [i.tag, i.size])),
         containers: made.environment,
@@ -338,6 +416,7 @@ export async function runScenario(
     if (error instanceof RunInterrupted) error.collected = await collectedSoFar(containers, 3_000);
     throw error;
   } finally {
+    for (const timer of timers) clearTimeout(timer);
     await trace.finish().catch(() => {});
     progress.step(
       "clean",

@@ -10,7 +10,7 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAM
 import type { ConnState } from "../analysis/types.ts";
 import { CAUSE_IDS, type CauseId, isCauseId } from "../analysis/causes.ts";
 import { EVENT_WORDS, type EventWord, isStepName, type Step, STEP_NAMES, STEPS } from "./step_table.ts";
-import type { Expectation, HostProgram, Scenario, Side, SideSpec } from "./types.ts";
+import type { Expectation, HostProgram, PathRule, PathSpec, Scenario, Side, SideSpec } from "./types.ts";
 
 /** A scenario file that cannot be used: where, and what was expected there. */
 export class ScenarioError extends SyntaxError {
@@ -88,6 +88,7 @@ export function parseScenario(text: string, file: string): Scenario {
     "contrast",
     "retry",
     "timeouts",
+    "path",
   ]);
   const name = r.string("name", true)!;
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
@@ -116,6 +117,8 @@ export function parseScenario(text: string, file: string): Scenario {
       if (seconds !== null) scenario.timeouts[p] = seconds * 1000;
     }
   }
+  const path = r.node("path");
+  if (path !== undefined) scenario.path = readPath(path, fail);
   const retry = r.map("retry", false);
   if (retry) {
     retry.only(["until", "attempts"]);
@@ -216,6 +219,35 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
     return fail(node, path, `${value} is out of range; expected ${min} to ${max}`);
   }
   return value;
+}
+
+/**
+ * `path:` is a list of rules, each `to: server|client`, then `blackhole: true`
+ * or `reject: tcp-reset`, and optionally `from-ms` and `until-ms` (counted
+ * from the client's start).
+ */
+function readPath(node: Node, fail: Fail): PathSpec {
+  if (!isSeq(node)) return fail(node, "path", `expected a list of rules, got ${describe(node)}`);
+  const rules = node.items.map((item, i): PathRule => {
+    const at = `path[${i}]`;
+    if (!isMap(item)) return fail(item as Node, at, `expected a mapping, got ${describe(item)}`);
+    const r = new Reader(item, at, fail);
+    r.only(["to", "blackhole", "reject", "from-ms", "until-ms"]);
+    const to = r.oneOf("to", ["server", "client"] as const, true)!;
+    const reject = r.oneOf("reject", ["tcp-reset"] as const, false);
+    const blackhole = r.node("blackhole");
+    if (blackhole !== undefined && !(isScalar(blackhole) && blackhole.value === true)) {
+      fail(blackhole, r.at("blackhole"), `expected true, got ${describe(blackhole)}`);
+    }
+    if ((reject === null) === (blackhole === undefined)) {
+      fail(item, at, `expected one of "blackhole: true" or "reject: tcp-reset"`);
+    }
+    const fromMs = r.integer("from-ms", 0, 600_000) ?? 0;
+    const untilMs = r.integer("until-ms", fromMs + 1, 600_000);
+    return { to, action: reject === null ? "blackhole" : "reject-tcp-reset", fromMs, untilMs };
+  });
+  if (rules.length === 0) fail(node, "path", "expected at least one rule");
+  return { rules };
 }
 
 function readSide(r: Reader, side: Side, fail: Fail): SideSpec {

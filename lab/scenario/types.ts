@@ -89,6 +89,26 @@ export interface RetryRule {
   attempts: number;
 }
 
+/** What a path rule does to the packets it matches: drop them all, or answer TCP with a firewall's reset. */
+export type PathAction = "blackhole" | "reject-tcp-reset";
+
+/**
+ * One rule of a scenario's `path:`: what the middlebox does to the packets
+ * going `to` one side, over a window counted from the moment the client's
+ * program starts (`from-ms`, and `until-ms` or to the end of the run).
+ */
+export interface PathRule {
+  to: Side;
+  action: PathAction;
+  fromMs: number;
+  untilMs: number | null;
+}
+
+/** A scenario's path: a middlebox between the sides, and its rules. */
+export interface PathSpec {
+  rules: PathRule[];
+}
+
 /** A scenario: two sides and what must come of them. */
 export interface Scenario {
   name: string;
@@ -103,6 +123,8 @@ export interface Scenario {
   /** A scenario that differs in one step and ends otherwise, for the report's contrast. */
   contrast?: string;
   retry?: RetryRule;
+  /** A middlebox between the sides, with its rules; absent: the sides talk directly. */
+  path?: PathSpec;
   /** Phase timeouts in ms (build, start, capture, run, flush, collect), for a scenario that needs other bounds. */
   timeouts?: Partial<Record<"build" | "start" | "capture" | "run" | "flush" | "collect", number>>;
   /** Where the scenario came from: "catalog" or the file's path. */

@@ -36,6 +36,19 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
       hasPcap: s.pcap !== null,
     };
   }
+  const box = artifacts.middlebox;
+  if (box) {
+    if (box.pcap) await Deno.writeFile(`${dir}/${box.pcapFile}`, box.pcap);
+    await Deno.writeTextFile(`${dir}/evidence/middlebox-namespace.log`, box.holderLog);
+    await Deno.writeTextFile(`${dir}/evidence/middlebox-rules.log`, box.ruleLog);
+    await Deno.writeTextFile(`${dir}/evidence/middlebox-iptables.txt`, box.counters);
+    rest.middlebox = {
+      address: box.address,
+      pcapFile: box.pcapFile,
+      captureStats: box.captureStats,
+      hasPcap: box.pcap !== null,
+    };
+  }
   const { text, ...trace } = artifacts.trace;
   rest.trace = trace;
   await Deno.writeTextFile(`${dir}/evidence/trace.txt`, text);
@@ -99,9 +112,23 @@ export async function loadArtifacts(dir: string): Promise<RunArtifacts> {
     const syscalls = await Deno.readTextFile(`${dir}/evidence/${side}-syscalls.strace`).catch(() => null);
     if (syscalls !== null) sides[side].syscallTrace = syscalls;
   }
+  const box = rest.middlebox;
   return {
     ...rest,
     sides,
+    ...(box
+      ? {
+        middlebox: {
+          address: box.address,
+          pcapFile: box.pcapFile,
+          pcap: box.hasPcap ? await Deno.readFile(`${dir}/${box.pcapFile}`) : null,
+          captureStats: box.captureStats,
+          holderLog: await Deno.readTextFile(`${dir}/evidence/middlebox-namespace.log`),
+          ruleLog: await Deno.readTextFile(`${dir}/evidence/middlebox-rules.log`),
+          counters: await Deno.readTextFile(`${dir}/evidence/middlebox-iptables.txt`),
+        },
+      }
+      : {}),
     trace: { ...rest.trace, text: await Deno.readTextFile(`${dir}/evidence/trace.txt`) },
   };
 }

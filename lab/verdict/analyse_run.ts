@@ -20,10 +20,12 @@ import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
 import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
 import { eventsForAddresses, hostOf, parseTrace, portOf } from "../evidence/trace.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
-import { decideCause, socketUse, unreadAtClose } from "./cause.ts";
+import { type CauseEvidence, decideCause, socketUse, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
+import { parseRuleCounters } from "../evidence/path_rules.ts";
+import { pathResetProof } from "./path_reset.ts";
 import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
@@ -46,6 +48,11 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const captures = SIDES.map((side) =>
     decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings)
   );
+  // A path's middlebox: its capture (read as the sides' are) and its rules' counters.
+  const box = artifacts.middlebox;
+  const middleboxPackets = box?.pcap ? readConnections(box.pcap, box.pcapFile).packets : null;
+  if (box && !box.pcap) warnings.push(`the middlebox's capture (${box.pcapFile}) could not be collected`);
+  const ruleCounters = box ? parseRuleCounters(box.counters) : [];
   for (const side of SIDES) {
     const stats = artifacts.sides[side].captureStats;
     if (stats && stats.droppedByKernel > 0) {
@@ -110,10 +117,11 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   // The connections between the two programs, from the client's capture where there is one.
   const primary = captures.find((c) => c.side === "client" && c.packets.length > 0) ??
     captures.find((c) => c.packets.length > 0);
+  // The lab's own probe of the path is no connection of the scenario's, even when its end was captured.
   const connections = (primary?.connections ?? []).filter((conn) =>
     [conn.originator.address, conn.responder.address].every((a) =>
       a === addresses.client || a === addresses.server
-    )
+    ) && conn.responder.port !== artifacts.probePort && conn.originator.port !== artifacts.probePort
   );
   const t0 = connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
   const ms = (ns: bigint) => Number(ns - t0) / 1e6;
@@ -138,6 +146,22 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       .map((e) => e.reason ?? "")
       .filter((r) => r !== "");
     const actorCalls = actor ? calls.filter((c) => c.side === actor) : [];
+    const pathReset = resetBy === null || !box ? null : pathResetProof({
+      resetBy,
+      packets: {
+        ...Object.fromEntries(
+          captures.map((c) => [c.side, c.packets.filter((p) => sameConnection(p, conn))]),
+        ),
+        ...(middleboxPackets ? { middlebox: middleboxPackets.filter((p) => sameConnection(p, conn)) } : {}),
+      },
+      addresses,
+      traceAvailable: artifacts.trace.available,
+      resetsSent: connEvents.filter((e) =>
+        e.event === "tcp_send_reset" && sideOf(hostOf(e.local)) === resetBy
+      )
+        .length,
+      rules: ruleCounters,
+    });
     const decided = decideCause({
       packetCandidates: teardown.candidates,
       reset: resetBy !== null,
@@ -147,6 +171,8 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       handshakeCompleted: conn.handshakeCompleted,
       neverAccepted: actor !== null &&
         neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
+      ...(pathReset ? { pathReset } : {}),
+      ...timedOutEvidence(calls, counters, conn, sideOf),
     });
     // Unread at close: what the closer acknowledged (its ACKs) less what its program read (its calls).
     const use = actor
@@ -258,6 +284,29 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     reproduce: reproductionOf(artifacts.scenario),
     attempts: { count: 1, note: null },
     warnings,
+  };
+}
+
+/** The first side whose call on this connection failed with ETIMEDOUT, with its counter and keepalive. */
+function timedOutEvidence(
+  calls: CallRecord[],
+  counters: Record<Side, Counters>,
+  conn: Connection,
+  sideOf: (address: string) => Side | "other",
+): { timedOut: NonNullable<CauseEvidence["timedOut"]> } | Record<never, never> {
+  const failed = calls.find((c) => c.errno === "ETIMEDOUT");
+  if (!failed) return {};
+  const side = failed.side;
+  const peer = endpointText(conn, side === "server" ? "client" : "server", sideOf);
+  const own = calls.filter((c) => c.side === side);
+  if (socketUse(own, peer).closedBy === null) return {};
+  return {
+    timedOut: {
+      side,
+      abortOnTimeout: counters[side]["TcpExt.TCPAbortOnTimeout"] ?? 0,
+      keepalive: own.some((c) => c.call === "setsockopt" && c.args === "SO_KEEPALIVE=1" && c.ret === 0),
+      call: `${failed.call}()`,
+    },
   };
 }
 

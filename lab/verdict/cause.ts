@@ -24,6 +24,17 @@ export interface CauseEvidence {
   handshakeCompleted: boolean;
   /** The resetting side listened, closed its listener and never accepted this connection (from its calls). */
   neverAccepted?: boolean;
+  /**
+   * The proof that the RST came from the path, not from the side whose address it carries (each line one
+   * fact: which captures saw it, no tcp_send_reset there, the middlebox's rule counter); absent when
+   * the evidence does not show it.
+   */
+  pathReset?: string[];
+  /**
+   * A side whose program got ETIMEDOUT on this connection: its counters and whether it had asked for
+   * keepalive (SO_KEEPALIVE=1); absent when no call failed so.
+   */
+  timedOut?: { side: "client" | "server"; abortOnTimeout: number; keepalive: boolean; call: string };
 }
 
 /** Causes a kernel RST reason proves. */
@@ -32,6 +43,7 @@ const REASON_CAUSES: Record<string, CauseId> = {
   TCP_ABORT_ON_DATA: "data-after-close",
   TCP_TIMEWAIT_SOCKET: "data-after-close",
   NO_SOCKET: "refused",
+  TCP_KEEPALIVE_TIMEOUT: "keepalive-timeout",
 };
 
 /**
@@ -74,7 +86,10 @@ export function decideCause(evidence: CauseEvidence): {
   };
   for (const c of evidence.packetCandidates) add(c.cause, c.confidence, c.reason);
 
-  if (evidence.reset && evidence.neverAccepted) {
+  if (evidence.reset && evidence.pathReset) {
+    // The side named by the packets sent nothing: its close, options and counters are not the cause.
+    add("path-reset", "certain", evidence.pathReset.join("; "));
+  } else if (evidence.reset && evidence.neverAccepted) {
     // The program never held this socket, so neither its close() nor its socket options can be the cause.
     add(
       "listener-closed",
@@ -127,6 +142,21 @@ export function decideCause(evidence: CauseEvidence): {
       );
     }
     if (lingerZero && unread === 0) add("linger-zero", "likely", "it set SO_LINGER {1, 0} before close()");
+  }
+
+  // A timeout: the program's ETIMEDOUT and TcpExt.TCPAbortOnTimeout (tcp_write_err); the keepalive timer's is
+  // the only one with an RST, so no RST and no keepalive is a retransmission timeout.
+  const t = evidence.timedOut;
+  if (t && t.abortOnTimeout > 0) {
+    const said =
+      `the ${t.side}'s ${t.call} failed with ETIMEDOUT; TcpExt.TCPAbortOnTimeout +${t.abortOnTimeout} ` +
+      `in its namespace`;
+    if (!evidence.reset) {
+      add("retransmission-timeout", "certain", `${said}; no RST on the wire`);
+    } else if (t.keepalive) {
+      const certain = evidence.resetReasons.includes("TCP_KEEPALIVE_TIMEOUT");
+      add("keepalive-timeout", certain ? "certain" : "likely", `${said}; it had set SO_KEEPALIVE`);
+    }
   }
 
   const candidates = order

@@ -25,6 +25,7 @@ const REASON_CAUSES: Record<string, string[]> = {
   TCP_TIMEWAIT_SOCKET: ["data-after-close"],
   TCP_ABORT_ON_DATA: ["data-after-close"],
   NO_SOCKET: ["refused"],
+  TCP_KEEPALIVE_TIMEOUT: ["keepalive-timeout"],
 };
 
 Deno.test({

@@ -22,6 +22,15 @@ const REASON_CAUSE: Record<string, CauseId> = {
   TCP_KEEPALIVE_TIMEOUT: "abort-after-retransmissions",
 };
 
+/**
+ * The cause the packets alone can name for a timeout the kernel's evidence splits: `lab explain` sees
+ * retransmissions or probes until silence (or the keepalive's RST), not which timer gave up.
+ */
+const PACKET_VIEW: Partial<Record<CauseId, CauseId>> = {
+  "retransmission-timeout": "abort-after-retransmissions",
+  "keepalive-timeout": "abort-after-retransmissions",
+};
+
 /** The reasons of the RSTs the kernel sent between these two addresses. */
 function resetReasons(trace: string, a: string, b: string): string[] {
   const reasons: string[] = [];
@@ -69,6 +78,9 @@ Deno.test("lab explain names the cause the kernel reported, from the packets alo
     for (const side of ["client", "server"] as const) {
       const pcap = artifacts.sides[side].pcap;
       if (pcap === null) continue;
+      // A scenario's path hides the end from the server: a reset from the path, or the client's
+      // retransmissions and probes, never reach it (that absence is part of the run report's proof).
+      if (artifacts.scenario.path && side === "server") continue;
       await t.step(`${name}: the ${side}'s capture`, () => {
         assert.ok(truth.length > 0, `a kernel reason or an expected cause for ${name}`);
         assert.ok(artifacts.trace.available, "the run recorded the kernel's trace");
@@ -79,6 +91,10 @@ Deno.test("lab explain names the cause the kernel reported, from the packets alo
         );
         assert.ok(conn, `the connection between ${client} and ${server}`);
         const named = conn.candidates.map((c) => c.cause);
+        for (const cause of [...truth]) {
+          const seen = PACKET_VIEW[cause];
+          if (seen && !truth.includes(seen)) truth.push(seen);
+        }
         assert.ok(
           named.some((c) => truth.includes(c)),
           `${name}: the kernel says ${truth.join(" or ")} (${
@@ -93,6 +109,9 @@ Deno.test("lab explain names the cause the kernel reported, from the packets alo
         }
         if (named.length === 1) {
           assert.ok(truth.includes(named[0]!), `${name}: a single cause must be the kernel's`);
+        } else if (Object.values(PACKET_VIEW).includes(named[0]!) && truth.includes(named[0]!)) {
+          // A timeout seen from the packets: the older, less certain cause first, the rest possible.
+          assert.equal(conn.candidates[0]!.confidence, "likely");
         } else {
           // Two causes only where the packets cannot tell them apart, and the report says so.
           const pair = [...named].sort().join(" ");

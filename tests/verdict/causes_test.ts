@@ -29,6 +29,16 @@ const RULES: Record<CauseId, Rule> = {
   "half-close": { capture: "shutdown_drain.pcap" },
   "abort-after-retransmissions": { capture: "retransmit_timeout.pcap" },
   "listener-closed": { evidence: { reset: true, neverAccepted: true, resetReasons: ["TCP_STATE"] } },
+  "keepalive-timeout": { evidence: { reset: true, resetReasons: ["TCP_KEEPALIVE_TIMEOUT"] } },
+  "retransmission-timeout": {
+    evidence: {
+      reset: false,
+      timedOut: { side: "client", abortOnTimeout: 1, keepalive: false, call: "read()" },
+    },
+  },
+  "path-reset": {
+    evidence: { reset: true, pathReset: ["the client's capture has the RST, the server's does not"] },
+  },
   "unknown": { evidence: { packetCandidates: [], reset: false } },
 };
 

@@ -1,0 +1,59 @@
+/**
+ * A scenario's path in real containers: the middlebox between the sides,
+ * its iptables rule answering with a reset, its capture and its counter;
+ * and nothing of it left after the run. Needs a running Docker daemon.
+ */
+import assert from "node:assert/strict";
+import { DockerClient } from "../../lab/docker/client.ts";
+import { parseDockerHost } from "../../lab/docker/host.ts";
+import { runScenario } from "../../lab/run/run_scenario.ts";
+import { silentProgress } from "../../lab/util/progress.ts";
+import { loadCatalog } from "../../lab/scenario/catalog.ts";
+import { analyseRun } from "../../lab/verdict/analyse_run.ts";
+import { readConnections } from "../../lab/analysis/connections.ts";
+import { TCP_RST } from "../../lab/analysis/types.ts";
+import { parseRuleCounters } from "../../lab/evidence/path_rules.ts";
+
+const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
+const dockerTest = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "firewall-reset: the middlebox's REJECT resets the client; its capture and counter prove it",
+  ...dockerTest,
+  async fn() {
+    const scenario = loadCatalog().get("firewall-reset")!;
+    const artifacts = await runScenario(scenario, { docker, progress: silentProgress });
+    const box = artifacts.middlebox!;
+    assert.ok(box, "a middlebox for a scenario with a path");
+    // The holders routed through it, and the rules went in.
+    assert.match(artifacts.sides.client.holderLog, /route: \S+\/32 via /);
+    assert.match(box.ruleLog, /add tcplab-path-1: .* exit 0/);
+    assert.match(box.ruleLog, /add tcplab-path-2: .* exit 0/);
+    const [reject] = parseRuleCounters(box.counters);
+    assert.equal(reject!.target, "REJECT");
+    assert.ok(reject!.packets >= 1, box.counters);
+    // Its capture has the RST it sent, with the server's address.
+    const server = artifacts.sides.server.address;
+    const rsts = readConnections(box.pcap!, "middlebox.pcap").packets
+      .filter((p) => p.src === server && (p.flags & TCP_RST) !== 0);
+    assert.ok(rsts.length >= 1, "the middlebox's capture has its RST");
+    const result = analyseRun(artifacts);
+    assert.ok(result.expectation.met, JSON.stringify(result.expectation.checks));
+    assert.equal(result.connections[0]!.cause, "path-reset");
+    assert.equal(result.connections[0]!.confidence, "certain");
+    const record = result.environment.containers.find((c) => c.role.startsWith("middlebox"))!;
+    assert.ok(record.capabilities.includes("NET_ADMIN"));
+    assert.deepEqual(await docker.listLabelled(artifacts.runId), [], "nothing of the run is left");
+  },
+});
+
+Deno.test({
+  name: "seed without a path: two holders, no route, no middlebox",
+  ...dockerTest,
+  async fn() {
+    const artifacts = await runScenario(loadCatalog().get("seed")!, { docker, progress: silentProgress });
+    assert.equal(artifacts.middlebox, undefined);
+    assert.doesNotMatch(artifacts.sides.client.holderLog, /route:/);
+    assert.equal(artifacts.environment.containers.filter((c) => c.role.startsWith("middlebox")).length, 0);
+  },
+});

@@ -1,0 +1,118 @@
+/**
+ * The plan of a run whose scenario has a `path:`: a third container, the
+ * middlebox, on the run's network; each side routes the other's address
+ * through it; its rules as iptables commands. Without `path:`, nothing of it.
+ */
+import assert from "node:assert/strict";
+import { loadCatalog } from "../../lab/scenario/catalog.ts";
+import { parseScenario } from "../../lab/scenario/parse.ts";
+import { MIDDLEBOX_CAPABILITIES, pathRuleCommands, planContainers, planRun } from "../../lab/run/plan.ts";
+
+const RUN = { runId: "0a1b2c3d4e", owner: "box:42" };
+const ADDRESSES = { server: "10.200.5.2", client: "10.200.5.3" };
+const catalog = loadCatalog();
+
+Deno.test("a scenario with a path: a middlebox, and each side routes the other's /32 through it", () => {
+  const scenario = catalog.get("firewall-reset")!;
+  const plan = planRun(scenario, RUN);
+  assert.deepEqual(plan.middlebox, {
+    volume: "tcplab-0a1b2c3d4e-middlebox-cap",
+    rules: scenario.path!.rules,
+  });
+  const made = planContainers(scenario, plan, {
+    image: "tcplab-endpoint:abc",
+    addresses: ADDRESSES,
+    middlebox: { image: "tcplab-middlebox:def", address: "10.200.5.4" },
+  });
+  assert.deepEqual(made.sides.client.holder.cmd.slice(0, 3), ["hold", "--route", "10.200.5.2=10.200.5.4"]);
+  assert.deepEqual(made.sides.server.holder.cmd.slice(0, 3), ["hold", "--route", "10.200.5.3=10.200.5.4"]);
+  const box = made.middlebox!;
+  assert.equal(box.name, "tcplab-0a1b2c3d4e-middlebox");
+  assert.equal(box.image, "tcplab-middlebox:def");
+  assert.deepEqual(box.attachment, { network: "tcplab-0a1b2c3d4e", ipv4: "10.200.5.4" });
+  assert.deepEqual(box.volumes, { "/cap": "tcplab-0a1b2c3d4e-middlebox-cap" });
+  assert.equal(box.cmd.at(-1), "/cap/middlebox.pcap");
+  assert.deepEqual(box.capAdd, MIDDLEBOX_CAPABILITIES);
+  assert.ok(box.capAdd.includes("NET_ADMIN"));
+  assert.equal(box.sysctls?.["net.ipv4.ip_forward"], "1");
+  assert.equal(box.sysctls?.["net.ipv4.conf.all.send_redirects"], "0");
+  assert.equal(box.sysctls?.["net.ipv4.conf.eth0.send_redirects"], "0");
+  const record = made.environment.find((c) => c.name === box.name)!;
+  assert.match(record.user, /keeps NET_ADMIN/);
+});
+
+Deno.test("a scenario without a path: two containers, no route, no middlebox", () => {
+  const seed = catalog.get("seed")!;
+  const plan = planRun(seed, RUN);
+  assert.equal("middlebox" in plan, false);
+  const made = planContainers(seed, plan, { image: "tcplab-endpoint:abc", addresses: ADDRESSES });
+  assert.equal(made.middlebox, undefined);
+  assert.ok(!made.sides.client.holder.cmd.includes("--route"));
+  assert.equal(made.environment.length, 6);
+});
+
+Deno.test("a planned middlebox needs its image and address", () => {
+  const scenario = catalog.get("firewall-reset")!;
+  assert.throws(
+    () => planContainers(scenario, planRun(scenario, RUN), { image: "x", addresses: ADDRESSES }),
+    TypeError,
+  );
+});
+
+Deno.test("path rules as iptables commands: blackhole drops everything, reject answers TCP with a reset", () => {
+  const [reject, blackhole] = pathRuleCommands([
+    { to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null },
+    { to: "client", action: "blackhole", fromMs: 0, untilMs: 2000 },
+  ], ADDRESSES);
+  assert.deepEqual(reject!.add.slice(2), [
+    "-A",
+    "FORWARD",
+    "-d",
+    "10.200.5.2/32",
+    "-p",
+    "tcp",
+    "-m",
+    "comment",
+    "--comment",
+    "tcplab-path-1",
+    "-j",
+    "REJECT",
+    "--reject-with",
+    "tcp-reset",
+  ]);
+  assert.deepEqual(blackhole!.add.slice(3), [
+    "FORWARD",
+    "-d",
+    "10.200.5.3/32",
+    "-m",
+    "comment",
+    "--comment",
+    "tcplab-path-2",
+    "-j",
+    "DROP",
+  ]);
+  assert.deepEqual(blackhole!.delete.slice(2, 4), ["-D", "FORWARD"]);
+  assert.equal(blackhole!.untilMs, 2000);
+});
+
+Deno.test("path: in a scenario file, and what it refuses", () => {
+  const base = "name: p\ntitle: t\nserver: { steps: [listen] }\nclient: { steps: [connect] }\n" +
+    "expect: { state: SF }\n";
+  const parsed = parseScenario(
+    `${base}path:\n  - { to: server, reject: tcp-reset, from-ms: 500 }\n`,
+    "p.yaml",
+  );
+  assert.deepEqual(parsed.path, {
+    rules: [{ to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null }],
+  });
+  const bad = [
+    "path: {}\n",
+    "path: []\n",
+    "path:\n  - { to: server }\n",
+    "path:\n  - { to: server, blackhole: true, reject: tcp-reset }\n",
+    "path:\n  - { to: middle, blackhole: true }\n",
+    "path:\n  - { to: server, blackhole: yes please }\n",
+    "path:\n  - { to: server, blackhole: true, from-ms: 900, until-ms: 100 }\n",
+  ];
+  for (const text of bad) assert.throws(() => parseScenario(base + text, "p.yaml"), SyntaxError, text);
+});
