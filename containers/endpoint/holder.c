@@ -515,11 +515,9 @@ static pid_t start_steps(struct holder *h, int nsteps, char **steps)
 	return pid;
 }
 
-/* Started as root (with NET_ADMIN, NET_RAW, SETUID, SETGID, CHOWN, KILL):
- * remove the default route, start tcpdump (which opens its capture socket as
- * root and then drops to its own user) and the steps' process (nobody), then
- * keep only CAP_KILL while waiting. */
-static void start_children(struct holder *h, char **capture, int nsteps, char **steps)
+/* Remove the default route, first of all: the namespace never has a route
+ * out while anything in it sends (the probe, the route to a middlebox). */
+static void forget_default_route(void)
 {
 	int deleted = delete_default_routes();
 	if (deleted < 0)
@@ -527,6 +525,14 @@ static void start_children(struct holder *h, char **capture, int nsteps, char **
 	else
 		printf("=== tcplab-hold: deleted %d default route(s)\n", deleted);
 	fflush(stdout);
+}
+
+/* Started as root (with NET_ADMIN, NET_RAW, SETUID, SETGID, CHOWN, KILL):
+ * start tcpdump (which opens its capture socket as root and then drops to
+ * its own user) and the steps' process (nobody), then keep only CAP_KILL
+ * while waiting. */
+static void start_children(struct holder *h, char **capture, int nsteps, char **steps)
+{
 	if (capture) {
 		pid_t pid = fork();
 		if (pid == 0) {
@@ -655,6 +661,8 @@ int hold(const char *route, const char *probe_spec, char **capture, int nsteps, 
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (getuid() == 0)
+		forget_default_route();
 	add_route(route);
 	probe(probe_spec);
 	if (getuid() == 0) {

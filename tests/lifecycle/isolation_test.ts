@@ -276,12 +276,14 @@ function assertIsolated(view: NamespaceView): void {
 
 /**
  * The lab's DockerClient, watching a run from the engine's side: each
- * container is inspected once started, each holder's namespace read, and
- * the network inspected, all while the run goes on.
+ * container is inspected once started, each holder's namespace read once
+ * the captures start, and the network inspected, all while the run goes on.
  */
 class WatchingDocker extends DockerClient {
   readonly started: ContainerInspection[] = [];
   readonly namespaces: NamespaceView[] = [];
+  /** The holders started so far; their namespaces are read by {@link viewHolders}. */
+  readonly holders: ContainerInspection[] = [];
   readonly networks: NetworkInspection[] = [];
   readonly problems: string[] = [];
 
@@ -305,12 +307,21 @@ class WatchingDocker extends DockerClient {
         const seen = await this.inspectContainer(handle.id);
         if (!seen) throw new Error(`${spec.name} is gone right after its start`);
         this.started.push(seen);
-        if (spec.cmd[0] === "hold") this.namespaces.push(await viewNamespace(this, seen));
+        if (spec.cmd[0] === "hold") this.holders.push(seen);
       } catch (error) {
         this.problems.push(`${spec.name}: ${(error as Error).message}`);
       }
     };
     return handle;
+  }
+
+  /**
+   * Read each holder's namespace. Called at the run's "capture" moment: the
+   * holders have deleted the default route (their first act) and taken their
+   * first snapshot, and no program has begun.
+   */
+  async viewHolders(): Promise<void> {
+    for (const holder of this.holders) this.namespaces.push(await viewNamespace(this, holder));
   }
 }
 
@@ -322,7 +333,11 @@ Deno.test({
     const watching = new WatchingDocker(parseDockerHost(Deno.env.get("DOCKER_HOST")));
     const seed = loadCatalog().get("seed");
     assert.ok(seed, "the seed scenario is in the catalog");
-    const artifacts = await runScenario(seed, { docker: watching, progress: silentProgress });
+    const artifacts = await runScenario(seed, {
+      docker: watching,
+      progress: silentProgress,
+      at: (moment) => moment === "capture" ? watching.viewHolders() : undefined,
+    });
     try {
       assert.deepEqual(watching.problems, []);
       assert.equal(watching.networks.length, 1, "one network per run");
@@ -359,7 +374,11 @@ Deno.test({
   async fn() {
     const watching = new WatchingDocker(parseDockerHost(Deno.env.get("DOCKER_HOST")));
     const seed = loadCatalog().get("seed")!;
-    const artifacts = await runScenario(seed, { docker: watching, progress: silentProgress });
+    const artifacts = await runScenario(seed, {
+      docker: watching,
+      progress: silentProgress,
+      at: (moment) => moment === "capture" ? watching.viewHolders() : undefined,
+    });
     try {
       assert.deepEqual(watching.problems, []);
       const runId = artifacts.runId;
