@@ -30,3 +30,17 @@ Deno.test("test:unit names every test folder that needs no Docker daemon, and no
   assert.match(unit, /--doc lab\//, "the doc tests need no daemon");
   assert.match(String(tasks.test.command), /--doc lab\/ tests\/$/, "test runs everything");
 });
+
+Deno.test("the lab's lockfile holds only what the lab imports; the tests' packages are in tests/deno.lock", () => {
+  // Deno reads deno.json's imports and deno.lock at every start: with the packages only the tests use
+  // (a browser driver, Markdown, Mermaid) there, `deno task lab --version` ran a quarter more instructions.
+  const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const lock = JSON.parse(Deno.readTextFileSync(new URL("deno.lock", ROOT)));
+  assert.deepEqual(Object.keys(lock.specifiers).sort(), Object.values(config.imports).sort());
+  for (const name of ["test", "test:unit", "check"]) {
+    const command = String(config.tasks[name].command);
+    for (const run of command.split("&&").filter((c) => /deno (test|check)/.test(c))) {
+      assert.match(run, /--lock=tests\/deno\.lock/, `${name}: ${run.trim()}`);
+    }
+  }
+});

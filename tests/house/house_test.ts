@@ -9,8 +9,22 @@ import assert from "node:assert/strict";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
-/** Imports between the lab's own files (paths from lab/), for the modules a root reaches. */
-async function importsFrom(root: string): Promise<Map<string, string[]>> {
+/** The roots of the lab's graph: main.ts, and each command, which main.ts loads by a path it makes at run time. */
+function roots(): string[] {
+  const commands = [...Deno.readDirSync(`${ROOT}lab/cli`)].filter((e) => e.name.endsWith("_command.ts"));
+  return ["lab/main.ts", ...commands.map((e) => `lab/cli/${e.name}`).sort()];
+}
+
+/** Imports between the lab's own files (paths from lab/), for the modules the roots reach. */
+async function importsFrom(roots: string[]): Promise<Map<string, string[]>> {
+  const edges = new Map<string, string[]>();
+  for (const root of roots) {
+    for (const [from, to] of await _importsFrom(root)) edges.set(from, to);
+  }
+  return edges;
+}
+
+async function _importsFrom(root: string): Promise<Map<string, string[]>> {
   const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json", root], cwd: ROOT }).output();
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
   const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
@@ -41,7 +55,7 @@ function readmeOrder(): string[] {
 const room = (file: string) => file.includes("/") ? file.split("/")[0]! : file;
 
 Deno.test("the house: every import runs down the README's list, and no file imports itself back", async (t) => {
-  const edges = await importsFrom("lab/main.ts");
+  const edges = await importsFrom(roots());
   const order = readmeOrder();
   assert.ok(order.length > 5, `README.md lists the folders: ${order}`);
   await t.step("every folder and top-level file of lab/ is in the list", () => {
@@ -84,6 +98,22 @@ async function loaded(root: string): Promise<string[]> {
   return (JSON.parse(new TextDecoder().decode(out.stdout)).modules as { specifier: string }[])
     .map((m) => m.specifier);
 }
+
+Deno.test("the house: main.ts reads no command's modules before it knows the command", async () => {
+  // Deno reads every module of the graph before main runs: --version and --help read these alone.
+  const files = (await loaded("lab/main.ts")).filter((s) => s.startsWith("file:")).map((s) =>
+    /\/lab\/(.+)$/.exec(s)?.[1]
+  );
+  assert.deepEqual(files.sort(), [
+    "cli/exit.ts",
+    "cli/help.ts",
+    "errors.ts",
+    "main.ts",
+    "run/moments.ts",
+    "version.ts",
+  ]);
+  assert.equal(roots().length, 5, "main.ts and the four commands (run, list, clean, explain)");
+});
 
 Deno.test("the house: lab explain loads no Docker code", async () => {
   const specifiers = await loaded("lab/cli/explain_command.ts");

@@ -205,7 +205,11 @@ Deno.test({
         append: true,
       });
       // Let Deno set the copy up once, so that its first-use notes do not mix with the lab's message.
-      await new Deno.Command(Deno.execPath(), { args: ["cache", "lab/main.ts"], cwd: copy, stderr: "null" })
+      await new Deno.Command(Deno.execPath(), {
+        args: ["cache", "lab/main.ts", "lab/cli/run_command.ts"],
+        cwd: copy,
+        stderr: "null",
+      })
         .output();
 
       const path = await pathWith(`${dir}/bin`, ["tcpdump", "ldd"]);

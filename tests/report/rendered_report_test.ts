@@ -15,10 +15,10 @@
  * opened), to look at them.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
-import { marked } from "marked";
-import markedAlert from "marked-alert";
-import "mermaid/package.json" with { type: "json" };
+import { chromium } from "npm:playwright-core@1.65.1";
+import { marked } from "npm:marked@18.2.1";
+import markedAlert from "npm:marked-alert@2.1.2";
+import "npm:mermaid@12.3.0/package.json" with { type: "json" };
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import { renderReport } from "../../lab/report/run_report.ts";
 import { recordedRun } from "../_fixtures.ts";
@@ -113,7 +113,7 @@ Deno.test({
     const dir = keep ?? await Deno.makeTempDir({ prefix: "tcplab-rendered-" });
     const profile = await Deno.makeTempDir({ prefix: "tcplab-chromium-" });
     await Deno.copyFile(
-      new URL(import.meta.resolve("mermaid/dist/mermaid.min.js")),
+      new URL(import.meta.resolve("npm:mermaid@12.3.0/dist/mermaid.min.js")),
       `${dir}/mermaid.min.js`,
     );
     const context = await chromium.launchPersistentContext(profile, {
