@@ -253,11 +253,17 @@ function _role(r: Role | null): string {
 function _row(c: ConnectionSummary): string {
   const cause = c.candidates.map((k) => `${k.cause} (${k.confidence})`).join(" or ");
   const missed = c.missedBytes > 0 ? ` (${_n(c.missedBytes)} missed)` : "";
-  return `| ${c.id} | ${c.originator} → ${c.responder} | ${c.start.slice(11, 26)}, ${
-    _ms(c.durationMs)
-  } ms | ` +
-    `${_n(c.packets.orig)} / ${_n(c.packets.resp)} | ${_n(c.bytes.orig)} / ${_n(c.bytes.resp)}${missed} | ` +
-    `${c.state}, ${escapeCell(c.history)} | ${_role(c.closedFirstBy)} | ${escapeCell(cause)} |`;
+  const cells = [
+    `${c.id}`,
+    `${c.originator} → ${c.responder}`,
+    `${c.start.slice(11, 26)}, ${_ms(c.durationMs)} ms`,
+    `${_n(c.packets.orig)} / ${_n(c.packets.resp)}`,
+    `${_n(c.bytes.orig)} / ${_n(c.bytes.resp)}${missed}`,
+    `${c.state}, ${escapeCell(c.history)}`,
+    _role(c.closedFirstBy),
+    escapeCell(cause),
+  ];
+  return `| ${cells.join(" | ")} |`;
 }
 
 /**
