@@ -154,3 +154,31 @@ export function numberingNote(names: string[]): string | null {
     names.length === 1 ? "its" : "their"
   } sequence numbers count from the first one seen, shown as 0 (as a side's SYN is).`;
 }
+
+/**
+ * A tcpdump line made short enough for a ticket's column (846 px, about 99
+ * characters of code): the TCP options left out (the capture has them)
+ * and, where `names` are given, the sender and receiver by those names
+ * instead of their addresses and ports, with what tcpdump prints before
+ * `IP` (a cooked capture's interface and direction) left out too. The one
+ * width rule of every report's packet lines.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shortTcpdumpLine } from "./packet_lines.ts";
+ * const line = "IP 10.0.0.2.40000 > 10.0.0.1.9999: Flags [R.], seq 1, ack 2, win 63, " +
+ *   "options [nop,nop,TS val 1 ecr 2], length 0";
+ * assert.equal(
+ *   shortTcpdumpLine(line, { from: "client", to: "server" }),
+ *   "client > server: Flags [R.], seq 1, ack 2, win 63, length 0",
+ * );
+ * const cooked = "lo    In  IP6 ::1.80 > ::1.4000: Flags [.], ack 1, options [nop], length 0";
+ * assert.equal(shortTcpdumpLine(cooked, null), "lo    In  IP6 ::1.80 > ::1.4000: Flags [.], ack 1, length 0");
+ * assert.equal(shortTcpdumpLine(cooked, { from: "resp", to: "orig" }), "resp > orig: Flags [.], ack 1, length 0");
+ * ```
+ */
+export function shortTcpdumpLine(line: string, names: { from: string; to: string } | null): string {
+  const short = line.replace(/, options \[[^\]]*\]/, "");
+  return names === null ? short : short.replace(/^(.*?\s)?IP6? \S+ > \S+: /, `${names.from} > ${names.to}: `);
+}

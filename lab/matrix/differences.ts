@@ -34,7 +34,8 @@ export function columnName(column: MatrixColumn): string {
  * const col = (variant: Record<string, string>) => ({ host: "h", variant, kernel: "6.18", dockerVersion: "20.10",
  *   arch: "amd64", status: "ok" as const, problem: null, traceAvailable: true });
  * const cell = (column: number, reasons: string[] | null) => ({ scenario: "s", column, status: "ok" as const,
- *   problem: null, state: "RSTO", resetBy: "client", cause: "data-after-close", resetReasons: reasons, met: true, report: null });
+ *   problem: null, state: "RSTO", resetBy: "client", cause: "data-after-close", resetReasons: reasons, met: true, report: null,
+ *   reproduce: null });
  * const diffs = findDifferences(["s"], [col({}), col({ "net.ipv4.tcp_fin_timeout": "1" })],
  *   [cell(0, ["TCP_TIMEWAIT_SOCKET"]), cell(1, ["NO_SOCKET"])]);
  * assert.deepEqual(diffs[0]?.fields, ["resetReasons"]);

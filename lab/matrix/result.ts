@@ -42,7 +42,7 @@ export function brokenPath(state: string | null, met: boolean | null): boolean {
  * const column = { host: "h", variant: {}, kernel: "6.18", dockerVersion: "20.10", arch: "amd64",
  *   status: "ok" as const, problem: null, traceAvailable: true };
  * const cell = { scenario: "seed", column: 0, status: "broken" as const, problem: "x", state: "S0",
- *   resetBy: null, cause: "unknown", resetReasons: null, met: false, report: null };
+ *   resetBy: null, cause: "unknown", resetReasons: null, met: false, report: null, reproduce: null };
  * assert.equal(markBrokenColumns([column], [cell])[0]?.status, "broken");
  * ```
  */

@@ -42,6 +42,8 @@ export interface MatrixCell {
   met: boolean | null;
   /** The run's report, relative to the matrix's folder. */
   report: string | null;
+  /** The command that runs this cell alone (its host, its column's sysctls); null when it did not run. */
+  reproduce: string | null;
 }
 
 /** A scenario whose outcome differs between columns, and how. */

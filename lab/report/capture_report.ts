@@ -1,17 +1,19 @@
 /**
- * The Markdown report of `lab explain`: what was read, counts by Zeek
- * conn_state and by cause, a summary table of the connections (abnormal
- * ones first, cut with a count of what was left out), then a section for
- * each abnormal connection kept in detail, in the style of the run report:
- * the verdict with its candidates, the packets in tcpdump's notation, a
- * Mermaid sequence diagram, and the kernel behaviour behind each cause.
- * Pure: an explanation in, text out.
+ * The Markdown report of `lab explain`, laid out as the run report is for a
+ * ticket: the verdict first, as a GitHub alert (how many connections ended
+ * abnormally, and how); what was read; counts by Zeek conn_state and by
+ * cause; then a section for each abnormal connection kept in detail: the
+ * verdict with its candidates and facts, a Mermaid sequence diagram and the
+ * kernel behaviour behind each cause. The long evidence is folded: the
+ * table of connections, the packets in tcpdump's notation (shortened to the
+ * column, as the run report's are), Zeek's differences. No link: the report
+ * reads the same wherever it is attached. Pure: an explanation in, text out.
  *
  * @module
  */
 
 import { linkTypeName } from "../analysis/link_types.ts";
-import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
+import { numberingNote, shortTcpdumpLine, sidesWithoutSyn } from "../analysis/packet_lines.ts";
 import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { CAUSES, isCauseId } from "../analysis/causes.ts";
 import type {
@@ -22,6 +24,7 @@ import type {
   Role,
 } from "../explain/explain_capture.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
+import { folded } from "./markdown_blocks.ts";
 import { sequenceDiagram } from "./sequence_diagram.ts";
 
 /** What each Zeek conn_state means (Zeek's conn.log documentation). */
@@ -60,15 +63,10 @@ const _MAX_SECTION_PACKETS = 200;
  */
 export function renderCaptureReport(x: CaptureExplanation): string {
   const out: string[] = [`# tcplab explain: ${code(x.file)}`, ""];
-  out.push(_headline(x), "");
-  out.push(_whatWasRead(x), "");
-  out.push(
-    "Causes are inferred from the packets alone, with no kernel evidence. Where the packets cannot tell two " +
-      "causes apart, both are named, with the evidence that would settle it.",
-    "",
-  );
+  out.push(`> [!${_alertKind(x)}]`, `> ${_headline(x)}`, "");
   if (x.cutShort) {
     out.push(
+      "> [!WARNING]",
       `> **Cut short:** the capture could not be read past byte ${_n(x.cutShort.offset)}: ` +
         `${escapeText(x.cutShort.problem)}. This report covers the ${_n(x.records)} record${
           _s(x.records)
@@ -77,6 +75,12 @@ export function renderCaptureReport(x: CaptureExplanation): string {
       "",
     );
   }
+  out.push(_whatWasRead(x), "");
+  out.push(
+    "Causes are inferred from the packets alone, with no kernel evidence. Where the packets cannot tell two " +
+      "causes apart, both are named, with the evidence that would settle it.",
+    "",
+  );
   if (x.connections === 0) {
     out.push("No TCP connection in the capture" + (_filtered(x) ? " matches the filter." : "."), "");
     out.push(..._zeek(x));
@@ -99,6 +103,16 @@ export function renderCaptureReport(x: CaptureExplanation): string {
   return _finish(out);
 }
 
+/**
+ * The GitHub alert the verdict stands in: CAUTION (red) when a connection
+ * ended abnormally, WARNING when the capture holds no connection (the
+ * verdict rests on missing evidence), NOTE (blue) when every one ended in
+ * order.
+ */
+function _alertKind(x: CaptureExplanation): "CAUTION" | "WARNING" | "NOTE" {
+  return x.connections === 0 ? "WARNING" : x.abnormal > 0 ? "CAUTION" : "NOTE";
+}
+
 /** Which Zeek the states and histories follow, how checksums were treated, and where explain parts from it. */
 function _zeek(x: CaptureExplanation): string[] {
   const checksums = x.zeek.checksums === "verify"
@@ -110,10 +124,12 @@ function _zeek(x: CaptureExplanation): string[] {
   return [
     `## Zeek ${x.zeek.version}`,
     "",
-    `conn_state, history and missed bytes follow the TCP analyzer of Zeek ${x.zeek.version}, with ${checksums} and ${boundaries}. ` +
-    "Where explain parts from it:",
+    `conn_state, history and missed bytes follow the TCP analyzer of Zeek ${x.zeek.version}, with ${checksums} and ${boundaries}.`,
     "",
-    ...x.zeek.differences.map((d) => `- ${d}`),
+    folded(
+      `Where explain parts from Zeek ${x.zeek.version}: ${x.zeek.differences.length} differences`,
+      x.zeek.differences.map((d) => `- ${d}`).join("\n"),
+    ),
     "",
   ];
 }
@@ -233,34 +249,58 @@ function _role(r: Role | null): string {
   return r === null ? "" : r === "originator" ? "orig" : "resp";
 }
 
+/** A connection's row: addresses and ports, when and how long, packets, bytes, Zeek's words, who ended it, why. */
 function _row(c: ConnectionSummary): string {
   const cause = c.candidates.map((k) => `${k.cause} (${k.confidence})`).join(" or ");
-  return `| ${c.id} | ${c.originator} | ${c.responder} | ${c.start.slice(11, 26)} | ${_ms(c.durationMs)} | ` +
-    `${_n(c.packets.orig)} / ${_n(c.packets.resp)} | ${_n(c.bytes.orig)} / ${_n(c.bytes.resp)} | ` +
-    `${_n(c.missedBytes)} | ` +
-    `${c.state} | ${escapeCell(c.history)} | ${_role(c.closedFirstBy)} | ${escapeCell(cause)} |`;
+  const missed = c.missedBytes > 0 ? ` (${_n(c.missedBytes)} missed)` : "";
+  const cells = [
+    `${c.id}`,
+    `${c.originator} → ${c.responder}`,
+    `${c.start.slice(11, 26)}, ${_ms(c.durationMs)} ms`,
+    `${_n(c.packets.orig)} / ${_n(c.packets.resp)}`,
+    `${_n(c.bytes.orig)} / ${_n(c.bytes.resp)}${missed}`,
+    `${c.state}, ${escapeCell(c.history)}`,
+    _role(c.closedFirstBy),
+    escapeCell(cause),
+  ];
+  return `| ${cells.join(" | ")} |`;
 }
 
+/**
+ * The head of the connection tables: few columns, each of a few words
+ * that can wrap, so the table fits a ticket's column.
+ */
 const _TABLE_HEAD = [
-  "| # | originator | responder | start (UTC) | ms | packets o→r / r→o | bytes o→r / r→o | missed | state | history | first FIN/RST | cause |",
-  "|---:|---|---|---|---:|---:|---:|---:|---|---|---|---|",
+  "| # | originator → responder | start (UTC), duration | packets o→r / r→o | bytes o→r / r→o (missed) | " +
+  "state, history | first FIN/RST | cause |",
+  "|---:|---|---|---:|---:|---|---|---|",
 ];
 
 function _table(x: CaptureExplanation): string[] {
-  const out = ["## Connections", ""];
   const abnormal = x.rows.filter((r) => r.abnormal).length;
-  out.push(
+  const body = [
     abnormal > 0
       ? "Abnormal connections first (reset, refused, unanswered), then the others; each group in order of the first packet."
       : "In order of the first packet.",
     "",
-  );
-  out.push(..._TABLE_HEAD, ...x.rows.map(_row));
+    ..._TABLE_HEAD,
+    ...x.rows.map(_row),
+  ];
   const noted = x.rows.filter((r) => r.zeekNote !== null);
   if (noted.length > 0) {
-    out.push("", "Where Zeek would draw other connection boundaries:", "");
-    for (const r of noted) out.push(`- #${r.id}: ${escapeText(r.zeekNote!)}`);
+    body.push("", "Where Zeek would draw other connection boundaries:", "");
+    for (const r of noted) body.push(`- #${r.id}: ${escapeText(r.zeekNote!)}`);
   }
+  const out = [
+    "## Connections",
+    "",
+    folded(
+      `${_n(x.rows.length)} connection${_s(x.rows.length)}${
+        abnormal > 0 ? ` (${_n(abnormal)} abnormal)` : ""
+      }: addresses, duration, packets, bytes, Zeek state and history, cause`,
+      body.join("\n"),
+    ),
+  ];
   const { abnormal: a, normal: n } = x.rowsOmitted;
   if (a + n > 0) {
     out.push(
@@ -276,10 +316,10 @@ function _largest(x: CaptureExplanation): string[] {
   return [
     "## Largest connections",
     "",
-    "By payload bytes, both ways together:",
-    "",
-    ..._TABLE_HEAD,
-    ...x.largest.map(_row),
+    folded(
+      `The ${_n(x.largest.length)} largest by payload bytes, both ways together`,
+      [..._TABLE_HEAD, ...x.largest.map(_row)].join("\n"),
+    ),
   ];
 }
 
@@ -293,24 +333,33 @@ function _section(d: ConnectionDetail): string[] {
     );
   }
   out.push("", _facts(d), "");
-  out.push(
-    `### Packets`,
-    "",
-    `In tcpdump's notation (\`tcpdump -nn\`), time since the connection's first packet; frame numbers ` +
-      `${d.packetLines[0]?.index ?? "?"} to ${
-        d.packetLines[d.packetLines.length - 1]?.index ?? "?"
-      } of the file.` + _numbering(d),
-    "",
-    "```",
-  );
   const shown = _limit(d);
-  for (const item of shown) {
-    if (typeof item === "number") out.push(`... ${_n(item)} packet${_s(item)} not shown ...`);
-    else out.push(`${formatRelativeMs(item.ms)} ${item.tcpdump}`);
-  }
-  out.push("```", "", "### Sequence diagram", "", ..._mermaid(d, shown), "");
+  out.push("### Sequence diagram", "", ..._mermaid(d, shown), "");
   const why = _why(d);
-  if (why.length > 0) out.push("### Why Linux does this", "", ...why);
+  if (why.length > 0) out.push("### Why Linux does this", "", ...why, "");
+  const first = d.packetLines[0]?.index ?? "?";
+  const last = d.packetLines[d.packetLines.length - 1]?.index ?? "?";
+  const names = (p: ConnectionPacket) =>
+    p.from === "originator" ? { from: "orig", to: "resp" } : { from: "resp", to: "orig" };
+  out.push(
+    folded(
+      `Packets: frames ${first} to ${last} of the file, in tcpdump's notation`,
+      [
+        "In tcpdump's notation (`tcpdump -nn`), time since the connection's first packet, with the originator " +
+        "(orig) and the responder (resp) named instead of their addresses, and the TCP options left out: the " +
+        "capture has them." +
+        _numbering(d),
+        "",
+        "```",
+        ...shown.map((item) =>
+          typeof item === "number"
+            ? `... ${_n(item)} packet${_s(item)} not shown ...`
+            : `${formatRelativeMs(item.ms)} ${shortTcpdumpLine(item.tcpdump, names(item))}`
+        ),
+        "```",
+      ].join("\n"),
+    ),
+  );
   return out;
 }
 

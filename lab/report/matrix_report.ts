@@ -7,6 +7,8 @@
 
 import { matrixHeadline } from "../matrix/result.ts";
 import type { Matrix, MatrixCell } from "../matrix/types.ts";
+import { LAB_VERSION } from "../version.ts";
+import { SCENARIO_FILE } from "../verdict/reproduction.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 
 /** Render matrix.md: its first line says the result. */
@@ -56,8 +58,25 @@ export function renderMatrix(matrix: Matrix): string {
     });
     out.push(`| \`${scenario}\`${differs ? " **(differs)**" : ""} | ${cells.join(" | ")} |`);
   }
-  out.push("");
+  out.push("", ...renderReproduce(matrix));
   return out.join("\n");
+}
+
+/** Each cell that ran, with the command that runs it alone: its host and its column's sysctls. */
+function renderReproduce(matrix: Matrix): string[] {
+  const ran = matrix.cells.filter((c) => c.reproduce !== null);
+  if (ran.length === 0) return [];
+  const ownFile = ran.some((c) => c.reproduce!.includes(` ${SCENARIO_FILE}`));
+  return [
+    "## Reproduce",
+    "",
+    `Each cell alone, at the root of a clone of tcplab ${LAB_VERSION}` +
+    (ownFile ? ` (a scenario file of one's own is the ${code(SCENARIO_FILE)} in its cell's folder)` : "") +
+    ":",
+    "",
+    ...ran.map((c) => `- ${code(c.scenario)} in column ${c.column + 1}: ${code(c.reproduce!)}`),
+    "",
+  ];
 }
 
 function renderCell(cell: MatrixCell): string {

@@ -15,10 +15,11 @@ import type {
 } from "../verdict/types.ts";
 import { focusConnection } from "../verdict/focus.ts";
 import { type Reproduction, SCENARIO_FILE } from "../verdict/reproduction.ts";
-import { numberingNote, sidesWithoutSyn } from "../analysis/packet_lines.ts";
+import { numberingNote, shortTcpdumpLine, sidesWithoutSyn } from "../analysis/packet_lines.ts";
 import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
+import { folded } from "./markdown_blocks.ts";
 import { sequenceDiagram, type SequenceItem } from "./sequence_diagram.ts";
 
 /** Every connection between the two programs, one row each; the one the verdict is about marked. */
@@ -62,11 +63,6 @@ function _verdictText(verdict: string): string {
   return colon < 0
     ? `**${escapeText(verdict)}**`
     : `**${escapeText(verdict.slice(0, colon + 1))}** ${escapeText(verdict.slice(colon + 2))}`;
-}
-
-/** Markdown folded under a summary line: the long evidence a reader opens when they need it. */
-function _folded(summary: string, body: string): string {
-  return ["<details>", `<summary>${summary}</summary>`, "", body, "", "</details>"].join("\n");
 }
 
 /**
@@ -177,7 +173,7 @@ function renderPackets(result: RunResult, conn: ConnectionResult): string {
     out.push(`From the ${side}'s capture (\`${result.captures[side].file}\`):`, "");
     out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${shortPacketLine(p)}`), "```", "");
   }
-  return _folded(
+  return folded(
     `Packets: ${conn.packets.length} lines from the two captures, in tcpdump's notation`,
     out.join("\n").trimEnd(),
   );
@@ -200,8 +196,7 @@ function renderPackets(result: RunResult, conn: ConnectionResult): string {
  */
 export function shortPacketLine(p: Pick<PacketRecord, "from" | "tcpdump">): string {
   const to = p.from === "client" ? "server" : "client";
-  const line = p.tcpdump.replace(/, options \[[^\]]*\]/, "");
-  return p.from === "other" ? line : line.replace(/^IP6? \S+ > \S+: /, `${p.from} > ${to}: `);
+  return shortTcpdumpLine(p.tcpdump, p.from === "other" ? null : { from: p.from, to });
 }
 
 /**
@@ -476,7 +471,7 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
   });
   rows.sort((a, b) => a.ms - b.ms || a.order - b.order);
   const fds = _connectionFds(result, conn);
-  return _folded(
+  return folded(
     `Timeline: ${result.calls.length} system calls and ${packets.length} packets on one clock`,
     [
       "Both programs' system calls and the packets, on one clock: ms since the client's SYN. A call that " +
@@ -647,7 +642,7 @@ function renderKernel(conn: ConnectionResult): string {
       }`,
     );
   }
-  return _folded("Kernel evidence: counters, RST reasons, state changes, sockets left", out.join("\n"));
+  return folded("Kernel evidence: counters, RST reasons, state changes, sockets left", out.join("\n"));
 }
 
 /** Counters that speak of how connections end: aborts, resets, failures, TIME_WAIT, overflows. */
@@ -657,7 +652,7 @@ function isTeardownCounter(name: string): boolean {
 
 function renderScenario(result: RunResult): string {
   const s = result.scenario;
-  return _folded(
+  return folded(
     "Scenario: what each side's container ran",
     [
       escapeText(s.description),
@@ -716,7 +711,7 @@ function renderProgramOutput(result: RunResult): string | null {
   ]);
   const whose = programs.map(({ side }) => `the ${side}'s`).join(" and ");
   const what = programs.length > 1 ? "programs" : "program";
-  return _folded(`Output of ${whose} ${what}: exit status, stdout, stderr`, body.join("\n").trim());
+  return folded(`Output of ${whose} ${what}: exit status, stdout, stderr`, body.join("\n").trim());
 }
 
 /** One stream of a program's output: its last lines in a code block, or that it was empty. */
@@ -762,5 +757,5 @@ function renderEnvironment(result: RunResult): string {
       } |`
     ),
   ];
-  return _folded("Environment: kernel, Docker, images, captures, containers", lines.join("\n"));
+  return folded("Environment: kernel, Docker, images, captures, containers", lines.join("\n"));
 }

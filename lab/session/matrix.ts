@@ -21,6 +21,7 @@ import type { Scenario } from "../scenario/types.ts";
 import { saveText } from "./run_files.ts";
 import { type Progress, silentProgress, stderrProgress } from "../util/progress.ts";
 import { focusConnection } from "../verdict/focus.ts";
+import { reproductionOf } from "../verdict/reproduction.ts";
 import { runLimited } from "./pool.ts";
 import { runWithRetries, saveRun } from "./scenario_run.ts";
 
@@ -116,7 +117,9 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
             ? { noTrace: "the kernel trace is read on this machine only; this host is remote" }
             : {}),
         }, dir);
-        await saveRun(dir, result);
+        // The cell's report reproduces the cell: its host and its column's sysctls.
+        const reproduce = reproductionOf(scenario, { host, sysctls: column.variant });
+        await saveRun(dir, { ...result, reproduce });
         const c = focusConnection(result);
         // A run whose captures saw no handshake measured the lab's path, not the kernel.
         const broken = brokenPath(c?.state ?? null, result.expectation.met);
@@ -133,6 +136,7 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
             : null,
           met: result.expectation.met,
           report: `${where}/report.md`,
+          reproduce: reproduce.command,
         });
       });
     } catch (error) {
@@ -200,6 +204,7 @@ function _emptyCell(
     resetReasons: null,
     met: null,
     report: null,
+    reproduce: null,
   };
 }
 

@@ -26,8 +26,24 @@ export interface Reproduction {
 }
 
 /**
+ * Where a run ran when it was a matrix's cell: the Docker host as the user
+ * named it, and the sysctls its column set in both sides' namespaces.
+ */
+export interface RunPlace {
+  host: string;
+  sysctls: Readonly<Record<string, string>>;
+}
+
+/** The Docker host `deno task lab` (and so `./tcplab`) reaches without `--host`, in both its spellings. */
+const _DEFAULT_HOSTS = ["unix:///var/run/docker.sock", "/var/run/docker.sock"];
+
+/**
  * How a scenario's run is reproduced: a catalog scenario by its name, a
- * scenario file of one's own by the copy saved beside the report.
+ * scenario file of one's own by the copy saved beside the report. A
+ * matrix's cell adds its place: its host (`--host`, with the `lab:hosts`
+ * task, whose permissions reach any host, when it is not the default
+ * socket) and its column's sysctls (`--vary NAME=VALUE`, one value: one
+ * column).
  *
  * @example
  * ```ts
@@ -38,14 +54,32 @@ export interface Reproduction {
  * const mine = { ...seed, source: "/home/me/cases/mine.yaml" };
  * assert.equal(reproductionOf(mine).command, "./tcplab run scenario.yaml");
  * assert.equal(reproductionOf(mine).scenarioText, seed.text);
+ * const cell = { host: "ssh://lab@box", sysctls: { "net.ipv4.tcp_rmem": "4096 131072 6291456" } };
+ * assert.equal(
+ *   reproductionOf(seed, cell).command,
+ *   "deno task lab:hosts run seed --host ssh://lab@box --vary 'net.ipv4.tcp_rmem=4096 131072 6291456'",
+ * );
  * ```
  */
-export function reproductionOf(scenario: Scenario): Reproduction {
+export function reproductionOf(scenario: Scenario, place: RunPlace | null = null): Reproduction {
   const fromCatalog = !scenario.source || scenario.source === "catalog";
+  const remote = place !== null && !_DEFAULT_HOSTS.includes(place.host);
+  const words = [
+    ...(remote ? ["deno", "task", "lab:hosts"] : ["./tcplab"]),
+    "run",
+    fromCatalog ? scenario.name : SCENARIO_FILE,
+    ...(remote ? ["--host", place.host] : []),
+    ...Object.entries(place?.sysctls ?? {}).flatMap(([name, value]) => ["--vary", `${name}=${value}`]),
+  ];
   return {
     labVersion: LAB_VERSION,
-    command: `./tcplab run ${fromCatalog ? scenario.name : SCENARIO_FILE}`,
+    command: words.map(_shellWord).join(" "),
     fromCatalog,
     scenarioText: scenario.text ?? null,
   };
+}
+
+/** A word as a POSIX shell reads it back: as it is when it is plain, else in single quotes. */
+function _shellWord(word: string): string {
+  return /^[\w.,:/@=+%-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }

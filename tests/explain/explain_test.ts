@@ -69,6 +69,41 @@ Deno.test("explainCapture: the report of the founding case", () => {
   ) assert.ok(report.includes(part), part);
 });
 
+Deno.test("explainCapture: the report reads as a ticket needs it", async (t) => {
+  const report = (name: string, filter = {}) =>
+    renderCaptureReport(explainCapture(fixtureBytes(name), `${name}.pcap`, filter));
+  await t.step("the verdict first, as a GitHub alert of its kind", () => {
+    const founding = report("founding_rst_unread").split("\n");
+    assert.deepEqual(founding.slice(2, 4), [
+      "> [!CAUTION]",
+      "> **1 of 1 connection ended abnormally** (1 close-with-unread-data or linger-zero).",
+    ]);
+    assert.match(
+      report("read_then_close"),
+      /^# .*\n\n> \[!NOTE\]\n> \*\*None of the 1 connection ended abnormally/,
+    );
+    assert.match(
+      report("port_reuse", { host: "10.1.2.3" }),
+      /^# .*\n\n> \[!WARNING\]\n> \*\*No TCP connection\.\*\*/,
+    );
+  });
+  await t.step("the table, the packet lines and Zeek's differences folded; the diagram open", () => {
+    const founding = report("founding_rst_unread");
+    const open = founding.replace(/<details>[^]*?<\/details>/g, "");
+    assert.match(open, /```mermaid/);
+    assert.doesNotMatch(open, /Flags \[|\| # \||- Attempt timer/);
+    assert.match(founding, /<summary>Packets: frames 1 to 6 of the file, in tcpdump's notation<\/summary>/);
+  });
+  await t.step("packet lines as the run report cuts them: the sides by role, no TCP options", () => {
+    const founding = report("founding_rst_unread");
+    assert.ok(founding.includes("\n+0.000303 orig > resp: Flags [R.], seq 1, ack 2, win 64, length 0\n"));
+    assert.ok(
+      report("founding_any_sll2").includes(" resp > orig: Flags [S.], seq 3935179862, ack 473049977,"),
+    );
+    assert.doesNotMatch(founding, /options \[/);
+  });
+});
+
 Deno.test("explainCapture: pcapng with several interfaces and link types", () => {
   const x = explainCapture(Deno.readFileSync(new URL("multi_interface.pcapng", TESTDATA)), "m.pcapng");
   assert.equal(x.format, "pcapng");

@@ -46,8 +46,8 @@ Deno.test("content gaps: G/g and missed_bytes from sequence accounting", async (
   });
   await t.step("the report's table and facts carry missed bytes", () => {
     const report = renderCaptureReport(explain("shutdown_drain_gaps"));
-    assert.match(report, /\| missed \|/);
-    assert.match(report, /\| 5 \/ 14 \| 19 \| SF \| ShAaGFgf \|/);
+    assert.match(report, /\| bytes o→r \/ r→o \(missed\) \|/);
+    assert.match(report, /\| 5 \/ 14 \(19 missed\) \| SF, ShAaGFgf \|/);
   });
 });
 

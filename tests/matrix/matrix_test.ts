@@ -93,6 +93,15 @@ Deno.test({
         assert.match(difference.text, /tcp_fin_timeout=60\) it ended .* TCP_TIMEWAIT_SOCKET/);
       }
       assert.match(await Deno.readTextFile(`${out}/matrix.md`), /\*\*\(differs\)\*\*/);
+      // Each cell's report reproduces that cell: its column's sysctl as a --vary of one value.
+      for (const cell of matrix.cells) {
+        const variant = matrix.columns[cell.column]!.variant["net.ipv4.tcp_fin_timeout"];
+        const command = `./tcplab run scenario.yaml --vary net.ipv4.tcp_fin_timeout=${variant}`;
+        assert.equal(cell.reproduce, command);
+        assert.ok(
+          (await Deno.readTextFile(`${out}/${cell.report}`)).includes(`\`\`\`sh\n${command}\n\`\`\``),
+        );
+      }
     } finally {
       await Deno.remove(out, { recursive: true });
     }

@@ -8,6 +8,10 @@ import { findDifferences } from "../../lab/matrix/differences.ts";
 import { BROKEN_PATH, brokenPath, markBrokenColumns } from "../../lab/matrix/result.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "../../lab/matrix/types.ts";
 import { renderMatrix } from "../../lab/report/matrix_report.ts";
+import { parseArgs } from "node:util";
+import { parseVariants } from "../../lab/cli/matrix_options.ts";
+import { loadCatalog } from "../../lab/scenario/catalog.ts";
+import { reproductionOf, SCENARIO_FILE } from "../../lab/verdict/reproduction.ts";
 
 function column(host: string): MatrixColumn {
   return {
@@ -42,6 +46,7 @@ function cell(
     resetReasons: state === "RSTO" ? ["TCP_ABORT_ON_CLOSE"] : [],
     met,
     report: `h${column}/seed/report.md`,
+    reproduce: `./tcplab run seed --host h${column}`,
   };
 }
 
@@ -105,5 +110,67 @@ Deno.test("the first line says the result of a complete matrix", async (t) => {
       renderMatrix(m).split("\n")[0],
       "# tcplab matrix: incomplete: host b unreachable; 1 of 2 columns ran, no difference",
     );
+  });
+});
+
+/** The words of a command as a POSIX shell splits them (plain words and single quotes, as reproductionOf writes). */
+function _words(command: string): string[] {
+  return [...command.matchAll(/(?:'[^']*'|[^\s'])+/g)].map((m) => m[0].replace(/'([^']*)'/g, "$1"));
+}
+
+Deno.test("each cell's reproduce command runs that cell: its host and its column's sysctls", async (t) => {
+  const seed = loadCatalog().get("seed")!;
+  const mine = { ...seed, source: "/home/me/cases/mine.yaml" };
+  const cases = [
+    { name: "the default socket, defaults", host: "unix:///var/run/docker.sock", sysctls: {} },
+    {
+      name: "the default socket as a path",
+      host: "/var/run/docker.sock",
+      sysctls: { "net.ipv4.tcp_fin_timeout": "5" },
+    },
+    { name: "another socket", host: "unix:///tmp/other.sock", sysctls: { "net.ipv4.tcp_fin_timeout": "60" } },
+    {
+      name: "ssh, two sysctls, a value with spaces",
+      host: "ssh://lab@box",
+      sysctls: { "net.ipv4.tcp_rmem": "4096 131072 6291456", "net.core.somaxconn": "8" },
+    },
+    { name: "tcp", host: "tcp://10.0.0.5:2376", sysctls: { "net.ipv4.tcp_syn_retries": "1" } },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      for (const scenario of [seed, mine]) {
+        const command = reproductionOf(scenario, { host: c.host, sysctls: c.sysctls }).command;
+        const words = _words(command);
+        const remote = !c.host.endsWith("/var/run/docker.sock");
+        const task = remote ? ["deno", "task", "lab:hosts", "run"] : ["./tcplab", "run"];
+        assert.deepEqual(words.slice(0, task.length), task, command);
+        // Read back as the run command reads its options: the same host, one column with the cell's sysctls.
+        const { values, positionals } = parseArgs({
+          args: words.slice(task.length),
+          allowPositionals: true,
+          options: { host: { type: "string", multiple: true }, vary: { type: "string", multiple: true } },
+        });
+        assert.deepEqual(positionals, [scenario === seed ? "seed" : SCENARIO_FILE]);
+        assert.deepEqual(values.host ?? [], remote ? [c.host] : []);
+        assert.deepEqual(parseVariants(values.vary ?? []), [c.sysctls]);
+      }
+    });
+  }
+  await t.step("matrix.md lists each cell that ran with its command", () => {
+    const b = { ...column("ssh://lab@box"), variant: { "net.ipv4.tcp_fin_timeout": "5" } };
+    const ran = cell(0, "RSTO", true, "close-with-unread-data", "client");
+    const remote = {
+      ...cell(1, "RSTO", true, "close-with-unread-data", "client"),
+      reproduce: reproductionOf(seed, { host: b.host, sysctls: b.variant }).command,
+    };
+    const md = renderMatrix(matrix([column("a"), b], [ran, remote]));
+    const section = md.split("## Reproduce\n")[1] ?? "";
+    assert.match(section, /^- `seed` in column 1: `\.\/tcplab run seed --host h0`$/m);
+    assert.match(
+      section,
+      /^- `seed` in column 2: `deno task lab:hosts run seed --host ssh:\/\/lab@box --vary net\.ipv4\.tcp_fin_timeout=5`$/m,
+    );
+    const unreachable = { ...column("c"), status: "unreachable" as const, problem: "nothing listens" };
+    assert.doesNotMatch(renderMatrix(matrix([unreachable], [])), /## Reproduce/);
   });
 });

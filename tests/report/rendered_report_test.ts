@@ -1,7 +1,9 @@
 /**
  * NEEDS CHROMIUM (Debian's `chromium`; `./tcplab test` installs it), no Docker.
  *
- * Every recorded catalog run's report, read as a person reads it on a ticket:
+ * Every recorded catalog run's report, and `lab explain`'s report of every
+ * capture in tests/testdata and of a capture of many connections
+ * (tests/explain/_captures.ts), read as a person reads it on a ticket:
  * the Markdown turned into HTML by marked with GitHub's alerts, the Mermaid
  * diagrams rendered by mermaid, in a real headless Chromium, in a column as
  * wide as a GitHub comment's (846 px) styled like GitHub's. Every diagram
@@ -16,12 +18,16 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "npm:playwright-core@1.65.1";
+import type { BrowserContext } from "npm:playwright-core@1.65.1";
 import { marked } from "npm:marked@18.2.1";
 import markedAlert from "npm:marked-alert@2.1.2";
 import "npm:mermaid@12.3.0/package.json" with { type: "json" };
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
+import { explainCapture } from "../../lab/explain/explain_capture.ts";
+import { renderCaptureReport } from "../../lab/report/capture_report.ts";
 import { renderReport } from "../../lab/report/run_report.ts";
 import { recordedRun } from "../_fixtures.ts";
+import { manyConnections } from "../explain/_captures.ts";
 
 /** A GitHub comment's column. */
 const COLUMN_PX = 846;
@@ -95,6 +101,8 @@ interface Measured {
   verdictBottom: number | null;
   wideCode: string[];
   wrappedPackets: string[];
+  /** Links that lead nowhere once the report is attached alone: relative ones. */
+  localLinks: string[];
 }
 
 const RECORDED = [...Deno.readDirSync(new URL("../testdata/runs/", import.meta.url))]
@@ -102,9 +110,16 @@ const RECORDED = [...Deno.readDirSync(new URL("../testdata/runs/", import.meta.u
   .map((e) => e.name)
   .sort();
 
+/** The captures explain's report is rendered for: every one in tests/testdata. */
+const CAPTURES = [...Deno.readDirSync(new URL("../testdata/", import.meta.url))]
+  .filter((e) => e.isFile && /\.pcap(ng)?$/.test(e.name))
+  .map((e) => e.name)
+  .sort();
+
 Deno.test({
   name:
-    "every recorded catalog report, rendered as GitHub shows it in headless Chromium, reads well (needs chromium)",
+    "every recorded catalog report and explain's report of every test capture, rendered as GitHub shows it " +
+    "in headless Chromium, reads well (needs chromium)",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
@@ -138,32 +153,30 @@ Deno.test({
       for (const name of RECORDED) {
         await t.step(name, async () => {
           const report = renderReport(analyseRun(await recordedRun(name)));
-          await Deno.writeTextFile(`${dir}/${name}.html`, _page(report));
-          const page = await context.newPage();
-          try {
-            await page.goto(`file://${dir}/${name}.html`);
-            if (keep) {
-              await page.evaluate(() => (globalThis as unknown as { diagrams: Promise<unknown> }).diagrams);
-              await page.screenshot({ path: `${dir}/${name}-top.png` });
-            }
-            const measured: Measured = await page.evaluate(_measure);
-            if (keep) await page.screenshot({ path: `${dir}/${name}-all.png`, fullPage: true });
-            assert.ok(measured.diagrams.length > 0, "the report has a sequence diagram");
-            assert.deepEqual(
-              measured.diagrams.filter((d) => !d.ok),
-              [],
-              "every Mermaid diagram parses and renders",
-            );
-            assert.ok(measured.verdictBottom !== null, "the verdict is a GitHub alert");
-            assert.ok(
-              measured.verdictBottom <= 1000,
-              `the verdict ends ${measured.verdictBottom} px down, past the top 1,000 px`,
-            );
-            assert.deepEqual(measured.wideCode, [], `code wider than the ${COLUMN_PX} px column`);
-            assert.deepEqual(measured.wrappedPackets, [], "timeline packet cells that wrap");
-          } finally {
-            await page.close();
-          }
+          await _checkRendered(context, dir, name, report, { diagram: true }, keep !== undefined);
+        });
+      }
+      assert.ok(CAPTURES.length >= 30);
+      const captures: Array<[string, Uint8Array]> = [
+        ...CAPTURES.map((name): [string, Uint8Array] => [
+          name,
+          Deno.readFileSync(new URL(`../testdata/${name}`, import.meta.url)),
+        ]),
+        ["many_connections.pcap", manyConnections(1000)],
+      ];
+      for (const [name, bytes] of captures) {
+        await t.step(`lab explain ${name}`, async () => {
+          const x = explainCapture(bytes, name);
+          const report = renderCaptureReport(x);
+          const page = `explain-${name.replaceAll(".", "_")}`;
+          await _checkRendered(
+            context,
+            dir,
+            page,
+            report,
+            { diagram: x.details.length > 0 },
+            keep !== undefined,
+          );
         });
       }
       assert.deepEqual(fetched, [], "the pages fetched nothing from the network");
@@ -174,6 +187,50 @@ Deno.test({
     }
   },
 });
+
+/**
+ * Render one report in a new page of `context` (kept in `dir` as NAME.html,
+ * with screenshots when `keep`) and assert that it reads well: every
+ * Mermaid diagram parses (and there is one, where `expect.diagram`), the
+ * verdict is a GitHub alert within the top 1,000 px, no code line is wider
+ * than the column, no timeline packet wraps, and no link is relative.
+ */
+async function _checkRendered(
+  context: BrowserContext,
+  dir: string,
+  name: string,
+  markdown: string,
+  expect: { diagram: boolean },
+  keep: boolean,
+): Promise<void> {
+  await Deno.writeTextFile(`${dir}/${name}.html`, _page(markdown));
+  const page = await context.newPage();
+  try {
+    await page.goto(`file://${dir}/${name}.html`);
+    if (keep) {
+      await page.evaluate(() => (globalThis as unknown as { diagrams: Promise<unknown> }).diagrams);
+      await page.screenshot({ path: `${dir}/${name}-top.png` });
+    }
+    const measured: Measured = await page.evaluate(_measure);
+    if (keep) await page.screenshot({ path: `${dir}/${name}-all.png`, fullPage: true });
+    if (expect.diagram) assert.ok(measured.diagrams.length > 0, "the report has a sequence diagram");
+    assert.deepEqual(
+      measured.diagrams.filter((d) => !d.ok),
+      [],
+      "every Mermaid diagram parses and renders",
+    );
+    assert.ok(measured.verdictBottom !== null, "the verdict is a GitHub alert");
+    assert.ok(
+      measured.verdictBottom <= 1000,
+      `the verdict ends ${measured.verdictBottom} px down, past the top 1,000 px`,
+    );
+    assert.deepEqual(measured.wideCode, [], `code wider than the ${COLUMN_PX} px column`);
+    assert.deepEqual(measured.wrappedPackets, [], "timeline packet cells that wrap");
+    assert.deepEqual(measured.localLinks, [], "links that break outside the report's folder");
+  } finally {
+    await page.close();
+  }
+}
 
 /** Runs in the page: waits for the diagrams, measures the verdict, opens every fold, measures code and packets. */
 async function _measure(): Promise<Measured> {
@@ -217,5 +274,10 @@ async function _measure(): Promise<Measured> {
       if (apart) wrappedPackets.push(cell.textContent);
     }
   }
-  return { diagrams, verdictBottom, wideCode, wrappedPackets };
+  const localLinks: string[] = [];
+  for (const a of doc.querySelectorAll("a[href]")) {
+    const href = a.getAttribute("href");
+    if (!/^(https?:|mailto:|#)/.test(href)) localLinks.push(href);
+  }
+  return { diagrams, verdictBottom, wideCode, wrappedPackets, localLinks };
 }
