@@ -26,6 +26,7 @@ import type {
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 import { folded } from "./markdown_blocks.ts";
 import { sequenceDiagram } from "./sequence_diagram.ts";
+import { thousands } from "./numbers.ts";
 
 /** What each Zeek conn_state means (Zeek's conn.log documentation). */
 export const CONN_STATE_MEANING: Readonly<Record<string, string>> = {
@@ -488,7 +489,7 @@ function _seconds(s: number): string {
 }
 
 function _n(n: number): string {
-  return n.toLocaleString("en-US");
+  return thousands(n);
 }
 
 function _s(n: number): string {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { thousands } from "./numbers.ts";
+
 /** One participant: its id in the diagram ("C", "L") and its label. */
 export interface Participant {
   id: string;
@@ -73,7 +75,7 @@ export function sequenceDiagram(
   ];
   for (const item of items) {
     if (typeof item === "number") {
-      lines.push(`    Note over ${left.id},${right.id}: ${item.toLocaleString("en-US")} packets not shown`);
+      lines.push(`    Note over ${left.id},${right.id}: ${thousands(item)} packets not shown`);
     } else if ("note" in item) {
       const over = item.over === "left"
         ? left.id
