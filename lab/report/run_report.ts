@@ -100,7 +100,13 @@ export function renderReport(result: RunResult): string {
             ? "its system calls were traced by strace, its parent in its container (forks and threads followed); " +
               "strace stops the program at each call it logs, so the program runs slower than untraced."
             : "its system calls were not traced (`trace: false`); the packets and the kernel's evidence are."
-        } ${_exitText(host.exitCode)}`,
+        } ${
+          host.stop
+            ? `It does not exit by itself: once the client had exited, the lab ran ${
+              code(host.stop.join(" "))
+            } in its container. `
+            : ""
+        }${_exitText(host.exitCode)}`,
         "",
       );
     } else if (result.scenario.programs[side] === "user") {
