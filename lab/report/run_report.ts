@@ -732,14 +732,36 @@ function _outputBlock(name: string, text: string, file: string): string[] {
   const shown = lines.slice(-OUTPUT_LINES);
   const fence = "`".repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
   const left = lines.length - shown.length;
+  const wrapped = shown.some((line) => line.length > OUTPUT_WIDTH);
   return [
-    `${name}${left > 0 ? ` (its last ${shown.length} lines; ${code(file)} has all ${lines.length})` : ""}:`,
+    `${name}${left > 0 ? ` (its last ${shown.length} lines; ${code(file)} has all ${lines.length})` : ""}${
+      wrapped
+        ? ` (lines over ${OUTPUT_WIDTH} characters wrapped, each part after the first indented by two spaces)`
+        : ""
+    }:`,
     "",
     `${fence}text`,
-    ...shown,
+    ...shown.flatMap(_wrapLine),
     fence,
     "",
   ];
+}
+
+/** The characters of an output line that fit the report's column of code. */
+const OUTPUT_WIDTH = 96;
+
+/** A line of output cut at spaces into parts of at most OUTPUT_WIDTH characters, the later ones indented. */
+function _wrapLine(line: string): string[] {
+  const parts: string[] = [];
+  let rest = line;
+  while (rest.length > OUTPUT_WIDTH) {
+    const space = rest.lastIndexOf(" ", OUTPUT_WIDTH);
+    const cut = space > 2 ? space : OUTPUT_WIDTH;
+    parts.push(rest.slice(0, cut));
+    rest = `  ${rest.slice(cut).trimStart()}`;
+  }
+  parts.push(rest);
+  return parts;
 }
 
 function renderEnvironment(result: RunResult): string {
