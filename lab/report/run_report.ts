@@ -367,7 +367,9 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
         (conn.cause === "listener-closed" && ["listen", "poll", "accept"].includes(c.call)))
     );
     if (calls.length > 0) {
-      lines.push(`- The ${side} program: ${calls.map((c) => code(formatCall(c))).join(", then ")}.`);
+      lines.push(
+        `- The ${side} program: ${_condensed(calls.map((c) => code(formatCall(c)))).join(", then ")}.`,
+      );
     }
   }
   return lines.join("\n");
@@ -377,8 +379,35 @@ function _bytes(n: number): string {
   return `${n} byte${n === 1 ? "" : "s"}`;
 }
 
+/** Texts with each run of equal neighbours said once, with its count: "`read() = 1` (3 times)". */
+function _condensed(texts: string[]): string[] {
+  const runs: Array<{ text: string; times: number }> = [];
+  for (const text of texts) {
+    const last = runs[runs.length - 1];
+    if (last?.text === text) last.times++;
+    else runs.push({ text, times: 1 });
+  }
+  return runs.map(({ text, times }) => (times > 1 ? `${text} (${times} times)` : text));
+}
+
 function isTeardownCall(call: CallRecord): boolean {
-  return ["close", "shutdown", "read", "epoll_wait", "write", "connect", "_exit"].includes(call.call) ||
+  return [
+    "close",
+    "shutdown",
+    "read",
+    "epoll_wait",
+    "write",
+    "connect",
+    "_exit",
+    // A traced program's reads and writes go through these too (nginx: recvfrom, writev).
+    "readv",
+    "writev",
+    "recvfrom",
+    "sendto",
+    "recvmsg",
+    "sendmsg",
+    "sendfile",
+  ].includes(call.call) ||
     (call.call === "ioctl" && call.args === "FIONREAD");
 }
 
