@@ -102,9 +102,9 @@ export function renderReport(result: RunResult): string {
             : "its system calls were not traced (`trace: false`); the packets and the kernel's evidence are."
         } ${
           host.stop
-            ? `It does not exit by itself: once the client had exited, the lab ran ${
+            ? `Its scenario names the command that stops it, ${
               code(host.stop.join(" "))
-            } in its container. `
+            }, which the lab runs in its container once the client has exited. `
             : ""
         }${_exitText(host.exitCode)}`,
         "",

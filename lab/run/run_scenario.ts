@@ -317,12 +317,14 @@ export async function runScenario(
           // A server that never exits by itself: its scenario's stop command, once the client has exited.
           if (sides[i] === "server" && serverStop && p.exec) {
             await client?.exited();
-            const stopped = await p.exec(serverStop, STEPS_USER);
+            // A server that has exited already has no container to run it in: the run goes on to its end.
+            const said = await p.exec(serverStop, STEPS_USER).then(
+              (r) => `exit ${r.exitCode}`,
+              (error) => `failed: ${(error as Error).message}`,
+            );
             progress.step(
               "run",
-              `client exited; ran ${
-                serverStop.join(" ")
-              } in the server's container: exit ${stopped.exitCode}`,
+              `client exited; ran ${serverStop.join(" ")} in the server's container: ${said}`,
             );
           }
           exitCodes[sides[i]!] = await p.exited();
