@@ -22,7 +22,7 @@ import { LAB_LABEL } from "./labels.ts";
 import { STRACE_IN_IMAGE } from "./image_layout.ts";
 
 /** Bump when the way a program's image is assembled changes. */
-const RECIPE_VERSION = "1";
+const RECIPE_VERSION = "2";
 
 /** What a program's image is made of (a scenario's HostProgram). */
 export interface ProgramFiles {
@@ -161,7 +161,9 @@ export async function ensureProgramImage(
     inputs.folders.join("\n"),
   )}`;
   if (!(await docker.imageExists(tag))) {
-    const folders: TarEntry[] = inputs.folders.map((path) => ({ path: `rootfs${path}`, mode: 0o755 }));
+    // World-writable with the sticky bit, as /tmp: Docker gives the tmpfs mounted there the folder's
+    // mode, and the program runs as 65534.
+    const folders: TarEntry[] = inputs.folders.map((path) => ({ path: `rootfs${path}`, mode: 0o1777 }));
     const context = makeTar([
       { path: "Dockerfile", data: dockerfile, mode: 0o644 },
       ...folders,

@@ -96,7 +96,13 @@ export function renderReport(result: RunResult): string {
             ? "its system calls were traced by strace, its parent in its container (forks and threads followed); " +
               "strace stops the program at each call it logs, so the program runs slower than untraced."
             : "its system calls were not traced (`trace: false`); the packets and the kernel's evidence are."
-        } ${_exitText(host.exitCode)}`,
+        } ${
+          host.stop
+            ? `Its scenario names the command that stops it, ${
+              code(host.stop.join(" "))
+            }, which the lab runs in its container once the client has exited. `
+            : ""
+        }${_exitText(host.exitCode)}`,
         "",
       );
     } else if (result.scenario.programs[side] === "user") {
@@ -356,7 +362,9 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
         (conn.cause === "listener-closed" && ["listen", "poll", "accept"].includes(c.call)))
     );
     if (calls.length > 0) {
-      lines.push(`- The ${side} program: ${calls.map((c) => code(formatCall(c))).join(", then ")}.`);
+      lines.push(
+        `- The ${side} program: ${_condensed(calls.map((c) => code(formatCall(c)))).join(", then ")}.`,
+      );
     }
   }
   return lines.join("\n");
@@ -366,8 +374,35 @@ function _bytes(n: number): string {
   return `${n} byte${n === 1 ? "" : "s"}`;
 }
 
+/** Texts with each run of equal neighbours said once, with its count: "`read() = 1` (3 times)". */
+function _condensed(texts: string[]): string[] {
+  const runs: Array<{ text: string; times: number }> = [];
+  for (const text of texts) {
+    const last = runs[runs.length - 1];
+    if (last?.text === text) last.times++;
+    else runs.push({ text, times: 1 });
+  }
+  return runs.map(({ text, times }) => (times > 1 ? `${text} (${times} times)` : text));
+}
+
 function isTeardownCall(call: CallRecord): boolean {
-  return ["close", "shutdown", "read", "epoll_wait", "write", "connect", "_exit"].includes(call.call) ||
+  return [
+    "close",
+    "shutdown",
+    "read",
+    "epoll_wait",
+    "write",
+    "connect",
+    "_exit",
+    // A traced program's reads and writes go through these too (nginx: recvfrom, writev).
+    "readv",
+    "writev",
+    "recvfrom",
+    "sendto",
+    "recvmsg",
+    "sendmsg",
+    "sendfile",
+  ].includes(call.call) ||
     (call.call === "ioctl" && call.args === "FIONREAD");
 }
 
@@ -721,14 +756,36 @@ function _outputBlock(name: string, text: string, file: string): string[] {
   const shown = lines.slice(-OUTPUT_LINES);
   const fence = "`".repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
   const left = lines.length - shown.length;
+  const wrapped = shown.some((line) => line.length > OUTPUT_WIDTH);
   return [
-    `${name}${left > 0 ? ` (its last ${shown.length} lines; ${code(file)} has all ${lines.length})` : ""}:`,
+    `${name}${left > 0 ? ` (its last ${shown.length} lines; ${code(file)} has all ${lines.length})` : ""}${
+      wrapped
+        ? ` (lines over ${OUTPUT_WIDTH} characters wrapped, each part after the first indented by two spaces)`
+        : ""
+    }:`,
     "",
     `${fence}text`,
-    ...shown,
+    ...shown.flatMap(_wrapLine),
     fence,
     "",
   ];
+}
+
+/** The characters of an output line that fit the report's column of code. */
+const OUTPUT_WIDTH = 96;
+
+/** A line of output cut at spaces into parts of at most OUTPUT_WIDTH characters, the later ones indented. */
+function _wrapLine(line: string): string[] {
+  const parts: string[] = [];
+  let rest = line;
+  while (rest.length > OUTPUT_WIDTH) {
+    const space = rest.lastIndexOf(" ", OUTPUT_WIDTH);
+    const cut = space > 2 ? space : OUTPUT_WIDTH;
+    parts.push(rest.slice(0, cut));
+    rest = `  ${rest.slice(cut).trimStart()}`;
+  }
+  parts.push(rest);
+  return parts;
 }
 
 function renderEnvironment(result: RunResult): string {

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { ContainerHandle } from "../docker/types.ts";
+import type { ContainerHandle, ExecResult } from "../docker/types.ts";
 import { splitTraceLines } from "../evidence/syscall_trace.ts";
 
 /** A program the run can start, watch and stop. */
@@ -26,6 +26,8 @@ export interface ProgramHandle {
   exited(): Promise<number>;
   /** Stop it now (a run that took too long). */
   kill(): Promise<void>;
+  /** Run a command beside it, as `user`, in its container (a scenario's `stop`); the holder's steps have none. */
+  exec?(command: string[], user: string): Promise<ExecResult>;
   stdout(): string;
   stderr(): string;
   /** strace's log of its system calls, for a traced program; null otherwise. */
@@ -43,6 +45,7 @@ export function containerProgram(container: ContainerHandle, traced = false): Pr
     waitForStdout: (test, timeoutMs, what) => container.logs.waitFor("stdout", test, timeoutMs, what),
     exited: () => container.wait(),
     kill: () => container.signal("SIGKILL"),
+    exec: (command, user) => container.exec(command, user),
     stdout: () => container.logs.text("stdout"),
     stderr: () =>
       traced ? splitTraceLines(container.logs.text("stderr")).rest : container.logs.text("stderr"),

@@ -32,6 +32,7 @@ import {
   type PhaseTimeouts,
   planContainers,
   planRun,
+  STEPS_USER,
   subnetAddress,
 } from "./plan.ts";
 import {
@@ -308,10 +309,25 @@ export async function runScenario(
     await reach("run:programs", null);
 
     const exitCodes: Record<Side, number | null> = { server: null, client: null };
+    const serverStop = _stopCommand(scenario);
     try {
       await withTimeout(
         Promise.all(programs.map(async (p, i) => {
-          if (p) exitCodes[sides[i]!] = await p.exited();
+          if (!p) return;
+          // A server that never exits by itself: its scenario's stop command, once the client has exited.
+          if (sides[i] === "server" && serverStop && p.exec) {
+            await client?.exited();
+            // A server that has exited already has no container to run it in: the run goes on to its end.
+            const said = await p.exec(serverStop, STEPS_USER).then(
+              (r) => `exit ${r.exitCode}`,
+              (error) => `failed: ${(error as Error).message}`,
+            );
+            progress.step(
+              "run",
+              `client exited; ran ${serverStop.join(" ")} in the server's container: ${said}`,
+            );
+          }
+          exitCodes[sides[i]!] = await p.exited();
         })),
         timeouts.run,
         "run: programs to exit",
@@ -587,6 +603,12 @@ async function takeSnapshot(holder: ContainerHandle, timeoutMs: number): Promise
   await snapshotDone(holder, taken + 1, timeoutMs);
   const text = holder.logs.text("stdout");
   return text.slice(text.lastIndexOf(`=== tcplab-snapshot BEGIN ${taken + 1} `));
+}
+
+/** The server's stop command: a program of this host that never exits by itself names one; null otherwise. */
+function _stopCommand(scenario: Scenario): string[] | null {
+  const spec = scenario.server;
+  return !isStepsSide(spec) && isHostProgram(spec.program) ? spec.program.stop ?? null : null;
 }
 
 /**

@@ -266,7 +266,17 @@ function readSide(r: Reader, side: Side, fail: Fail): SideSpec {
   }
   if (program) {
     const sides = sysctls ? { sysctls } : {};
-    if (program.node("binary") !== undefined) return { program: readHostProgram(program, fail), ...sides };
+    if (program.node("binary") !== undefined) {
+      const host = readHostProgram(program, fail);
+      if (host.stop && side === "client") {
+        fail(
+          program.node("stop"),
+          program.at("stop"),
+          "expected no stop command for the client: the run ends when it exits",
+        );
+      }
+      return { program: host, ...sides };
+    }
     program.only(["image", "command", "env"]);
     const image = program.string("image", true)!;
     const command = readWords(program, "command", `["nc", "-l", "-p", "{port}"]`, fail);
@@ -287,7 +297,7 @@ function readSide(r: Reader, side: Side, fail: Fail): SideSpec {
 
 /** A program from this host: `binary`, `args`, and the `files` and `writable` folders it needs. */
 function readHostProgram(r: Reader, fail: Fail): HostProgram {
-  r.only(["binary", "args", "files", "writable", "env", "trace"]);
+  r.only(["binary", "args", "files", "writable", "env", "trace", "stop"]);
   const binary = r.string("binary", true)!;
   if (!binary.startsWith("/")) {
     fail(r.node("binary"), r.at("binary"), `expected an absolute path, got "${binary}"`);
@@ -320,6 +330,12 @@ function readHostProgram(r: Reader, fail: Fail): HostProgram {
       fail(trace, r.at("trace"), `expected true or false, got ${describe(trace)}`);
     }
     program.trace = (trace as unknown as { value: boolean }).value;
+  }
+  if (r.node("stop") !== undefined) {
+    program.stop = readWords(r, "stop", `["/usr/sbin/nginx", "-s", "quit"]`, fail);
+    if (!program.stop[0]?.startsWith("/")) {
+      fail(r.node("stop"), r.at("stop"), "expected a command that starts with an absolute path in the image");
+    }
   }
   return program;
 }

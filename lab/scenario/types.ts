@@ -40,6 +40,11 @@ export interface HostProgram {
   env?: Record<string, string>;
   /** Whether strace logs the program's system calls; default true. */
   trace?: boolean;
+  /**
+   * For a server that never exits by itself: a command the lab runs in its container once the
+   * client has exited, e.g. `nginx -s quit` (a graceful stop, which finishes open connections first).
+   */
+  stop?: string[];
 }
 
 /**

@@ -387,6 +387,7 @@ function hostPrograms(artifacts: RunArtifacts): Pick<RunResult["scenario"], "hos
         exitCode: artifacts.sides[side].programExitCode,
         stdout: artifacts.sides[side].programLog,
         stderr: artifacts.sides[side].programStderr,
+        ...(spec.program.stop ? { stop: spec.program.stop } : {}),
       }]]
       : [];
   });

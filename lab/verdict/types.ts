@@ -129,6 +129,8 @@ export interface HostProgramRun {
   /** What it wrote to stdout and to stderr (strace's lines taken out). */
   stdout: string;
   stderr: string;
+  /** The command the lab ran in its container to stop it once the client had exited (a server that never exits). */
+  stop?: string[];
 }
 
 /** The outcome of a contrast scenario, quoted by the report. */

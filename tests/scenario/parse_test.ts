@@ -212,3 +212,36 @@ Deno.test("a program of this host as one side", () => {
     /client\.program\.binary: expected an absolute path/,
   );
 });
+
+Deno.test("a server of this host that never exits names the command that stops it", async (t) => {
+  const withServer = (program: string) =>
+    GOOD.replace(/server:\n(?: {2}.*\n)*?(?=client:)/, `server:\n  program: ${program}\n`);
+  await t.step("read", () => {
+    const s = parseScenario(
+      withServer("{ binary: /usr/sbin/nginx, stop: [/usr/sbin/nginx, -s, quit] }"),
+      "x.yaml",
+    );
+    assert.deepEqual(s.server, {
+      program: { binary: "/usr/sbin/nginx", args: [], stop: ["/usr/sbin/nginx", "-s", "quit"] },
+    });
+  });
+  await t.step("a relative command", () => {
+    assert.throws(
+      () => parseScenario(withServer("{ binary: /usr/sbin/nginx, stop: [nginx, -s, quit] }"), "x.yaml"),
+      /server\.program\.stop: expected a command that starts with an absolute path/,
+    );
+  });
+  await t.step("the client has none", () => {
+    assert.throws(
+      () =>
+        parseScenario(
+          GOOD.replace(
+            /client:\n {2}steps:(\n {4}- .*)*\n/,
+            "client:\n  program: { binary: /usr/bin/socat, stop: [/bin/kill] }\n",
+          ),
+          "x.yaml",
+        ),
+      /client\.program\.stop: expected no stop command for the client/,
+    );
+  });
+});
