@@ -6,6 +6,8 @@
  */
 
 import { ensureProgramImage, type ProgramImage, programInputs } from "../docker/program_image.ts";
+import type { ContainerHandle, ContainerSpec } from "../docker/types.ts";
+import { ptraceRefusal, splitStraceMessages, UNTRACED_BECAUSE } from "../evidence/syscall_trace.ts";
 import { isHostProgram, isStepsSide, type Scenario, type Side, SIDES } from "../scenario/types.ts";
 import type { Progress } from "../util/progress.ts";
 
@@ -59,6 +61,26 @@ export async function ensureProgramImages(
     images[side] = await ensureProgramImage(docker, program, side, scenarioFolder(scenario), progress);
   }
   return images;
+}
+
+/**
+ * Why strace may not trace a program in its container, or null when it may: runs the plan's
+ * trace check (strace tracing `strace -V`, with the program's image, user and namespace) through
+ * `create`, which makes the container and has the run remove it. A refusal (ptrace denied by a
+ * seccomp profile, an LSM, Yama's ptrace_scope 3) leaves the program to run untraced, not failed.
+ */
+export async function traceRefused(
+  create: (spec: ContainerSpec) => Promise<ContainerHandle>,
+  check: ContainerSpec,
+): Promise<string | null> {
+  const container = await create(check);
+  await container.start();
+  const status = await container.wait();
+  if (status === 0) return null;
+  await container.logs.ended();
+  const { messages } = splitStraceMessages(container.logs.text("stderr"));
+  const first = messages.split("\n")[0]?.trim() || `exit status ${status}, no message`;
+  return UNTRACED_BECAUSE.refused(ptraceRefusal(messages) ?? first);
 }
 
 /** A program of this host that a scenario runs, and whether this host has it. */
