@@ -230,6 +230,8 @@ export interface ContainersPlanOptions {
   programImages?: Partial<Record<Side, string>>;
   /** The middlebox's image and address, when the plan has one. */
   middlebox?: { image: string; address: string };
+  /** The seccomp profile (JSON) a side's program of this host runs under, from its `seccomp:`. */
+  seccomp?: Partial<Record<Side, string>>;
   /** Sides the plan meant to trace that go untraced after all, and why (no strace, ptrace refused). */
   untraced?: Partial<Record<Side, string>>;
 }
@@ -340,6 +342,7 @@ export function planContainers(
       ...(isStepsSide(spec) || host ? { user: STEPS_USER } : {}),
       ...(host?.writable ? { tmpfs: host.writable } : {}),
       ...(straceVolume === undefined ? {} : { volumes: { [STRACE_LOG_DIR]: straceVolume } }),
+      ...(options.seccomp?.[side] === undefined ? {} : { securityOpt: [`seccomp=${options.seccomp[side]}`] }),
     };
     // The check runs wherever strace is in the image, and stays in the plan whatever it found.
     const checked = plan.straceVolumes[side] !== undefined &&
@@ -383,11 +386,12 @@ export function planContainers(
       },
       ...(place === "none" ? [] : [{
         name: place === "holder" ? sides[s].holder.name : `${plan.name}-${s}`,
-        role: place === "holder"
+        role: (place === "holder"
           ? `${s} program (steps, started by the holder)`
           : sides[s].program?.cmd[0] === STRACE_IN_IMAGE
           ? `${s} program (${sides[s].command[0]}, system calls traced by strace as its parent)`
-          : `${s} program`,
+          : `${s} program`) +
+          (options.seccomp?.[s] === undefined ? "" : ", under the scenario's seccomp profile"),
         image: sides[s].program?.image ?? options.image,
         user: sides[s].program?.user ?? (isStepsSide(spec) ? STEPS_USER : "the image's own"),
         capabilities: [],

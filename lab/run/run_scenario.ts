@@ -95,7 +95,7 @@ export async function runScenario(
   runId = newRunId(),
 ): Promise<RunArtifacts> {
   const { docker, progress } = options;
-  await checkHostPrograms(scenario); // bad input: before anything is made
+  const seccomp = await checkHostPrograms(scenario); // bad input: before anything is made
   const plan = planRun(scenario, {
     runId,
     owner: `${Deno.hostname()}:${Deno.pid}`,
@@ -185,6 +185,7 @@ export async function runScenario(
     }
     const planned = {
       untraced,
+      seccomp,
       image: images.endpoint,
       addresses,
       ...(middleboxImage ? { middlebox: { image: middleboxImage.endpoint, address: middleboxAddress } } : {}),

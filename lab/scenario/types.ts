@@ -40,6 +40,12 @@ export interface HostProgram {
   env?: Record<string, string>;
   /** Whether strace logs the program's system calls; default true. */
   trace?: boolean;
+  /**
+   * A seccomp profile (Docker's JSON, a path on this host, relative to the scenario file) the
+   * program runs under instead of Docker's default: its production's, say. One that denies ptrace
+   * leaves the program untraced, and the report says so.
+   */
+  seccomp?: string;
 }
 
 /**
