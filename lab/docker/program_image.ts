@@ -2,9 +2,10 @@
  * The image of a program from this host, without a Dockerfile of the
  * user's: FROM scratch, the binary, the shared libraries ldd lists, the
  * scenario's `files`, empty folders where `writable` tmpfs are mounted, and
- * this host's strace with its libraries (strace runs the program as its
- * child and logs its system calls). Tagged by a hash of its inputs, so a
- * second run builds nothing; nothing is pulled.
+ * this host's strace with its libraries and a folder for its log (strace runs
+ * the program as its child and logs its system calls; a host without strace
+ * gets an image without it, and the program runs untraced). Tagged by a hash
+ * of its inputs, so a second run builds nothing; nothing is pulled.
  *
  * The checks (lab/run/host_programs.ts makes them before a run creates
  * anything): a binary that is missing, not executable or not for this
@@ -32,7 +33,7 @@ export interface ProgramFiles {
   files?: Record<string, string>;
   /** Empty folders, where tmpfs are mounted. */
   writable?: string[];
-  /** false: no strace in the image. */
+  /** false: no strace in the image (`trace: false`). */
   trace?: boolean;
 }
 
