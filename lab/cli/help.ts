@@ -62,6 +62,9 @@ Options:
                       deno task lab run seed --timeout run=10 --timeout start=60
   --no-contrast     do not also run the scenario's contrast (seed's is seed-read-first)
                       deno task lab run seed --no-contrast
+  --untraced        run every program of this host without strace (its calls are then not in the
+                    report); strace stops a program at each call, so this shows the untraced timing
+                      deno task lab run socat-linger-zero --untraced
   --pause-at M      hold each run at moment M until Enter is pressed, to look at its containers and
                     captures by hand (Ctrl-C stops the run there and cleans up); M is one of
                     ${RUN_MOMENTS.join(", ")}

@@ -75,6 +75,9 @@ export async function runCommand(
     if (values.bundle) {
       throw new UsageError("--bundle packs the runs of one host", "leave out --host and --vary");
     }
+    if (values.untraced) {
+      throw new UsageError("--untraced applies to the runs of one host", "leave out --host and --vary");
+    }
     if (pause !== undefined) {
       throw new UsageError(
         "--pause-at holds the runs of one host",
@@ -117,6 +120,7 @@ export async function runCommand(
     stamp,
     timeouts,
     ...(pause === undefined ? {} : { pauseAt: pause as RunMoment }),
+    ...(values.untraced ? { untraced: true } : {}),
     quiet,
     signal,
     bundle: values.bundle,
@@ -180,6 +184,7 @@ function parseOptions(args: string[]) {
         "no-contrast": { type: "boolean", default: false },
         "pause-at": { type: "string" },
         bundle: { type: "boolean", default: false },
+        untraced: { type: "boolean", default: false },
       },
     });
   } catch (error) {

@@ -209,7 +209,7 @@ export class DockerClient {
         CapDrop: ["ALL"],
         CapAdd: spec.capAdd,
         ReadonlyRootfs: true,
-        SecurityOpt: ["no-new-privileges"],
+        SecurityOpt: ["no-new-privileges", ...(spec.securityOpt ?? [])],
         Memory: spec.memoryBytes ?? 64 * 1024 * 1024,
         PidsLimit: spec.pidsLimit ?? 16,
         LogConfig: { Type: "json-file", Config: {} },

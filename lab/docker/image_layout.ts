@@ -11,5 +11,14 @@ export const CAPTURE_UID = 101;
 /** Where a host program's image holds strace, which runs the program traced. */
 export const STRACE_IN_IMAGE = "/usr/bin/strace";
 
+/**
+ * The folder of a host program's image where a volume is mounted for strace's log (`-o`): a
+ * volume, not a tmpfs, because a tmpfs's files are gone once the container exits.
+ */
+export const STRACE_LOG_DIR = "/tcplab-strace";
+
+/** strace's log of a traced program, in STRACE_LOG_DIR. */
+export const STRACE_LOG = `${STRACE_LOG_DIR}/calls.strace`;
+
 /** Where the middlebox's image has this host's iptables. */
 export const IPTABLES_IN_IMAGE = "/usr/sbin/iptables";

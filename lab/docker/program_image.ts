@@ -2,9 +2,10 @@
  * The image of a program from this host, without a Dockerfile of the
  * user's: FROM scratch, the binary, the shared libraries ldd lists, the
  * scenario's `files`, empty folders where `writable` tmpfs are mounted, and
- * this host's strace with its libraries (strace runs the program as its
- * child and logs its system calls). Tagged by a hash of its inputs, so a
- * second run builds nothing; nothing is pulled.
+ * this host's strace with its libraries and a folder for its log (strace runs
+ * the program as its child and logs its system calls; a host without strace
+ * gets an image without it, and the program runs untraced). Tagged by a hash
+ * of its inputs, so a second run builds nothing; nothing is pulled.
  *
  * The checks (lab/run/host_programs.ts makes them before a run creates
  * anything): a binary that is missing, not executable or not for this
@@ -19,10 +20,10 @@ import type { Progress } from "../util/progress.ts";
 import type { DockerClient } from "./client.ts";
 import { fileStamps, findProgram, hostFiles, sharedLibraries, shortHash } from "./images.ts";
 import { LAB_LABEL } from "./labels.ts";
-import { STRACE_IN_IMAGE } from "./image_layout.ts";
+import { STRACE_IN_IMAGE, STRACE_LOG_DIR } from "./image_layout.ts";
 
 /** Bump when the way a program's image is assembled changes. */
-const RECIPE_VERSION = "2";
+const RECIPE_VERSION = "3";
 
 /** What a program's image is made of (a scenario's HostProgram). */
 export interface ProgramFiles {
@@ -32,7 +33,7 @@ export interface ProgramFiles {
   files?: Record<string, string>;
   /** Empty folders, where tmpfs are mounted. */
   writable?: string[];
-  /** false: no strace in the image. */
+  /** false: no strace in the image (`trace: false`). */
   trace?: boolean;
 }
 
@@ -42,6 +43,8 @@ export interface ProgramImage {
   id: string;
   /** Its size in bytes. */
   size: number;
+  /** Whether it holds strace (with its log's folder); false: `trace: false`, or no strace on this host. */
+  strace: boolean;
 }
 
 /** What goes into a program's image: [path on this host, path in the image]. */
@@ -49,6 +52,8 @@ export interface ProgramInputs {
   files: Array<[string, string]>;
   /** Empty folders (tmpfs mount points). */
   folders: string[];
+  /** Whether strace is among the files; false: `trace: false`, or this host has no strace. */
+  strace: boolean;
 }
 
 /** ELF machine numbers of the architectures Deno runs on. */
@@ -77,7 +82,10 @@ export function elfProblem(header: Uint8Array, arch: string): string | null {
   return null;
 }
 
-/** Check a host program and list its image's files (its libraries and strace's included). */
+/**
+ * Check a host program and list its image's files (its libraries and strace's included). A host
+ * without strace is no error: the image is made without it, and the program runs untraced.
+ */
 export async function programInputs(
   program: ProgramFiles,
   side: string,
@@ -125,8 +133,10 @@ export async function programInputs(
   }
   const reinstall = `reinstall the package that holds ${program.binary}`;
   for (const library of await sharedLibraries(program.binary, reinstall)) files.push([library, library]);
-  if (program.trace !== false) {
-    const strace = await findProgram("strace", "apt-get install -y strace");
+  const strace = program.trace === false
+    ? null
+    : await findProgram("strace", "apt-get install -y strace").catch(() => null);
+  if (strace !== null) {
     files.push([strace, STRACE_IN_IMAGE]);
     for (const library of await sharedLibraries(strace, "apt-get install --reinstall strace")) {
       files.push([library, library]);
@@ -135,7 +145,7 @@ export async function programInputs(
   // One copy of each path in the image: the first (the binary, then the scenario's files) wins.
   const unique = new Map<string, [string, string]>();
   for (const [from, to] of files) if (!unique.has(to)) unique.set(to, [from, to]);
-  return { files: [...unique.values()], folders: program.writable ?? [] };
+  return { files: [...unique.values()], folders: program.writable ?? [], strace: strace !== null };
 }
 
 /**
@@ -150,7 +160,9 @@ export async function ensureProgramImage(
 ): Promise<ProgramImage> {
   const inputs = await programInputs(program, side, folder);
   const dockerfile = new TextEncoder().encode(
-    "# A program of the host the lab ran on, its libraries and files, and strace.\n" +
+    `# A program of the host the lab ran on, its libraries and files${
+      inputs.strace ? ", and strace" : ""
+    }.\n` +
       "FROM scratch\nCOPY rootfs/ /\nUSER 65534:65534\n",
   );
   const name = program.binary.split("/").pop()!.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
@@ -159,18 +171,25 @@ export async function ensureProgramImage(
     dockerfile,
     inputs.files.map(([from, to]) => `${to}<-${fileStamps([from])}`).join("\n"),
     inputs.folders.join("\n"),
+    inputs.strace ? STRACE_LOG_DIR : "",
   )}`;
   if (!(await docker.imageExists(tag))) {
     // World-writable with the sticky bit, as /tmp: Docker gives the tmpfs mounted there the folder's
     // mode, and the program runs as 65534.
     const folders: TarEntry[] = inputs.folders.map((path) => ({ path: `rootfs${path}`, mode: 0o1777 }));
+    // strace's log folder: COPY makes root its owner, so it is writable by all (sticky, as /tmp);
+    // a new volume mounted there takes its mode.
+    if (inputs.strace) folders.push({ path: `rootfs${STRACE_LOG_DIR}`, mode: 0o1777 });
     const context = makeTar([
       { path: "Dockerfile", data: dockerfile, mode: 0o644 },
       ...folders,
       ...await hostFiles(inputs.files),
     ]);
-    progress.step("build", `building image ${tag} (${program.binary}, its libraries and files, strace)`);
+    progress.step(
+      "build",
+      `building image ${tag} (${program.binary}, its libraries and files${inputs.strace ? ", strace" : ""})`,
+    );
     await docker.buildImage(context, tag, { [LAB_LABEL]: "1" });
   }
-  return { tag, id: await docker.imageId(tag), size: await docker.imageSize(tag) };
+  return { tag, id: await docker.imageId(tag), size: await docker.imageSize(tag), strace: inputs.strace };
 }

@@ -40,6 +40,8 @@ export interface ContainerSpec {
   volumes?: Record<string, string>;
   /** Folders mounted as tmpfs: writable, while the root stays read-only. */
   tmpfs?: string[];
+  /** Docker's security options besides no-new-privileges, e.g. "seccomp=<the profile's JSON>". */
+  securityOpt?: string[];
   /** net.* sysctls for the namespace owner. */
   sysctls?: Record<string, string>;
   memoryBytes?: number;

@@ -41,6 +41,10 @@ export interface SideArtifacts {
   programExitCode: number | null;
   /** strace's log of the program's system calls (a traced program of this host); absent otherwise. */
   syscallTrace?: string;
+  /** strace's own messages (its errors), apart from the program's stderr; absent when none. */
+  straceMessages?: string;
+  /** Why a user's program was not traced (UNTRACED_BECAUSE); absent for a traced one or the lab's own. */
+  untraced?: string;
   /** The namespace holder's stdout: the snapshots before and after. */
   holderLog: string;
 }

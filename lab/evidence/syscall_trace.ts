@@ -5,7 +5,10 @@
  * their byte counts, shutdown, close, setsockopt, poll/epoll and the exit.
  * strace runs as the program's parent in its container with STRACE_OPTIONS:
  * it follows forks and threads (-f), stamps each call with the real-time
- * clock in microseconds (-ttt, the captures' clock) and its duration (-T).
+ * clock in microseconds (-ttt, the captures' clock) and its duration (-T),
+ * and writes its log to a file of its own (-o), so that the program's stderr
+ * stays the program's; strace's own messages still go to stderr, and
+ * splitStraceMessages takes them out.
  *
  * Reads, writes and closes count only on the Internet sockets the program
  * made or accepted, under any number dup2() gave them (`nc -e` makes the
@@ -20,41 +23,52 @@
 
 import type { Call, ProgramLog } from "./calls.ts";
 
-/** The calls strace logs; `?` lets a name that this architecture lacks (poll on arm64) pass. */
-const TRACED_CALLS = [
-  "socket",
-  "connect",
-  "accept",
-  "accept4",
-  "bind",
-  "listen",
-  "shutdown",
-  "close",
-  "read",
-  "write",
-  "readv",
-  "writev",
-  "recvfrom",
-  "sendto",
-  "recvmsg",
-  "sendmsg",
-  "sendfile",
-  "splice",
-  "setsockopt",
-  "ioctl",
-  "dup",
-  "dup2",
-  "dup3",
-  "poll",
-  "ppoll",
-  "select",
-  "pselect6",
-  "epoll_wait",
-  "epoll_pwait",
-  "exit_group",
-];
+/**
+ * The calls strace logs, each with whether its first argument is a descriptor that counts only on the
+ * program's sockets (`socket`, `accept` and `dup` name theirs otherwise; see parseSyscallTrace).
+ */
+const TRACED_CALLS: Readonly<Record<string, { onSocket: boolean }>> = {
+  socket: { onSocket: false },
+  connect: { onSocket: true },
+  accept: { onSocket: false },
+  accept4: { onSocket: false },
+  bind: { onSocket: true },
+  listen: { onSocket: true },
+  shutdown: { onSocket: true },
+  close: { onSocket: true },
+  read: { onSocket: true },
+  write: { onSocket: true },
+  readv: { onSocket: true },
+  writev: { onSocket: true },
+  recvfrom: { onSocket: true },
+  sendto: { onSocket: true },
+  recvmsg: { onSocket: true },
+  sendmsg: { onSocket: true },
+  sendfile: { onSocket: true },
+  splice: { onSocket: true },
+  setsockopt: { onSocket: true },
+  ioctl: { onSocket: true },
+  dup: { onSocket: false },
+  dup2: { onSocket: false },
+  dup3: { onSocket: false },
+  poll: { onSocket: false },
+  ppoll: { onSocket: false },
+  select: { onSocket: false },
+  pselect6: { onSocket: false },
+  epoll_wait: { onSocket: false },
+  epoll_pwait: { onSocket: false },
+  exit_group: { onSocket: false },
+};
 
-/** strace's options, before the program's command: see the module's comment. */
+/** Whether a call's first argument counts only on the program's sockets. */
+function _onSocket(name: string): boolean {
+  return TRACED_CALLS[name]?.onSocket ?? false;
+}
+
+/**
+ * strace's options, before `-o FILE` and the program's command: see the module's comment. `?`
+ * lets a name that this architecture lacks (poll on arm64) pass.
+ */
 export const STRACE_OPTIONS = [
   "-f",
   "-ttt",
@@ -63,115 +77,68 @@ export const STRACE_OPTIONS = [
   "-s",
   "0",
   "-e",
-  `trace=${TRACED_CALLS.map((c) => `?${c}`).join(",")}`,
+  `trace=${Object.keys(TRACED_CALLS).map((c) => `?${c}`).join(",")}`,
 ];
+
+/** Why a user's program was not traced, as the report (Markdown: code in backticks) and result.json say it. */
+export const UNTRACED_BECAUSE = {
+  image: "it came as an image (`image:`), where the lab puts no strace",
+  traceOff: "the scenario says `trace: false`",
+  untracedRun: "the run was untraced (`--untraced`)",
+  noStrace: "this host has no strace to put in its image (apt-get install strace)",
+  refused: (line: string) => `strace may not trace in its container (\`${line.replaceAll("`", "'")}\`)`,
+} as const;
 
 /** A line strace wrote: an optional "[pid N]" or "N", then seconds.micros since the epoch. */
 const LINE = /^(?:\[pid\s+(\d+)\]\s+|(\d+)\s+)?(\d{9,}\.\d{6}) (.*)$/;
 
-/**
- * A write to the program's own stderr as strace logs it on entry (`-s 0`): the program's bytes
- * reach the same stream right after it, before strace ends the line with the result.
- */
-const STDERR_WRITE = /^(?:\[pid\s+\d+\]\s+|\d+\s+)?\d{9,}\.\d{6} write\(2, ""\.\.\., (?=\d)/;
-
-/** How strace's line for a write goes on after the program's bytes. */
-const WRITE_END = /^\)\s+= (\d+)/;
+/** A message of strace's own on its stderr: "strace: ..." or "/usr/bin/strace: ...". */
+const STRACE_MESSAGE = /^(?:\S*\/)?strace: /;
 
 /**
- * Split a traced container's stderr: strace's lines, and the program's own.
- * What the program writes to its stderr lands in the middle of strace's line
- * for that write(2, ...): those bytes are taken out of the line into the
- * program's own.
+ * Split a traced container's stderr: strace's own messages (its log of the
+ * calls goes to a file of its own, `-o`), and the program's stderr. A line
+ * of the program's that begins with "strace: " would count as strace's.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const { trace, rest } = splitTraceLines("1700000000.000001 close(3) = 0 <0.000002>\noops\n");
- * assert.equal(trace, "1700000000.000001 close(3) = 0 <0.000002>\n");
+ * const { messages, rest } = splitStraceMessages("/usr/bin/strace: exec: No such file or directory\noops\n");
+ * assert.equal(messages, "/usr/bin/strace: exec: No such file or directory\n");
  * assert.equal(rest, "oops\n");
- * const mixed = splitTraceLines('1700000000.000001 write(2, ""..., 3no\n) = 3 <0.000002>\n');
- * assert.equal(mixed.trace, '1700000000.000001 write(2, ""..., 3) = 3 <0.000002>\n');
- * assert.equal(mixed.rest, "no\n");
  * ```
  */
-export function splitTraceLines(stderr: string): { trace: string; rest: string } {
-  let trace = "";
-  let rest = "";
-  let at = 0;
-  while (at < stderr.length) {
-    let [line, next] = _lineAt(stderr, at);
-    const write = STDERR_WRITE.exec(line);
-    if (write) {
-      // The count, then the program's bytes (digits too, maybe), then the rest of strace's line.
-      const from = at + write[0].length;
-      const split = _stderrBytes(stderr, from);
-      if (split) {
-        rest += stderr.slice(split.bytesFrom, split.bytesTo);
-        const [tail, end] = _lineAt(stderr, split.bytesTo);
-        [line, next] = [write[0] + stderr.slice(from, split.bytesFrom) + tail, end];
-      }
-    }
-    const text = stderr.slice(next - 1, next) === "\n" ? `${line}\n` : line;
-    if (LINE.test(line)) trace += `${line}\n`;
-    else rest += text;
-    at = next;
-  }
-  return { trace, rest };
-}
-
-/** The line that starts at `at` (without its newline), and where the next one starts. */
-function _lineAt(text: string, at: number): [string, number] {
-  const end = text.indexOf("\n", at);
-  return end < 0 ? [text.slice(at), text.length] : [text.slice(at, end), end + 1];
+export function splitStraceMessages(stderr: string): { messages: string; rest: string } {
+  const lines = stderr.split(/(?<=\n)/);
+  return {
+    messages: lines.filter((l) => STRACE_MESSAGE.test(l)).join(""),
+    rest: lines.filter((l) => !STRACE_MESSAGE.test(l)).join(""),
+  };
 }
 
 /**
- * Where the program's bytes are after a write's count that starts at `from`: the count is the
- * shortest run of digits whose bytes are followed by the write's result, that count.
+ * strace's message that says it may not trace in its container (ptrace
+ * refused: a seccomp profile, an LSM, Yama's ptrace_scope 3), or null when
+ * its messages say no such thing. strace then runs no program.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const refused = "/usr/bin/strace: test_ptrace_get_syscall_info: PTRACE_TRACEME: Operation not permitted\n" +
+ *   "/usr/bin/strace: ptrace(PTRACE_TRACEME, ...): Operation not permitted\n";
+ * assert.equal(ptraceRefusal(refused), "ptrace(PTRACE_TRACEME, ...): Operation not permitted");
+ * assert.equal(ptraceRefusal("strace -- version 6.1\n"), null);
+ * ```
  */
-function _stderrBytes(text: string, from: number): { bytesFrom: number; bytesTo: number } | null {
-  for (let digits = from + 1; digits <= from + 20 && /\d/.test(text[digits - 1] ?? ""); digits++) {
-    const count = Number(text.slice(from, digits));
-    const bytesTo = _afterBytes(text, digits, count);
-    const end = WRITE_END.exec(text.slice(bytesTo, bytesTo + 40));
-    if (end && Number(end[1]) === count) return { bytesFrom: digits, bytesTo };
-  }
-  return null;
+export function ptraceRefusal(messages: string): string | null {
+  const lines = messages.split("\n").filter((l) => STRACE_MESSAGE.test(l));
+  const refused = lines.filter((l) =>
+    /ptrace|PTRACE_/.test(l) && /Operation not permitted|Permission denied/.test(l)
+  );
+  // The first refusal that names ptrace() itself says the most; strace's self-tests come before it.
+  const line = refused.find((l) => /: ptrace\(/.test(l)) ?? refused[0];
+  return line === undefined ? null : line.replace(STRACE_MESSAGE, "");
 }
-
-/** Where `count` bytes (UTF-8) of `text` from `at` end. */
-function _afterBytes(text: string, at: number, count: number): number {
-  const encoder = new TextEncoder();
-  let bytes = 0;
-  while (bytes < count && at < text.length) {
-    const char = String.fromCodePoint(text.codePointAt(at)!);
-    bytes += encoder.encode(char).length;
-    at += char.length;
-  }
-  return at;
-}
-
-/** The calls that take a descriptor first and count only on the program's sockets. */
-const FD_CALLS = new Set([
-  "connect",
-  "bind",
-  "listen",
-  "shutdown",
-  "close",
-  "read",
-  "write",
-  "readv",
-  "writev",
-  "recvfrom",
-  "sendto",
-  "recvmsg",
-  "sendmsg",
-  "setsockopt",
-  "ioctl",
-  "sendfile",
-  "splice",
-]);
 
 /**
  * Parse strace's log of one side's program into call records. `step` is 0:
@@ -256,7 +223,7 @@ export function parseSyscallTrace(side: string, text: string): ProgramLog {
       side,
       step: 0,
       call: name === "accept4" ? "accept" : name,
-      fd: FD_CALLS.has(name) ? fd : null,
+      fd: _onSocket(name) ? fd : null,
       args: null,
       enterNs,
       returnNs: duration ? enterNs + _microsToNs(duration) : null,
@@ -291,7 +258,7 @@ export function parseSyscallTrace(side: string, text: string): ProgramLog {
       const peer = _address(args);
       if (peer) record.detail.peer = peer;
       record.fd = ret !== null && ret >= 0 ? ret : fd;
-    } else if (FD_CALLS.has(name)) {
+    } else if (_onSocket(name)) {
       if (fd === null || !sockets.has(fd)) continue;
       if (name === "close") {
         const socket = sockets.get(fd);

@@ -92,10 +92,7 @@ export function renderReport(result: RunResult): string {
         `The ${side} is a program of this host, ${code(host.binary)} (command ${
           code(result.scenario.steps[side].join(" "))
         }), in an image the lab built from it: ${
-          host.traced
-            ? "its system calls were traced by strace, its parent in its container (forks and threads followed); " +
-              "strace stops the program at each call it logs, so the program runs slower than untraced."
-            : "its system calls were not traced (`trace: false`); the packets and the kernel's evidence are."
+          host.traced ? TRACED_TEXT : _untracedText(result.scenario.untraced?.[side])
         } ${
           host.stop
             ? `Its scenario names the command that stops it, ${
@@ -109,7 +106,7 @@ export function renderReport(result: RunResult): string {
       out.push(
         `The ${side} is the user's own program (image ${code(result.scenario.images[side] ?? "?")}, command ${
           code(result.scenario.steps[side].join(" "))
-        }): its system calls are not logged, the packets and the kernel's evidence are.`,
+        }): ${_untracedText(result.scenario.untraced?.[side])}`,
         "",
       );
     }
@@ -716,6 +713,23 @@ function programText(result: RunResult, side: Side): string {
     : "the lab's `tcplab run`";
 }
 
+/** What the report says of a traced program of this host: how, and what tracing costs. */
+const TRACED_TEXT =
+  "its system calls were traced by strace, its parent in its container (forks and threads " +
+  "followed); strace's log and its messages are kept apart from the program's stdout and stderr. strace stops " +
+  "the program at each call it logs, which slows it (socat copying 1 MB took 4 to 20 times as long " +
+  "traced when measured for docs/strace-cost.md); `--untraced` runs it without.";
+
+/**
+ * What the report says of a user's program whose calls were not traced, and why (UNTRACED_BECAUSE:
+ * Markdown already, strace's words in code).
+ */
+function _untracedText(why: string | undefined): string {
+  return `its system calls were not traced${
+    why ? `: ${why}` : ""
+  }; the packets and the kernel's evidence are.`;
+}
+
 /** How a program of this host ended, in a sentence. */
 function _exitText(exitCode: number | null): string {
   return exitCode === null ? "Its exit status is unknown." : `It exited with status ${exitCode}.`;
@@ -743,6 +757,9 @@ function renderProgramOutput(result: RunResult): string | null {
     "",
     ..._outputBlock("stdout", host.stdout, `evidence/${side}-program.log`),
     ..._outputBlock("stderr", host.stderr, `evidence/${side}-program.stderr`),
+    ...(host.straceMessages.trim() === ""
+      ? []
+      : _outputBlock("strace's own messages", host.straceMessages, `evidence/${side}-strace.stderr`)),
   ]);
   const whose = programs.map(({ side }) => `the ${side}'s`).join(" and ");
   const what = programs.length > 1 ? "programs" : "program";

@@ -6,8 +6,11 @@
  */
 
 import { ensureProgramImage, type ProgramImage, programInputs } from "../docker/program_image.ts";
+import type { ContainerHandle, ContainerSpec } from "../docker/types.ts";
+import { ptraceRefusal, splitStraceMessages, UNTRACED_BECAUSE } from "../evidence/syscall_trace.ts";
 import { isHostProgram, isStepsSide, type Scenario, type Side, SIDES } from "../scenario/types.ts";
 import type { Progress } from "../util/progress.ts";
+import { UsageError } from "../errors.ts";
 
 const CATALOG_DIR = new URL("../scenario/catalog/", import.meta.url).pathname;
 
@@ -40,11 +43,41 @@ function _hostSides(scenario: Scenario) {
 
 /**
  * Check every host program of a scenario; a UsageError names the side, the
- * path and what to do. Called before a run makes anything.
+ * path and what to do. Called before a run makes anything. Returns the
+ * seccomp profiles they name (`seccomp:`), read, by side.
  */
-export async function checkHostPrograms(scenario: Scenario): Promise<void> {
+export async function checkHostPrograms(scenario: Scenario): Promise<Partial<Record<Side, string>>> {
+  const profiles: Partial<Record<Side, string>> = {};
   for (const { side, program } of _hostSides(scenario)) {
     await programInputs(program, side, scenarioFolder(scenario));
+    if (program.seccomp !== undefined) {
+      profiles[side] = await _seccompProfile(program.seccomp, side, scenarioFolder(scenario));
+    }
+  }
+  return profiles;
+}
+
+/** A seccomp profile's JSON, one line, from a path relative to `folder`. */
+async function _seccompProfile(given: string, side: Side, folder: string): Promise<string> {
+  const path = given.startsWith("/") ? given : `${folder}/${given}`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new UsageError(
+      `The ${side}'s seccomp profile ${given} cannot be read`,
+      "create it, or correct `seccomp:` in the scenario",
+      { cause: error },
+    );
+  }
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch (error) {
+    throw new UsageError(
+      `The ${side}'s seccomp profile ${given} is not JSON: ${(error as Error).message}`,
+      "give a profile in Docker's seccomp format (JSON)",
+      { cause: error },
+    );
   }
 }
 
@@ -59,6 +92,26 @@ export async function ensureProgramImages(
     images[side] = await ensureProgramImage(docker, program, side, scenarioFolder(scenario), progress);
   }
   return images;
+}
+
+/**
+ * Why strace may not trace a program in its container, or null when it may: runs the plan's
+ * trace check (strace tracing `strace -V`, with the program's image, user and namespace) through
+ * `create`, which makes the container and has the run remove it. A refusal (ptrace denied by a
+ * seccomp profile, an LSM, Yama's ptrace_scope 3) leaves the program to run untraced, not failed.
+ */
+export async function traceRefused(
+  create: (spec: ContainerSpec) => Promise<ContainerHandle>,
+  check: ContainerSpec,
+): Promise<string | null> {
+  const container = await create(check);
+  await container.start();
+  const status = await container.wait();
+  if (status === 0) return null;
+  await container.logs.ended();
+  const { messages } = splitStraceMessages(container.logs.text("stderr"));
+  const first = messages.split("\n")[0]?.trim() || `exit status ${status}, no message`;
+  return UNTRACED_BECAUSE.refused(ptraceRefusal(messages) ?? first);
 }
 
 /** A program of this host that a scenario runs, and whether this host has it. */

@@ -11,7 +11,13 @@
  */
 
 import type { ContainerRecord } from "../evidence/artifacts.ts";
-import { CAPTURE_UID, IPTABLES_IN_IMAGE, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
+import {
+  CAPTURE_UID,
+  IPTABLES_IN_IMAGE,
+  STRACE_IN_IMAGE,
+  STRACE_LOG,
+  STRACE_LOG_DIR,
+} from "../docker/image_layout.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
 import { sideCommand, sideEnv } from "../scenario/steps.ts";
@@ -22,9 +28,10 @@ import {
   type PathRule,
   type Scenario,
   type Side,
+  SIDES,
   type SideSpec,
 } from "../scenario/types.ts";
-import { STRACE_OPTIONS } from "../evidence/syscall_trace.ts";
+import { STRACE_OPTIONS, UNTRACED_BECAUSE } from "../evidence/syscall_trace.ts";
 import { plannedProbe, probeArgs } from "./path_probe.ts";
 
 /** How long each phase may take, in ms. */
@@ -139,6 +146,10 @@ export interface RunPlan {
   probe: number | null;
   /** The middlebox, for a scenario with a `path:` (absent without one: two containers, as always). */
   middlebox?: MiddleboxPlan;
+  /** Each side whose program of this host strace is to trace: the volume for strace's log. */
+  straceVolumes: Partial<Record<Side, string>>;
+  /** Each side that runs a user's program the run will not trace, and why (UNTRACED_BECAUSE). */
+  untraced: Partial<Record<Side, string>>;
 }
 
 /** What {@link planRun} needs besides the scenario. */
@@ -148,6 +159,8 @@ export interface RunPlanOptions {
   owner: string;
   /** Phase timeouts given for this run (the command line's). */
   timeouts?: Partial<PhaseTimeouts>;
+  /** Run every program of this host untraced (`--untraced`). */
+  untraced?: boolean;
 }
 
 /**
@@ -174,6 +187,16 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
     return sharedMoment ? "container" : "holder";
   };
   const server = scenario.server;
+  const straceVolumes: Partial<Record<Side, string>> = {};
+  const untraced: Partial<Record<Side, string>> = {};
+  for (const side of SIDES) {
+    const spec = scenario[side];
+    if (isStepsSide(spec)) continue;
+    if (!isHostProgram(spec.program)) untraced[side] = UNTRACED_BECAUSE.image;
+    else if (spec.program.trace === false) untraced[side] = UNTRACED_BECAUSE.traceOff;
+    else if (options.untraced) untraced[side] = UNTRACED_BECAUSE.untracedRun;
+    else straceVolumes[side] = `${name}-${side}-strace`;
+  }
   return {
     runId: options.runId,
     name,
@@ -190,6 +213,8 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
     sharedMoment,
     probe: plannedProbe(scenario),
     ...(scenario.path ? { middlebox: { volume: `${name}-middlebox-cap`, rules: scenario.path.rules } } : {}),
+    straceVolumes,
+    untraced,
   };
 }
 
@@ -205,6 +230,10 @@ export interface ContainersPlanOptions {
   programImages?: Partial<Record<Side, string>>;
   /** The middlebox's image and address, when the plan has one. */
   middlebox?: { image: string; address: string };
+  /** The seccomp profile (JSON) a side's program of this host runs under, from its `seccomp:`. */
+  seccomp?: Partial<Record<Side, string>>;
+  /** Sides the plan meant to trace that go untraced after all, and why (no strace, ptrace refused). */
+  untraced?: Partial<Record<Side, string>>;
 }
 
 /** A side's containers, as the run creates them. */
@@ -219,6 +248,11 @@ export interface SideContainers {
   program: ContainerSpec | null;
   /** What the program runs (the arguments of `tcplab run`, or the user's command); empty without one. */
   command: string[];
+  /**
+   * For a program to be traced: a container like the program's that runs strace on `strace -V`,
+   * to learn before the program starts whether strace may trace there (lab/run/host_programs.ts).
+   */
+  traceCheck: ContainerSpec | null;
 }
 
 /** Every container of a run, and how the report describes them. */
@@ -294,18 +328,33 @@ export function planContainers(
       },
     };
     const host = !isStepsSide(spec) && isHostProgram(spec.program) ? spec.program : null;
+    const straceVolume = options.untraced?.[side] === undefined ? plan.straceVolumes[side] : undefined;
     const program: ContainerSpec | null = place !== "container" ? null : {
       name: `${plan.name}-${side}`,
       image: programImage(spec, side),
-      cmd: host?.trace === false || !host ? command : [STRACE_IN_IMAGE, ...STRACE_OPTIONS, ...command],
+      cmd: straceVolume === undefined
+        ? command
+        : [STRACE_IN_IMAGE, ...STRACE_OPTIONS, "-o", STRACE_LOG, ...command],
       env: sideEnv(spec, target),
       labels: { ...plan.labels, "tcplab.role": side },
       attachment: { namespaceOf: holder.name },
       capAdd: [],
       ...(isStepsSide(spec) || host ? { user: STEPS_USER } : {}),
       ...(host?.writable ? { tmpfs: host.writable } : {}),
+      ...(straceVolume === undefined ? {} : { volumes: { [STRACE_LOG_DIR]: straceVolume } }),
+      ...(options.seccomp?.[side] === undefined ? {} : { securityOpt: [`seccomp=${options.seccomp[side]}`] }),
     };
-    return { holder, program, command };
+    // The check runs wherever strace is in the image, and stays in the plan whatever it found.
+    const checked = plan.straceVolumes[side] !== undefined &&
+      options.untraced?.[side] !== UNTRACED_BECAUSE.noStrace;
+    const traceCheck: ContainerSpec | null = program === null || !checked ? null : {
+      ...program,
+      name: `${plan.name}-${side}-trace-check`,
+      cmd: [STRACE_IN_IMAGE, "-qq", "-o", "/dev/null", STRACE_IN_IMAGE, "-V"],
+      labels: { ...plan.labels, "tcplab.role": `${side}-trace-check` },
+      volumes: {},
+    };
+    return { holder, program, command, traceCheck };
   };
   const programImage = (spec: SideSpec, side: Side): string => {
     if (isStepsSide(spec)) return options.image;
@@ -337,13 +386,21 @@ export function planContainers(
       },
       ...(place === "none" ? [] : [{
         name: place === "holder" ? sides[s].holder.name : `${plan.name}-${s}`,
-        role: place === "holder"
+        role: (place === "holder"
           ? `${s} program (steps, started by the holder)`
           : sides[s].program?.cmd[0] === STRACE_IN_IMAGE
           ? `${s} program (${sides[s].command[0]}, system calls traced by strace as its parent)`
-          : `${s} program`,
+          : `${s} program`) +
+          (options.seccomp?.[s] === undefined ? "" : ", under the scenario's seccomp profile"),
         image: sides[s].program?.image ?? options.image,
         user: sides[s].program?.user ?? (isStepsSide(spec) ? STEPS_USER : "the image's own"),
+        capabilities: [],
+      }]),
+      ...(sides[s].traceCheck === null ? [] : [{
+        name: sides[s].traceCheck!.name,
+        role: `${s} trace check (strace tracing \`strace -V\`, before the program: may strace trace here?)`,
+        image: sides[s].traceCheck!.image,
+        user: sides[s].traceCheck!.user ?? STEPS_USER,
         capabilities: [],
       }]),
     ];

@@ -13,7 +13,7 @@
  */
 
 import type { ContainerHandle, ExecResult } from "../docker/types.ts";
-import { splitTraceLines } from "../evidence/syscall_trace.ts";
+import { splitStraceMessages } from "../evidence/syscall_trace.ts";
 
 /** A program the run can start, watch and stop. */
 export interface ProgramHandle {
@@ -29,16 +29,22 @@ export interface ProgramHandle {
   /** Run a command beside it, as `user`, in its container (a scenario's `stop`); the holder's steps have none. */
   exec?(command: string[], user: string): Promise<ExecResult>;
   stdout(): string;
+  /** Its stderr: the program's own (strace's messages taken out). */
   stderr(): string;
-  /** strace's log of its system calls, for a traced program; null otherwise. */
-  syscallTrace(): string | null;
+  /** strace's own messages on stderr, for a traced program ("" otherwise). */
+  straceMessages(): string;
+  /** strace's log of its system calls, read once the program exited; null for an untraced one. */
+  syscallTrace(): Promise<string | null>;
 }
 
 /**
- * A program in a container of its own, started by `go`. A `traced` one runs
- * under strace, whose lines are taken out of its stderr.
+ * A program in a container of its own, started by `go`. A traced one runs
+ * under strace, which writes its log to `straceLog` in the container (a
+ * volume, so that it is still there after the exit) and its own messages to
+ * stderr, where they are taken out of the program's.
  */
-export function containerProgram(container: ContainerHandle, traced = false): ProgramHandle {
+export function containerProgram(container: ContainerHandle, straceLog: string | null = null): ProgramHandle {
+  const stderr = () => container.logs.text("stderr");
   return {
     name: container.name,
     go: () => container.start(),
@@ -47,9 +53,12 @@ export function containerProgram(container: ContainerHandle, traced = false): Pr
     kill: () => container.signal("SIGKILL"),
     exec: (command, user) => container.exec(command, user),
     stdout: () => container.logs.text("stdout"),
-    stderr: () =>
-      traced ? splitTraceLines(container.logs.text("stderr")).rest : container.logs.text("stderr"),
-    syscallTrace: () => traced ? splitTraceLines(container.logs.text("stderr")).trace : null,
+    stderr: () => straceLog === null ? stderr() : splitStraceMessages(stderr()).rest,
+    straceMessages: () => straceLog === null ? "" : splitStraceMessages(stderr()).messages,
+    syscallTrace: async () =>
+      straceLog === null
+        ? null
+        : new TextDecoder().decode(await container.readFile(straceLog).catch(() => new Uint8Array())),
   };
 }
 
@@ -74,7 +83,8 @@ export function holderSteps(holder: ContainerHandle): ProgramHandle {
     kill: () => holder.signal("SIGQUIT"),
     stdout: () => stepsLog(holder.logs.text("stdout")),
     stderr: () => stepsStderr(holder.logs.text("stderr")),
-    syscallTrace: () => null,
+    straceMessages: () => "",
+    syscallTrace: () => Promise.resolve(null),
   };
 }
 

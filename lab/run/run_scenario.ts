@@ -20,8 +20,9 @@ import { parseProcNetTcp } from "../evidence/sockets.ts";
 import type { DockerClient } from "../docker/client.ts";
 import { statusOf } from "../docker/engine_errors.ts";
 import { ensureImages, ensureMiddleboxImage, type LabImages } from "../docker/images.ts";
-import { checkHostPrograms, ensureProgramImages } from "./host_programs.ts";
-import { CAPTURE_UID, IPTABLES_IN_IMAGE, STRACE_IN_IMAGE } from "../docker/image_layout.ts";
+import { checkHostPrograms, ensureProgramImages, traceRefused } from "./host_programs.ts";
+import { UNTRACED_BECAUSE } from "../evidence/syscall_trace.ts";
+import { CAPTURE_UID, IPTABLES_IN_IMAGE, STRACE_IN_IMAGE, STRACE_LOG } from "../docker/image_layout.ts";
 import type { ContainerHandle, ContainerSpec, EngineInfo } from "../docker/types.ts";
 import { LabEnvironmentError, PhaseTimeout, RunInterrupted } from "../errors.ts";
 import {
@@ -72,6 +73,8 @@ export interface RunOptions {
    * it returns (but for `clean`, which always goes on).
    */
   at?: (moment: RunMoment, runId: string) => void | Promise<void>;
+  /** Run every program of this host untraced (`--untraced`). */
+  untraced?: boolean;
   /** The engine's answer and the images, when the caller already has them. */
   engine?: EngineInfo | Promise<EngineInfo>;
   images?: LabImages | Promise<LabImages>;
@@ -93,11 +96,12 @@ export async function runScenario(
   runId = newRunId(),
 ): Promise<RunArtifacts> {
   const { docker, progress } = options;
-  await checkHostPrograms(scenario); // bad input: before anything is made
+  const seccomp = await checkHostPrograms(scenario); // bad input: before anything is made
   const plan = planRun(scenario, {
     runId,
     owner: `${Deno.hostname()}:${Deno.pid}`,
     ...(options.timeouts ? { timeouts: options.timeouts } : {}),
+    ...(options.untraced ? { untraced: true } : {}),
   });
   const { timeouts, name: prefix } = plan;
   const phases: Record<string, number> = {};
@@ -126,6 +130,7 @@ export async function runScenario(
   const networking = createNetwork(docker, plan.network, plan.labels);
   const volumeNames = [
     ...SIDES.map((side) => plan.volumes[side]),
+    ...Object.values(plan.straceVolumes),
     ...(plan.middlebox ? [plan.middlebox.volume] : []),
   ];
   const volumesMade = Promise.all(volumeNames.map(async (volume) => {
@@ -171,7 +176,17 @@ export async function runScenario(
       )
       : null;
     const middleboxAddress = subnetAddress(subnet, MIDDLEBOX_OFFSET);
+    // Sides the plan meant to trace that go untraced after all: no strace in the image, or (below)
+    // ptrace refused in the container.
+    const untraced: Partial<Record<Side, string>> = {};
+    for (const side of SIDES) {
+      if (plan.straceVolumes[side] && programImages[side]?.strace === false) {
+        untraced[side] = UNTRACED_BECAUSE.noStrace;
+      }
+    }
     const planned = {
+      untraced,
+      seccomp,
       image: images.endpoint,
       addresses,
       ...(middleboxImage ? { middlebox: { image: middleboxImage.endpoint, address: middleboxAddress } } : {}),
@@ -219,7 +234,19 @@ export async function runScenario(
       );
     }
     await withTimeout(
-      Promise.all(holders.map((h) => snapshotDone(h, 1, timeouts.start))),
+      Promise.all([
+        ...holders.map((h) => snapshotDone(h, 1, timeouts.start)),
+        // Whether strace may trace in each traced program's container, before the program starts.
+        ...sides.map(async (side, i) => {
+          const check = made.sides[side].traceCheck;
+          if (!check) return;
+          const refused = await traceRefused(create, {
+            ...check,
+            attachment: { namespaceOf: holders[i]!.id },
+          });
+          if (refused !== null) untraced[side] = refused;
+        }),
+      ]),
       timeouts.start,
       "start: namespace holders",
       options.signal,
@@ -254,13 +281,13 @@ export async function runScenario(
         );
       }
       if (side === "server" || atBaseNs === 0n) atBaseNs = BigInt(Date.now()) * 1_000_000n;
-      const { program, command } = plan.sharedMoment
-        ? planContainers(scenario, plan, { ...planned, atBaseNs }).sides[side]
-        : made.sides[side];
+      const { program, command } =
+        planContainers(scenario, plan, { ...planned, ...(plan.sharedMoment ? { atBaseNs } : {}) })
+          .sides[side];
       commands[side] = command;
       return containerProgram(
         await create({ ...program!, attachment: { namespaceOf: holders[i]!.id } }),
-        program!.cmd[0] === STRACE_IN_IMAGE,
+        program!.cmd[0] === STRACE_IN_IMAGE ? STRACE_LOG : null,
       );
     };
     const server = await program("server", 0);
@@ -374,6 +401,7 @@ export async function runScenario(
     await Promise.all([...holders, ...(middlebox ? [middlebox] : [])].map((h) => h.signal("SIGTERM")));
     phase("collect");
 
+    const syscallTraces = await Promise.all([server, client].map((p) => p?.syscallTrace() ?? null));
     const sideArtifacts = (side: Side, i: number, p: ProgramHandle | null): SideArtifacts => ({
       side,
       address: addresses[side],
@@ -385,7 +413,9 @@ export async function runScenario(
       programLog: p?.stdout() ?? "",
       programStderr: p?.stderr() ?? "",
       programExitCode: exitCodes[side],
-      ...(p?.syscallTrace() != null ? { syscallTrace: p.syscallTrace()! } : {}),
+      ...(syscallTraces[i] != null ? { syscallTrace: syscallTraces[i]! } : {}),
+      ...(p?.straceMessages() ? { straceMessages: p.straceMessages() } : {}),
+      ...(untraced[side] ?? plan.untraced[side] ? { untraced: untraced[side] ?? plan.untraced[side]! } : {}),
       holderLog: holderOwnLog(holders[i]!.logs.text("stdout")),
     });
     const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses), plan.probe);
@@ -422,7 +452,7 @@ export async function runScenario(
           ...(middleboxImage ? { [middleboxImage.endpoint]: middleboxImage.id } : {}),
         },
         imageSizes: Object.fromEntries(Object.values(programImages).map((i) => [i.tag, i.size])),
-        containers: made.environment,
+        containers: planContainers(scenario, plan, planned).environment,
         network: { name: prefix, subnet },
       },
       timedOut,

@@ -297,7 +297,7 @@ function readSide(r: Reader, side: Side, fail: Fail): SideSpec {
 
 /** A program from this host: `binary`, `args`, and the `files` and `writable` folders it needs. */
 function readHostProgram(r: Reader, fail: Fail): HostProgram {
-  r.only(["binary", "args", "files", "writable", "env", "trace", "stop"]);
+  r.only(["binary", "args", "files", "writable", "env", "trace", "stop", "seccomp"]);
   const binary = r.string("binary", true)!;
   if (!binary.startsWith("/")) {
     fail(r.node("binary"), r.at("binary"), `expected an absolute path, got "${binary}"`);
@@ -324,6 +324,8 @@ function readHostProgram(r: Reader, fail: Fail): HostProgram {
   }
   const env = readEnv(r);
   if (env) program.env = env;
+  const seccomp = r.string("seccomp", false);
+  if (seccomp !== null) program.seccomp = seccomp;
   const trace = r.node("trace");
   if (trace !== undefined) {
     if (!isScalar(trace) || typeof trace.value !== "boolean") {

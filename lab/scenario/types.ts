@@ -45,6 +45,12 @@ export interface HostProgram {
    * client has exited, e.g. `nginx -s quit` (a graceful stop, which finishes open connections first).
    */
   stop?: string[];
+  /**
+   * A seccomp profile (Docker's JSON, a path on this host, relative to the scenario file) the
+   * program runs under instead of Docker's default: its production's, say. One that denies ptrace
+   * leaves the program untraced, and the report says so.
+   */
+  seccomp?: string;
 }
 
 /**

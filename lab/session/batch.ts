@@ -39,6 +39,8 @@ export interface BatchOptions {
   timeouts: Partial<PhaseTimeouts>;
   /** Hold each run at this moment until Enter is pressed. */
   pauseAt?: RunMoment;
+  /** Run every program of this host untraced (`--untraced`). */
+  untraced?: boolean;
   quiet: boolean;
   signal: AbortSignal;
   /** Also pack each run asked for into `<its folder>.tar.gz` (see run_bundle.ts). */
@@ -104,6 +106,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult> {
       engine,
       images,
       ...(at ? { at } : {}),
+      ...(o.untraced ? { untraced: true } : {}),
     };
     const result = await runKeepingCollected(
       scenario,

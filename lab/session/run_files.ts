@@ -25,6 +25,7 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
     if (s.syscallTrace !== undefined) {
       await Deno.writeTextFile(`${dir}/evidence/${side}-syscalls.strace`, s.syscallTrace);
     }
+    if (s.straceMessages) await Deno.writeTextFile(`${dir}/evidence/${side}-strace.stderr`, s.straceMessages);
     (rest.sides as Record<string, unknown>)[side] = {
       side: s.side,
       address: s.address,
@@ -33,6 +34,7 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
       program: s.program,
       command: s.command,
       programExitCode: s.programExitCode,
+      ...(s.untraced !== undefined ? { untraced: s.untraced } : {}),
       hasPcap: s.pcap !== null,
     };
   }
@@ -111,6 +113,9 @@ export async function loadArtifacts(dir: string): Promise<RunArtifacts> {
     };
     const syscalls = await Deno.readTextFile(`${dir}/evidence/${side}-syscalls.strace`).catch(() => null);
     if (syscalls !== null) sides[side].syscallTrace = syscalls;
+    const messages = await Deno.readTextFile(`${dir}/evidence/${side}-strace.stderr`).catch(() => null);
+    if (messages !== null) sides[side].straceMessages = messages;
+    if (s.untraced !== undefined) sides[side].untraced = s.untraced;
   }
   const box = rest.middlebox;
   return {

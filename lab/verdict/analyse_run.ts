@@ -14,7 +14,7 @@ import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
 import type { Connection, Direction, TcpPacket } from "../analysis/types.ts";
 import type { RunArtifacts } from "../evidence/artifacts.ts";
 import { type Call, parseProgramLog, type ProgramLog } from "../evidence/calls.ts";
-import { parseSyscallTrace } from "../evidence/syscall_trace.ts";
+import { parseSyscallTrace, UNTRACED_BECAUSE } from "../evidence/syscall_trace.ts";
 import { type Counters, diffCounters, parseCounters } from "../evidence/counters.ts";
 import { parseSnapshots, type Snapshot } from "../evidence/snapshot.ts";
 import { parseProcNetTcp, type SocketEntry } from "../evidence/sockets.ts";
@@ -388,10 +388,31 @@ function hostPrograms(artifacts: RunArtifacts): Pick<RunResult["scenario"], "hos
         stdout: artifacts.sides[side].programLog,
         stderr: artifacts.sides[side].programStderr,
         ...(spec.program.stop ? { stop: spec.program.stop } : {}),
+        straceMessages: artifacts.sides[side].straceMessages ?? "",
       }]]
       : [];
   });
-  return programs.length ? { hostPrograms: Object.fromEntries(programs) } : {};
+  const untraced = SIDES.flatMap((side) => {
+    const why = untracedBecause(artifacts, side);
+    return why === null ? [] : [[side, why]];
+  });
+  return {
+    ...(programs.length ? { hostPrograms: Object.fromEntries(programs) } : {}),
+    ...(untraced.length ? { untraced: Object.fromEntries(untraced) } : {}),
+  };
+}
+
+/**
+ * Why a side's user program was not traced: as the run recorded it, or, for a run recorded before
+ * the lab said so, from the scenario; null for a traced one or the lab's own steps.
+ */
+function untracedBecause(artifacts: RunArtifacts, side: Side): string | null {
+  const s = artifacts.sides[side];
+  const spec = artifacts.scenario[side];
+  if (s.syscallTrace !== undefined || !("program" in spec) || s.program === "none") return null;
+  if (s.untraced !== undefined) return s.untraced;
+  if (!("binary" in spec.program)) return UNTRACED_BECAUSE.image;
+  return spec.program.trace === false ? UNTRACED_BECAUSE.traceOff : null;
 }
 
 function firstCallTime(logs: Record<Side, { calls: Call[] }>): bigint | null {

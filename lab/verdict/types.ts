@@ -126,11 +126,13 @@ export interface HostProgramRun {
   traced: boolean;
   /** Its exit status (strace exits with its child's), or null when the lab could not learn it. */
   exitCode: number | null;
-  /** What it wrote to stdout and to stderr (strace's lines taken out). */
+  /** What it wrote to stdout and to stderr (strace's messages taken out). */
   stdout: string;
   stderr: string;
   /** The command the lab ran in its container to stop it once the client had exited (a server that never exits). */
   stop?: string[];
+  /** strace's own messages (its errors, e.g. a program it could not start); "" when none. */
+  straceMessages: string;
 }
 
 /** The outcome of a contrast scenario, quoted by the report. */
@@ -160,6 +162,8 @@ export interface RunResult {
     images: Partial<Record<Side, string>>;
     /** Each side that ran a program of this host: its binary, and whether strace logged its calls. */
     hostPrograms?: Partial<Record<Side, HostProgramRun>>;
+    /** Each side that ran a user's program (of this host or an image) whose calls were not traced: why. */
+    untraced?: Partial<Record<Side, string>>;
     expect: Expectation;
   };
   /** The verdict in one sentence. */

@@ -26,6 +26,7 @@ Deno.test("bad host programs are refused before anything is made", async (t) => 
     other[18] = ELF_MACHINE_OTHER;
     await Deno.writeFile(`${dir}/other-arch`, other, { mode: 0o755 });
     await Deno.writeTextFile(`${dir}/script`, "#!/bin/sh\n", { mode: 0o755 });
+    await Deno.writeTextFile(`${dir}/broken.json`, "{ defaultAction: ");
     const cases: Array<[string, string, RegExp]> = [
       ["a binary that does not exist", `{ binary: ${dir}/missing }`, /does not exist on this host/],
       ["a file that is not executable", `{ binary: ${dir}/plain }`, /is not an executable file/],
@@ -39,6 +40,16 @@ Deno.test("bad host programs are refused before anything is made", async (t) => 
         "a file to copy that is missing",
         "{ binary: /bin/sh, files: { /etc/x.conf: ./x.conf } }",
         /file \/etc\/x\.conf cannot be copied: \.\/x\.conf is not a file/,
+      ],
+      [
+        "a seccomp profile that is missing",
+        "{ binary: /bin/sh, seccomp: ./prod.json }",
+        /seccomp profile \.\/prod\.json cannot be read/,
+      ],
+      [
+        "a seccomp profile that is not JSON",
+        "{ binary: /bin/sh, seccomp: ./broken.json }",
+        /seccomp profile \.\/broken\.json is not JSON/,
       ],
     ];
     for (const [name, program, message] of cases) {
@@ -73,6 +84,19 @@ Deno.test("a host program's image holds its binary, its libraries, the named fil
     assert.ok(inImage.some((p) => /\/libc\.so/.test(p)), "libc, from ldd");
     assert.equal(new Set(inImage).size, inImage.length, "each path once");
     assert.deepEqual(inputs.folders, ["/run"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a seccomp profile a program of this host names is read before anything is made, by side", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tcplab-program-" });
+  try {
+    await Deno.writeTextFile(`${dir}/prod.json`, '{\n  "defaultAction": "SCMP_ACT_ALLOW"\n}\n');
+    const profiles = await checkHostPrograms(
+      scenarioWith("{ binary: /bin/sh, seccomp: ./prod.json }", `${dir}/s.yaml`),
+    );
+    assert.deepEqual(profiles, { client: '{"defaultAction":"SCMP_ACT_ALLOW"}' });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -64,7 +64,14 @@ Deno.test({
       assert.equal(conn.cause, "linger-zero");
       assert.equal(conn.confidence, "certain");
       assert.deepEqual(result.scenario.hostPrograms, {
-        client: { binary: "/usr/bin/socat", traced: true, exitCode: 0, stdout: "", stderr: "" },
+        client: {
+          binary: "/usr/bin/socat",
+          traced: true,
+          exitCode: 0,
+          stdout: "",
+          stderr: "",
+          straceMessages: "",
+        },
       });
       const report = await Deno.readTextFile(`${dir}/out/report.md`);
       assert.match(report, /its system calls were traced by strace/);
@@ -79,6 +86,94 @@ Deno.test({
         Object.keys(result.environment.images).some((tag) => tag.startsWith("tcplab-program-socat:")),
         "the program's image in the environment",
       );
+      assert.deepEqual(names(await leftBy(pid)), [], "nothing left behind");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "no strace on this host: the program runs untraced, and the report and result.json say why",
+  ...dockerTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcplab-e2e-host-" });
+    try {
+      await Deno.writeTextFile(`${dir}/hello.txt`, "hello\n");
+      await Deno.writeTextFile(`${dir}/socat.yaml`, SCENARIO);
+      // A PATH with every program of /usr/bin but strace (/bin is /usr/bin on Debian: left out).
+      await Deno.mkdir(`${dir}/bin`);
+      for await (const entry of Deno.readDir("/usr/bin")) {
+        if (entry.name !== "strace") await Deno.symlink(`/usr/bin/${entry.name}`, `${dir}/bin/${entry.name}`);
+      }
+      const { pid, code, stdout, stderr } = await runLab(
+        ["run", `${dir}/socat.yaml`, "--json", "--out", `${dir}/out`],
+        { env: { PATH: `${dir}/bin:/usr/local/bin:/usr/sbin:/sbin` } },
+      );
+      assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
+      const result: RunResult = JSON.parse(stdout);
+      const why = "this host has no strace to put in its image (apt-get install strace)";
+      assert.deepEqual(result.scenario.untraced, { client: why });
+      assert.equal(result.scenario.hostPrograms?.client?.traced, false);
+      assert.deepEqual(result.calls.filter((c) => c.side === "client"), [], "no calls without a trace");
+      assert.ok(result.calls.some((c) => c.side === "server" && c.call === "accept"), "the lab's own calls");
+      assert.ok(
+        !result.environment.containers.some((c) => c.role.includes("trace check")),
+        "nothing to check",
+      );
+      const report = await Deno.readTextFile(`${dir}/out/report.md`);
+      assert.ok(report.includes(`its system calls were not traced: ${why};`), report.slice(0, 1200));
+      assert.deepEqual(names(await leftBy(pid)), [], "nothing left behind");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "ptrace refused in the program's container (a seccomp profile): the run works, untraced, and says why",
+  ...dockerTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcplab-e2e-host-" });
+    try {
+      await Deno.writeTextFile(`${dir}/hello.txt`, "hello\n");
+      // Everything allowed but ptrace, which fails with EPERM: strace may not trace.
+      await Deno.writeTextFile(
+        `${dir}/no-ptrace.json`,
+        JSON.stringify({
+          defaultAction: "SCMP_ACT_ALLOW",
+          syscalls: [{ names: ["ptrace"], action: "SCMP_ACT_ERRNO" }],
+        }),
+      );
+      await Deno.writeTextFile(
+        `${dir}/socat.yaml`,
+        SCENARIO.replace(
+          "    files: { /etc/hello: ./hello.txt }",
+          "    files: { /etc/hello: ./hello.txt }\n    seccomp: ./no-ptrace.json",
+        ),
+      );
+      const { pid, code, stdout, stderr } = await runLab([
+        "run",
+        `${dir}/socat.yaml`,
+        "--json",
+        "--out",
+        `${dir}/out`,
+      ]);
+      assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
+      const result: RunResult = JSON.parse(stdout);
+      const why =
+        "strace may not trace in its container (`ptrace(PTRACE_TRACEME, ...): Operation not permitted`)";
+      assert.deepEqual(result.scenario.untraced, { client: why });
+      assert.equal(result.scenario.hostPrograms?.client?.traced, false);
+      assert.equal(result.scenario.hostPrograms?.client?.exitCode, 0, "the program ran, untraced");
+      assert.deepEqual(result.calls.filter((c) => c.side === "client"), []);
+      assert.equal(result.connections[0]?.resetBy, "client");
+      const roles = result.environment.containers.map((c) => c.role);
+      assert.ok(roles.some((r) => r.startsWith("client trace check")), roles.join("; "));
+      assert.ok(roles.includes("client program, under the scenario's seccomp profile"), roles.join("; "));
+      const report = await Deno.readTextFile(`${dir}/out/report.md`);
+      assert.ok(report.includes(`its system calls were not traced: ${why};`), report.slice(0, 1200));
       assert.deepEqual(names(await leftBy(pid)), [], "nothing left behind");
     } finally {
       await Deno.remove(dir, { recursive: true });

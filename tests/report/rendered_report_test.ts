@@ -16,6 +16,9 @@
  * of each report's first screen (folds closed) and of the whole of it (folds
  * opened), to look at them.
  */
+// The browser driver, marked and mermaid are the tests' alone: they are named here, not in deno.json, so
+// that the lab's start-up does not read them (tests/cli/tasks_test.ts).
+// deno-lint-ignore-file no-import-prefix
 import assert from "node:assert/strict";
 import { chromium } from "npm:playwright-core@1.65.1";
 import type { BrowserContext } from "npm:playwright-core@1.65.1";

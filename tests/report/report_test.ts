@@ -174,3 +174,54 @@ Deno.test("a run of a scenario file of one's own is reproduced from the report a
   assert.equal(folded?.[1], text.replace(/\n+$/, ""));
   assert.deepEqual(parseScenario(folded[1]!, "scenario.yaml").expect, artifacts.scenario.expect);
 });
+
+Deno.test("a program of this host that ran untraced: the report and result.json say so, and why", async (t) => {
+  for (
+    const why of [
+      "the run was untraced (`--untraced`)",
+      "this host has no strace to put in its image (apt-get install strace)",
+      "strace may not trace in its container (`ptrace(PTRACE_TRACEME, ...): Operation not permitted`)",
+    ]
+  ) {
+    await t.step(why, async () => {
+      // The recorded traced run, as an untraced one would have come back from the run.
+      const artifacts = await recordedRun("socat-linger-zero");
+      delete artifacts.sides.client.syscallTrace;
+      artifacts.sides.client.untraced = why;
+      const result = analyseRun(artifacts);
+      assert.deepEqual(result.scenario.untraced, { client: why });
+      assert.equal(result.scenario.hostPrograms?.client?.traced, false);
+      assert.deepEqual(result.calls.filter((c) => c.side === "client"), []);
+      const report = renderReport(result);
+      const line = report.split("\n").find((l) => l.startsWith("The client is a program of this host"))!;
+      assert.ok(
+        line.includes(`its system calls were not traced: ${why}; the packets and the kernel's evidence are.`),
+        line,
+      );
+      assert.ok(!line.includes("traced by strace"), line);
+    });
+  }
+});
+
+Deno.test("strace's own messages are shown apart from the program's stderr", async () => {
+  const artifacts = await recordedRun("socat-linger-zero");
+  artifacts.sides.client.straceMessages = "/usr/bin/strace: Process 7 detached\n";
+  const result = analyseRun(artifacts);
+  assert.equal(result.scenario.hostPrograms?.client?.straceMessages, "/usr/bin/strace: Process 7 detached\n");
+  const report = renderReport(result);
+  assert.match(report, /strace's own messages:\n\n```text\n\/usr\/bin\/strace: Process 7 detached\n```/);
+  assert.ok(!result.scenario.hostPrograms?.client?.stderr.includes("strace:"));
+});
+
+Deno.test("a recorded run of the user's own image says why its calls were not traced", async () => {
+  const artifacts = await recordedRun("seed");
+  artifacts.scenario = {
+    ...artifacts.scenario,
+    server: { program: { image: "my-server:1.4", command: ["/usr/bin/my-server"] } },
+  };
+  artifacts.sides.server.program = "user";
+  const result = analyseRun(artifacts);
+  assert.deepEqual(result.scenario.untraced, {
+    server: "it came as an image (`image:`), where the lab puts no strace",
+  });
+});

@@ -237,3 +237,62 @@ Deno.test("the probe of the path: the server's holder listens, the client's conn
   assert.deepEqual(skipped.sides.client.holder.cmd.slice(0, 2), ["hold", "--capture"]);
   assert.equal(planRun({ ...seed, port: 61999 }, RUN).probe, 61998);
 });
+
+Deno.test("a program of this host: traced by strace into a volume of its own, with a check first; or untraced, and why", async (t) => {
+  const socat = scenario("socat-linger-zero");
+  const images = { ...ON_NETWORK, programImages: { client: "tcplab-program-socat:abc" } };
+  await t.step("traced", () => {
+    const plan = planRun(socat, RUN);
+    assert.deepEqual(plan.straceVolumes, { client: "tcplab-0a1b2c3d4e-client-strace" });
+    assert.deepEqual(plan.untraced, {});
+    const { sides, environment } = planContainers(socat, plan, images);
+    const program = sides.client.program!;
+    const [strace, ...rest] = program.cmd;
+    assert.equal(strace, "/usr/bin/strace");
+    const log = rest.indexOf("-o");
+    assert.equal(rest[log + 1], "/tcplab-strace/calls.strace", "strace's log goes to its own file");
+    assert.deepEqual(rest.slice(log + 2), sides.client.command, "then the program's command");
+    assert.deepEqual(program.volumes, { "/tcplab-strace": "tcplab-0a1b2c3d4e-client-strace" });
+    const check = sides.client.traceCheck!;
+    assert.deepEqual(check.cmd, ["/usr/bin/strace", "-qq", "-o", "/dev/null", "/usr/bin/strace", "-V"]);
+    assert.deepEqual(
+      [check.image, check.user, check.capAdd, check.attachment],
+      [program.image, program.user, [], program.attachment],
+      "the check runs as the program will",
+    );
+    assert.ok(environment.some((c) => c.name === "tcplab-0a1b2c3d4e-client-trace-check"));
+  });
+  await t.step("--untraced", () => {
+    const plan = planRun(socat, { ...RUN, untraced: true });
+    assert.deepEqual(plan.straceVolumes, {});
+    assert.deepEqual(plan.untraced, { client: "the run was untraced (`--untraced`)" });
+    const { sides } = planContainers(socat, plan, images);
+    assert.deepEqual(sides.client.program!.cmd, sides.client.command);
+    assert.equal(sides.client.program!.volumes, undefined);
+    assert.equal(sides.client.traceCheck, null);
+  });
+  await t.step("`trace: false`", () => {
+    const client = socat.client as { program: { binary: string; args: string[] } };
+    const off = { ...socat, client: { program: { ...client.program, trace: false } } };
+    assert.deepEqual(planRun(off, RUN).untraced, { client: "the scenario says `trace: false`" });
+  });
+  await t.step(
+    "ptrace refused in the check: the program runs untraced, the check stays in the environment",
+    () => {
+      const plan = planRun(socat, RUN);
+      const why =
+        "strace may not trace in its container (`ptrace(PTRACE_TRACEME, ...): Operation not permitted`)";
+      const { sides, environment } = planContainers(socat, plan, { ...images, untraced: { client: why } });
+      assert.deepEqual(sides.client.program!.cmd, sides.client.command);
+      assert.ok(sides.client.traceCheck);
+      assert.ok(environment.some((c) => c.name === "tcplab-0a1b2c3d4e-client-trace-check"));
+    },
+  );
+  await t.step("no strace on this host: no check, untraced", () => {
+    const plan = planRun(socat, RUN);
+    const why = "this host has no strace to put in its image (apt-get install strace)";
+    const { sides } = planContainers(socat, plan, { ...images, untraced: { client: why } });
+    assert.deepEqual(sides.client.program!.cmd, sides.client.command);
+    assert.equal(sides.client.traceCheck, null);
+  });
+});

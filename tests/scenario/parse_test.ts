@@ -190,7 +190,7 @@ Deno.test("a program of this host as one side", () => {
   const s = parseScenario(
     GOOD.replace(
       /client:\n {2}steps:(\n {4}- .*)*\n/,
-      'client:\n  program: { binary: /usr/bin/socat, args: ["-", "TCP:{server}:{port}"], files: { /etc/x: ./x }, writable: [/run], trace: false }\n',
+      'client:\n  program: { binary: /usr/bin/socat, args: ["-", "TCP:{server}:{port}"], files: { /etc/x: ./x }, writable: [/run], trace: false, seccomp: ./prod.json }\n',
     ),
     "x.yaml",
   );
@@ -201,6 +201,7 @@ Deno.test("a program of this host as one side", () => {
       files: { "/etc/x": "./x" },
       writable: ["/run"],
       trace: false,
+      seccomp: "./prod.json",
     },
   });
   assert.throws(
