@@ -11,7 +11,13 @@ import { readConnections } from "../analysis/connections.ts";
 import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
 import { classifyTeardown } from "../analysis/teardown.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
-import type { Connection, Direction, TcpPacket } from "../analysis/types.ts";
+import {
+  type Connection,
+  type Direction,
+  type Endpoint,
+  TCP_RST,
+  type TcpPacket,
+} from "../analysis/types.ts";
 import type { RunArtifacts } from "../evidence/artifacts.ts";
 import { type Call, parseProgramLog, type ProgramLog } from "../evidence/calls.ts";
 import { parseSyscallTrace } from "../evidence/syscall_trace.ts";
@@ -25,7 +31,8 @@ import { checkExpectation } from "./expectation.ts";
 import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
 import { parseRuleCounters } from "../evidence/path_rules.ts";
-import { pathResetProof } from "./path_reset.ts";
+import { natExpiryProof, pathResetProof } from "./path_reset.ts";
+import { type NatMapping, natMapping, untranslated } from "./nat_mapping.ts";
 import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
@@ -45,14 +52,19 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const sideOf = (address: string): Side | "other" =>
     address === addresses.client ? "client" : address === addresses.server ? "server" : "other";
 
-  const captures = SIDES.map((side) =>
-    decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings)
-  );
   // A path's middlebox: its capture (read as the sides' are) and its rules' counters.
   const box = artifacts.middlebox;
   const middleboxPackets = box?.pcap ? readConnections(box.pcap, box.pcapFile).packets : null;
   if (box && !box.pcap) warnings.push(`the middlebox's capture (${box.pcapFile}) could not be collected`);
   const ruleCounters = box ? parseRuleCounters(box.counters) : [];
+  // A NAT on the path: the server's capture has the middlebox's address in the client's place.
+  const nat = box && artifacts.scenario.path?.nat === "masquerade"
+    ? natMapping(middleboxPackets ?? [], addresses, box.address)
+    : null;
+  const captures = SIDES.map((side) => {
+    const capture = decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings);
+    return nat && side === "server" ? untranslatedCapture(capture, nat) : capture;
+  });
   for (const side of SIDES) {
     const stats = artifacts.sides[side].captureStats;
     if (stats && stats.droppedByKernel > 0) {
@@ -111,18 +123,30 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     ? snapshots.client[0].realNs - snapshots.client[0].monoNs
     : logs.client.monoToRealNs;
   const traceEvents = artifacts.trace.available
-    ? eventsForAddresses(parseTrace(artifacts.trace.text, monoToReal), [addresses.client, addresses.server])
+    ? eventsForAddresses(
+      parseTrace(artifacts.trace.text, monoToReal),
+      [addresses.client, addresses.server, ...(box ? [box.address] : [])],
+    )
     : [];
 
-  // The connections between the two programs, from the client's capture where there is one.
-  const primary = captures.find((c) => c.side === "client" && c.packets.length > 0) ??
-    captures.find((c) => c.packets.length > 0);
   // The lab's own probe of the path is no connection of the scenario's, even when its end was captured.
-  const connections = (primary?.connections ?? []).filter((conn) =>
+  const scenarioConnection = (conn: Connection) =>
     [conn.originator.address, conn.responder.address].every((a) =>
       a === addresses.client || a === addresses.server
-    ) && conn.responder.port !== artifacts.probePort && conn.originator.port !== artifacts.probePort
-  );
+    ) && conn.responder.port !== artifacts.probePort && conn.originator.port !== artifacts.probePort;
+  const withReset = (c: DecodedCapture | undefined) =>
+    c?.connections.some((conn) =>
+      scenarioConnection(conn) && (conn.firstRst.orig !== null || conn.firstRst.resp !== null)
+    ) ?? false;
+  // The connections between the two programs, from the client's capture where there is one; through a
+  // path, from the server's when only the server's saw an RST (the path sent it, and only the server
+  // learnt how the connection ended).
+  const [clientCapture, serverCapture] = ["client", "server"].map((s) => captures.find((c) => c.side === s));
+  const primary = box && withReset(serverCapture) && !withReset(clientCapture)
+    ? serverCapture
+    : captures.find((c) => c.side === "client" && c.packets.length > 0) ??
+      captures.find((c) => c.packets.length > 0);
+  const connections = (primary?.connections ?? []).filter(scenarioConnection);
   const t0 = connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
   const ms = (ns: bigint) => Number(ns - t0) / 1e6;
 
@@ -140,6 +164,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     const closedFirstBy = sideOfDirection(teardown.closedFirstBy);
     const actor = resetBy ?? closedFirstBy;
     const ports = new Set([conn.originator.port, conn.responder.port]);
+    for (const [natPort, port] of nat?.ports ?? []) if (ports.has(port)) ports.add(natPort);
     const connEvents = traceEvents.filter((e) => ports.has(portOf(e.local)) && ports.has(portOf(e.remote)));
     const actorReasons = connEvents
       .filter((e) => e.event === "tcp_send_reset" && actor !== null && sideOf(hostOf(e.local)) === actor)
@@ -162,6 +187,26 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         .length,
       rules: ruleCounters,
     });
+    const natExpiry = resetBy === null || !nat || !box ? null : natExpiryProof({
+      resetBy,
+      packets: Object.fromEntries(
+        captures.map((c) => [c.side, c.packets.filter((p) => sameConnection(p, conn))]),
+      ) as Record<Side, TcpPacket[]>,
+      middlebox: (middleboxPackets ?? []).filter((p) => sameConnection(untranslated(p, nat), conn)),
+      addresses,
+      natAddress: box.address,
+      traceAvailable: artifacts.trace.available,
+      resetsSent: connEvents.filter((e) =>
+        e.event === "tcp_send_reset" && sideOf(hostOf(e.local)) === resetBy
+      )
+        .length,
+      middleboxResets: connEvents
+        .filter((e) => e.event === "tcp_send_reset" && hostOf(e.local) === box.address)
+        .map((e) => e.reason ?? "no reason given"),
+      trackedAfter: trackedAfter(box.holderLog, conn),
+      rules: ruleCounters,
+    });
+    const icmpError = resetBy !== null || !box ? null : icmpErrorFacts(calls, ruleCounters);
     const decided = decideCause({
       packetCandidates: teardown.candidates,
       reset: resetBy !== null,
@@ -172,6 +217,8 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       neverAccepted: actor !== null &&
         neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
       ...(pathReset ? { pathReset } : {}),
+      ...(natExpiry ? { natExpiry } : {}),
+      ...(icmpError ? { icmpError } : {}),
       ...timedOutEvidence(calls, counters, conn, sideOf),
     });
     // Unread at close: what the closer acknowledged (its ACKs) less what its program read (its calls).
@@ -353,6 +400,67 @@ function decodeCapture(
   const formatter = new TcpdumpFormatter();
   for (const packet of packets) lines.set(packet, formatter.format(packet));
   return { side, packets, lines, connections };
+}
+
+/** The server's capture as the client's side of the NAT would show it (lab/verdict/nat_mapping.ts). */
+function untranslatedCapture(capture: DecodedCapture, nat: NatMapping): DecodedCapture {
+  const copies = new Map<TcpPacket, TcpPacket>();
+  const packets = capture.packets.map((p) => {
+    const copy = untranslated(p, nat);
+    copies.set(p, copy);
+    return copy;
+  });
+  const endpoint = (e: Endpoint): Endpoint =>
+    e.address === nat.natAddress ? { address: nat.clientAddress, port: nat.ports.get(e.port) ?? e.port } : e;
+  return {
+    side: capture.side,
+    packets,
+    // The tcpdump lines stay the capture's own, with the NAT's address.
+    lines: new Map([...capture.lines].map(([p, line]) => [copies.get(p) ?? p, line])),
+    connections: capture.connections.map((conn) => ({
+      ...conn,
+      originator: endpoint(conn.originator),
+      responder: endpoint(conn.responder),
+      packets: conn.packets.map((p) => copies.get(p) ?? p),
+    })),
+  };
+}
+
+/**
+ * Whether the middlebox's conntrack table (its holder's last snapshot of /proc/net/nf_conntrack)
+ * still has the connection, by the client's side of it; null when the snapshot does not have the file.
+ */
+function trackedAfter(holderLog: string, conn: Connection): boolean | null {
+  const snapshots = parseSnapshots(holderLog);
+  const table = snapshots[snapshots.length - 1]?.files["/proc/net/nf_conntrack"];
+  if (table === undefined || snapshots.length < 2) return null;
+  const o = conn.originator;
+  const r = conn.responder;
+  return table.includes(`src=${o.address} dst=${r.address} sport=${o.port} dport=${r.port} `);
+}
+
+/**
+ * An ICMP error that ended a connection attempt: a connect() that failed with EHOSTUNREACH or ENETUNREACH,
+ * and a REJECT rule of the middlebox that answers with ICMP and counted packets; null without both.
+ */
+function icmpErrorFacts(calls: CallRecord[], rules: ReturnType<typeof parseRuleCounters>): string[] | null {
+  const failed = calls.find((c) =>
+    c.call === "connect" && (c.errno === "EHOSTUNREACH" || c.errno === "ENETUNREACH")
+  );
+  const rejected = rules.filter((r) =>
+    r.target === "REJECT" && /reject-with icmp/.test(r.line) && r.packets > 0
+  );
+  if (!failed || rejected.length === 0) return null;
+  return [
+    `the ${failed.side}'s connect() failed with ${failed.errno}${
+      failed.returnMs !== null ? ` after ${(failed.returnMs - failed.enterMs).toFixed(1)} ms` : ""
+    }`,
+    ...rejected.map((r) =>
+      `the middlebox's rule ${r.comment} (${
+        /reject-with (\S+)/.exec(r.line)?.[1] ?? "REJECT"
+      }) counted ${r.packets} packet${r.packets === 1 ? "" : "s"}, ${r.bytes} bytes`
+    ),
+  ];
 }
 
 function counterChanges(snapshots: Snapshot[], side: Side, warnings: string[]): Counters {
