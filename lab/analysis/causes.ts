@@ -164,17 +164,18 @@ const _CAUSES = {
       }'s address that the ${who ?? "peer"}'s kernel never sent.`,
   },
   "icmp-error": {
-    meaning: "an ICMP error (a firewall's REJECT) answered the SYN; connect() failed at once",
+    meaning: "an ICMP error (a firewall's REJECT) answered the SYN; connect() failed with EHOSTUNREACH",
     kernel: "`tcp_v4_err()` (net/ipv4/tcp_ipv4.c) maps ICMP destination unreachable through " +
       "`icmp_err_convert[]` (host unreachable: EHOSTUNREACH). In SYN_SENT or SYN_RECV it ends the socket at " +
-      "once (`tcp_done_with_error()`), fatal code or not; an ESTABLISHED socket only keeps a soft error " +
-      "(`sk_err_soft`) for a later timeout. No RST is on the wire; iptables' `REJECT --reject-with " +
-      "icmp-host-unreachable` sends the ICMP from the middlebox (`nf_send_unreach()`), and its rule counter " +
-      "is the proof.",
+      "once (`tcp_done_with_error()`), fatal code or not, unless the program holds the socket's lock at that " +
+      "moment (still inside connect()): then it only sets `sk_err_soft` and counts `TcpExt.LockDroppedIcmps`, and " +
+      "the SYN retransmitted after the RTO meets the next ICMP. An ESTABLISHED socket only keeps a soft error for " +
+      "a later timeout. No RST is on the wire; iptables' `REJECT --reject-with icmp-host-unreachable` sends the " +
+      "ICMP from the middlebox (`nf_send_unreach()`), and its rule counter is the proof.",
     sentence: ({ who }) =>
       `An ICMP error from the path answered the ${
         who ?? "client"
-      }'s SYN: its kernel ended the connection attempt at once and connect() failed with EHOSTUNREACH.`,
+      }'s SYN: its kernel ended the connection attempt and connect() failed with EHOSTUNREACH, without an RST.`,
   },
   "unknown": {
     meaning: "the packets do not say (still open, unanswered SYN, stray RST)",

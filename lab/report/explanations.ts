@@ -244,11 +244,16 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     plain: [
       `The ${who}'s SYN was answered with an ICMP error (destination host unreachable) instead of a SYN-ACK ` +
       `or an RST: a firewall between them (the lab's middlebox, with an iptables REJECT rule) rejected it. ` +
-      `The ${who}'s kernel ended the connection attempt at once, and connect() failed with EHOSTUNREACH.`,
+      `The ${who}'s kernel ends a connection attempt at the ICMP error it gets while nothing holds the socket, ` +
+      `and connect() fails with EHOSTUNREACH. An ICMP error that comes while connect() itself still holds the ` +
+      "socket (right after sending the SYN, on a fast path) is only noted as a soft error " +
+      "(`TcpExt.LockDroppedIcmps`); the SYN is then sent again after the retransmission timeout (1 s) and the " +
+      "next ICMP ends the attempt.",
     ],
     why: [
       "`tcp_v4_err()` (net/ipv4/tcp_ipv4.c) maps the ICMP code through `icmp_err_convert[]`; a socket in " +
-      "SYN_SENT or SYN_RECV is ended at once (`tcp_done_with_error()`), whether the code is fatal or not. An " +
+      "SYN_SENT or SYN_RECV is ended at once (`tcp_done_with_error()`), whether the code is fatal or not, when " +
+      "`sock_owned_by_user()` is false; otherwise only `sk_err_soft` is set. An " +
       "ESTABLISHED socket keeps only a soft error (`sk_err_soft`) for a later timeout. `REJECT --reject-with " +
       "icmp-host-unreachable` sends the ICMP from the middlebox (`nf_send_unreach()`, " +
       "net/ipv4/netfilter/nf_reject_ipv4.c).",

@@ -11,13 +11,7 @@ import { readConnections } from "../analysis/connections.ts";
 import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
 import { classifyTeardown } from "../analysis/teardown.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
-import {
-  type Connection,
-  type Direction,
-  type Endpoint,
-  TCP_RST,
-  type TcpPacket,
-} from "../analysis/types.ts";
+import { type Connection, type Direction, type Endpoint, type TcpPacket } from "../analysis/types.ts";
 import type { RunArtifacts } from "../evidence/artifacts.ts";
 import { type Call, parseProgramLog, type ProgramLog } from "../evidence/calls.ts";
 import { parseSyscallTrace } from "../evidence/syscall_trace.ts";
@@ -206,7 +200,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       trackedAfter: trackedAfter(box.holderLog, conn),
       rules: ruleCounters,
     });
-    const icmpError = resetBy !== null || !box ? null : icmpErrorFacts(calls, ruleCounters);
+    const icmpError = resetBy !== null || !box ? null : icmpErrorFacts(calls, counters, ruleCounters);
     const decided = decideCause({
       packetCandidates: teardown.candidates,
       reset: resetBy !== null,
@@ -443,7 +437,11 @@ function trackedAfter(holderLog: string, conn: Connection): boolean | null {
  * An ICMP error that ended a connection attempt: a connect() that failed with EHOSTUNREACH or ENETUNREACH,
  * and a REJECT rule of the middlebox that answers with ICMP and counted packets; null without both.
  */
-function icmpErrorFacts(calls: CallRecord[], rules: ReturnType<typeof parseRuleCounters>): string[] | null {
+function icmpErrorFacts(
+  calls: CallRecord[],
+  counters: Record<Side, Counters>,
+  rules: ReturnType<typeof parseRuleCounters>,
+): string[] | null {
   const failed = calls.find((c) =>
     c.call === "connect" && (c.errno === "EHOSTUNREACH" || c.errno === "ENETUNREACH")
   );
@@ -451,6 +449,7 @@ function icmpErrorFacts(calls: CallRecord[], rules: ReturnType<typeof parseRuleC
     r.target === "REJECT" && /reject-with icmp/.test(r.line) && r.packets > 0
   );
   if (!failed || rejected.length === 0) return null;
+  const lockDropped = counters[failed.side]["TcpExt.LockDroppedIcmps"] ?? 0;
   return [
     `the ${failed.side}'s connect() failed with ${failed.errno}${
       failed.returnMs !== null ? ` after ${(failed.returnMs - failed.enterMs).toFixed(1)} ms` : ""
@@ -460,6 +459,13 @@ function icmpErrorFacts(calls: CallRecord[], rules: ReturnType<typeof parseRuleC
         /reject-with (\S+)/.exec(r.line)?.[1] ?? "REJECT"
       }) counted ${r.packets} packet${r.packets === 1 ? "" : "s"}, ${r.bytes} bytes`
     ),
+    ...(lockDropped > 0
+      ? [
+        `TcpExt.LockDroppedIcmps +${lockDropped} in the ${failed.side}'s namespace: ${
+          lockDropped === 1 ? "an ICMP error" : `${lockDropped} ICMP errors`
+        } came while connect() still held the socket and only set a soft error; a retransmitted SYN met the next`,
+      ]
+      : []),
   ];
 }
 
