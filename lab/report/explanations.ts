@@ -240,27 +240,32 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
       "TCP_KEEPIDLE below it, or application pings), or raise the timeout on the NAT; a client pool should " +
       "drop connections idle longer than the path allows.",
   }),
-  "icmp-error": ({ who }) => ({
-    plain: [
-      `The ${who}'s SYN was answered with an ICMP error (destination host unreachable) instead of a SYN-ACK ` +
-      `or an RST: a firewall between them (the lab's middlebox, with an iptables REJECT rule) rejected it. ` +
-      `The ${who}'s kernel ends a connection attempt at the ICMP error it gets while nothing holds the socket, ` +
-      `and connect() fails with EHOSTUNREACH. An ICMP error that comes while connect() itself still holds the ` +
-      "socket (right after sending the SYN, on a fast path) is only noted as a soft error " +
-      "(`TcpExt.LockDroppedIcmps`); the SYN is then sent again after the retransmission timeout (1 s) and the " +
-      "next ICMP ends the attempt.",
-    ],
-    why: [
-      "`tcp_v4_err()` (net/ipv4/tcp_ipv4.c) maps the ICMP code through `icmp_err_convert[]`; a socket in " +
-      "SYN_SENT or SYN_RECV is ended at once (`tcp_done_with_error()`), whether the code is fatal or not, when " +
-      "`sock_owned_by_user()` is false; otherwise only `sk_err_soft` is set. An " +
-      "ESTABLISHED socket keeps only a soft error (`sk_err_soft`) for a later timeout. `REJECT --reject-with " +
-      "icmp-host-unreachable` sends the ICMP from the middlebox (`nf_send_unreach()`, " +
-      "net/ipv4/netfilter/nf_reject_ipv4.c).",
-    ],
-    instead: "Find the firewall on the path that rejects this traffic (the ICMP's source address names the " +
-      "host that sent it); unlike a timeout, the failure is immediate, so retrying at once does not help.",
-  }),
+  "icmp-error": ({ who: named }) => {
+    const who = named ?? "client";
+    return {
+      plain: [
+        `The ${who}'s SYN was answered with an ICMP error (destination host unreachable) instead of a SYN-ACK ` +
+        `or an RST: a firewall between them (the lab's middlebox, with an iptables REJECT rule) rejected it. ` +
+        `The ${who}'s kernel ends a connection attempt at the ICMP error it gets while nothing holds the socket, ` +
+        `and connect() fails with EHOSTUNREACH. An ICMP error that comes while connect() itself still holds the ` +
+        "socket (right after sending the SYN, on a fast path) is only noted as a soft error " +
+        "(`TcpExt.LockDroppedIcmps`); the SYN is then sent again after the retransmission timeout (1 s) and the " +
+        "next ICMP ends the attempt.",
+      ],
+      why: [
+        "`tcp_v4_err()` (net/ipv4/tcp_ipv4.c) maps the ICMP code through `icmp_err_convert[]`; a socket in " +
+        "SYN_SENT or SYN_RECV is ended at once (`tcp_done_with_error()`), whether the code is fatal or not, when " +
+        "`sock_owned_by_user()` is false; otherwise only `sk_err_soft` is set. An " +
+        "ESTABLISHED socket keeps only a soft error (`sk_err_soft`) for a later timeout. `REJECT --reject-with " +
+        "icmp-host-unreachable` sends the ICMP from the middlebox (`nf_send_unreach()`, " +
+        "net/ipv4/netfilter/nf_reject_ipv4.c).",
+      ],
+      instead:
+        "Find the firewall on the path that rejects this traffic (the ICMP's source address names the " +
+        "host that sent it). The failure comes within a retransmission timeout, not after the SYN retries run " +
+        "out, and retrying at once does not help.",
+    };
+  },
   "unknown": () => ({
     plain: ["The packets and the kernel evidence do not match a teardown the lab knows."],
     why: [],

@@ -8,6 +8,7 @@
 import { type Side, SIDES } from "../scenario/types.ts";
 import type {
   CallRecord,
+  CapturePoint,
   ConnectionResult,
   ContrastSummary,
   PacketRecord,
@@ -172,13 +173,29 @@ function renderPackets(result: RunResult, conn: ConnectionResult): string {
       "out: the pcaps have them.",
     "",
   );
-  for (const side of SIDES) {
-    const packets = conn.packets.filter((p) => p.capture === side);
-    out.push(`From the ${side}'s capture (\`${result.captures[side].file}\`):`, "");
-    out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${shortPacketLine(p)}`), "```", "");
+  const points = _capturePoints(result);
+  for (const point of points) {
+    const packets = conn.packets.filter((p) => p.capture === point);
+    out.push(`From the ${point}'s capture (\`${result.captures[point]?.file}\`):`, "");
+    if (point === "middlebox") {
+      out.push(
+        "It sees each packet it forwards twice, arriving and leaving on its one interface; `middlebox.PORT` " +
+          "is its own address (a NAT's rewrite, or a packet it sent itself), and `client` and `server` the " +
+          "sides' addresses.",
+        "",
+      );
+    }
+    const address = result.captures.middlebox?.address;
+    const line = (p: PacketRecord) =>
+      point === "middlebox" && address !== undefined
+        ? _middleboxLine(p.tcpdump, address, conn)
+        : shortPacketLine(p);
+    out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${line(p)}`), "```", "");
   }
   return _folded(
-    `Packets: ${conn.packets.length} lines from the two captures, in tcpdump's notation`,
+    `Packets: ${conn.packets.length} lines from the ${
+      points.length === 2 ? "two" : "three"
+    } captures, in tcpdump's notation`,
     out.join("\n").trimEnd(),
   );
 }
@@ -202,6 +219,22 @@ export function shortPacketLine(p: Pick<PacketRecord, "from" | "tcpdump">): stri
   const to = p.from === "client" ? "server" : "client";
   const line = p.tcpdump.replace(/, options \[[^\]]*\]/, "");
   return p.from === "other" ? line : line.replace(/^IP6? \S+ > \S+: /, `${p.from} > ${to}: `);
+}
+
+/**
+ * A line of the middlebox's capture with each address named for whose it is: `client`, `server`, or
+ * `middlebox.PORT` (a NAT's rewrite, or a packet it sent itself), and no TCP options.
+ */
+function _middleboxLine(tcpdump: string, address: string, conn: ConnectionResult): string {
+  const name = (endpoint: string) => {
+    const at = endpoint.lastIndexOf(".");
+    const [host, port] = [endpoint.slice(0, at), endpoint.slice(at + 1)];
+    if (host === address) return `middlebox.${port}`;
+    if (`${host}:${port}` === conn.client) return "client";
+    return `${host}:${port}` === conn.server ? "server" : endpoint;
+  };
+  return tcpdump.replace(/, options \[[^\]]*\]/, "")
+    .replace(/^IP6? (\S+) > (\S+): /, (_m, a: string, b: string) => `${name(a)} > ${name(b)}: `);
 }
 
 /**
@@ -242,7 +275,12 @@ function renderReproduce(r: Reproduction): string {
 }
 
 function primaryCapture(conn: ConnectionResult): Side {
-  return conn.packets.some((p) => p.capture === "client") ? "client" : "server";
+  return conn.seenFrom;
+}
+
+/** The run's capture points, in the report's order: the client's, the server's, the middlebox's when it had one. */
+function _capturePoints(result: RunResult): CapturePoint[] {
+  return [...SIDES, ...(result.captures.middlebox ? ["middlebox" as const] : [])];
 }
 
 function renderExpectation(result: RunResult): string {
@@ -272,16 +310,29 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   const lines = ["**The proof:**", ""];
   const resetter = conn.resetBy;
   const resetPacket = conn.packets.find((p) => p.capture === primaryCapture(conn) && p.flags.startsWith("R"));
-  const fromPath = conn.cause === "path-reset";
+  const fromPath = conn.cause === "path-reset" || conn.cause === "nat-mapping-expired";
   if (resetPacket && fromPath) {
     const receiver = resetPacket.from === "client" ? "server" : "client";
     lines.push(
       `- Packets: the ${receiver} received ${
         code(`Flags [${resetPacket.flags}], seq ${resetPacket.seq}`)
-      } with the ${resetPacket.from}'s address at ${resetPacket.ms.toFixed(3)} ms.`,
+      } with ${
+        conn.cause === "nat-mapping-expired"
+          ? `the NAT's address, which stands for the ${resetPacket.from}'s,`
+          : `the ${resetPacket.from}'s address`
+      } at ${resetPacket.ms.toFixed(3)} ms.`,
     );
-    const proof = conn.candidates.find((c) => c.cause === "path-reset")?.reason.split("; ") ?? [];
+    const proof = conn.candidates.find((c) => c.cause === conn.cause)?.reason.split("; ") ?? [];
     for (const line of proof) lines.push(`- Where it came from: ${escapeText(line)}.`);
+  } else if (conn.cause === "icmp-error") {
+    const syns = conn.packets.filter((p) => p.capture === primaryCapture(conn) && p.flags === "S");
+    lines.push(
+      `- Packets: the ${primaryCapture(conn)}'s capture has ${syns.length} SYN${
+        syns.length === 1 ? "" : "s"
+      } (at ${syns.map((p) => `${p.ms.toFixed(3)} ms`).join(", ")}), no SYN-ACK and no RST.`,
+    );
+    const proof = conn.candidates.find((c) => c.cause === conn.cause)?.reason.split("; ") ?? [];
+    for (const line of proof) lines.push(`- What ended it: ${escapeText(line)}.`);
   } else if (resetPacket) {
     lines.push(
       `- Packets: the ${resetPacket.from} sent ${
@@ -446,6 +497,7 @@ function _timelineCall(text: string): string {
 /** Both programs' calls and the focus connection's packets on one clock, folded. */
 function renderTimeline(result: RunResult, conn: ConnectionResult): string {
   const packets = conn.packets.filter((p) => p.capture === primaryCapture(conn));
+  const boxPackets = result.captures.middlebox ? conn.packets.filter((p) => p.capture === "middlebox") : null;
   const withFd = result.connections.length > 1;
   type Row = { ms: number; order: number; client: string; wire: string; server: string };
   const rows: Row[] = [];
@@ -474,10 +526,15 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
   packets.forEach((p, i) => {
     rows.push({ ms: p.ms, order: 1e6 + i, client: "", wire: _timelinePacket(p), server: "" });
   });
+  boxPackets?.forEach((p, i) => {
+    rows.push({ ms: p.ms, order: 2e6 + i, client: "", wire: `mb\u00a0${_timelinePacket(p)}`, server: "" });
+  });
   rows.sort((a, b) => a.ms - b.ms || a.order - b.order);
   const fds = _connectionFds(result, conn);
   return _folded(
-    `Timeline: ${result.calls.length} system calls and ${packets.length} packets on one clock`,
+    `Timeline: ${result.calls.length} system calls and ${packets.length} packets${
+      boxPackets ? ` (and the middlebox's ${boxPackets.length})` : ""
+    } on one clock`,
     [
       "Both programs' system calls and the packets, on one clock: ms since the client's SYN. A call that " +
       "blocked, or that a packet went by, shows twice: `call(...) …` when it entered the kernel and " +
@@ -489,7 +546,11 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
         }).`
         : ".") +
       " Each shows its flags, then the ack of a bare ACK or else its sequence numbers (`seq 1:2` for one " +
-      "byte); the packet lines below have every field.",
+      "byte); the packet lines below have every field." +
+      (boxPackets
+        ? " Packets marked mb are the middlebox's own capture: a packet it forwards shows there twice " +
+          "(arriving, leaving); one without an arrow has the middlebox's own address."
+        : ""),
       "",
       "| ms | client calls | packet | server calls |",
       "|---:|---|---|---|",
@@ -747,8 +808,8 @@ function renderEnvironment(result: RunResult): string {
         return `${code(tag)} ${id.slice(0, 19)}${size === undefined ? "" : ` (${_megabytes(size)})`}`;
       }).join(", ")
     }`,
-    "- Captures: " + SIDES.map((side) => {
-      const c = result.captures[side];
+    "- Captures: " + _capturePoints(result).map((side) => {
+      const c = result.captures[side]!;
       return `${side} ${c.packets} packets, ${
         c.stats ? `${c.stats.droppedByKernel} dropped by the kernel` : "drop count unknown"
       }`;

@@ -22,7 +22,14 @@ import { eventsForAddresses, hostOf, parseTrace, portOf } from "../evidence/trac
 import { type Side, SIDES } from "../scenario/types.ts";
 import { type CauseEvidence, decideCause, socketUse, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
-import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
+import type {
+  CallRecord,
+  CapturePoint,
+  CaptureRecord,
+  ConnectionResult,
+  PacketRecord,
+  RunResult,
+} from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
 import { parseRuleCounters } from "../evidence/path_rules.ts";
 import { natExpiryProof, pathResetProof } from "./path_reset.ts";
@@ -30,7 +37,7 @@ import { type NatMapping, natMapping, untranslated } from "./nat_mapping.ts";
 import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
-  side: Side;
+  side: CapturePoint;
   packets: TcpPacket[];
   lines: Map<TcpPacket, string>;
   connections: Connection[];
@@ -51,6 +58,9 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const middleboxPackets = box?.pcap ? readConnections(box.pcap, box.pcapFile).packets : null;
   if (box && !box.pcap) warnings.push(`the middlebox's capture (${box.pcapFile}) could not be collected`);
   const ruleCounters = box ? parseRuleCounters(box.counters) : [];
+  const middleboxCapture: DecodedCapture | null = box?.pcap && middleboxPackets
+    ? { side: "middlebox", packets: middleboxPackets, lines: tcpdumpLines(middleboxPackets), connections: [] }
+    : null;
   // A NAT on the path: the server's capture has the middlebox's address in the client's place.
   const nat = box && artifacts.scenario.path?.nat === "masquerade"
     ? natMapping(middleboxPackets ?? [], addresses, box.address)
@@ -141,7 +151,10 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     : captures.find((c) => c.side === "client" && c.packets.length > 0) ??
       captures.find((c) => c.packets.length > 0);
   const connections = (primary?.connections ?? []).filter(scenarioConnection);
-  const t0 = connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
+  // Times count from the client's SYN, as the client's capture has it when the connections are the server's.
+  const t0 =
+    (primary?.side === "server" ? clientCapture?.connections.find(scenarioConnection)?.startNs : undefined) ??
+      connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
   const ms = (ns: bigint) => Number(ns - t0) / 1e6;
 
   const calls: CallRecord[] = SIDES.flatMap((side) => logs[side].calls.map((c) => callRecord(c, side, ms)))
@@ -226,11 +239,19 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
     // One numbering for the connection's packets in both captures, from the connection's own ISNs.
     const numbering = new SequenceNumbering(conn.isn.orig, conn.isn.resp);
-    const packetRecords = captures.flatMap((capture) =>
-      capture.packets
-        .filter((p) => sameConnection(p, conn))
-        .map((p) => packetRecord(p, capture, conn, numbering, sideOf, ms))
-    );
+    const packetRecords = [
+      ...captures.flatMap((capture) =>
+        capture.packets
+          .filter((p) => sameConnection(p, conn))
+          .map((p) => packetRecord(p, capture, conn, numbering, sideOf, ms))
+      ),
+      // The middlebox's capture as it was: a forwarded packet twice (in, then out), the NAT's address as is.
+      ...(middleboxCapture?.packets ?? [])
+        .filter((p) => sameConnection(nat ? untranslated(p, nat) : p, conn))
+        .map((p) =>
+          packetRecord(p, middleboxCapture!, conn, numbering, sideOf, ms, nat ? untranslated(p, nat) : p)
+        ),
+    ];
     const resetRecord = resetPacket === null
       ? null
       : packetRecords.find((r) => r.capture === primary?.side && r.index === resetPacket.index) ?? null;
@@ -243,6 +264,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       handshakeCompleted: conn.handshakeCompleted,
       resetBy,
       closedFirstBy,
+      seenFrom: primary?.side === "server" ? "server" : "client",
       cause: decided.cause,
       confidence: decided.confidence,
       candidates: decided.candidates,
@@ -261,7 +283,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         traceNote: artifacts.trace.note,
         activeResetReasons: artifacts.trace.activeResetReasons,
         resetReasons: connEvents.filter((e) => e.event === "tcp_send_reset").map((e) => ({
-          side: sideOf(hostOf(e.local)),
+          side: box && hostOf(e.local) === box.address ? "middlebox" as const : sideOf(hostOf(e.local)),
           ms: e.realNs === null ? null : ms(e.realNs),
           state: e.state,
           reason: e.reason,
@@ -313,11 +335,23 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     connections: results,
     focus,
     calls,
-    captures: Object.fromEntries(SIDES.map((side) => [side, {
-      file: artifacts.sides[side].pcapFile,
-      packets: captures.find((c) => c.side === side)?.packets.length ?? 0,
-      stats: artifacts.sides[side].captureStats,
-    }])) as RunResult["captures"],
+    captures: {
+      ...Object.fromEntries(SIDES.map((side) => [side, {
+        file: artifacts.sides[side].pcapFile,
+        packets: captures.find((c) => c.side === side)?.packets.length ?? 0,
+        stats: artifacts.sides[side].captureStats,
+      }])) as Record<Side, CaptureRecord>,
+      ...(box
+        ? {
+          middlebox: {
+            address: box.address,
+            file: box.pcapFile,
+            packets: middleboxPackets?.length ?? 0,
+            stats: box.captureStats,
+          },
+        }
+        : {}),
+    },
     environment: artifacts.environment,
     timedOut: artifacts.timedOut,
     phases: artifacts.phases,
@@ -391,9 +425,13 @@ function decodeCapture(
   }
   const { packets, connections, problem } = readConnections(pcap, file);
   if (problem !== null) warnings.push(`the ${side}'s capture is damaged: ${problem.message}`);
+  return { side, packets, lines: tcpdumpLines(packets), connections };
+}
+
+/** Each packet's line in tcpdump's notation. */
+function tcpdumpLines(packets: TcpPacket[]): Map<TcpPacket, string> {
   const formatter = new TcpdumpFormatter();
-  for (const packet of packets) lines.set(packet, formatter.format(packet));
-  return { side, packets, lines, connections };
+  return new Map(packets.map((p) => [p, formatter.format(p)]));
 }
 
 /** The server's capture as the client's side of the NAT would show it (lab/verdict/nat_mapping.ts). */
@@ -450,6 +488,7 @@ function icmpErrorFacts(
   );
   if (!failed || rejected.length === 0) return null;
   const lockDropped = counters[failed.side]["TcpExt.LockDroppedIcmps"] ?? 0;
+  const unreachable = counters[failed.side]["Icmp.InDestUnreachs"] ?? 0;
   return [
     `the ${failed.side}'s connect() failed with ${failed.errno}${
       failed.returnMs !== null ? ` after ${(failed.returnMs - failed.enterMs).toFixed(1)} ms` : ""
@@ -459,11 +498,16 @@ function icmpErrorFacts(
         /reject-with (\S+)/.exec(r.line)?.[1] ?? "REJECT"
       }) counted ${r.packets} packet${r.packets === 1 ? "" : "s"}, ${r.bytes} bytes`
     ),
+    ...(unreachable > 0
+      ? [
+        `Icmp.InDestUnreachs +${unreachable} in the ${failed.side}'s namespace: the ICMP errors reached its kernel`,
+      ]
+      : []),
     ...(lockDropped > 0
       ? [
         `TcpExt.LockDroppedIcmps +${lockDropped} in the ${failed.side}'s namespace: ${
           lockDropped === 1 ? "an ICMP error" : `${lockDropped} ICMP errors`
-        } came while connect() still held the socket and only set a soft error; a retransmitted SYN met the next`,
+        } came while connect() still held the socket and only set a soft error, and a retransmitted SYN met the next`,
       ]
       : []),
   ];
@@ -556,8 +600,10 @@ function packetRecord(
   numbering: SequenceNumbering,
   sideOf: (address: string) => Side | "other",
   ms: (ns: bigint) => number,
+  /** The packet as the connection's addresses name it (through a NAT, with the client's), for its numbers. */
+  named: TcpPacket = p,
 ): PacketRecord {
-  const line = packetLine(p, conn.originator, numbering, capture.lines.get(p) ?? "");
+  const line = packetLine(named, conn.originator, numbering, capture.lines.get(p) ?? "");
   return {
     capture: capture.side,
     index: line.index,
