@@ -608,6 +608,23 @@ function renderMermaid(result: RunResult, conn: ConnectionResult): string {
       item: { fromLeft: p.from === "client", flags: p.flags, seq: p.seq, ack: p.ack, length: p.length },
     });
   });
+  // An RST the path sent carries a side's address; the diagram says who sent it.
+  const pathRst = conn.cause === "path-reset" || conn.cause === "nat-mapping-expired"
+    ? packets.findIndex((p) => p.flags.startsWith("R"))
+    : -1;
+  if (pathRst >= 0) {
+    const rst = packets[pathRst]!;
+    items.push({
+      ms: rst.ms,
+      order: 2 * pathRst + 2,
+      item: {
+        note: conn.cause === "nat-mapping-expired"
+          ? "the middlebox's own kernel sent this RST (the NAT had forgotten the connection)"
+          : "a firewall on the path sent this RST",
+        over: rst.from === "client" ? "right" : "left",
+      },
+    });
+  }
   for (const c of _connectionCalls(result, conn).filter(_diagramCall)) {
     const over = c.side === "client" ? "left" : "right";
     if (c.returnMs !== null && _spans(c, packets)) {
