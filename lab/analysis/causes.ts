@@ -157,7 +157,9 @@ const _CAUSES = {
       "middlebox's own: `tcp_v4_rcv()` finds no socket and `tcp_v4_send_reset()` answers (reason `NO_SOCKET`, the " +
       "middlebox's `Tcp.OutRsts` +1, `tcp:tcp_send_reset` fires in its namespace) with the NAT's address, which " +
       "the server takes for its peer's. The client's kernel sends nothing and keeps its connection; what it sends " +
-      "is INVALID too (a rule drops it). With loose=1 the next segment simply makes a new mapping.",
+      "is INVALID too (a rule drops it). With loose=1 (the default) a segment of the client's would start a new " +
+      "entry and be rewritten again (upstream reading, not run here); the server's segment to the NAT's address " +
+      "is the middlebox's own either way.",
     sentence: ({ who, peer }) =>
       `The NAT on the path forgot the idle connection: the ${peer}'s next segment reached the middlebox's own kernel, which found no socket and answered with an RST carrying the ${
         who ?? "peer"

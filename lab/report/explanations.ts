@@ -233,8 +233,9 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
       "With `nf_conntrack_tcp_loose=0`, `tcp_new()` (net/netfilter/nf_conntrack_proto_tcp.c) starts no entry " +
       "from a segment without SYN, so no NAT applies to it; addressed to the middlebox, it goes up its own stack, " +
       "where `tcp_v4_rcv()` finds no socket and `tcp_v4_send_reset()` answers (reason `NO_SOCKET`; " +
-      "`tcp:tcp_send_reset` fires in the middlebox's namespace). With loose=1 the segment would start a new " +
-      "entry and the connection would go on.",
+      "`tcp:tcp_send_reset` fires in the middlebox's namespace). With loose=1 (the default), a segment of the " +
+      "client's would start a new entry and be rewritten again, so a client that speaks first after the idle " +
+      "time would not notice; the server's segment to the NAT's address meets the middlebox's own stack either way.",
     ],
     instead: "Keep idle connections alive more often than the NAT's idle timeout (TCP keepalive with " +
       "TCP_KEEPIDLE below it, or application pings), or raise the timeout on the NAT; a client pool should " +
