@@ -158,7 +158,7 @@ const _CAUSES = {
       "middlebox's `Tcp.OutRsts` +1, `tcp:tcp_send_reset` fires in its namespace) with the NAT's address, which " +
       "the server takes for its peer's. The client's kernel sends nothing and keeps its connection; what it sends " +
       "is INVALID too (a rule drops it). With loose=1 (the default) a segment of the client's would start a new " +
-      "entry and be rewritten again (upstream reading, not run here); the server's segment to the NAT's address " +
+      "entry and be rewritten again (the connection goes on); the server's segment to the NAT's address " +
       "is the middlebox's own either way.",
     sentence: ({ who, peer }) =>
       `The NAT on the path forgot the idle connection: the ${peer}'s next segment reached the middlebox's own kernel, which found no socket and answered with an RST carrying the ${
