@@ -11,7 +11,7 @@ import { readConnections } from "../analysis/connections.ts";
 import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
 import { classifyTeardown } from "../analysis/teardown.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
-import { type Connection, type Direction, type Endpoint, type TcpPacket } from "../analysis/types.ts";
+import type { Connection, Direction, Endpoint, TcpPacket } from "../analysis/types.ts";
 import type { RunArtifacts } from "../evidence/artifacts.ts";
 import { type Call, parseProgramLog, type ProgramLog } from "../evidence/calls.ts";
 import { parseSyscallTrace } from "../evidence/syscall_trace.ts";
