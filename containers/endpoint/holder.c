@@ -38,6 +38,7 @@ static const char *const snapshot_files[] = {
 	"/proc/net/tcp6",
 	"/proc/sys/kernel/osrelease",
 	"/proc/net/route",
+	"/proc/net/nf_conntrack",   /* the middlebox's NAT: its tracked connections */
 };
 
 static void dump_unreadable(int e)

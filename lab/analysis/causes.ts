@@ -147,6 +147,38 @@ const _CAUSES = {
         who ?? "peer"
       }'s kernel never sent; a firewall rule answered the ${peer}'s packet with it.`,
   },
+  "nat-mapping-expired": {
+    meaning: "a NAT forgot the idle connection; the middlebox's own kernel answered with RST",
+    kernel:
+      "Connection tracking forgets an entry once `nf_conntrack_tcp_timeout_established` passes with no " +
+      "packet (per network namespace; 5 days by default). With `nf_conntrack_tcp_loose=0`, `tcp_new()` " +
+      "(net/netfilter/nf_conntrack_proto_tcp.c) does not pick up a connection from a segment without SYN: it is " +
+      "INVALID and no NAT applies. A segment from the server to the NAT's address and port is then the " +
+      "middlebox's own: `tcp_v4_rcv()` finds no socket and `tcp_v4_send_reset()` answers (reason `NO_SOCKET`, the " +
+      "middlebox's `Tcp.OutRsts` +1, `tcp:tcp_send_reset` fires in its namespace) with the NAT's address, which " +
+      "the server takes for its peer's. The client's kernel sends nothing and keeps its connection; what it sends " +
+      "is INVALID too (a rule drops it). With loose=1 (the default) a segment of the client's would start a new " +
+      "entry and be rewritten again (the connection goes on); the server's segment to the NAT's address " +
+      "is the middlebox's own either way.",
+    sentence: ({ who, peer }) =>
+      `The NAT on the path forgot the idle connection: the ${peer}'s next segment reached the middlebox's own kernel, which found no socket and answered with an RST carrying the ${
+        who ?? "peer"
+      }'s address that the ${who ?? "peer"}'s kernel never sent.`,
+  },
+  "icmp-error": {
+    meaning: "an ICMP error (a firewall's REJECT) answered the SYN; connect() failed with EHOSTUNREACH",
+    kernel: "`tcp_v4_err()` (net/ipv4/tcp_ipv4.c) maps ICMP destination unreachable through " +
+      "`icmp_err_convert[]` (host unreachable: EHOSTUNREACH). In SYN_SENT or SYN_RECV it ends the socket at " +
+      "once (`tcp_done_with_error()`), fatal code or not, unless the program holds the socket's lock at that " +
+      "moment (still inside connect()): then it only sets `sk_err_soft` and counts `TcpExt.LockDroppedIcmps`, and " +
+      "the SYN retransmitted after the RTO meets the next ICMP. An ESTABLISHED socket only keeps a soft error for " +
+      "a later timeout. No RST is on the wire; iptables' `REJECT --reject-with icmp-host-unreachable` sends the " +
+      "ICMP from the middlebox (`nf_send_unreach()`), and its rule counter is the proof.",
+    sentence: ({ who }) =>
+      `An ICMP error from the path answered the ${
+        who ?? "client"
+      }'s SYN: its kernel ended the connection attempt and connect() failed with EHOSTUNREACH, without an RST.`,
+  },
   "unknown": {
     meaning: "the packets do not say (still open, unanswered SYN, stray RST)",
     kernel: "",

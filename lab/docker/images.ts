@@ -93,7 +93,10 @@ export async function ensureMiddleboxImage(
   }
   const extensions: string[] = [];
   for await (const entry of Deno.readDir(xtables)) {
-    if (entry.isFile && entry.name.endsWith(".so")) extensions.push(`${xtables}/${entry.name}`);
+    // SNAT, DNAT and MASQUERADE are links to libxt_NAT.so: copied as files of their own.
+    if ((entry.isFile || entry.isSymlink) && entry.name.endsWith(".so")) {
+      extensions.push(`${xtables}/${entry.name}`);
+    }
   }
   extensions.sort();
   const extensionLibraries = new Set<string>();

@@ -1,17 +1,18 @@
 /**
  * The middlebox's iptables rules after a run, parsed from
- * `iptables -L FORWARD -v -x -n`: each of the lab's rules (found by its
- * comment, tcplab-path-N) with its packet and byte counters, the proof
- * that a rule acted on the run's packets.
+ * `iptables -L FORWARD -v -x -n` (and nat POSTROUTING with a NAT): each of
+ * the lab's rules (found by its comment: tcplab-path-N, tcplab-nat,
+ * tcplab-invalid) with its packet and byte counters, the proof that a rule
+ * acted on the run's packets.
  *
  * @module
  */
 
 /** One of the lab's rules in the middlebox, with its counters. */
 export interface RuleCounter {
-  /** "tcplab-path-1": the rule's place in the scenario's `path:`, from 1. */
+  /** "tcplab-path-1" (the rule's place in the scenario's `path:`, from 1), "tcplab-nat" or "tcplab-invalid". */
   comment: string;
-  /** "REJECT" or "DROP". */
+  /** "REJECT", "DROP" or "MASQUERADE". */
   target: string;
   packets: number;
   bytes: number;
@@ -38,7 +39,7 @@ export interface RuleCounter {
 export function parseRuleCounters(text: string): RuleCounter[] {
   const rules: RuleCounter[] = [];
   for (const raw of text.split("\n")) {
-    const m = /^\s*(\d+)\s+(\d+)\s+(\S+)\s.*\/\* (tcplab-path-\d+) \*\//.exec(raw);
+    const m = /^\s*(\d+)\s+(\d+)\s+(\S+)\s.*\/\* (tcplab-[a-z0-9-]+) \*\//.exec(raw);
     if (!m) continue;
     rules.push({
       comment: m[4]!,

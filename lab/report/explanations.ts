@@ -218,6 +218,55 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     instead: "Find the firewall or load balancer on the path and the rule that rejects this traffic; " +
       "compare captures on both ends: a reset seen only on one end came from the path.",
   }),
+  "nat-mapping-expired": ({ who, peer }) => ({
+    plain: [
+      `A NAT between the two (the lab's middlebox, with MASQUERADE) rewrote the ${who}'s address to its own, ` +
+      `and its connection tracking forgot the connection once it had been idle longer than ` +
+      "`nf_conntrack_tcp_timeout_established`. The " +
+      `${peer}'s next segment went to the NAT's address and port, ` +
+      `which nothing translated any more: the middlebox's own kernel took it, found no socket there, and answered ` +
+      `with an RST that carries the NAT's address, the one the ${peer} knows as the ${who}'s.`,
+      `The ${who} never learnt of it: its kernel sent nothing and still holds the connection; what it sends ` +
+      `later is INVALID to conntrack and the middlebox drops it.`,
+    ],
+    why: [
+      "With `nf_conntrack_tcp_loose=0`, `tcp_new()` (net/netfilter/nf_conntrack_proto_tcp.c) starts no entry " +
+      "from a segment without SYN, so no NAT applies to it; addressed to the middlebox, it goes up its own stack, " +
+      "where `tcp_v4_rcv()` finds no socket and `tcp_v4_send_reset()` answers (reason `NO_SOCKET`; " +
+      "`tcp:tcp_send_reset` fires in the middlebox's namespace). With loose=1 (the default), a segment of the " +
+      "client's would start a new entry and be rewritten again, so a client that speaks first after the idle " +
+      "time would not notice; the server's segment to the NAT's address meets the middlebox's own stack either way.",
+    ],
+    instead: "Keep idle connections alive more often than the NAT's idle timeout (TCP keepalive with " +
+      "TCP_KEEPIDLE below it, or application pings), or raise the timeout on the NAT; a client pool should " +
+      "drop connections idle longer than the path allows.",
+  }),
+  "icmp-error": ({ who: named }) => {
+    const who = named ?? "client";
+    return {
+      plain: [
+        `The ${who}'s SYN was answered with an ICMP error (destination host unreachable) instead of a SYN-ACK ` +
+        `or an RST: a firewall between them (the lab's middlebox, with an iptables REJECT rule) rejected it. ` +
+        `The ${who}'s kernel ends a connection attempt at the ICMP error it gets while nothing holds the socket, ` +
+        `and connect() fails with EHOSTUNREACH. An ICMP error that comes while connect() itself still holds the ` +
+        "socket (right after sending the SYN, on a fast path) is only noted as a soft error " +
+        "(`TcpExt.LockDroppedIcmps`); the SYN is then sent again after the retransmission timeout (1 s) and the " +
+        "next ICMP ends the attempt.",
+      ],
+      why: [
+        "`tcp_v4_err()` (net/ipv4/tcp_ipv4.c) maps the ICMP code through `icmp_err_convert[]`; a socket in " +
+        "SYN_SENT or SYN_RECV is ended at once (`tcp_done_with_error()`), whether the code is fatal or not, when " +
+        "`sock_owned_by_user()` is false; otherwise only `sk_err_soft` is set. An " +
+        "ESTABLISHED socket keeps only a soft error (`sk_err_soft`) for a later timeout. `REJECT --reject-with " +
+        "icmp-host-unreachable` sends the ICMP from the middlebox (`nf_send_unreach()`, " +
+        "net/ipv4/netfilter/nf_reject_ipv4.c).",
+      ],
+      instead:
+        "Find the firewall on the path that rejects this traffic (the ICMP's source address names the " +
+        "host that sent it). The failure comes within a retransmission timeout, not after the SYN retries run " +
+        "out, and retrying at once does not help.",
+    };
+  },
   "unknown": () => ({
     plain: ["The packets and the kernel evidence do not match a teardown the lab knows."],
     why: [],

@@ -1,6 +1,7 @@
 /**
- * One capture file for a ticket: both capture points of a run in one
- * pcapng, each its own interface (named `client` and `server`), every
+ * One capture file for a ticket: every capture point of a run in one
+ * pcapng, each its own interface (named `client` and `server`, and
+ * `middlebox` for a scenario with a `path:`), every
  * record in time order, with the run's story as packet comments: each
  * program's calls and the kernel's RST reasons and state changes.
  *
@@ -27,7 +28,7 @@
 import { readCapture } from "../analysis/capture_reader.ts";
 import { type PcapngInterface, type PcapngRecord, writePcapng } from "../analysis/pcapng_writer.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
-import type { PacketRecord, RunResult } from "../verdict/types.ts";
+import type { CapturePoint, PacketRecord, RunResult } from "../verdict/types.ts";
 import { formatCall } from "./run_report.ts";
 
 /** The interface that holds the notes no packet came after. */
@@ -46,7 +47,7 @@ export interface CaptureNote {
   /** When it happened, ms since the connection's first SYN, on the captures' clock (null: unknown). */
   ms: number | null;
   /** The packet it goes on, or null: a record of its own on the `events` interface. */
-  packet: { capture: Side; index: number } | null;
+  packet: { capture: CapturePoint; index: number } | null;
 }
 
 /** The run's notes, each placed on its packet (see the module's comment), in time order. */
@@ -77,10 +78,12 @@ export function captureNotes(result: RunResult): CaptureNote[] {
   }
   for (const conn of result.connections) {
     // The kernel's notes go on a packet of their own connection.
-    const ofSide = (side: Side | "other") =>
+    const ofSide = (side: CapturePoint | "other") =>
       conn.packets.filter((p) => side === "other" || p.capture === side);
     for (const r of conn.kernel.resetReasons) {
-      const resets = ofSide(r.side).filter((p) => p.from === r.side && p.flags.includes("R"));
+      // The middlebox's own RST carries its own address: "other" to the sides.
+      const from = r.side === "middlebox" ? "other" : r.side;
+      const resets = ofSide(r.side).filter((p) => p.from === from && p.flags.includes("R"));
       notes.push({ text: `${r.side} kernel: ${r.text}`, ms: r.ms, packet: place(nearest(resets, r.ms)) });
     }
     for (const s of conn.kernel.stateChanges) {
@@ -99,14 +102,15 @@ export function captureNotes(result: RunResult): CaptureNote[] {
 }
 
 /**
- * Both captures of a run in one pcapng, in time order, with the run's notes
+ * Every capture of a run in one pcapng, in time order, with the run's notes
  * as comments (see {@link captureNotes}). `captures` holds each side's
- * capture file (pcap or pcapng); a side without one has an interface and
- * no packets. `application` names the writer in the file's header.
+ * capture file (pcap or pcapng), and the middlebox's when the run had one;
+ * a capture point without its file has an interface and no packets.
+ * `application` names the writer in the file's header.
  */
 export function mergeCaptures(
   result: RunResult,
-  captures: Record<Side, Uint8Array | null>,
+  captures: Record<Side, Uint8Array | null> & { middlebox?: Uint8Array | null },
   application: string,
 ): Uint8Array {
   const interfaces: PcapngInterface[] = [];
@@ -118,8 +122,9 @@ export function mergeCaptures(
   type Merged = PcapngRecord & { comments: string[]; order: number };
   const records: Merged[] = [];
   const bySide = new Map<string, Merged>();
-  for (const side of SIDES) {
-    const bytes = captures[side];
+  const points: CapturePoint[] = [...SIDES, ...("middlebox" in captures ? ["middlebox" as const] : [])];
+  for (const side of points) {
+    const bytes = captures[side] ?? null;
     if (bytes === null) {
       interfaceOf(side, 1);
       continue;

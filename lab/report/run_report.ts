@@ -8,6 +8,7 @@
 import { type Side, SIDES } from "../scenario/types.ts";
 import type {
   CallRecord,
+  CapturePoint,
   ConnectionResult,
   ContrastSummary,
   PacketRecord,
@@ -171,13 +172,29 @@ function renderPackets(result: RunResult, conn: ConnectionResult): string {
       "out: the pcaps have them.",
     "",
   );
-  for (const side of SIDES) {
-    const packets = conn.packets.filter((p) => p.capture === side);
-    out.push(`From the ${side}'s capture (\`${result.captures[side].file}\`):`, "");
-    out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${shortPacketLine(p)}`), "```", "");
+  const points = _capturePoints(result);
+  for (const point of points) {
+    const packets = conn.packets.filter((p) => p.capture === point);
+    out.push(`From the ${point}'s capture (\`${result.captures[point]?.file}\`):`, "");
+    if (point === "middlebox") {
+      out.push(
+        "It sees each packet it forwards twice, arriving and leaving on its one interface; `middlebox.PORT` " +
+          "is its own address (a NAT's rewrite, or a packet it sent itself), and `client` and `server` the " +
+          "sides' addresses.",
+        "",
+      );
+    }
+    const address = result.captures.middlebox?.address;
+    const line = (p: PacketRecord) =>
+      point === "middlebox" && address !== undefined
+        ? _middleboxLine(p.tcpdump, address, conn)
+        : shortPacketLine(p);
+    out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${line(p)}`), "```", "");
   }
   return folded(
-    `Packets: ${conn.packets.length} lines from the two captures, in tcpdump's notation`,
+    `Packets: ${conn.packets.length} lines from the ${
+      points.length === 2 ? "two" : "three"
+    } captures, in tcpdump's notation`,
     out.join("\n").trimEnd(),
   );
 }
@@ -200,6 +217,22 @@ function renderPackets(result: RunResult, conn: ConnectionResult): string {
 export function shortPacketLine(p: Pick<PacketRecord, "from" | "tcpdump">): string {
   const to = p.from === "client" ? "server" : "client";
   return shortTcpdumpLine(p.tcpdump, p.from === "other" ? null : { from: p.from, to });
+}
+
+/**
+ * A line of the middlebox's capture with each address named for whose it is: `client`, `server`, or
+ * `middlebox.PORT` (a NAT's rewrite, or a packet it sent itself), and no TCP options.
+ */
+function _middleboxLine(tcpdump: string, address: string, conn: ConnectionResult): string {
+  const name = (endpoint: string) => {
+    const at = endpoint.lastIndexOf(".");
+    const [host, port] = [endpoint.slice(0, at), endpoint.slice(at + 1)];
+    if (host === address) return `middlebox.${port}`;
+    if (`${host}:${port}` === conn.client) return "client";
+    return `${host}:${port}` === conn.server ? "server" : endpoint;
+  };
+  return tcpdump.replace(/, options \[[^\]]*\]/, "")
+    .replace(/^IP6? (\S+) > (\S+): /, (_m, a: string, b: string) => `${name(a)} > ${name(b)}: `);
 }
 
 /**
@@ -240,7 +273,12 @@ function renderReproduce(r: Reproduction): string {
 }
 
 function primaryCapture(conn: ConnectionResult): Side {
-  return conn.packets.some((p) => p.capture === "client") ? "client" : "server";
+  return conn.seenFrom;
+}
+
+/** The run's capture points, in the report's order: the client's, the server's, the middlebox's when it had one. */
+function _capturePoints(result: RunResult): CapturePoint[] {
+  return [...SIDES, ...(result.captures.middlebox ? ["middlebox" as const] : [])];
 }
 
 function renderExpectation(result: RunResult): string {
@@ -270,16 +308,29 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   const lines = ["**The proof:**", ""];
   const resetter = conn.resetBy;
   const resetPacket = conn.packets.find((p) => p.capture === primaryCapture(conn) && p.flags.startsWith("R"));
-  const fromPath = conn.cause === "path-reset";
+  const fromPath = conn.cause === "path-reset" || conn.cause === "nat-mapping-expired";
   if (resetPacket && fromPath) {
     const receiver = resetPacket.from === "client" ? "server" : "client";
     lines.push(
       `- Packets: the ${receiver} received ${
         code(`Flags [${resetPacket.flags}], seq ${resetPacket.seq}`)
-      } with the ${resetPacket.from}'s address at ${resetPacket.ms.toFixed(3)} ms.`,
+      } with ${
+        conn.cause === "nat-mapping-expired"
+          ? `the NAT's address, which stands for the ${resetPacket.from}'s,`
+          : `the ${resetPacket.from}'s address`
+      } at ${resetPacket.ms.toFixed(3)} ms.`,
     );
-    const proof = conn.candidates.find((c) => c.cause === "path-reset")?.reason.split("; ") ?? [];
+    const proof = conn.candidates.find((c) => c.cause === conn.cause)?.reason.split("; ") ?? [];
     for (const line of proof) lines.push(`- Where it came from: ${escapeText(line)}.`);
+  } else if (conn.cause === "icmp-error") {
+    const syns = conn.packets.filter((p) => p.capture === primaryCapture(conn) && p.flags === "S");
+    lines.push(
+      `- Packets: the ${primaryCapture(conn)}'s capture has ${syns.length} SYN${
+        syns.length === 1 ? "" : "s"
+      } (at ${syns.map((p) => `${p.ms.toFixed(3)} ms`).join(", ")}), no SYN-ACK and no RST.`,
+    );
+    const proof = conn.candidates.find((c) => c.cause === conn.cause)?.reason.split("; ") ?? [];
+    for (const line of proof) lines.push(`- What ended it: ${escapeText(line)}.`);
   } else if (resetPacket) {
     lines.push(
       `- Packets: the ${resetPacket.from} sent ${
@@ -473,6 +524,7 @@ function _timelineCall(text: string): string {
 /** Both programs' calls and the focus connection's packets on one clock, folded. */
 function renderTimeline(result: RunResult, conn: ConnectionResult): string {
   const packets = conn.packets.filter((p) => p.capture === primaryCapture(conn));
+  const boxPackets = result.captures.middlebox ? conn.packets.filter((p) => p.capture === "middlebox") : null;
   const withFd = result.connections.length > 1;
   type Row = { ms: number; order: number; client: string; wire: string; server: string };
   const rows: Row[] = [];
@@ -501,10 +553,15 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
   packets.forEach((p, i) => {
     rows.push({ ms: p.ms, order: 1e6 + i, client: "", wire: _timelinePacket(p), server: "" });
   });
+  boxPackets?.forEach((p, i) => {
+    rows.push({ ms: p.ms, order: 2e6 + i, client: "", wire: `mb\u00a0${_timelinePacket(p)}`, server: "" });
+  });
   rows.sort((a, b) => a.ms - b.ms || a.order - b.order);
   const fds = _connectionFds(result, conn);
   return folded(
-    `Timeline: ${result.calls.length} system calls and ${packets.length} packets on one clock`,
+    `Timeline: ${result.calls.length} system calls and ${packets.length} packets${
+      boxPackets ? ` (and the middlebox's ${boxPackets.length})` : ""
+    } on one clock`,
     [
       "Both programs' system calls and the packets, on one clock: ms since the client's SYN. A call that " +
       "blocked, or that a packet went by, shows twice: `call(...) …` when it entered the kernel and " +
@@ -516,7 +573,11 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
         }).`
         : ".") +
       " Each shows its flags, then the ack of a bare ACK or else its sequence numbers (`seq 1:2` for one " +
-      "byte); the packet lines below have every field.",
+      "byte); the packet lines below have every field." +
+      (boxPackets
+        ? " Packets marked mb are the middlebox's own capture: a packet it forwards shows there twice " +
+          "(arriving, leaving); one without an arrow has the middlebox's own address."
+        : ""),
       "",
       "| ms | client calls | packet | server calls |",
       "|---:|---|---|---|",
@@ -574,6 +635,23 @@ function renderMermaid(result: RunResult, conn: ConnectionResult): string {
       item: { fromLeft: p.from === "client", flags: p.flags, seq: p.seq, ack: p.ack, length: p.length },
     });
   });
+  // An RST the path sent carries a side's address; the diagram says who sent it.
+  const pathRst = conn.cause === "path-reset" || conn.cause === "nat-mapping-expired"
+    ? packets.findIndex((p) => p.flags.startsWith("R"))
+    : -1;
+  if (pathRst >= 0) {
+    const rst = packets[pathRst]!;
+    items.push({
+      ms: rst.ms,
+      order: 2 * pathRst + 2,
+      item: {
+        note: conn.cause === "nat-mapping-expired"
+          ? "the middlebox's own kernel sent this RST (the NAT had forgotten the connection)"
+          : "a firewall on the path sent this RST",
+        over: rst.from === "client" ? "right" : "left",
+      },
+    });
+  }
   for (const c of _connectionCalls(result, conn).filter(_diagramCall)) {
     const over = c.side === "client" ? "left" : "right";
     if (c.returnMs !== null && _spans(c, packets)) {
@@ -816,8 +894,8 @@ function renderEnvironment(result: RunResult): string {
         return `${code(tag)} ${id.slice(0, 19)}${size === undefined ? "" : ` (${_megabytes(size)})`}`;
       }).join(", ")
     }`,
-    "- Captures: " + SIDES.map((side) => {
-      const c = result.captures[side];
+    "- Captures: " + _capturePoints(result).map((side) => {
+      const c = result.captures[side]!;
       return `${side} ${c.packets} packets, ${
         c.stats ? `${c.stats.droppedByKernel} dropped by the kernel` : "drop count unknown"
       }`;

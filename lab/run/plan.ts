@@ -101,6 +101,10 @@ export interface MiddleboxPlan {
   volume: string;
   /** Its rules, in the scenario's order. */
   rules: PathRule[];
+  /** Whether it rewrites the client's address to its own (MASQUERADE, with conntrack). */
+  nat: boolean;
+  /** The scenario's net.netfilter.nf_conntrack_* sysctls for its namespace. */
+  sysctls: Record<string, string>;
 }
 
 /**
@@ -212,7 +216,16 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
       : "none",
     sharedMoment,
     probe: plannedProbe(scenario),
-    ...(scenario.path ? { middlebox: { volume: `${name}-middlebox-cap`, rules: scenario.path.rules } } : {}),
+    ...(scenario.path
+      ? {
+        middlebox: {
+          volume: `${name}-middlebox-cap`,
+          rules: scenario.path.rules,
+          nat: scenario.path.nat === "masquerade",
+          sysctls: scenario.path.sysctls ?? {},
+        },
+      }
+      : {}),
     straceVolumes,
     untraced,
   };
@@ -423,6 +436,7 @@ export function planContainers(
       "net.ipv4.conf.all.send_redirects": "0",
       "net.ipv4.conf.default.send_redirects": "0",
       "net.ipv4.conf.eth0.send_redirects": "0",
+      ...plan.middlebox.sysctls,
     },
   };
   return {
@@ -434,7 +448,9 @@ export function planContainers(
         name: box.name,
         role: "middlebox (routes between the sides; its holder starts tcpdump; iptables runs in it)",
         image: middlebox.image,
-        user: "0:0; it keeps NET_ADMIN for the path's iptables rules",
+        user: `0:0; it keeps NET_ADMIN for the path's iptables rules${
+          plan.middlebox.nat ? " (and its NAT, with connection tracking)" : ""
+        }`,
         capabilities: MIDDLEBOX_CAPABILITIES,
       },
     ],
@@ -454,7 +470,8 @@ export interface PathRuleCommands {
 /**
  * The iptables commands of a path's rules, in the FORWARD chain of the
  * middlebox: a blackhole drops every packet to the side, a reject answers
- * TCP with a reset (REJECT --reject-with tcp-reset).
+ * TCP with a reset (REJECT --reject-with tcp-reset) or any packet with an
+ * ICMP error (--reject-with icmp-host-unreachable).
  *
  * @example
  * ```ts
@@ -483,7 +500,7 @@ export function pathRuleCommands(rules: PathRule[], addresses: Record<Side, stri
       "--comment",
       comment,
       "-j",
-      ...(rule.action === "reject-tcp-reset" ? ["REJECT", "--reject-with", "tcp-reset"] : ["DROP"]),
+      ..._TARGETS[rule.action],
     ];
     return {
       comment,
@@ -493,6 +510,82 @@ export function pathRuleCommands(rules: PathRule[], addresses: Record<Side, stri
       untilMs: rule.untilMs,
     };
   });
+}
+
+const _TARGETS: Readonly<Record<PathRule["action"], string[]>> = {
+  "blackhole": ["DROP"],
+  "reject-tcp-reset": ["REJECT", "--reject-with", "tcp-reset"],
+  "reject-icmp-host-unreachable": ["REJECT", "--reject-with", "icmp-host-unreachable"],
+};
+
+/**
+ * The iptables commands of a path's NAT, in force from the client's start
+ * to the end of the run: the client's packets to the server leave the
+ * middlebox with the middlebox's address (MASQUERADE in nat POSTROUTING,
+ * which turns connection tracking on in its namespace), and a forwarded
+ * packet that conntrack calls INVALID (with nf_conntrack_tcp_loose=0: a
+ * segment of a connection whose entry expired) is dropped, instead of
+ * leaving with the client's own address.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const [nat, invalid] = natCommands({ server: "10.200.0.2", client: "10.200.0.3" });
+ * assert.deepEqual(nat!.add.slice(2, 8), ["-t", "nat", "-A", "POSTROUTING", "-s", "10.200.0.3/32"]);
+ * assert.equal(invalid!.comment, "tcplab-invalid");
+ * ```
+ */
+export function natCommands(addresses: Record<Side, string>): PathRuleCommands[] {
+  const nat = [
+    "POSTROUTING",
+    "-s",
+    `${addresses.client}/32`,
+    "-d",
+    `${addresses.server}/32`,
+    "-m",
+    "comment",
+    "--comment",
+    "tcplab-nat",
+    "-j",
+    "MASQUERADE",
+  ];
+  const invalid = [
+    "FORWARD",
+    "-m",
+    "conntrack",
+    "--ctstate",
+    "INVALID",
+    "-m",
+    "comment",
+    "--comment",
+    "tcplab-invalid",
+    "-j",
+    "DROP",
+  ];
+  return [
+    {
+      comment: "tcplab-nat",
+      add: [IPTABLES_IN_IMAGE, "-w", "-t", "nat", "-A", ...nat],
+      delete: [IPTABLES_IN_IMAGE, "-w", "-t", "nat", "-D", ...nat],
+      fromMs: 0,
+      untilMs: null,
+    },
+    {
+      comment: "tcplab-invalid",
+      add: [IPTABLES_IN_IMAGE, "-w", "-I", ...invalid],
+      delete: [IPTABLES_IN_IMAGE, "-w", "-D", ...invalid],
+      fromMs: 0,
+      untilMs: null,
+    },
+  ];
+}
+
+/** The listings whose counters the run keeps: the FORWARD chain, and nat POSTROUTING with a NAT. */
+export function ruleListings(nat: boolean): string[][] {
+  return [
+    [IPTABLES_IN_IMAGE, "-w", "-L", "FORWARD", "-v", "-x", "-n"],
+    ...(nat ? [[IPTABLES_IN_IMAGE, "-w", "-t", "nat", "-L", "POSTROUTING", "-v", "-x", "-n"]] : []),
+  ];
 }
 
 function _other(side: Side): Side {

@@ -22,17 +22,19 @@ import { statusOf } from "../docker/engine_errors.ts";
 import { ensureImages, ensureMiddleboxImage, type LabImages } from "../docker/images.ts";
 import { checkHostPrograms, ensureProgramImages, traceRefused } from "./host_programs.ts";
 import { UNTRACED_BECAUSE } from "../evidence/syscall_trace.ts";
-import { CAPTURE_UID, IPTABLES_IN_IMAGE, STRACE_IN_IMAGE, STRACE_LOG } from "../docker/image_layout.ts";
+import { CAPTURE_UID, STRACE_IN_IMAGE, STRACE_LOG } from "../docker/image_layout.ts";
 import type { ContainerHandle, ContainerSpec, EngineInfo } from "../docker/types.ts";
 import { LabEnvironmentError, PhaseTimeout, RunInterrupted } from "../errors.ts";
 import {
   ADDRESS_OFFSETS,
   type ContainersPlan,
   MIDDLEBOX_OFFSET,
+  natCommands,
   pathRuleCommands,
   type PhaseTimeouts,
   planContainers,
   planRun,
+  ruleListings,
   STEPS_USER,
   subnetAddress,
 } from "./plan.ts";
@@ -308,7 +310,12 @@ export async function runScenario(
       await reach("run:client", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
     }
     const client = await program("client", 1);
-    const rules = middlebox ? pathRuleCommands(plan.middlebox!.rules, addresses) : [];
+    const rules = middlebox
+      ? [
+        ...(plan.middlebox!.nat ? natCommands(addresses) : []),
+        ...pathRuleCommands(plan.middlebox!.rules, addresses),
+      ]
+      : [];
     let ruleLog = "";
     const clientStart = performance.now();
     const iptables = async (command: string[], what: string) => {
@@ -372,9 +379,10 @@ export async function runScenario(
     }
     for (const timer of timers) clearTimeout(timer);
     await Promise.allSettled(ruleWork);
-    const ruleCounters = middlebox
-      ? (await middlebox.exec([IPTABLES_IN_IMAGE, "-w", "-L", "FORWARD", "-v", "-x", "-n"], "0:0")).stdout
-      : "";
+    let ruleCounters = "";
+    for (const listing of middlebox ? ruleListings(plan.middlebox!.nat) : []) {
+      ruleCounters += (await middlebox!.exec(listing, "0:0")).stdout;
+    }
     phase("run");
     await reach("flush", "counters after the run, then stopping the captures");
 

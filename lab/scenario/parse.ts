@@ -46,6 +46,8 @@ const STATES: readonly ConnState[] = [
 ];
 /** The sysctls a scenario (or --vary) may set: the per-namespace TCP ones Docker allows. */
 export const SCENARIO_SYSCTL = /^net\.(ipv4\.tcp_[a-z0-9_]+|core\.somaxconn)$/;
+/** The sysctls a scenario's `path:` may set in the middlebox's namespace: connection tracking's own. */
+export const PATH_SYSCTL = /^net\.netfilter\.nf_conntrack_[a-z0-9_]+$/;
 
 /**
  * Parse a scenario file's text. `file` is used in messages only.
@@ -222,32 +224,56 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
 }
 
 /**
- * `path:` is a list of rules, each `to: server|client`, then `blackhole: true`
- * or `reject: tcp-reset`, and optionally `from-ms` and `until-ms` (counted
- * from the client's start).
+ * `path:` is a list of rules, or a mapping with `rules`, `nat: masquerade`
+ * and `sysctls` (net.netfilter.nf_conntrack_* of the middlebox). Each rule
+ * is `to: server|client`, then `blackhole: true`, `reject: tcp-reset` or
+ * `reject: icmp-host-unreachable`, and optionally `from-ms` and `until-ms`
+ * (counted from the client's start).
  */
 function readPath(node: Node, fail: Fail): PathSpec {
-  if (!isSeq(node)) return fail(node, "path", `expected a list of rules, got ${describe(node)}`);
-  const rules = node.items.map((item, i): PathRule => {
-    const at = `path[${i}]`;
+  if (isMap(node)) {
+    const r = new Reader(node, "path", fail);
+    r.only(["rules", "nat", "sysctls"]);
+    const rules = r.node("rules");
+    const spec: PathSpec = { rules: rules === undefined ? [] : _readPathRules(rules, "path.rules", fail) };
+    const nat = r.oneOf("nat", ["masquerade"] as const, false);
+    if (nat !== null) spec.nat = nat;
+    const sysctls = readSysctls(r, fail, PATH_SYSCTL, "a net.netfilter.nf_conntrack_* sysctl");
+    if (sysctls) spec.sysctls = sysctls;
+    if (spec.rules.length === 0 && !spec.nat) fail(node, "path", "expected rules or nat");
+    return spec;
+  }
+  if (!isSeq(node)) return fail(node, "path", `expected a list of rules or a mapping, got ${describe(node)}`);
+  const rules = _readPathRules(node, "path", fail);
+  if (rules.length === 0) fail(node, "path", "expected at least one rule");
+  return { rules };
+}
+
+const _REJECTS = {
+  "tcp-reset": "reject-tcp-reset",
+  "icmp-host-unreachable": "reject-icmp-host-unreachable",
+} as const;
+
+function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
+  if (!isSeq(node)) return fail(node, path, `expected a list of rules, got ${describe(node)}`);
+  return node.items.map((item, i): PathRule => {
+    const at = `${path}[${i}]`;
     if (!isMap(item)) return fail(item as Node, at, `expected a mapping, got ${describe(item)}`);
     const r = new Reader(item, at, fail);
     r.only(["to", "blackhole", "reject", "from-ms", "until-ms"]);
     const to = r.oneOf("to", ["server", "client"] as const, true)!;
-    const reject = r.oneOf("reject", ["tcp-reset"] as const, false);
+    const reject = r.oneOf("reject", Object.keys(_REJECTS) as Array<keyof typeof _REJECTS>, false);
     const blackhole = r.node("blackhole");
     if (blackhole !== undefined && !(isScalar(blackhole) && blackhole.value === true)) {
       fail(blackhole, r.at("blackhole"), `expected true, got ${describe(blackhole)}`);
     }
     if ((reject === null) === (blackhole === undefined)) {
-      fail(item, at, `expected one of "blackhole: true" or "reject: tcp-reset"`);
+      fail(item, at, `expected one of "blackhole: true" or "reject: tcp-reset|icmp-host-unreachable"`);
     }
     const fromMs = r.integer("from-ms", 0, 600_000) ?? 0;
     const untilMs = r.integer("until-ms", fromMs + 1, 600_000);
-    return { to, action: reject === null ? "blackhole" : "reject-tcp-reset", fromMs, untilMs };
+    return { to, action: reject === null ? "blackhole" : _REJECTS[reject], fromMs, untilMs };
   });
-  if (rules.length === 0) fail(node, "path", "expected at least one rule");
-  return { rules };
 }
 
 function readSide(r: Reader, side: Side, fail: Fail): SideSpec {
@@ -360,18 +386,19 @@ function readEnv(r: Reader): Record<string, string> | null {
   return env;
 }
 
-function readSysctls(r: Reader, fail: Fail): Record<string, string> | null {
+function readSysctls(
+  r: Reader,
+  fail: Fail,
+  allowed = SCENARIO_SYSCTL,
+  expected = "a net.ipv4.tcp_* sysctl or net.core.somaxconn",
+): Record<string, string> | null {
   const sysctls = r.map("sysctls", false);
   if (!sysctls) return null;
   const out: Record<string, string> = {};
   for (const key of sysctls.keys()) {
     const node = sysctls.node(key);
-    if (!SCENARIO_SYSCTL.test(key)) {
-      fail(
-        node,
-        sysctls.at(key),
-        `"${key}" cannot be set per scenario; expected a net.ipv4.tcp_* sysctl or net.core.somaxconn`,
-      );
+    if (!allowed.test(key)) {
+      fail(node, sysctls.at(key), `"${key}" cannot be set per scenario; expected ${expected}`);
     }
     if (!isScalar(node) || (typeof node.value !== "string" && typeof node.value !== "number")) {
       fail(

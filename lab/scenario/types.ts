@@ -100,8 +100,11 @@ export interface RetryRule {
   attempts: number;
 }
 
-/** What a path rule does to the packets it matches: drop them all, or answer TCP with a firewall's reset. */
-export type PathAction = "blackhole" | "reject-tcp-reset";
+/**
+ * What a path rule does to the packets it matches: drop them all, answer TCP
+ * with a firewall's reset, or answer with an ICMP host-unreachable error.
+ */
+export type PathAction = "blackhole" | "reject-tcp-reset" | "reject-icmp-host-unreachable";
 
 /**
  * One rule of a scenario's `path:`: what the middlebox does to the packets
@@ -118,6 +121,13 @@ export interface PathRule {
 /** A scenario's path: a middlebox between the sides, and its rules. */
 export interface PathSpec {
   rules: PathRule[];
+  /**
+   * "masquerade": the middlebox rewrites the client's address to its own
+   * (connection tracking with NAT), and drops what conntrack calls INVALID.
+   */
+  nat?: "masquerade";
+  /** net.netfilter.nf_conntrack_* sysctls of the middlebox's namespace, e.g. the established timeout. */
+  sysctls?: Record<string, string>;
 }
 
 /** A scenario: two sides and what must come of them. */

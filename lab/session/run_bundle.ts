@@ -1,11 +1,11 @@
 /**
  * A run as one file to attach to a ticket: `<run folder>.tar.gz`, holding
  * the run's report.md and result.json, the scenario it ran (scenario.yaml), its
- * evidence folder, and capture.pcapng (both captures in one file, the
+ * evidence folder, and capture.pcapng (every capture in one file, the
  * programs' calls and the kernel's notes as packet comments: see
  * lab/report/merged_capture.ts). It unpacks into a folder named as the
  * run's. The separate pcaps stay out: capture.pcapng holds every record of
- * both.
+ * them all.
  *
  * @module
  */
@@ -39,6 +39,10 @@ export async function saveBundle(dir: string, result: RunResult): Promise<string
       SIDES.map(async (side) => [side, await _readIfThere(`${root}/${result.captures[side].file}`)]),
     ),
   ) as Record<Side, Uint8Array | null>;
+  const middlebox = result.captures.middlebox;
+  const points = middlebox
+    ? { ...captures, middlebox: await _readIfThere(`${root}/${middlebox.file}`) }
+    : captures;
   const evidence = [...Deno.readDirSync(`${root}/evidence`)].filter((e) => e.isFile).map((e) => e.name)
     .sort();
 
@@ -47,7 +51,7 @@ export async function saveBundle(dir: string, result: RunResult): Promise<string
     file("report.md", await Deno.readFile(`${root}/report.md`)),
     file("result.json", await Deno.readFile(`${root}/result.json`)),
     file("scenario.yaml", await Deno.readFile(`${root}/scenario.yaml`)),
-    file(BUNDLE_CAPTURE, mergeCaptures(result, captures, `tcplab ${result.version}`)),
+    file(BUNDLE_CAPTURE, mergeCaptures(result, points, `tcplab ${result.version}`)),
     folder("evidence"),
     ...await Promise.all(
       evidence.map(async (name) => file(`evidence/${name}`, await Deno.readFile(`${root}/evidence/${name}`))),

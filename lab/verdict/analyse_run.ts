@@ -11,7 +11,7 @@ import { readConnections } from "../analysis/connections.ts";
 import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
 import { classifyTeardown } from "../analysis/teardown.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
-import type { Connection, Direction, TcpPacket } from "../analysis/types.ts";
+import type { Connection, Direction, Endpoint, TcpPacket } from "../analysis/types.ts";
 import type { RunArtifacts } from "../evidence/artifacts.ts";
 import { type Call, parseProgramLog, type ProgramLog } from "../evidence/calls.ts";
 import { parseSyscallTrace, UNTRACED_BECAUSE } from "../evidence/syscall_trace.ts";
@@ -22,14 +22,22 @@ import { eventsForAddresses, hostOf, parseTrace, portOf } from "../evidence/trac
 import { type Side, SIDES } from "../scenario/types.ts";
 import { type CauseEvidence, decideCause, socketUse, unreadAtClose } from "./cause.ts";
 import { checkExpectation } from "./expectation.ts";
-import type { CallRecord, ConnectionResult, PacketRecord, RunResult } from "./types.ts";
+import type {
+  CallRecord,
+  CapturePoint,
+  CaptureRecord,
+  ConnectionResult,
+  PacketRecord,
+  RunResult,
+} from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
 import { parseRuleCounters } from "../evidence/path_rules.ts";
-import { pathResetProof } from "./path_reset.ts";
+import { natExpiryProof, pathResetProof } from "./path_reset.ts";
+import { type NatMapping, natMapping, untranslated } from "./nat_mapping.ts";
 import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
-  side: Side;
+  side: CapturePoint;
   packets: TcpPacket[];
   lines: Map<TcpPacket, string>;
   connections: Connection[];
@@ -45,14 +53,22 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const sideOf = (address: string): Side | "other" =>
     address === addresses.client ? "client" : address === addresses.server ? "server" : "other";
 
-  const captures = SIDES.map((side) =>
-    decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings)
-  );
   // A path's middlebox: its capture (read as the sides' are) and its rules' counters.
   const box = artifacts.middlebox;
   const middleboxPackets = box?.pcap ? readConnections(box.pcap, box.pcapFile).packets : null;
   if (box && !box.pcap) warnings.push(`the middlebox's capture (${box.pcapFile}) could not be collected`);
   const ruleCounters = box ? parseRuleCounters(box.counters) : [];
+  const middleboxCapture: DecodedCapture | null = box?.pcap && middleboxPackets
+    ? { side: "middlebox", packets: middleboxPackets, lines: tcpdumpLines(middleboxPackets), connections: [] }
+    : null;
+  // A NAT on the path: the server's capture has the middlebox's address in the client's place.
+  const nat = box && artifacts.scenario.path?.nat === "masquerade"
+    ? natMapping(middleboxPackets ?? [], addresses, box.address)
+    : null;
+  const captures = SIDES.map((side) => {
+    const capture = decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings);
+    return nat && side === "server" ? untranslatedCapture(capture, nat) : capture;
+  });
   for (const side of SIDES) {
     const stats = artifacts.sides[side].captureStats;
     if (stats && stats.droppedByKernel > 0) {
@@ -111,19 +127,34 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     ? snapshots.client[0].realNs - snapshots.client[0].monoNs
     : logs.client.monoToRealNs;
   const traceEvents = artifacts.trace.available
-    ? eventsForAddresses(parseTrace(artifacts.trace.text, monoToReal), [addresses.client, addresses.server])
+    ? eventsForAddresses(
+      parseTrace(artifacts.trace.text, monoToReal),
+      [addresses.client, addresses.server, ...(box ? [box.address] : [])],
+    )
     : [];
 
-  // The connections between the two programs, from the client's capture where there is one.
-  const primary = captures.find((c) => c.side === "client" && c.packets.length > 0) ??
-    captures.find((c) => c.packets.length > 0);
   // The lab's own probe of the path is no connection of the scenario's, even when its end was captured.
-  const connections = (primary?.connections ?? []).filter((conn) =>
+  const scenarioConnection = (conn: Connection) =>
     [conn.originator.address, conn.responder.address].every((a) =>
       a === addresses.client || a === addresses.server
-    ) && conn.responder.port !== artifacts.probePort && conn.originator.port !== artifacts.probePort
-  );
-  const t0 = connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
+    ) && conn.responder.port !== artifacts.probePort && conn.originator.port !== artifacts.probePort;
+  const withReset = (c: DecodedCapture | undefined) =>
+    c?.connections.some((conn) =>
+      scenarioConnection(conn) && (conn.firstRst.orig !== null || conn.firstRst.resp !== null)
+    ) ?? false;
+  // The connections between the two programs, from the client's capture where there is one; through a
+  // path, from the server's when only the server's saw an RST (the path sent it, and only the server
+  // learnt how the connection ended).
+  const [clientCapture, serverCapture] = ["client", "server"].map((s) => captures.find((c) => c.side === s));
+  const primary = box && withReset(serverCapture) && !withReset(clientCapture)
+    ? serverCapture
+    : captures.find((c) => c.side === "client" && c.packets.length > 0) ??
+      captures.find((c) => c.packets.length > 0);
+  const connections = (primary?.connections ?? []).filter(scenarioConnection);
+  // Times count from the client's SYN, as the client's capture has it when the connections are the server's.
+  const t0 =
+    (primary?.side === "server" ? clientCapture?.connections.find(scenarioConnection)?.startNs : undefined) ??
+      connections[0]?.startNs ?? firstCallTime(logs) ?? 0n;
   const ms = (ns: bigint) => Number(ns - t0) / 1e6;
 
   const calls: CallRecord[] = SIDES.flatMap((side) => logs[side].calls.map((c) => callRecord(c, side, ms)))
@@ -140,6 +171,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     const closedFirstBy = sideOfDirection(teardown.closedFirstBy);
     const actor = resetBy ?? closedFirstBy;
     const ports = new Set([conn.originator.port, conn.responder.port]);
+    for (const [natPort, port] of nat?.ports ?? []) if (ports.has(port)) ports.add(natPort);
     const connEvents = traceEvents.filter((e) => ports.has(portOf(e.local)) && ports.has(portOf(e.remote)));
     const actorReasons = connEvents
       .filter((e) => e.event === "tcp_send_reset" && actor !== null && sideOf(hostOf(e.local)) === actor)
@@ -162,6 +194,26 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         .length,
       rules: ruleCounters,
     });
+    const natExpiry = resetBy === null || !nat || !box ? null : natExpiryProof({
+      resetBy,
+      packets: Object.fromEntries(
+        captures.map((c) => [c.side, c.packets.filter((p) => sameConnection(p, conn))]),
+      ) as Record<Side, TcpPacket[]>,
+      middlebox: (middleboxPackets ?? []).filter((p) => sameConnection(untranslated(p, nat), conn)),
+      addresses,
+      natAddress: box.address,
+      traceAvailable: artifacts.trace.available,
+      resetsSent: connEvents.filter((e) =>
+        e.event === "tcp_send_reset" && sideOf(hostOf(e.local)) === resetBy
+      )
+        .length,
+      middleboxResets: connEvents
+        .filter((e) => e.event === "tcp_send_reset" && hostOf(e.local) === box.address)
+        .map((e) => e.reason ?? "no reason given"),
+      trackedAfter: trackedAfter(box.holderLog, conn),
+      rules: ruleCounters,
+    });
+    const icmpError = resetBy !== null || !box ? null : icmpErrorFacts(calls, counters, ruleCounters);
     const decided = decideCause({
       packetCandidates: teardown.candidates,
       reset: resetBy !== null,
@@ -172,6 +224,8 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       neverAccepted: actor !== null &&
         neverAccepted(actorCalls, endpointText(conn, actor === "server" ? "client" : "server", sideOf)),
       ...(pathReset ? { pathReset } : {}),
+      ...(natExpiry ? { natExpiry } : {}),
+      ...(icmpError ? { icmpError } : {}),
       ...timedOutEvidence(calls, counters, conn, sideOf),
     });
     // Unread at close: what the closer acknowledged (its ACKs) less what its program read (its calls).
@@ -185,11 +239,19 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     const resetPacket = teardown.resetPacket === null ? null : conn.packets[teardown.resetPacket] ?? null;
     // One numbering for the connection's packets in both captures, from the connection's own ISNs.
     const numbering = new SequenceNumbering(conn.isn.orig, conn.isn.resp);
-    const packetRecords = captures.flatMap((capture) =>
-      capture.packets
-        .filter((p) => sameConnection(p, conn))
-        .map((p) => packetRecord(p, capture, conn, numbering, sideOf, ms))
-    );
+    const packetRecords = [
+      ...captures.flatMap((capture) =>
+        capture.packets
+          .filter((p) => sameConnection(p, conn))
+          .map((p) => packetRecord(p, capture, conn, numbering, sideOf, ms))
+      ),
+      // The middlebox's capture as it was: a forwarded packet twice (in, then out), the NAT's address as is.
+      ...(middleboxCapture?.packets ?? [])
+        .filter((p) => sameConnection(nat ? untranslated(p, nat) : p, conn))
+        .map((p) =>
+          packetRecord(p, middleboxCapture!, conn, numbering, sideOf, ms, nat ? untranslated(p, nat) : p)
+        ),
+    ];
     const resetRecord = resetPacket === null
       ? null
       : packetRecords.find((r) => r.capture === primary?.side && r.index === resetPacket.index) ?? null;
@@ -202,6 +264,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       handshakeCompleted: conn.handshakeCompleted,
       resetBy,
       closedFirstBy,
+      seenFrom: primary?.side === "server" ? "server" : "client",
       cause: decided.cause,
       confidence: decided.confidence,
       candidates: decided.candidates,
@@ -220,7 +283,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         traceNote: artifacts.trace.note,
         activeResetReasons: artifacts.trace.activeResetReasons,
         resetReasons: connEvents.filter((e) => e.event === "tcp_send_reset").map((e) => ({
-          side: sideOf(hostOf(e.local)),
+          side: box && hostOf(e.local) === box.address ? "middlebox" as const : sideOf(hostOf(e.local)),
           ms: e.realNs === null ? null : ms(e.realNs),
           state: e.state,
           reason: e.reason,
@@ -272,11 +335,23 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     connections: results,
     focus,
     calls,
-    captures: Object.fromEntries(SIDES.map((side) => [side, {
-      file: artifacts.sides[side].pcapFile,
-      packets: captures.find((c) => c.side === side)?.packets.length ?? 0,
-      stats: artifacts.sides[side].captureStats,
-    }])) as RunResult["captures"],
+    captures: {
+      ...Object.fromEntries(SIDES.map((side) => [side, {
+        file: artifacts.sides[side].pcapFile,
+        packets: captures.find((c) => c.side === side)?.packets.length ?? 0,
+        stats: artifacts.sides[side].captureStats,
+      }])) as Record<Side, CaptureRecord>,
+      ...(box
+        ? {
+          middlebox: {
+            address: box.address,
+            file: box.pcapFile,
+            packets: middleboxPackets?.length ?? 0,
+            stats: box.captureStats,
+          },
+        }
+        : {}),
+    },
     environment: artifacts.environment,
     timedOut: artifacts.timedOut,
     phases: artifacts.phases,
@@ -350,9 +425,92 @@ function decodeCapture(
   }
   const { packets, connections, problem } = readConnections(pcap, file);
   if (problem !== null) warnings.push(`the ${side}'s capture is damaged: ${problem.message}`);
+  return { side, packets, lines: tcpdumpLines(packets), connections };
+}
+
+/** Each packet's line in tcpdump's notation. */
+function tcpdumpLines(packets: TcpPacket[]): Map<TcpPacket, string> {
   const formatter = new TcpdumpFormatter();
-  for (const packet of packets) lines.set(packet, formatter.format(packet));
-  return { side, packets, lines, connections };
+  return new Map(packets.map((p) => [p, formatter.format(p)]));
+}
+
+/** The server's capture as the client's side of the NAT would show it (lab/verdict/nat_mapping.ts). */
+function untranslatedCapture(capture: DecodedCapture, nat: NatMapping): DecodedCapture {
+  const copies = new Map<TcpPacket, TcpPacket>();
+  const packets = capture.packets.map((p) => {
+    const copy = untranslated(p, nat);
+    copies.set(p, copy);
+    return copy;
+  });
+  const endpoint = (e: Endpoint): Endpoint =>
+    e.address === nat.natAddress ? { address: nat.clientAddress, port: nat.ports.get(e.port) ?? e.port } : e;
+  return {
+    side: capture.side,
+    packets,
+    // The tcpdump lines stay the capture's own, with the NAT's address.
+    lines: new Map([...capture.lines].map(([p, line]) => [copies.get(p) ?? p, line])),
+    connections: capture.connections.map((conn) => ({
+      ...conn,
+      originator: endpoint(conn.originator),
+      responder: endpoint(conn.responder),
+      packets: conn.packets.map((p) => copies.get(p) ?? p),
+    })),
+  };
+}
+
+/**
+ * Whether the middlebox's conntrack table (its holder's last snapshot of /proc/net/nf_conntrack)
+ * still has the connection, by the client's side of it; null when the snapshot does not have the file.
+ */
+function trackedAfter(holderLog: string, conn: Connection): boolean | null {
+  const snapshots = parseSnapshots(holderLog);
+  const table = snapshots[snapshots.length - 1]?.files["/proc/net/nf_conntrack"];
+  if (table === undefined || snapshots.length < 2) return null;
+  const o = conn.originator;
+  const r = conn.responder;
+  return table.includes(`src=${o.address} dst=${r.address} sport=${o.port} dport=${r.port} `);
+}
+
+/**
+ * An ICMP error that ended a connection attempt: a connect() that failed with EHOSTUNREACH or ENETUNREACH,
+ * and a REJECT rule of the middlebox that answers with ICMP and counted packets; null without both.
+ */
+function icmpErrorFacts(
+  calls: CallRecord[],
+  counters: Record<Side, Counters>,
+  rules: ReturnType<typeof parseRuleCounters>,
+): string[] | null {
+  const failed = calls.find((c) =>
+    c.call === "connect" && (c.errno === "EHOSTUNREACH" || c.errno === "ENETUNREACH")
+  );
+  const rejected = rules.filter((r) =>
+    r.target === "REJECT" && /reject-with icmp/.test(r.line) && r.packets > 0
+  );
+  if (!failed || rejected.length === 0) return null;
+  const lockDropped = counters[failed.side]["TcpExt.LockDroppedIcmps"] ?? 0;
+  const unreachable = counters[failed.side]["Icmp.InDestUnreachs"] ?? 0;
+  return [
+    `the ${failed.side}'s connect() failed with ${failed.errno}${
+      failed.returnMs !== null ? ` after ${(failed.returnMs - failed.enterMs).toFixed(1)} ms` : ""
+    }`,
+    ...rejected.map((r) =>
+      `the middlebox's rule ${r.comment} (${
+        /reject-with (\S+)/.exec(r.line)?.[1] ?? "REJECT"
+      }) counted ${r.packets} packet${r.packets === 1 ? "" : "s"}, ${r.bytes} bytes`
+    ),
+    ...(unreachable > 0
+      ? [
+        `Icmp.InDestUnreachs +${unreachable} in the ${failed.side}'s namespace: the ICMP errors reached its kernel`,
+      ]
+      : []),
+    ...(lockDropped > 0
+      ? [
+        `TcpExt.LockDroppedIcmps +${lockDropped} in the ${failed.side}'s namespace: ${
+          lockDropped === 1 ? "an ICMP error" : `${lockDropped} ICMP errors`
+        } came while connect() still held the socket and only set a soft error, and a retransmitted SYN met the next`,
+      ]
+      : []),
+  ];
 }
 
 function counterChanges(snapshots: Snapshot[], side: Side, warnings: string[]): Counters {
@@ -464,8 +622,10 @@ function packetRecord(
   numbering: SequenceNumbering,
   sideOf: (address: string) => Side | "other",
   ms: (ns: bigint) => number,
+  /** The packet as the connection's addresses name it (through a NAT, with the client's), for its numbers. */
+  named: TcpPacket = p,
 ): PacketRecord {
-  const line = packetLine(p, conn.originator, numbering, capture.lines.get(p) ?? "");
+  const line = packetLine(named, conn.originator, numbering, capture.lines.get(p) ?? "");
   return {
     capture: capture.side,
     index: line.index,

@@ -31,6 +31,16 @@ export interface CauseEvidence {
    */
   pathReset?: string[];
   /**
+   * The proof that a NAT on the path forgot the connection and the middlebox's own kernel sent the RST
+   * (lab/verdict/path_reset.ts); absent when the evidence does not show it.
+   */
+  natExpiry?: string[];
+  /**
+   * The facts of an ICMP error that ended the connection attempt: the call that failed with
+   * EHOSTUNREACH or ENETUNREACH, and the middlebox's REJECT rule that counted it; absent without them.
+   */
+  icmpError?: string[];
+  /**
    * A side whose program got ETIMEDOUT on this connection: its counters and whether it had asked for
    * keepalive (SO_KEEPALIVE=1); absent when no call failed so.
    */
@@ -89,6 +99,10 @@ export function decideCause(evidence: CauseEvidence): {
   if (evidence.reset && evidence.pathReset) {
     // The side named by the packets sent nothing: its close, options and counters are not the cause.
     add("path-reset", "certain", evidence.pathReset.join("; "));
+  } else if (evidence.reset && evidence.natExpiry) {
+    add("nat-mapping-expired", "certain", evidence.natExpiry.join("; "));
+  } else if (!evidence.reset && evidence.icmpError) {
+    add("icmp-error", "certain", evidence.icmpError.join("; "));
   } else if (evidence.reset && evidence.neverAccepted) {
     // The program never held this socket, so neither its close() nor its socket options can be the cause.
     add(

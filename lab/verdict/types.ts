@@ -12,11 +12,14 @@ import type { CauseCandidate, CauseId, Confidence } from "../analysis/causes.ts"
 import type { Expectation, Side } from "../scenario/types.ts";
 import type { Reproduction } from "./reproduction.ts";
 
+/** Where a run captures: each side's namespace, and the middlebox of a scenario with a `path:`. */
+export type CapturePoint = Side | "middlebox";
+
 /** One packet, as the report and the JSON show it: its line (flags, numbers, tcpdump's text) and where it was seen. */
 export interface PacketRecord
   extends Pick<PacketLine, "flags" | "seq" | "ack" | "window" | "length" | "tcpdump"> {
   /** Which capture it comes from. */
-  capture: Side;
+  capture: CapturePoint;
   /** 1-based record number in that capture. */
   index: number;
   /** Capture time, ns since the epoch, as a decimal string. */
@@ -24,6 +27,15 @@ export interface PacketRecord
   /** Milliseconds since the connection's first SYN. */
   ms: number;
   from: Side | "other";
+}
+
+/** One capture of a run: its file, how many TCP packets it holds, tcpdump's statistics. */
+export interface CaptureRecord {
+  /** The capture point's own address: the middlebox's (its report lines name it); absent for a side's. */
+  address?: string;
+  file: string;
+  packets: number;
+  stats: CaptureStats | null;
 }
 
 /** One system call, as the report and the JSON show it. */
@@ -44,7 +56,8 @@ export interface CallRecord {
 
 /** One RST the kernel says it sent, with its reason. */
 export interface ResetReasonRecord {
-  side: Side | "other";
+  /** Whose kernel sent it: a side's, the middlebox's (its own address), or another's. */
+  side: Side | "middlebox" | "other";
   ms: number | null;
   state: string | null;
   reason: string | null;
@@ -84,6 +97,11 @@ export interface ConnectionResult {
   handshakeCompleted: boolean;
   resetBy: Side | null;
   closedFirstBy: Side | null;
+  /**
+   * The capture whose packets give the state, the history and the reset: the client's, unless (through a
+   * path) only the server's saw an RST.
+   */
+  seenFrom: Side;
   cause: CauseId;
   confidence: Confidence;
   /** Every cause considered, the chosen one first. */
@@ -173,7 +191,8 @@ export interface RunResult {
   /** The id of the connection the verdict and the expectation are about (1 unless the scenario says another). */
   focus: number;
   calls: CallRecord[];
-  captures: Record<Side, { file: string; packets: number; stats: CaptureStats | null }>;
+  /** Each capture: the sides' always, the middlebox's with a `path:`. */
+  captures: Record<Side, CaptureRecord> & { middlebox?: CaptureRecord };
   environment: EnvironmentRecord;
   timedOut: string | null;
   phases: Record<string, number>;

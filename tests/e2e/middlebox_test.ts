@@ -60,3 +60,34 @@ Deno.test({
     assert.equal(artifacts.environment.containers.filter((c) => c.role.startsWith("middlebox")).length, 0);
   },
 });
+
+Deno.test({
+  name: "nat-idle-expiry: the NAT's rules go in, conntrack forgets, the middlebox's kernel resets the server",
+  ...dockerTest,
+  async fn() {
+    const scenario = loadCatalog().get("nat-idle-expiry")!;
+    const artifacts = await runScenario(scenario, { docker, progress: silentProgress });
+    const box = artifacts.middlebox!;
+    // MASQUERADE loads (its extension is a link to libxt_NAT.so in the host's xtables).
+    assert.match(box.ruleLog, /add tcplab-nat: .* exit 0/);
+    assert.match(box.ruleLog, /add tcplab-invalid: .* exit 0/);
+    assert.equal(
+      parseRuleCounters(box.counters).find((r) => r.comment === "tcplab-nat")?.target,
+      "MASQUERADE",
+    );
+    // The server saw the middlebox's address in the client's place.
+    const server = artifacts.sides.server.address;
+    const seen = readConnections(artifacts.sides.server.pcap!, "server.pcap").packets
+      .filter((p) => p.dst === server && p.dstPort === scenario.port);
+    assert.ok(
+      seen.length > 0 && seen.every((p) => p.src === box.address),
+      "the server saw only the NAT's address",
+    );
+    assert.match(box.holderLog, /--- \/proc\/net\/nf_conntrack\n/);
+    const result = analyseRun(artifacts);
+    assert.ok(result.expectation.met, JSON.stringify(result.expectation.checks));
+    assert.equal(result.connections[0]!.cause, "nat-mapping-expired");
+    assert.equal(result.connections[0]!.confidence, "certain");
+    assert.deepEqual(await docker.listLabelled(artifacts.runId), [], "nothing of the run is left");
+  },
+});

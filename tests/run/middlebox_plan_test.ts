@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import { parseScenario } from "../../lab/scenario/parse.ts";
-import { MIDDLEBOX_CAPABILITIES, pathRuleCommands, planContainers, planRun } from "../../lab/run/plan.ts";
+import {
+  MIDDLEBOX_CAPABILITIES,
+  natCommands,
+  pathRuleCommands,
+  planContainers,
+  planRun,
+  ruleListings,
+} from "../../lab/run/plan.ts";
 
 const RUN = { runId: "0a1b2c3d4e", owner: "box:42" };
 const ADDRESSES = { server: "10.200.5.2", client: "10.200.5.3" };
@@ -18,6 +25,8 @@ Deno.test("a scenario with a path: a middlebox, and each side routes the other's
   assert.deepEqual(plan.middlebox, {
     volume: "tcplab-0a1b2c3d4e-middlebox-cap",
     rules: scenario.path!.rules,
+    nat: false,
+    sysctls: {},
   });
   const made = planContainers(scenario, plan, {
     image: "tcplab-endpoint:abc",
@@ -107,6 +116,10 @@ Deno.test("path: in a scenario file, and what it refuses", () => {
   });
   const bad = [
     "path: {}\n",
+    "path: { nat: snat }\n",
+    "path: { nat: masquerade, sysctls: { net.ipv4.ip_forward: 0 } }\n",
+    "path: { sysctls: { net.netfilter.nf_conntrack_tcp_loose: 0 } }\n",
+    "path:\n  - { to: server, reject: icmp-port-unreachable }\n",
     "path: []\n",
     "path:\n  - { to: server }\n",
     "path:\n  - { to: server, blackhole: true, reject: tcp-reset }\n",
@@ -115,4 +128,72 @@ Deno.test("path: in a scenario file, and what it refuses", () => {
     "path:\n  - { to: server, blackhole: true, from-ms: 900, until-ms: 100 }\n",
   ];
   for (const text of bad) assert.throws(() => parseScenario(base + text, "p.yaml"), SyntaxError, text);
+});
+
+Deno.test("a NAT on the path: MASQUERADE of the client's address, INVALID dropped, conntrack's sysctls in the middlebox", () => {
+  const scenario = catalog.get("nat-idle-expiry")!;
+  const plan = planRun(scenario, RUN);
+  assert.equal(plan.middlebox?.nat, true);
+  assert.deepEqual(plan.middlebox?.rules, []);
+  const box = planContainers(scenario, plan, {
+    image: "tcplab-endpoint:abc",
+    addresses: ADDRESSES,
+    middlebox: { image: "tcplab-middlebox:def", address: "10.200.5.4" },
+  }).middlebox!;
+  assert.equal(box.sysctls?.["net.netfilter.nf_conntrack_tcp_timeout_established"], "1");
+  assert.equal(box.sysctls?.["net.netfilter.nf_conntrack_tcp_loose"], "0");
+  assert.equal(box.sysctls?.["net.ipv4.ip_forward"], "1");
+  const [nat, invalid] = natCommands(ADDRESSES);
+  assert.deepEqual(nat!.add.slice(2), [
+    "-t",
+    "nat",
+    "-A",
+    "POSTROUTING",
+    "-s",
+    "10.200.5.3/32",
+    "-d",
+    "10.200.5.2/32",
+    "-m",
+    "comment",
+    "--comment",
+    "tcplab-nat",
+    "-j",
+    "MASQUERADE",
+  ]);
+  // First in FORWARD, before any rule of the scenario's.
+  assert.deepEqual(invalid!.add.slice(2, 4), ["-I", "FORWARD"]);
+  assert.deepEqual(invalid!.add.slice(-7), [
+    "INVALID",
+    "-m",
+    "comment",
+    "--comment",
+    "tcplab-invalid",
+    "-j",
+    "DROP",
+  ]);
+  assert.deepEqual([nat!.fromMs, nat!.untilMs, invalid!.fromMs, invalid!.untilMs], [0, null, 0, null]);
+  assert.deepEqual(ruleListings(true).map((l) => l.slice(2).join(" ")), [
+    "-L FORWARD -v -x -n",
+    "-t nat -L POSTROUTING -v -x -n",
+  ]);
+  assert.equal(ruleListings(false).length, 1);
+});
+
+Deno.test("path: as a mapping, with nat, conntrack's sysctls and rules; an ICMP reject", () => {
+  const base = "name: p\ntitle: t\nserver: { steps: [listen] }\nclient: { steps: [connect] }\n" +
+    "expect: { state: SF }\n";
+  const parsed = parseScenario(
+    `${base}path:\n  nat: masquerade\n  sysctls: { net.netfilter.nf_conntrack_tcp_timeout_established: 2 }\n` +
+      "  rules:\n    - { to: server, reject: icmp-host-unreachable }\n",
+    "p.yaml",
+  );
+  assert.deepEqual(parsed.path, {
+    rules: [{ to: "server", action: "reject-icmp-host-unreachable", fromMs: 0, untilMs: null }],
+    nat: "masquerade",
+    sysctls: { "net.netfilter.nf_conntrack_tcp_timeout_established": "2" },
+  });
+  const [icmp] = pathRuleCommands(parsed.path!.rules, ADDRESSES);
+  assert.deepEqual(icmp!.add.slice(-4), ["-j", "REJECT", "--reject-with", "icmp-host-unreachable"]);
+  // Any packet to the server, not TCP alone: the ICMP answers whatever it rejects.
+  assert.ok(!icmp!.add.includes("-p"));
 });

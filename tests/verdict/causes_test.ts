@@ -39,6 +39,15 @@ const RULES: Record<CauseId, Rule> = {
   "path-reset": {
     evidence: { reset: true, pathReset: ["the client's capture has the RST, the server's does not"] },
   },
+  "nat-mapping-expired": {
+    evidence: {
+      reset: true,
+      natExpiry: ["the middlebox's capture has the RST leaving from its own address"],
+    },
+  },
+  "icmp-error": {
+    evidence: { reset: false, icmpError: ["the client's connect() failed with EHOSTUNREACH"] },
+  },
   "unknown": { evidence: { packetCandidates: [], reset: false } },
 };
 
