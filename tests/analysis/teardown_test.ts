@@ -74,7 +74,7 @@ const EXPECTED: Record<Fixture, Expected[]> = {
     closedFirstBy: null,
     resetBy: null,
     halfClose: false,
-    causes: [["abort-after-retransmissions", "likely"], ["unknown", "possible"]],
+    causes: [["retransmission-timeout", "likely"], ["unknown", "possible"]],
   }],
   keepalive_timeout: [{
     kind: "reset",
