@@ -10,6 +10,7 @@
 
 import {
   parseCaptureStats,
+  type RestartArtifacts,
   type RunArtifacts,
   type SideArtifacts,
   type TraceArtifacts,
@@ -206,6 +207,8 @@ export async function runScenario(
       );
     }
     const holders = await Promise.all(sides.map((side) => create(made.sides[side].holder)));
+    // A restarted server's fresh namespace is made now and started at its moment: only the start takes time then.
+    const freshHolder = made.restarted ? await create(made.restarted) : null;
     await Promise.all(holders.map((h) => h.start()));
     await reach("start:holders", null);
     // The path between the namespaces answers, before anything is captured (lab/run/path_probe.ts).
@@ -302,6 +305,58 @@ export async function runScenario(
       at(rule.fromMs, () => iptables(rule.add, `add ${rule.comment}`));
       if (rule.untilMs !== null) at(rule.untilMs, () => iptables(rule.delete, `delete ${rule.comment}`));
     }
+    // A restarted server: at its moment, its namespace is cut off the network (so that nothing it does on the
+    // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
+    // with its program; a fresh namespace with the same address and nothing listening takes its place.
+    const restart: {
+      fresh: ContainerHandle | null;
+      record: RestartArtifacts | null;
+      firstPcap: Uint8Array | null;
+    } = { fresh: null, record: null, firstPcap: null };
+    let serverCut: () => void = () => {};
+    const cut = new Promise<null>((resolve) => serverCut = () => resolve(null));
+    let restarting: Promise<void> | null = null;
+    if (plan.restart && freshHolder) {
+      const { atMs, pcapFile } = plan.restart;
+      const fresh = freshHolder;
+      at(atMs, () => {
+        restarting = (async () => {
+          const first = holders[0]!;
+          // Cut off, its address is free for the fresh namespace at once; the first one is ended after that.
+          await first.disconnect(plan.network);
+          const cutMs = Math.round(performance.now() - clientStart);
+          const cutRealNs = String(BigInt(Date.now()) * 1_000_000n);
+          serverCut();
+          await fresh.start();
+          restart.fresh = fresh;
+          await Promise.all([
+            snapshotDone(fresh, 1, timeouts.start),
+            captureListening(fresh, timeouts.start),
+            (async () => {
+              await stopCapture(first, timeouts.flush).catch(() => {});
+              restart.firstPcap = await first.readFile("/cap/server.pcap").catch(() => null);
+              await first.remove();
+            })(),
+          ]);
+          restart.record = {
+            side: "server",
+            atMs: cutMs,
+            cutRealNs,
+            holder: fresh.name,
+            pcapFile,
+            pcap: null,
+            captureStats: null,
+            holderLog: "",
+          };
+          progress.step(
+            "run",
+            `the server's namespace was replaced at ${cutMs} ms: same address, nothing listening`,
+          );
+        })();
+        restarting.catch(() => {}); // awaited after the programs end
+        return restarting;
+      });
+    }
     await Promise.all(ruleWork);
     await client?.go();
     const programs = [server, client];
@@ -311,7 +366,11 @@ export async function runScenario(
     try {
       await withTimeout(
         Promise.all(programs.map(async (p, i) => {
-          if (p) exitCodes[sides[i]!] = await p.exited();
+          // A restarted server's program goes with its namespace: it has no exit code of its own.
+          if (p) {
+            exitCodes[sides[i]!] =
+              await (i === 0 && plan.restart ? Promise.race([p.exited(), cut]) : p.exited());
+          }
         })),
         timeouts.run,
         "run: programs to exit",
@@ -329,6 +388,13 @@ export async function runScenario(
     }
     for (const timer of timers) clearTimeout(timer);
     await Promise.allSettled(ruleWork);
+    // A restart that failed leaves no run to judge.
+    if (restarting) {
+      await withTimeout(restarting, timeouts.start, "run: the server's restart", options.signal);
+    }
+    // From here on, the server's holder is the fresh one when the server was restarted.
+    const live = (i: number) => (i === 0 && restart.fresh ? restart.fresh : holders[i]!);
+    const liveHolders = [live(0), live(1), ...(middlebox ? [middlebox] : [])];
     const ruleCounters = middlebox
       ? (await middlebox.exec([IPTABLES_IN_IMAGE, "-w", "-L", "FORWARD", "-v", "-x", "-n"], "0:0")).stdout
       : "";
@@ -338,7 +404,7 @@ export async function runScenario(
     // 4. Each holder takes the "after" snapshot, while its namespace still exists, then stops
     // tcpdump and waits for it (SIGUSR2); it stays, so that its pcap can be read.
     await withTimeout(
-      Promise.all([...holders, ...(middlebox ? [middlebox] : [])].map((h) => stopCapture(h, timeouts.flush))),
+      Promise.all(liveHolders.map((h) => stopCapture(h, timeouts.flush))),
       timeouts.flush,
       "flush: tcpdump to write its last packets and stop",
       options.signal,
@@ -346,16 +412,28 @@ export async function runScenario(
     phase("flush");
     await reach("collect", null);
     const pcaps = await withTimeout(
-      Promise.all(sides.map((side, i) => holders[i]!.readFile(`/cap/${side}.pcap`).catch(() => null))),
+      Promise.all(
+        sides.map((side, i) =>
+          i === 0 && restart.fresh
+            ? Promise.resolve(restart.firstPcap)
+            : holders[i]!.readFile(`/cap/${side}.pcap`).catch(() => null)
+        ),
+      ),
       timeouts.collect,
       "collect: the captures",
       options.signal,
     );
+    if (restart.fresh && restart.record) {
+      const fresh = restart.fresh;
+      restart.record.pcap = await fresh.readFile(`/cap/${restart.record.pcapFile}`).catch(() => null);
+      restart.record.captureStats = parseCaptureStats(captureStderr(fresh.logs.text("stderr")));
+      restart.record.holderLog = holderOwnLog(fresh.logs.text("stdout"));
+    }
     const middleboxPcap = middlebox
       ? await middlebox.readFile("/cap/middlebox.pcap").catch(() => null)
       : null;
     // The holders are done: let them exit now, so that removing them needs no kill.
-    await Promise.all([...holders, ...(middlebox ? [middlebox] : [])].map((h) => h.signal("SIGTERM")));
+    await Promise.all(liveHolders.map((h) => h.signal("SIGTERM")));
     phase("collect");
 
     const sideArtifacts = (side: Side, i: number, p: ProgramHandle | null): SideArtifacts => ({
@@ -380,6 +458,7 @@ export async function runScenario(
       sides: { server: sideArtifacts("server", 0, server), client: sideArtifacts("client", 1, client) },
       trace: traceArtifacts,
       ...(plan.probe !== null ? { probePort: plan.probe } : {}),
+      ...(restart.record ? { restart: restart.record } : {}),
       ...(middlebox
         ? {
           middlebox: {

@@ -10,7 +10,16 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAM
 import type { ConnState } from "../analysis/types.ts";
 import { CAUSE_IDS, type CauseId, isCauseId } from "../analysis/causes.ts";
 import { EVENT_WORDS, type EventWord, isStepName, type Step, STEP_NAMES, STEPS } from "./step_table.ts";
-import type { Expectation, HostProgram, PathRule, PathSpec, Scenario, Side, SideSpec } from "./types.ts";
+import {
+  type Expectation,
+  type HostProgram,
+  isStepsSide,
+  type PathRule,
+  type PathSpec,
+  type Scenario,
+  type Side,
+  type SideSpec,
+} from "./types.ts";
 
 /** A scenario file that cannot be used: where, and what was expected there. */
 export class ScenarioError extends SyntaxError {
@@ -89,6 +98,7 @@ export function parseScenario(text: string, file: string): Scenario {
     "retry",
     "timeouts",
     "path",
+    "restart-server",
   ]);
   const name = r.string("name", true)!;
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
@@ -119,6 +129,19 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   const path = r.node("path");
   if (path !== undefined) scenario.path = readPath(path, fail);
+  // `restart-server: {at-ms: N}`: the server's namespace replaced by a fresh one N ms after the client starts.
+  const restart = r.map("restart-server", false);
+  if (restart) {
+    restart.only(["at-ms"]);
+    const atMs = restart.integer("at-ms", 0, 600_000) ?? fail(restart.yaml, restart.path, `missing field "at-ms"`);
+    // The namespace holder runs the steps and goes with its namespace; a program in a container of its own
+    // (a user's program, or steps with `at` moments) would keep the old namespace alive.
+    const sides = [scenario.server, scenario.client];
+    if (!isStepsSide(scenario.server) || sides.some((s) => isStepsSide(s) && s.steps.some((x) => x.op === "at"))) {
+      fail(restart.yaml, restart.path, "expected the server to run the lab's steps, with no `at` step on either side");
+    }
+    scenario.restart = { side: "server", atMs };
+  }
   const retry = r.map("retry", false);
   if (retry) {
     retry.only(["until", "attempts"]);
