@@ -864,7 +864,19 @@ class _Classifier {
             "tcp_send_reset reason TCP_TIMEWAIT_SOCKET (closed socket in FIN_WAIT2/TIME_WAIT) or TCP_ABORT_ON_DATA",
         }];
       }
-      return [...candidates, {
+      // Without a FIN before it, the socket vanished unannounced: a host that restarted answers so (NO_SOCKET).
+      const lostState: CauseCandidate[] = finFirst ? [] : [{
+        cause: "peer-lost-state",
+        confidence: "possible",
+        reason: this.text
+          ? `the ${side} answered a segment with RST (no ACK) without ever having sent a FIN or an RST: its ` +
+            "kernel had no socket for a connection it had held, as after a restart that lost its state"
+          : "",
+        settledBy:
+          "the tcp_send_reset tracepoint's reason on that host (NO_SOCKET) and whether it restarted " +
+          "(its uptime, or its service's start time)",
+      }];
+      return [...candidates, ...lostState, {
         cause: "unknown",
         confidence: "possible",
         reason: this.text

@@ -272,15 +272,16 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   const lines = ["**The proof:**", ""];
   const resetter = conn.resetBy;
   const resetPacket = conn.packets.find((p) => p.capture === primaryCapture(conn) && p.flags.startsWith("R"));
-  const fromPath = conn.cause === "path-reset";
-  if (resetPacket && fromPath) {
+  // An RST that the side whose address it carries did not send as itself: the path's, or a restarted peer's.
+  const fromElsewhere = conn.cause === "path-reset" || conn.cause === "peer-lost-state";
+  if (resetPacket && fromElsewhere) {
     const receiver = resetPacket.from === "client" ? "server" : "client";
     lines.push(
       `- Packets: the ${receiver} received ${
         code(`Flags [${resetPacket.flags}], seq ${resetPacket.seq}`)
       } with the ${resetPacket.from}'s address at ${resetPacket.ms.toFixed(3)} ms.`,
     );
-    const proof = conn.candidates.find((c) => c.cause === "path-reset")?.reason.split("; ") ?? [];
+    const proof = conn.candidates.find((c) => c.cause === conn.cause)?.reason.split("; ") ?? [];
     for (const line of proof) lines.push(`- Where it came from: ${escapeText(line)}.`);
   } else if (resetPacket) {
     lines.push(
@@ -338,7 +339,8 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   }
   const count = conn.facts.unreadCount;
   if (
-    !fromPath && count !== null && resetter !== null && conn.facts.unreadBytes !== null && count.delivered > 0
+    !fromElsewhere && count !== null && resetter !== null && conn.facts.unreadBytes !== null &&
+    count.delivered > 0
   ) {
     const peer = resetter === "client" ? "server" : "client";
     lines.push(

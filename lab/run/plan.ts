@@ -144,13 +144,13 @@ export interface RunPlan {
 }
 
 /**
- * A restarted server: at `atMs` after the client's start the server's holder
- * is cut off the network and removed, and `holder` (a fresh namespace with
- * the same address, nothing listening) takes its place. Its capture goes to
- * `pcapFile` on the server's capture volume.
+ * A restarted server: once the client's step `afterClientStep` returned, the
+ * server's holder is cut off the network and removed, and a fresh namespace
+ * with the same address and nothing listening takes its place. Its capture
+ * goes to `pcapFile` on the server's capture volume.
  */
 export interface RestartPlan {
-  atMs: number;
+  afterClientStep: number;
   /** The fresh namespace's capture, beside the first one's on the server's volume. */
   pcapFile: string;
 }
@@ -204,7 +204,9 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
     sharedMoment,
     probe: plannedProbe(scenario),
     ...(scenario.path ? { middlebox: { volume: `${name}-middlebox-cap`, rules: scenario.path.rules } } : {}),
-    ...(scenario.restart ? { restart: { atMs: scenario.restart.atMs, pcapFile: RESTARTED_CAPTURE } } : {}),
+    ...(scenario.restart
+      ? { restart: { afterClientStep: scenario.restart.afterClientStep, pcapFile: RESTARTED_CAPTURE } }
+      : {}),
   };
 }
 
@@ -386,9 +388,9 @@ export function planContainers(
   if (restarted) {
     environment.push({
       name: restarted.name,
-      role: `server namespace holder after the restart at ${
-        plan.restart!.atMs
-      } ms (same address; tcpdump, no program)`,
+      role: `server namespace holder after the restart, once the client's step ${
+        plan.restart!.afterClientStep
+      } returned (same address; tcpdump, no program)`,
       image: options.image,
       user: "0:0; after starting tcpdump it keeps CAP_KILL only",
       capabilities: HOLDER_CAPABILITIES,

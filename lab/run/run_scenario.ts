@@ -309,18 +309,23 @@ export async function runScenario(
     // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
     // with its program; a fresh namespace with the same address and nothing listening takes its place.
     const restart: {
+      work: Promise<void> | null;
+      begun: boolean;
       fresh: ContainerHandle | null;
       record: RestartArtifacts | null;
       firstPcap: Uint8Array | null;
-    } = { fresh: null, record: null, firstPcap: null };
+    } = { work: null, begun: false, fresh: null, record: null, firstPcap: null };
     let serverCut: () => void = () => {};
     const cut = new Promise<null>((resolve) => serverCut = () => resolve(null));
-    let restarting: Promise<void> | null = null;
-    if (plan.restart && freshHolder) {
-      const { atMs, pcapFile } = plan.restart;
+    if (plan.restart && freshHolder && client) {
+      const { afterClientStep, pcapFile } = plan.restart;
       const fresh = freshHolder;
-      at(atMs, () => {
-        restarting = (async () => {
+      // The client's step is done once the next one begins (or the program ends).
+      const done = new RegExp(`"ph":"enter","step":${afterClientStep + 1},|"ph":"end"`);
+      const work = client
+        .waitForStdout((t) => done.test(t), timeouts.run, `client: step ${afterClientStep}`)
+        .then(async () => {
+          restart.begun = true;
           const first = holders[0]!;
           // Cut off, its address is free for the fresh namespace at once; the first one is ended after that.
           await first.disconnect(plan.network);
@@ -352,10 +357,9 @@ export async function runScenario(
             "run",
             `the server's namespace was replaced at ${cutMs} ms: same address, nothing listening`,
           );
-        })();
-        restarting.catch(() => {}); // awaited after the programs end
-        return restarting;
-      });
+        });
+      work.catch(() => {}); // awaited after the programs end, if it began
+      restart.work = work;
     }
     await Promise.all(ruleWork);
     await client?.go();
@@ -389,8 +393,8 @@ export async function runScenario(
     for (const timer of timers) clearTimeout(timer);
     await Promise.allSettled(ruleWork);
     // A restart that failed leaves no run to judge.
-    if (restarting) {
-      await withTimeout(restarting, timeouts.start, "run: the server's restart", options.signal);
+    if (restart.work && restart.begun) {
+      await withTimeout(restart.work, timeouts.start, "run: the server's restart", options.signal);
     }
     // From here on, the server's holder is the fresh one when the server was restarted.
     const live = (i: number) => (i === 0 && restart.fresh ? restart.fresh : holders[i]!);

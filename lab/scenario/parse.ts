@@ -129,18 +129,23 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   const path = r.node("path");
   if (path !== undefined) scenario.path = readPath(path, fail);
-  // `restart-server: {at-ms: N}`: the server's namespace replaced by a fresh one N ms after the client starts.
+  // `restart-server: {after-client-step: N}`: the server's namespace replaced once the client's step N returned.
   const restart = r.map("restart-server", false);
   if (restart) {
-    restart.only(["at-ms"]);
-    const atMs = restart.integer("at-ms", 0, 600_000) ?? fail(restart.yaml, restart.path, `missing field "at-ms"`);
+    restart.only(["after-client-step"]);
+    const steps = isStepsSide(scenario.client) ? scenario.client.steps.length : 0;
+    const afterClientStep = restart.integer("after-client-step", 1, Math.max(1, steps - 1)) ??
+      fail(restart.yaml, restart.path, `missing field "after-client-step"`);
     // The namespace holder runs the steps and goes with its namespace; a program in a container of its own
-    // (a user's program, or steps with `at` moments) would keep the old namespace alive.
+    // (a user's program, or steps with `at` moments) would keep the old namespace alive, and the moment is
+    // read from the client's steps.
     const sides = [scenario.server, scenario.client];
-    if (!isStepsSide(scenario.server) || sides.some((s) => isStepsSide(s) && s.steps.some((x) => x.op === "at"))) {
-      fail(restart.yaml, restart.path, "expected the server to run the lab's steps, with no `at` step on either side");
+    if (
+      !sides.every(isStepsSide) || sides.some((s) => isStepsSide(s) && s.steps.some((x) => x.op === "at"))
+    ) {
+      fail(restart.yaml, restart.path, "expected both sides to run the lab's steps, with no `at` step");
     }
-    scenario.restart = { side: "server", atMs };
+    scenario.restart = { side: "server", afterClientStep };
   }
   const retry = r.map("retry", false);
   if (retry) {

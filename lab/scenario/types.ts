@@ -110,14 +110,15 @@ export interface PathSpec {
 }
 
 /**
- * A restarted peer: at `atMs` after the client's program starts, the side's
- * network namespace is cut off the network and removed with everything in
- * it, and a fresh one takes its address, with nothing listening: the
- * other side keeps its connection, which the fresh kernel does not know.
+ * A restarted peer: once the client's step `afterClientStep` has returned
+ * (1-based, as its log counts them), the side's network namespace is cut
+ * off the network and removed with everything in it, and a fresh one takes
+ * its address, with nothing listening: the other side keeps its
+ * connection, which the fresh kernel does not know.
  */
 export interface RestartSpec {
   side: "server";
-  atMs: number;
+  afterClientStep: number;
 }
 
 /** A scenario: two sides and what must come of them. */

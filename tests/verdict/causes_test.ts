@@ -39,6 +39,13 @@ const RULES: Record<CauseId, Rule> = {
   "path-reset": {
     evidence: { reset: true, pathReset: ["the client's capture has the RST, the server's does not"] },
   },
+  "peer-lost-state": {
+    evidence: {
+      reset: true,
+      resetReasons: ["NO_SOCKET"],
+      peerLostState: ["the fresh namespace's kernel sent it"],
+    },
+  },
   "unknown": { evidence: { packetCandidates: [], reset: false } },
 };
 
