@@ -134,7 +134,7 @@ export function renderReport(result: RunResult): string {
     out.push("## Evidence", "");
     out.push(renderTimeline(result, conn), "");
     out.push(renderPackets(result, conn), "");
-    out.push(renderKernel(conn), "");
+    out.push(renderKernel(conn, result.captures.server.restartedFile !== undefined), "");
   } else {
     out.push("## What happened", "", "No TCP connection was seen in the captures.", "");
     out.push("## Evidence", "");
@@ -174,7 +174,14 @@ function renderPackets(result: RunResult, conn: ConnectionResult): string {
   );
   for (const side of SIDES) {
     const packets = conn.packets.filter((p) => p.capture === side);
-    out.push(`From the ${side}'s capture (\`${result.captures[side].file}\`):`, "");
+    const { file, restartedFile } = result.captures[side];
+    out.push(
+      restartedFile
+        ? `From the ${side}'s captures (\`${file}\`, its first namespace's, then \`${restartedFile}\`, the ` +
+          "fresh namespace's after the restart):"
+        : `From the ${side}'s capture (\`${file}\`):`,
+      "",
+    );
     out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${shortPacketLine(p)}`), "```", "");
   }
   return _folded(
@@ -569,11 +576,19 @@ function renderMermaid(result: RunResult, conn: ConnectionResult): string {
   ).join("\n");
 }
 
-function renderKernel(conn: ConnectionResult): string {
+function renderKernel(conn: ConnectionResult, serverRestarted: boolean): string {
   const k = conn.kernel;
   const out = [
     "### Counters (after − before, in each side's own network namespace)",
     "",
+    // A restarted server had two namespaces: the column is the first one's, its last snapshot taken at the cut.
+    ...(serverRestarted
+      ? [
+        "The server's column is its first namespace's, from before the run to the moment it was cut off; the " +
+        "fresh namespace's Tcp.OutRsts, when it moved, is in the proof above.",
+        "",
+      ]
+      : []),
   ];
   const names = [...new Set(SIDES.flatMap((s) => Object.keys(k.counters[s])))].sort();
   const table = (rows: string[]) => [

@@ -329,6 +329,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       file: artifacts.sides[side].pcapFile,
       packets: captures.find((c) => c.side === side)?.packets.length ?? 0,
       stats: artifacts.sides[side].captureStats,
+      ...(restart?.side === side && restart.pcap ? { restartedFile: restart.pcapFile } : {}),
     }])) as RunResult["captures"],
     environment: artifacts.environment,
     timedOut: artifacts.timedOut,

@@ -167,7 +167,14 @@ export interface RunResult {
   /** The id of the connection the verdict and the expectation are about (1 unless the scenario says another). */
   focus: number;
   calls: CallRecord[];
-  captures: Record<Side, { file: string; packets: number; stats: CaptureStats | null }>;
+  /**
+   * Each side's capture file, its packets and tcpdump's statistics; a restarted side's capture continues in
+   * `restartedFile` (its fresh namespace's), and `packets` counts both.
+   */
+  captures: Record<
+    Side,
+    { file: string; packets: number; stats: CaptureStats | null; restartedFile?: string }
+  >;
   environment: EnvironmentRecord;
   timedOut: string | null;
   phases: Record<string, number>;

@@ -130,7 +130,7 @@ Deno.test("lab explain names the cause the kernel reported, from the packets alo
           if (pair === "close-with-unread-data linger-zero") {
             assert.match(section, /Settled by:.*TCPAbortOnClose.*TCPAbortOnData/);
           } else if (pair === "peer-lost-state unknown") {
-            assert.match(section, /Settled by:.*NO_SOCKET/);
+            assert.match(section, /Settled by:.*NO\\_SOCKET/);
           } else {
             assert.equal(pair, "linger-zero listener-closed");
             assert.match(section, /Settled by:.*accept\(\).*TCPAbortOnData/);
