@@ -179,6 +179,20 @@ const _CAUSES = {
         who ?? "client"
       }'s SYN: its kernel ended the connection attempt and connect() failed with EHOSTUNREACH, without an RST.`,
   },
+  "peer-lost-state": {
+    meaning:
+      "the peer lost its state (it restarted): its fresh kernel answered the connection's next segment with RST",
+    kernel:
+      "A host that restarted (here: a fresh network namespace with the same address) has no socket for the " +
+      "connection: the segment reaches `tcp_v4_rcv()`'s `no_tcp_socket` label (net/ipv4/tcp_ipv4.c), which calls " +
+      "`tcp_v4_send_reset(NULL, ...)` with reason `NO_SOCKET` (`Tcp.OutRsts` +1 in the fresh kernel, no abort " +
+      "counter). The reply is built from the segment alone: for a segment with ACK, `[R]` with seq = its ack; sent " +
+      "from the kernel's control socket, with IP ID 0. The receiver's read or write fails with ECONNRESET.",
+    sentence: ({ who, peer }) =>
+      `The ${
+        who ?? "peer"
+      } had lost the connection: its namespace was replaced by a fresh one with the same address, whose kernel knew no socket for it and answered the ${peer}'s next segment with RST.`,
+  },
   "unknown": {
     meaning: "the packets do not say (still open, unanswered SYN, stray RST)",
     kernel: "",

@@ -545,14 +545,16 @@ export class ConnectionStream implements RecordSink {
         checksumOk,
         f.wholeSegment,
       );
-      // The IP TTL (hop limit): an RST made by a hop between has another than its sender's packets.
+      // The IP TTL (hop limit) and IPv4 ID: an RST made by a hop between has others than its sender's packets.
+      const ip = f.ipOffset;
       conn.teardown.add(
         fromOrig,
         flags,
         f.seq,
         f.ack,
         payload,
-        data[f.ipOffset + (f.ipVersion === 4 ? 8 : 7)],
+        data[ip + (f.ipVersion === 4 ? 8 : 7)],
+        f.ipVersion === 4 ? (data[ip + 4]! << 8) | data[ip + 5]! : -1,
       );
     }
     if (synFromInactive && conn.zeek.orig.state !== "inactive") {

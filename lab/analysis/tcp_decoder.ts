@@ -434,6 +434,7 @@ export function decodeTcp(record: CaptureRecord): TcpPacket | null {
     dstPort: f.dstPort,
     flags: f.flags,
     ttl: data[v4 ? ip + 8 : ip + 7]!,
+    ...(v4 ? { ipId: (data[ip + 4]! << 8) | data[ip + 5]! } : {}),
     seq: f.seq >>> 0,
     ack: f.ack >>> 0,
     window: f.window,

@@ -121,7 +121,15 @@ export function classifyTeardown(conn: Connection): Teardown {
   const packets = conn.packets;
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!;
-    tracker.add(conn.directions[i] === "orig", p.flags, p.seq, p.ack, p.payloadLength, p.ttl ?? -1);
+    tracker.add(
+      conn.directions[i] === "orig",
+      p.flags,
+      p.seq,
+      p.ack,
+      p.payloadLength,
+      p.ttl ?? -1,
+      p.ipId ?? -1,
+    );
   }
   return tracker.classify({
     isnOrig: conn.isn.orig,
@@ -189,6 +197,13 @@ class _Side {
   /** The IP TTL of this side's packets before the first RST (-1: unknown), and whether it varied. */
   ttl = -1;
   ttlMixed = false;
+  /**
+   * The IP ID of this side's last packet before the first RST whose ID was not 0 (-1: none), how many
+   * such packets there were, and whether each followed the one before by a small step (a socket's counter).
+   */
+  ipId = -1;
+  ipIds = 0;
+  ipIdCounting = true;
 
   /** Back to a fresh side (for reuse). */
   reset(): void {
@@ -211,6 +226,9 @@ class _Side {
     this.syns = this.synAcks = 0;
     this.ttl = -1;
     this.ttlMixed = false;
+    this.ipId = -1;
+    this.ipIds = 0;
+    this.ipIdCounting = true;
     this.lastAck = this.previousAck = 0;
     this.lastAckIndex = this.previousAckIndex = -1;
   }
@@ -280,10 +298,13 @@ export class TeardownTracker {
   #hadAckedAtReset = false;
   #resetAnswers: number | null = null;
   #resetTtl = -1;
-  // Trailing unanswered retransmissions (frozen at the first RST).
+  #resetIpId = -1;
+  // Trailing unanswered retransmissions (frozen at the first RST), and whether all of them resent one segment.
   #runOrig = false;
   #runCount = 0;
   #hasRun = false;
+  #runSeq = 0;
+  #runSegment = false;
 
   /** Start over for a new connection (objects can be reused). */
   reset(): void {
@@ -296,9 +317,9 @@ export class TeardownTracker {
     this.#sentAtResetOrig = this.#sentAtResetResp = this.#ackedAtReset = 0;
     this.#hadSentAtResetOrig = this.#hadSentAtResetResp = this.#hadAckedAtReset = false;
     this.#resetAnswers = null;
-    this.#resetTtl = -1;
-    this.#runOrig = this.#hasRun = false;
-    this.#runCount = 0;
+    this.#resetTtl = this.#resetIpId = -1;
+    this.#runOrig = this.#hasRun = this.#runSegment = false;
+    this.#runCount = this.#runSeq = 0;
   }
 
   /** Segments added so far. */
@@ -313,9 +334,17 @@ export class TeardownTracker {
 
   /**
    * One segment, in capture order: from the originator or not, its flags, numbers and payload length,
-   * and its IP TTL (-1 when unknown).
+   * its IP TTL and its IPv4 ID (-1 when unknown).
    */
-  add(fromOrig: boolean, flags: number, seq: number, ack: number, payloadLength: number, ttl = -1): void {
+  add(
+    fromOrig: boolean,
+    flags: number,
+    seq: number,
+    ack: number,
+    payloadLength: number,
+    ttl = -1,
+    ipId = -1,
+  ): void {
     seq |= 0;
     ack |= 0;
     const index = this.#count++;
@@ -362,12 +391,18 @@ export class TeardownTracker {
       this.#hadAckedAtReset = own.hasAck;
       this.#resetAnswers = hasAck ? null : peer.lastAckOf(seq);
       this.#resetTtl = ttl;
+      this.#resetIpId = ipId;
       return;
     }
     own.packetsBeforeReset++;
     if (ttl >= 0) {
       if (own.ttl === -1) own.ttl = ttl;
       else if (own.ttl !== ttl) own.ttlMixed = true;
+    }
+    if (ipId > 0) {
+      if (own.ipId !== -1 && !_idFollows(ipId, own.ipId)) own.ipIdCounting = false;
+      own.ipId = ipId;
+      own.ipIds++;
     }
     if (hasAck) {
       if (!own.hasAck || _after(ack, own.hiAck)) {
@@ -379,18 +414,23 @@ export class TeardownTracker {
     // Unanswered retransmissions and keepalive probes at the end.
     const end = (seq + payloadLength + (syn ? 1 : 0) + (fin ? 1 : 0)) | 0;
     let again = false;
+    let retransmission = false;
     if (own.hasSegment) {
       const occupies = payloadLength > 0 || syn || fin;
-      const retransmission = occupies && !_after(end, own.hiSegment);
+      retransmission = occupies && !_after(end, own.hiSegment);
       const probe = payloadLength <= 1 && !syn && !fin && seq === ((own.hiSegment - 1) | 0);
       again = retransmission || probe;
     }
-    if (this.#hasRun && this.#runOrig === fromOrig) this.#runCount = again ? this.#runCount + 1 : 0;
-    else {
+    if (!this.#hasRun || this.#runOrig !== fromOrig) {
       this.#hasRun = true;
       this.#runOrig = fromOrig;
-      this.#runCount = again ? 1 : 0;
+      this.#runCount = 0;
     }
+    if (!again) this.#runCount = 0;
+    else if (this.#runCount++ === 0) {
+      this.#runSeq = seq;
+      this.#runSegment = retransmission;
+    } else if (!retransmission || seq !== this.#runSeq) this.#runSegment = false;
     if (!own.hasSegment || _after(end, own.hiSegment)) {
       own.hiSegment = end;
       own.hasSegment = true;
@@ -429,9 +469,11 @@ export class TeardownTracker {
     f.ackedAtReset.has = this.#hadAckedAtReset;
     f.resetAnswers = this.#resetAnswers;
     f.resetTtl = this.#resetTtl;
+    f.resetIpId = this.#resetIpId;
     f.run = this.#hasRun && this.#runCount > 0
       ? { by: this.#runOrig ? "orig" : "resp", count: this.#runCount }
       : null;
+    f.runSegment = f.run !== null && this.#runSegment;
     return _CLASSIFIER.load(context, text, f).classify();
   }
 }
@@ -450,7 +492,11 @@ interface _Facts {
   resetAnswers: number | null;
   /** The first RST's IP TTL, -1 when unknown. */
   resetTtl: number;
+  /** The first RST's IPv4 ID, -1 when unknown. */
+  resetIpId: number;
   run: { by: Direction; count: number } | null;
+  /** Every packet of the run resent one segment (the same sequence number, data, SYN or FIN). */
+  runSegment: boolean;
 }
 
 const _FACTS: _Facts = {
@@ -466,7 +512,9 @@ const _FACTS: _Facts = {
   ackedAtReset: { value: 0, has: false },
   resetAnswers: null,
   resetTtl: -1,
+  resetIpId: -1,
   run: null,
+  runSegment: false,
 };
 
 class _Classifier {
@@ -620,8 +668,23 @@ class _Classifier {
     }
 
     const retrans = f.run;
-    const retransCause: CauseCandidate[] = retrans !== null && retrans.count >= 2
+    const retransCause: CauseCandidate[] = retrans === null || retrans.count < 2 ? [] : f.runSegment
       ? [{
+        cause: "retransmission-timeout",
+        confidence: "likely",
+        reason: this.text
+          ? `the ${
+            _side(retrans.by)
+          } sent the same segment ${retrans.count} more times at the end and nothing ` +
+            `came back from the ${
+              _side(_other(retrans.by))
+            }: retransmissions until silence; the kernel gives up ` +
+            "after tcp_retries2 (or TCP_USER_TIMEOUT) and sends no RST"
+          : "",
+        settledBy: "the sender's TcpExt.TCPAbortOnTimeout counter and its program's ETIMEDOUT, or a longer " +
+          "capture (a connection still retrying when the capture stopped looks the same)",
+      }]
+      : [{
         cause: "abort-after-retransmissions",
         confidence: "likely",
         reason: this.text
@@ -629,8 +692,7 @@ class _Classifier {
             "the kernel gives up silently after its retransmission timeout (no RST is sent)"
           : "",
         settledBy: "the sender's TcpExt.TCPAbortOnTimeout counter",
-      }]
-      : [];
+      }];
 
     if (origFin !== null && respFin !== null) {
       teardown.kind = "graceful";
@@ -732,20 +794,33 @@ class _Classifier {
 
   #resetCauses(t: Teardown, resetBy: Direction): CauseCandidate[] {
     const causes = this.#endpointResetCauses(t, resetBy);
-    // An RST whose TTL differs from every other packet of its sender was made by a hop between: what its
-    // sender's own kernel would have meant by a reset does not apply.
+    // An RST whose TTL differs from every other packet of its sender, or whose IP ID breaks the counter its
+    // sender's packets follow, was made by a hop between: what its sender's own kernel would have meant by a
+    // reset does not apply.
     const sender = this.side(resetBy);
-    const ttl = this.facts.resetTtl;
-    if (ttl < 0 || sender.ttl < 0 || sender.ttlMixed || ttl === sender.ttl) return causes;
+    const side = _side(resetBy);
+    const { resetTtl: ttl, resetIpId: id } = this.facts;
+    const ttlDiffers = ttl >= 0 && sender.ttl >= 0 && !sender.ttlMixed && ttl !== sender.ttl;
+    // Linux sends an RST without a socket with ID 0, as a middlebox's REJECT does: only another nonzero ID tells.
+    const idDiffers = id > 0 && sender.ipIds >= 2 && sender.ipIdCounting && !_idFollows(id, sender.ipId);
+    if (!ttlDiffers && !idDiffers) return causes;
+    const measured = [
+      ...(ttlDiffers
+        ? [`its IP TTL is ${ttl} where every other packet the ${side} sent had ${sender.ttl}`]
+        : []),
+      ...(idDiffers
+        ? [`its IP ID ${id} does not follow the counter of the ${side}'s other packets (last ${sender.ipId})`]
+        : []),
+    ];
+    const ids = id >= 0 && sender.ipId >= 0 && !idDiffers
+      ? ` (IP ID ${id}, the ${side}'s last ${sender.ipId})`
+      : "";
     return [{
       cause: "path-reset",
-      confidence: "likely",
+      confidence: ttlDiffers ? "likely" : "possible",
       reason: this.text
-        ? `the RST's IP TTL (${ttl}) differs from that of every other packet the ${
-          _side(resetBy)
-        } sent (${sender.ttl}): a hop between (a firewall's REJECT, a load balancer) made it, not the ${
-          _side(resetBy)
-        }'s kernel`
+        ? `the RST was probably sent by a middlebox: ${measured.join(", and ")}${ids}: a hop between (a ` +
+          `firewall's REJECT, a load balancer) made it, not the ${side}'s kernel`
         : "",
       settledBy:
         "the other end's capture (an RST from the path is not there) and the firewall's rule counters",
@@ -789,7 +864,19 @@ class _Classifier {
             "tcp_send_reset reason TCP_TIMEWAIT_SOCKET (closed socket in FIN_WAIT2/TIME_WAIT) or TCP_ABORT_ON_DATA",
         }];
       }
-      return [...candidates, {
+      // Without a FIN before it, the socket vanished unannounced: a host that restarted answers so (NO_SOCKET).
+      const lostState: CauseCandidate[] = finFirst ? [] : [{
+        cause: "peer-lost-state",
+        confidence: "possible",
+        reason: this.text
+          ? `the ${side} answered a segment with RST (no ACK) without ever having sent a FIN or an RST: its ` +
+            "kernel had no socket for a connection it had held, as after a restart that lost its state"
+          : "",
+        settledBy:
+          "the tcp_send_reset tracepoint's reason on that host (NO_SOCKET) and whether it restarted " +
+          "(its uptime, or its service's start time)",
+      }];
+      return [...candidates, ...lostState, {
         cause: "unknown",
         confidence: "possible",
         reason: this.text
@@ -886,6 +973,12 @@ const _SETTLE_LINGER_VS_LISTENER =
   "counter (zero linger moves it; a closed listener does not); both give tcp_send_reset reason TCP_STATE";
 
 const _CLASSIFIER = new _Classifier();
+
+/** Whether IPv4 ID `id` can come from the same counter soon after `previous` (a step of 1 to 64, mod 2^16). */
+function _idFollows(id: number, previous: number): boolean {
+  const step = (id - previous + 65536) % 65536;
+  return step >= 1 && step <= 64;
+}
 
 function _index(n: number): number | null {
   return n === -1 ? null : n;

@@ -74,6 +74,8 @@ export interface TcpPacket {
   ack: number;
   /** IPv4 TTL or IPv6 hop limit. */
   ttl?: number;
+  /** The IPv4 header's identification field; absent for IPv6. */
+  ipId?: number;
   /** Raw window field (unscaled, as tcpdump prints it). */
   window: number;
   /** TCP payload length computed from the IP header (not limited by the snapshot length). */

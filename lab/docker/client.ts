@@ -293,6 +293,9 @@ export class DockerClient {
         const exitCode = ((await exec.inspect()).ExitCode ?? -1) as number;
         return { exitCode, stdout: text(out), stderr: text(err) };
       },
+      async disconnect(network: string) {
+        await docker.getNetwork(network).disconnect({ Container: container.id, Force: true });
+      },
       async remove() {
         await removeContainer(container);
       },

@@ -63,6 +63,8 @@ export interface ContainerHandle {
   readFile(path: string): Promise<Uint8Array>;
   /** Run a command in the running container as `user` and wait for it: its exit code and output. */
   exec(cmd: string[], user: string): Promise<ExecResult>;
+  /** Cut the running container off `network` at once: its interface there is deleted, nothing more leaves. */
+  disconnect(network: string): Promise<void>;
   remove(): Promise<void>;
 }
 

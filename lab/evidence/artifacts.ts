@@ -92,6 +92,8 @@ export interface RunArtifacts {
   probePort?: number;
   /** The middlebox of a scenario with `path:`; absent without one. */
   middlebox?: MiddleboxArtifacts;
+  /** The server's restart of a scenario with `restart-server:`, once it happened; absent otherwise. */
+  restart?: RestartArtifacts;
   /** Phase that timed out, if any, and what was waited for. */
   timedOut: string | null;
   /** Wall-clock durations of the phases, ms. */
@@ -133,4 +135,26 @@ export interface MiddleboxArtifacts {
   ruleLog: string;
   /** `iptables -L FORWARD -v -x -n` after the run: each rule's packet counter. */
   counters: string;
+}
+
+/**
+ * A restarted server: when its first namespace was cut off the network, and
+ * what the fresh namespace that took its address collected. The first
+ * namespace's capture and snapshots stay the side's own (`sides.server`):
+ * its holder took its last snapshot and stopped tcpdump right after the cut.
+ */
+export interface RestartArtifacts {
+  side: "server";
+  /** When the first namespace was cut off, ms after the client's start (the scenario asked for `at-ms`). */
+  atMs: number;
+  /** The same moment, real time in ns since the epoch, as text (JSON has no bigint). */
+  cutRealNs: string;
+  /** The fresh namespace's holder. */
+  holder: string;
+  /** "server-restarted.pcap". */
+  pcapFile: string;
+  pcap: Uint8Array | null;
+  captureStats: CaptureStats | null;
+  /** The fresh holder's stdout: its snapshots, at its start and after the run. */
+  holderLog: string;
 }

@@ -473,7 +473,10 @@ function _causeKey(candidates: CauseCandidate[]): string {
 }
 
 function _isAbnormal(t: Teardown): boolean {
-  return _ABNORMAL_KINDS.has(t.kind) || t.candidates.some((c) => c.cause === "abort-after-retransmissions");
+  return _ABNORMAL_KINDS.has(t.kind) ||
+    t.candidates.some((c) =>
+      c.cause === "abort-after-retransmissions" || c.cause === "retransmission-timeout"
+    );
 }
 
 function _count(map: Map<string, number>, key: string): void {

@@ -267,6 +267,25 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
         "out, and retrying at once does not help.",
     };
   },
+  "peer-lost-state": ({ who, peer, rst }) => ({
+    plain: [
+      `The ${peer} still held an established connection, but the ${who} it talked to was gone: the lab cut the ` +
+      `${who}'s network namespace off the network and removed it with its sockets, as a crash or a reboot does, and ` +
+      `a fresh namespace took the same address with nothing listening. Nothing told the ${peer}: no FIN and no RST ` +
+      `left the old namespace. The ${peer}'s next segment reached the fresh kernel, which knew no socket for it and ` +
+      `answered ${rst}; the ${peer}'s pending call failed with ECONNRESET.`,
+    ],
+    why: [
+      "`tcp_v4_rcv()` (net/ipv4/tcp_ipv4.c) finds no socket for the segment and jumps to `no_tcp_socket`, which " +
+      "calls `tcp_v4_send_reset(NULL, skb, ...)` with reason `NO_SOCKET` and counts `Tcp.OutRsts`; with no " +
+      "socket, the reply takes its numbers from the segment: for one with ACK, `[R]` with seq = its ack. RFC 9293 " +
+      "section 3.5.2 (reset generation) asks for this when a connection does not exist.",
+    ],
+    instead:
+      `A client must expect a peer to vanish: treat ECONNRESET on an idle pooled connection as "reconnect and ` +
+      `retry if the request is idempotent", and use keepalive or an idle timeout shorter than the peer's so that ` +
+      `stale connections are found before a request is sent on them.`,
+  }),
   "unknown": () => ({
     plain: ["The packets and the kernel evidence do not match a teardown the lab knows."],
     why: [],

@@ -134,7 +134,7 @@ export function renderReport(result: RunResult): string {
     out.push("## Evidence", "");
     out.push(renderTimeline(result, conn), "");
     out.push(renderPackets(result, conn), "");
-    out.push(renderKernel(conn), "");
+    out.push(renderKernel(conn, result.captures.server.restartedFile !== undefined), "");
   } else {
     out.push("## What happened", "", "No TCP connection was seen in the captures.", "");
     out.push("## Evidence", "");
@@ -175,7 +175,14 @@ function renderPackets(result: RunResult, conn: ConnectionResult): string {
   const points = _capturePoints(result);
   for (const point of points) {
     const packets = conn.packets.filter((p) => p.capture === point);
-    out.push(`From the ${point}'s capture (\`${result.captures[point]?.file}\`):`, "");
+    const capture = result.captures[point];
+    out.push(
+      capture?.restartedFile
+        ? `From the ${point}'s captures (\`${capture.file}\`, its first namespace's, then \`${capture.restartedFile}\`, ` +
+          "the fresh namespace's after the restart):"
+        : `From the ${point}'s capture (\`${capture?.file}\`):`,
+      "",
+    );
     if (point === "middlebox") {
       out.push(
         "It sees each packet it forwards twice, arriving and leaving on its one interface; `middlebox.PORT` " +
@@ -308,8 +315,11 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   const lines = ["**The proof:**", ""];
   const resetter = conn.resetBy;
   const resetPacket = conn.packets.find((p) => p.capture === primaryCapture(conn) && p.flags.startsWith("R"));
-  const fromPath = conn.cause === "path-reset" || conn.cause === "nat-mapping-expired";
-  if (resetPacket && fromPath) {
+  // An RST that the side whose address it carries did not send as itself: the path's, a NAT's middlebox's,
+  // or a restarted peer's.
+  const fromElsewhere = conn.cause === "path-reset" || conn.cause === "nat-mapping-expired" ||
+    conn.cause === "peer-lost-state";
+  if (resetPacket && fromElsewhere) {
     const receiver = resetPacket.from === "client" ? "server" : "client";
     lines.push(
       `- Packets: the ${receiver} received ${
@@ -387,7 +397,8 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
   }
   const count = conn.facts.unreadCount;
   if (
-    !fromPath && count !== null && resetter !== null && conn.facts.unreadBytes !== null && count.delivered > 0
+    !fromElsewhere && count !== null && resetter !== null && conn.facts.unreadBytes !== null &&
+    count.delivered > 0
   ) {
     const peer = resetter === "client" ? "server" : "client";
     lines.push(
@@ -672,11 +683,19 @@ function renderMermaid(result: RunResult, conn: ConnectionResult): string {
   ).join("\n");
 }
 
-function renderKernel(conn: ConnectionResult): string {
+function renderKernel(conn: ConnectionResult, serverRestarted: boolean): string {
   const k = conn.kernel;
   const out = [
     "### Counters (after − before, in each side's own network namespace)",
     "",
+    // A restarted server had two namespaces: the column is the first one's, its last snapshot taken at the cut.
+    ...(serverRestarted
+      ? [
+        "The server's column is its first namespace's, from before the run to the moment it was cut off; the " +
+        "fresh namespace's Tcp.OutRsts, when it moved, is in the proof above.",
+        "",
+      ]
+      : []),
   ];
   const names = [...new Set(SIDES.flatMap((s) => Object.keys(k.counters[s])))].sort();
   const table = (rows: string[]) => [

@@ -154,6 +154,20 @@ export interface RunPlan {
   straceVolumes: Partial<Record<Side, string>>;
   /** Each side that runs a user's program the run will not trace, and why (UNTRACED_BECAUSE). */
   untraced: Partial<Record<Side, string>>;
+  /** The server's restart, for a scenario with `restart-server:` (absent: its namespace lives the whole run). */
+  restart?: RestartPlan;
+}
+
+/**
+ * A restarted server: once the client's step `afterClientStep` returned, the
+ * server's holder is cut off the network and removed, and a fresh namespace
+ * with the same address and nothing listening takes its place. Its capture
+ * goes to `pcapFile` on the server's capture volume.
+ */
+export interface RestartPlan {
+  afterClientStep: number;
+  /** The fresh namespace's capture, beside the first one's on the server's volume. */
+  pcapFile: string;
 }
 
 /** What {@link planRun} needs besides the scenario. */
@@ -228,8 +242,14 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
       : {}),
     straceVolumes,
     untraced,
+    ...(scenario.restart
+      ? { restart: { afterClientStep: scenario.restart.afterClientStep, pcapFile: RESTARTED_CAPTURE } }
+      : {}),
   };
 }
+
+/** The capture file of a restarted server's fresh namespace. */
+export const RESTARTED_CAPTURE = "server-restarted.pcap";
 
 /** What {@link planContainers} needs once the image and the network exist. */
 export interface ContainersPlanOptions {
@@ -273,6 +293,8 @@ export interface ContainersPlan {
   sides: Record<Side, SideContainers>;
   /** The middlebox's holder (its capture, and iptables run in it), when the plan has one. */
   middlebox?: ContainerSpec;
+  /** The holder of the server's fresh namespace, when the plan restarts the server. */
+  restarted?: ContainerSpec;
   /** The report's list of the run's containers and processes, with their users and capabilities. */
   environment: ContainerRecord[];
 }
@@ -323,7 +345,7 @@ export function planContainers(
         ...(middlebox ? ["--route", `${options.addresses[_other(side)]}=${middlebox.address}`] : []),
         ...probeArgs(side, options.addresses.server, plan.probe),
         "--capture",
-        ..._tcpdumpCommand(side),
+        ..._tcpdumpCommand(`${side}.pcap`),
         ...(place === "holder" ? ["--steps", ...command.slice(1)] : []),
       ],
       labels: { ...plan.labels, "tcplab.role": `${side}-ns` },
@@ -379,6 +401,21 @@ export function planContainers(
     return image;
   };
   const sides = { server: side("server"), client: side("client") };
+  // The server's fresh namespace: the first one's holder, with its own capture, no probe and no program.
+  const first = sides.server.holder;
+  const restarted: ContainerSpec | null = plan.restart
+    ? {
+      ...first,
+      name: `${plan.name}-server-ns-restarted`,
+      cmd: [
+        "hold",
+        ...(middlebox ? ["--route", `${options.addresses.client}=${middlebox.address}`] : []),
+        "--capture",
+        ..._tcpdumpCommand(plan.restart.pcapFile),
+      ],
+      labels: { ...plan.labels, "tcplab.role": "server-ns-restarted" },
+    }
+    : null;
   const environment = (["server", "client"] as const).flatMap((s): ContainerRecord[] => {
     const spec = scenario[s];
     const place = plan.programs[s];
@@ -418,11 +455,23 @@ export function planContainers(
       }]),
     ];
   });
-  if (!plan.middlebox || !middlebox) return { sides, environment };
+  if (restarted) {
+    environment.push({
+      name: restarted.name,
+      role: `server namespace holder after the restart, once the client's step ${
+        plan.restart!.afterClientStep
+      } returned (same address; tcpdump, no program)`,
+      image: options.image,
+      user: "0:0; after starting tcpdump it keeps CAP_KILL only",
+      capabilities: HOLDER_CAPABILITIES,
+    });
+  }
+  const withRestart = restarted ? { restarted } : {};
+  if (!plan.middlebox || !middlebox) return { sides, environment, ...withRestart };
   const box: ContainerSpec = {
     name: `${plan.name}-middlebox`,
     image: middlebox.image,
-    cmd: ["hold", "--capture", ..._tcpdumpCommand("middlebox")],
+    cmd: ["hold", "--capture", ..._tcpdumpCommand("middlebox.pcap")],
     labels: { ...plan.labels, "tcplab.role": "middlebox" },
     attachment: { network: plan.network, ipv4: middlebox.address },
     capAdd: MIDDLEBOX_CAPABILITIES,
@@ -442,6 +491,7 @@ export function planContainers(
   return {
     sides,
     middlebox: box,
+    ...withRestart,
     environment: [
       ...environment,
       {
@@ -607,7 +657,7 @@ export function subnetAddress(subnet: string, offset: number): string {
 }
 
 /** tcpdump as the holder starts it: nanosecond stamps, every packet written as it comes. */
-function _tcpdumpCommand(side: Side | "middlebox"): string[] {
+function _tcpdumpCommand(file: string): string[] {
   return [
     "/usr/bin/tcpdump",
     "-i",
@@ -625,7 +675,7 @@ function _tcpdumpCommand(side: Side | "middlebox"): string[] {
     "-Z",
     "tcpdump",
     "-w",
-    `/cap/${side}.pcap`,
+    `/cap/${file}`,
   ];
 }
 

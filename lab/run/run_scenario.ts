@@ -10,6 +10,7 @@
 
 import {
   parseCaptureStats,
+  type RestartArtifacts,
   type RunArtifacts,
   type SideArtifacts,
   type TraceArtifacts,
@@ -224,6 +225,8 @@ export async function runScenario(
       );
     }
     const holders = await Promise.all(sides.map((side) => create(made.sides[side].holder)));
+    // A restarted server's fresh namespace is made now and started at its moment: only the start takes time then.
+    const freshHolder = made.restarted ? await create(made.restarted) : null;
     await Promise.all(holders.map((h) => h.start()));
     await reach("start:holders", null);
     // The path between the namespaces answers, before anything is captured (lab/run/path_probe.ts).
@@ -337,6 +340,62 @@ export async function runScenario(
       at(rule.fromMs, () => iptables(rule.add, `add ${rule.comment}`));
       if (rule.untilMs !== null) at(rule.untilMs, () => iptables(rule.delete, `delete ${rule.comment}`));
     }
+    // A restarted server: at its moment, its namespace is cut off the network (so that nothing it does on the
+    // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
+    // with its program; a fresh namespace with the same address and nothing listening takes its place.
+    const restart: {
+      work: Promise<void> | null;
+      begun: boolean;
+      fresh: ContainerHandle | null;
+      record: RestartArtifacts | null;
+      firstPcap: Uint8Array | null;
+    } = { work: null, begun: false, fresh: null, record: null, firstPcap: null };
+    let serverCut: () => void = () => {};
+    const cut = new Promise<null>((resolve) => serverCut = () => resolve(null));
+    if (plan.restart && freshHolder && client) {
+      const { afterClientStep, pcapFile } = plan.restart;
+      const fresh = freshHolder;
+      // The client's step is done once the next one begins (or the program ends).
+      const done = new RegExp(`"ph":"enter","step":${afterClientStep + 1},|"ph":"end"`);
+      const work = client
+        .waitForStdout((t) => done.test(t), timeouts.run, `client: step ${afterClientStep}`)
+        .then(async () => {
+          restart.begun = true;
+          const first = holders[0]!;
+          // Cut off, its address is free for the fresh namespace at once; the first one is ended after that.
+          await first.disconnect(plan.network);
+          const cutMs = Math.round(performance.now() - clientStart);
+          const cutRealNs = String(BigInt(Date.now()) * 1_000_000n);
+          serverCut();
+          await fresh.start();
+          restart.fresh = fresh;
+          await Promise.all([
+            snapshotDone(fresh, 1, timeouts.start),
+            captureListening(fresh, timeouts.start),
+            (async () => {
+              await stopCapture(first, timeouts.flush).catch(() => {});
+              restart.firstPcap = await first.readFile("/cap/server.pcap").catch(() => null);
+              await first.remove();
+            })(),
+          ]);
+          restart.record = {
+            side: "server",
+            atMs: cutMs,
+            cutRealNs,
+            holder: fresh.name,
+            pcapFile,
+            pcap: null,
+            captureStats: null,
+            holderLog: "",
+          };
+          progress.step(
+            "run",
+            `the server's namespace was replaced at ${cutMs} ms: same address, nothing listening`,
+          );
+        });
+      work.catch(() => {}); // awaited after the programs end, if it began
+      restart.work = work;
+    }
     await Promise.all(ruleWork);
     await client?.go();
     const programs = [server, client];
@@ -361,7 +420,9 @@ export async function runScenario(
               `client exited; ran ${serverStop.join(" ")} in the server's container: ${said}`,
             );
           }
-          exitCodes[sides[i]!] = await p.exited();
+          // A restarted server's program goes with its namespace: it has no exit code of its own.
+          exitCodes[sides[i]!] =
+            await (i === 0 && plan.restart ? Promise.race([p.exited(), cut]) : p.exited());
         })),
         timeouts.run,
         "run: programs to exit",
@@ -379,6 +440,13 @@ export async function runScenario(
     }
     for (const timer of timers) clearTimeout(timer);
     await Promise.allSettled(ruleWork);
+    // A restart that failed leaves no run to judge.
+    if (restart.work && restart.begun) {
+      await withTimeout(restart.work, timeouts.start, "run: the server's restart", options.signal);
+    }
+    // From here on, the server's holder is the fresh one when the server was restarted.
+    const live = (i: number) => (i === 0 && restart.fresh ? restart.fresh : holders[i]!);
+    const liveHolders = [live(0), live(1), ...(middlebox ? [middlebox] : [])];
     let ruleCounters = "";
     for (const listing of middlebox ? ruleListings(plan.middlebox!.nat) : []) {
       ruleCounters += (await middlebox!.exec(listing, "0:0")).stdout;
@@ -389,7 +457,7 @@ export async function runScenario(
     // 4. Each holder takes the "after" snapshot, while its namespace still exists, then stops
     // tcpdump and waits for it (SIGUSR2); it stays, so that its pcap can be read.
     await withTimeout(
-      Promise.all([...holders, ...(middlebox ? [middlebox] : [])].map((h) => stopCapture(h, timeouts.flush))),
+      Promise.all(liveHolders.map((h) => stopCapture(h, timeouts.flush))),
       timeouts.flush,
       "flush: tcpdump to write its last packets and stop",
       options.signal,
@@ -397,16 +465,28 @@ export async function runScenario(
     phase("flush");
     await reach("collect", null);
     const pcaps = await withTimeout(
-      Promise.all(sides.map((side, i) => holders[i]!.readFile(`/cap/${side}.pcap`).catch(() => null))),
+      Promise.all(
+        sides.map((side, i) =>
+          i === 0 && restart.fresh
+            ? Promise.resolve(restart.firstPcap)
+            : holders[i]!.readFile(`/cap/${side}.pcap`).catch(() => null)
+        ),
+      ),
       timeouts.collect,
       "collect: the captures",
       options.signal,
     );
+    if (restart.fresh && restart.record) {
+      const fresh = restart.fresh;
+      restart.record.pcap = await fresh.readFile(`/cap/${restart.record.pcapFile}`).catch(() => null);
+      restart.record.captureStats = parseCaptureStats(captureStderr(fresh.logs.text("stderr")));
+      restart.record.holderLog = holderOwnLog(fresh.logs.text("stdout"));
+    }
     const middleboxPcap = middlebox
       ? await middlebox.readFile("/cap/middlebox.pcap").catch(() => null)
       : null;
     // The holders are done: let them exit now, so that removing them needs no kill.
-    await Promise.all([...holders, ...(middlebox ? [middlebox] : [])].map((h) => h.signal("SIGTERM")));
+    await Promise.all(liveHolders.map((h) => h.signal("SIGTERM")));
     phase("collect");
 
     const syscallTraces = await Promise.all([server, client].map((p) => p?.syscallTrace() ?? null));
@@ -434,6 +514,7 @@ export async function runScenario(
       sides: { server: sideArtifacts("server", 0, server), client: sideArtifacts("client", 1, client) },
       trace: traceArtifacts,
       ...(plan.probe !== null ? { probePort: plan.probe } : {}),
+      ...(restart.record ? { restart: restart.record } : {}),
       ...(middlebox
         ? {
           middlebox: {

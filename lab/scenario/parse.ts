@@ -10,7 +10,16 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAM
 import type { ConnState } from "../analysis/types.ts";
 import { CAUSE_IDS, type CauseId, isCauseId } from "../analysis/causes.ts";
 import { EVENT_WORDS, type EventWord, isStepName, type Step, STEP_NAMES, STEPS } from "./step_table.ts";
-import type { Expectation, HostProgram, PathRule, PathSpec, Scenario, Side, SideSpec } from "./types.ts";
+import {
+  type Expectation,
+  type HostProgram,
+  isStepsSide,
+  type PathRule,
+  type PathSpec,
+  type Scenario,
+  type Side,
+  type SideSpec,
+} from "./types.ts";
 
 /** A scenario file that cannot be used: where, and what was expected there. */
 export class ScenarioError extends SyntaxError {
@@ -91,6 +100,7 @@ export function parseScenario(text: string, file: string): Scenario {
     "retry",
     "timeouts",
     "path",
+    "restart-server",
   ]);
   const name = r.string("name", true)!;
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
@@ -121,6 +131,24 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   const path = r.node("path");
   if (path !== undefined) scenario.path = readPath(path, fail);
+  // `restart-server: {after-client-step: N}`: the server's namespace replaced once the client's step N returned.
+  const restart = r.map("restart-server", false);
+  if (restart) {
+    restart.only(["after-client-step"]);
+    const steps = isStepsSide(scenario.client) ? scenario.client.steps.length : 0;
+    const afterClientStep = restart.integer("after-client-step", 1, Math.max(1, steps - 1)) ??
+      fail(restart.yaml, restart.path, `missing field "after-client-step"`);
+    // The namespace holder runs the steps and goes with its namespace; a program in a container of its own
+    // (a user's program, or steps with `at` moments) would keep the old namespace alive, and the moment is
+    // read from the client's steps.
+    const sides = [scenario.server, scenario.client];
+    if (
+      !sides.every(isStepsSide) || sides.some((s) => isStepsSide(s) && s.steps.some((x) => x.op === "at"))
+    ) {
+      fail(restart.yaml, restart.path, "expected both sides to run the lab's steps, with no `at` step");
+    }
+    scenario.restart = { side: "server", afterClientStep };
+  }
   const retry = r.map("retry", false);
   if (retry) {
     retry.only(["until", "attempts"]);

@@ -130,6 +130,18 @@ export interface PathSpec {
   sysctls?: Record<string, string>;
 }
 
+/**
+ * A restarted peer: once the client's step `afterClientStep` has returned
+ * (1-based, as its log counts them), the side's network namespace is cut
+ * off the network and removed with everything in it, and a fresh one takes
+ * its address, with nothing listening: the other side keeps its
+ * connection, which the fresh kernel does not know.
+ */
+export interface RestartSpec {
+  side: "server";
+  afterClientStep: number;
+}
+
 /** A scenario: two sides and what must come of them. */
 export interface Scenario {
   name: string;
@@ -146,6 +158,8 @@ export interface Scenario {
   retry?: RetryRule;
   /** A middlebox between the sides, with its rules; absent: the sides talk directly. */
   path?: PathSpec;
+  /** The server's namespace replaced by a fresh one during the run (`restart-server:`); absent: never. */
+  restart?: RestartSpec;
   /** Phase timeouts in ms (build, start, capture, run, flush, collect), for a scenario that needs other bounds. */
   timeouts?: Partial<Record<"build" | "start" | "capture" | "run" | "flush" | "collect", number>>;
   /** Where the scenario came from: "catalog" or the file's path. */

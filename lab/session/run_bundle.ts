@@ -10,6 +10,7 @@
  * @module
  */
 
+import { joinCaptures } from "../analysis/joined_capture.ts";
 import { mergeCaptures } from "../report/merged_capture.ts";
 import { type Side, SIDES } from "../scenario/types.ts";
 import { gzip, makeTar, type TarEntry } from "../util/tar.ts";
@@ -34,10 +35,15 @@ export async function saveBundle(dir: string, result: RunResult): Promise<string
   });
   const folder = (path: string): TarEntry => ({ path: `${base}/${path}`, mode: 0o755, mtime });
 
+  // A restarted side's capture is its first namespace's, then its fresh one's.
+  const capture = async (side: Side) => {
+    const { file, restartedFile } = result.captures[side];
+    const first = await _readIfThere(`${root}/${file}`);
+    const fresh = restartedFile ? await _readIfThere(`${root}/${restartedFile}`) : null;
+    return first && fresh ? joinCaptures(first, fresh) : first;
+  };
   const captures = Object.fromEntries(
-    await Promise.all(
-      SIDES.map(async (side) => [side, await _readIfThere(`${root}/${result.captures[side].file}`)]),
-    ),
+    await Promise.all(SIDES.map(async (side) => [side, await capture(side)])),
   ) as Record<Side, Uint8Array | null>;
   const middlebox = result.captures.middlebox;
   const points = middlebox

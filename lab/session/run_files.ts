@@ -51,6 +51,13 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
       hasPcap: box.pcap !== null,
     };
   }
+  const restart = artifacts.restart;
+  if (restart) {
+    if (restart.pcap) await Deno.writeFile(`${dir}/${restart.pcapFile}`, restart.pcap);
+    await Deno.writeTextFile(`${dir}/evidence/server-restarted-namespace.log`, restart.holderLog);
+    const { pcap: _pcap, holderLog: _log, ...record } = restart;
+    rest.restart = { ...record, hasPcap: restart.pcap !== null };
+  }
   const { text, ...trace } = artifacts.trace;
   rest.trace = trace;
   await Deno.writeTextFile(`${dir}/evidence/trace.txt`, text);
@@ -118,6 +125,15 @@ export async function loadArtifacts(dir: string): Promise<RunArtifacts> {
     if (s.untraced !== undefined) sides[side].untraced = s.untraced;
   }
   const box = rest.middlebox;
+  const restart = rest.restart;
+  if (restart) {
+    const { hasPcap, ...record } = restart;
+    rest.restart = {
+      ...record,
+      pcap: hasPcap ? await Deno.readFile(`${dir}/${restart.pcapFile}`) : null,
+      holderLog: await Deno.readTextFile(`${dir}/evidence/server-restarted-namespace.log`),
+    };
+  }
   return {
     ...rest,
     sides,

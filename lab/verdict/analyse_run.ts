@@ -34,6 +34,8 @@ import { reproductionOf } from "./reproduction.ts";
 import { parseRuleCounters } from "../evidence/path_rules.ts";
 import { natExpiryProof, pathResetProof } from "./path_reset.ts";
 import { type NatMapping, natMapping, untranslated } from "./nat_mapping.ts";
+import { peerRestartProof } from "./peer_restart.ts";
+import { joinCaptures } from "../analysis/joined_capture.ts";
 import { verdictSentence } from "./verdict_sentence.ts";
 
 interface DecodedCapture {
@@ -53,6 +55,22 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const sideOf = (address: string): Side | "other" =>
     address === addresses.client ? "client" : address === addresses.server ? "server" : "other";
 
+  // A restarted server's address was captured in two namespaces: its capture is the first's, then the fresh one's.
+  const restart = artifacts.restart;
+  const firstServerPcap = artifacts.sides.server.pcap;
+  const serverPcap = restart?.pcap && firstServerPcap
+    ? joinCaptures(firstServerPcap, restart.pcap)
+    : firstServerPcap;
+  if (restart && !restart.pcap) {
+    warnings.push(`the server's fresh namespace's capture (${restart.pcapFile}) could not be collected`);
+  }
+  const restartPackets = restart
+    ? {
+      first: firstServerPcap ? readConnections(firstServerPcap, artifacts.sides.server.pcapFile).packets : [],
+      fresh: restart.pcap ? readConnections(restart.pcap, restart.pcapFile).packets : [],
+    }
+    : null;
+  const freshSnapshots = restart ? parseSnapshots(restart.holderLog) : [];
   // A path's middlebox: its capture (read as the sides' are) and its rules' counters.
   const box = artifacts.middlebox;
   const middleboxPackets = box?.pcap ? readConnections(box.pcap, box.pcapFile).packets : null;
@@ -66,7 +84,8 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     ? natMapping(middleboxPackets ?? [], addresses, box.address)
     : null;
   const captures = SIDES.map((side) => {
-    const capture = decodeCapture(side, artifacts.sides[side].pcap, artifacts.sides[side].pcapFile, warnings);
+    const pcap = side === "server" ? serverPcap : artifacts.sides[side].pcap;
+    const capture = decodeCapture(side, pcap, artifacts.sides[side].pcapFile, warnings);
     return nat && side === "server" ? untranslatedCapture(capture, nat) : capture;
   });
   for (const side of SIDES) {
@@ -93,7 +112,11 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   })) as Record<Side, ProgramLog>;
   for (const side of SIDES) {
     const s = artifacts.sides[side];
-    if (s.program === "tcplab" && !logs[side].finished && !artifacts.timedOut) {
+    if (s.program === "tcplab" && !logs[side].finished && side === artifacts.restart?.side) {
+      warnings.push(
+        `the ${side} program did not finish its steps: it was removed with its namespace at the restart`,
+      );
+    } else if (s.program === "tcplab" && !logs[side].finished && !artifacts.timedOut) {
       warnings.push(
         `the ${side} program did not finish its steps (exit code ${s.programExitCode ?? "unknown"}${
           s.programStderr.trim() ? `: ${s.programStderr.trim().split("\n").pop()}` : ""
@@ -119,9 +142,14 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   ) as Record<Side, Counters>;
   // Only the run's own sockets: Docker's embedded DNS listens on 127.0.0.11 in every namespace.
   const ownSocket = (s: SocketEntry) => [addresses.client, addresses.server].includes(hostOf(s.local));
+  // After the run, a restarted server's sockets are the fresh namespace's.
   const socketsLeft = Object.fromEntries(
-    SIDES.map((side) => [side, socketsAfter(snapshots[side]).filter(ownSocket)]),
+    SIDES.map((side) => [
+      side,
+      socketsAfter(side === "server" && restart ? freshSnapshots : snapshots[side]).filter(ownSocket),
+    ]),
   ) as Record<Side, SocketEntry[]>;
+  const freshCounters = restart ? counterChanges(freshSnapshots, "server", warnings) : {};
 
   const monoToReal = snapshots.client[0]
     ? snapshots.client[0].realNs - snapshots.client[0].monoNs
@@ -214,6 +242,26 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       rules: ruleCounters,
     });
     const icmpError = resetBy !== null || !box ? null : icmpErrorFacts(calls, counters, ruleCounters);
+    const peerLostState = resetBy === null || !restart || !restartPackets ? null : peerRestartProof({
+      resetBy,
+      restarted: restart.side,
+      cutMs: restart.atMs,
+      cutRealNs: BigInt(restart.cutRealNs),
+      holder: restart.holder,
+      packets: {
+        receiver: (captures.find((c) => c.side !== restart.side)?.packets ?? []).filter((p) =>
+          sameConnection(p, conn)
+        ),
+        first: restartPackets.first.filter((p) => sameConnection(p, conn)),
+        fresh: restartPackets.fresh.filter((p) => sameConnection(p, conn)),
+      },
+      addresses,
+      traceAvailable: artifacts.trace.available,
+      resets: connEvents.filter((e) =>
+        e.event === "tcp_send_reset" && sideOf(hostOf(e.local)) === restart.side
+      ),
+      freshCounters,
+    });
     const decided = decideCause({
       packetCandidates: teardown.candidates,
       reset: resetBy !== null,
@@ -226,6 +274,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       ...(pathReset ? { pathReset } : {}),
       ...(natExpiry ? { natExpiry } : {}),
       ...(icmpError ? { icmpError } : {}),
+      ...(peerLostState ? { peerLostState } : {}),
       ...timedOutEvidence(calls, counters, conn, sideOf),
     });
     // Unread at close: what the closer acknowledged (its ACKs) less what its program read (its calls).
@@ -340,6 +389,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         file: artifacts.sides[side].pcapFile,
         packets: captures.find((c) => c.side === side)?.packets.length ?? 0,
         stats: artifacts.sides[side].captureStats,
+        ...(restart?.side === side && restart.pcap ? { restartedFile: restart.pcapFile } : {}),
       }])) as Record<Side, CaptureRecord>,
       ...(box
         ? {

@@ -41,6 +41,12 @@ export interface CauseEvidence {
    */
   icmpError?: string[];
   /**
+   * The proof that the RST came from a restarted peer's fresh kernel, which knew no socket for the connection
+   * (each line one fact: the cut, the first namespace's silence, the RST after it, the fresh kernel's trace);
+   * absent when the run restarted no side or the evidence does not show it.
+   */
+  peerLostState?: string[];
+  /**
    * A side whose program got ETIMEDOUT on this connection: its counters and whether it had asked for
    * keepalive (SO_KEEPALIVE=1); absent when no call failed so.
    */
@@ -103,6 +109,9 @@ export function decideCause(evidence: CauseEvidence): {
     add("nat-mapping-expired", "certain", evidence.natExpiry.join("; "));
   } else if (!evidence.reset && evidence.icmpError) {
     add("icmp-error", "certain", evidence.icmpError.join("; "));
+  } else if (evidence.reset && evidence.peerLostState) {
+    // The side that reset was a fresh kernel: NO_SOCKET there is no data after a close of its own.
+    add("peer-lost-state", "certain", evidence.peerLostState.join("; "));
   } else if (evidence.reset && evidence.neverAccepted) {
     // The program never held this socket, so neither its close() nor its socket options can be the cause.
     add(

@@ -34,8 +34,11 @@ export interface CaptureRecord {
   /** The capture point's own address: the middlebox's (its report lines name it); absent for a side's. */
   address?: string;
   file: string;
+  /** Its packets (a restarted side's: both namespaces'). */
   packets: number;
   stats: CaptureStats | null;
+  /** A restarted side's capture continues in this file: its fresh namespace's. */
+  restartedFile?: string;
 }
 
 /** One system call, as the report and the JSON show it. */

@@ -395,7 +395,21 @@ export function connectionsOf(packets: TcpPacket[]): Connection[] {
     let ip: Uint8Array;
     if (p.ipVersion === 4) {
       ip = new Uint8Array(20);
-      ip.set([0x45, 0, (20 + tcp.length) >> 8, (20 + tcp.length) & 255, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+      const id = p.ipId ?? 1;
+      ip.set([
+        0x45,
+        0,
+        (20 + tcp.length) >> 8,
+        (20 + tcp.length) & 255,
+        id >> 8,
+        id & 255,
+        0x40,
+        0,
+        p.ttl ?? 64,
+        6,
+        0,
+        0,
+      ]);
       ip.set(src, 12);
       ip.set(dst, 16);
     } else {

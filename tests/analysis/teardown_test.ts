@@ -74,7 +74,7 @@ const EXPECTED: Record<Fixture, Expected[]> = {
     closedFirstBy: null,
     resetBy: null,
     halfClose: false,
-    causes: [["abort-after-retransmissions", "likely"], ["unknown", "possible"]],
+    causes: [["retransmission-timeout", "likely"], ["unknown", "possible"]],
   }],
   keepalive_timeout: [{
     kind: "reset",
@@ -257,7 +257,7 @@ Deno.test("classifyTeardown: cut fixtures and synthetic endings", async (t) => {
     const td = classifyFirst([...handshake, server(0x18, 501, 101, 10), client(0x04, 101, 0)]);
     assert.equal(td.kind, "reset");
     assert.equal(td.resetAnswers, 3);
-    assert.deepEqual(summary(td).causes, [["unknown", "possible"]]);
+    assert.deepEqual(summary(td).causes, [["peer-lost-state", "possible"], ["unknown", "possible"]]);
   });
   await t.step("the originator gives up on its own SYN", () => {
     const td = classifyFirst([client(0x02, 100, 0), client(0x02, 100, 0), client(0x04, 101, 0)]);

@@ -25,7 +25,7 @@ const EXPECTED: Record<string, Array<[string, string, string | null, string | nu
     ["RSTO", "close-with-unread-data or linger-zero", "originator", "originator"],
   ],
   server_rst_unread: [["RSTR", "close-with-unread-data or linger-zero", "responder", "responder"]],
-  retransmit_timeout: [["S1", "abort-after-retransmissions or unknown", null, null]],
+  retransmit_timeout: [["S1", "retransmission-timeout or unknown", null, null]],
   keepalive_timeout: [["RSTO", "abort-after-retransmissions", "originator", "originator"]],
 };
 

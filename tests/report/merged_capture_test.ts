@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CaptureReader, readCapture } from "../../lab/analysis/capture_reader.ts";
+import { joinCaptures } from "../../lab/analysis/joined_capture.ts";
 import { captureNotes, EVENTS_INTERFACE, mergeCaptures } from "../../lab/report/merged_capture.ts";
 import { SIDES } from "../../lab/scenario/types.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
@@ -15,9 +16,13 @@ interface Merged {
 async function merged(name: string) {
   const artifacts = await recordedRun(name);
   const result = analyseRun(artifacts);
+  // A restarted server's capture is its first namespace's, then its fresh one's.
+  const fresh = artifacts.restart?.pcap;
+  const first = artifacts.sides.server.pcap;
+  const server = fresh && first ? joinCaptures(first, fresh) : first;
   const captures = {
     client: artifacts.sides.client.pcap,
-    server: artifacts.sides.server.pcap,
+    server,
     ...(artifacts.middlebox ? { middlebox: artifacts.middlebox.pcap } : {}),
   };
   const file = mergeCaptures(result, captures, "tcplab test");

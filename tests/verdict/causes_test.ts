@@ -27,7 +27,7 @@ const RULES: Record<CauseId, Rule> = {
   "refused": { capture: "refused.pcap" },
   "graceful-close": { capture: "read_then_close.pcap" },
   "half-close": { capture: "shutdown_drain.pcap" },
-  "abort-after-retransmissions": { capture: "retransmit_timeout.pcap" },
+  "abort-after-retransmissions": { capture: "keepalive_timeout.pcap" },
   "listener-closed": { evidence: { reset: true, neverAccepted: true, resetReasons: ["TCP_STATE"] } },
   "keepalive-timeout": { evidence: { reset: true, resetReasons: ["TCP_KEEPALIVE_TIMEOUT"] } },
   "retransmission-timeout": {
@@ -47,6 +47,13 @@ const RULES: Record<CauseId, Rule> = {
   },
   "icmp-error": {
     evidence: { reset: false, icmpError: ["the client's connect() failed with EHOSTUNREACH"] },
+  },
+  "peer-lost-state": {
+    evidence: {
+      reset: true,
+      resetReasons: ["NO_SOCKET"],
+      peerLostState: ["the fresh namespace's kernel sent it"],
+    },
   },
   "unknown": { evidence: { packetCandidates: [], reset: false } },
 };
