@@ -117,13 +117,40 @@ const _CAUSES = {
     meaning:
       "sent data was never acknowledged: retransmissions ran out and the connection was dropped silently",
     kernel:
-      "`tcp_retransmit_timer()` retransmits with exponential backoff until `tcp_write_timeout()` finds " +
-      "`net.ipv4.tcp_retries2` (or TCP_USER_TIMEOUT) exceeded; then `tcp_write_err()` ends the socket: ETIMEDOUT " +
+      "`tcp_retransmit_timer()` retransmits with exponential backoff until `tcp_write_timeout()` finds the time " +
+      "modelled from `net.ipv4.tcp_retries2` exceeded (TCP_USER_TIMEOUT, when set, replaces it: user-timeout); " +
+      "then `tcp_write_err()` ends the socket: ETIMEDOUT " +
       "(or an ICMP error's sk_err_soft) for the program, `TcpExt.TCPAbortOnTimeout` +1, and no RST on the wire.",
     sentence: ({ who }) =>
       `${
         who ? `The ${who}'s` : "The sender's"
       } kernel gave up on the connection: its unacknowledged data was retransmitted until tcp_retries2 ran out, then the connection was dropped without an RST, and the program got ETIMEDOUT.`,
+  },
+  "syn-timeout": {
+    meaning: "the SYNs went unanswered: connect() gave up after tcp_syn_retries",
+    kernel: "In SYN_SENT, `tcp_retransmit_timer()` sends the SYN again with a growing gap (1 s at first); " +
+      "`tcp_write_timeout()` (net/ipv4/tcp_timer.c) gives up once the SYN was retransmitted " +
+      "`net.ipv4.tcp_syn_retries` (or TCP_SYNCNT) times, plus `tcp_syn_linear_timeouts` on 6.5 and later, or once " +
+      "`retransmits_timed_out()` finds the time those retries take from 1 s (or TCP_USER_TIMEOUT) passed. " +
+      "`tcp_write_err()` ends the socket: connect() fails with ETIMEDOUT (EHOSTUNREACH or another error when an " +
+      "ICMP error set `sk_err_soft`), `TcpExt.TCPAbortOnTimeout` +1, and nothing is sent.",
+    sentence: ({ who }) =>
+      `${
+        who ? `The ${who}'s` : "The client's"
+      } SYNs went unanswered: its kernel retransmitted the SYN until tcp_syn_retries ran out, and connect() failed with ETIMEDOUT.`,
+  },
+  "user-timeout": {
+    meaning:
+      "sent data stayed unacknowledged longer than TCP_USER_TIMEOUT: the connection was dropped silently",
+    kernel: "With TCP_USER_TIMEOUT set, `tcp_write_timeout()` (net/ipv4/tcp_timer.c) passes it to " +
+      "`retransmits_timed_out()` in place of the time `net.ipv4.tcp_retries2` would allow: once the oldest " +
+      "unacknowledged segment has waited that long since it was first sent, `tcp_write_err()` ends the socket " +
+      "(ETIMEDOUT, `TcpExt.TCPAbortOnTimeout` +1), and no RST is sent. `tcp_clamp_rto_to_user_timeout()` makes the " +
+      "retransmission timer fire at that moment rather than at the next backoff.",
+    sentence: ({ who }) =>
+      `${
+        who ? `The ${who}'s` : "The sender's"
+      } kernel gave up on the connection at its TCP_USER_TIMEOUT: its data stayed unacknowledged that long, so the connection was dropped without an RST, and the program got ETIMEDOUT.`,
   },
   "listener-closed": {
     meaning: "the listening socket closed while the connection waited to be accepted; it was reset",

@@ -176,12 +176,52 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     ],
     why: [
       "`tcp_retransmit_timer()` -> `tcp_write_timeout()` (net/ipv4/tcp_timer.c) gives up once the time modelled " +
-      "from `net.ipv4.tcp_retries2` (or TCP_USER_TIMEOUT) has passed; `tcp_write_err()` sets ETIMEDOUT, counts " +
-      "`TcpExt.TCPAbortOnTimeout` and sends no RST.",
+      "from `net.ipv4.tcp_retries2` has passed (TCP_USER_TIMEOUT, when set, takes its place: see user-timeout); " +
+      "`tcp_write_err()` sets ETIMEDOUT, counts `TcpExt.TCPAbortOnTimeout` and sends no RST.",
     ],
     instead:
       "Look at the path between the hosts and at the receiver's health; TCP_USER_TIMEOUT bounds how long " +
       "a program waits for this.",
+  }),
+  "syn-timeout": ({ who, peer }) => ({
+    plain: [
+      `The ${
+        who === "server" ? "server" : "client"
+      }'s SYNs were never answered: no SYN-ACK and no RST came back. ` +
+      `Its kernel sent the SYN again with a growing gap until tcp_syn_retries ran out, then gave up without sending ` +
+      `anything, and connect() failed with ETIMEDOUT. Nothing says why the ${
+        peer === "peer" ? "other side" : peer
+      } was silent: a path that drops the SYNs (a firewall's DROP, a blackhole) looks the same as a host that is down.`,
+    ],
+    why: [
+      "`tcp_retransmit_timer()` -> `tcp_write_timeout()` (net/ipv4/tcp_timer.c): in SYN_SENT the limit is " +
+      "`net.ipv4.tcp_syn_retries` (or TCP_SYNCNT) retransmissions, or the time they take from a 1 s start " +
+      "(`retransmits_timed_out()`), whichever comes first; `tcp_write_err()` sets ETIMEDOUT (or the error an ICMP " +
+      "message left in `sk_err_soft`), counts `TcpExt.TCPAbortOnTimeout` and sends no RST. A refused connection " +
+      "(RST, ECONNREFUSED) fails at once instead.",
+    ],
+    instead:
+      "Look at the path (a firewall that drops instead of rejecting) and at whether the server's host is up; " +
+      "a shorter tcp_syn_retries or TCP_SYNCNT, or a connect() with its own deadline (non-blocking connect() and " +
+      "poll()), bounds how long a program waits.",
+  }),
+  "user-timeout": ({ who, peer }) => ({
+    plain: [
+      `The ${who ?? "sender"} had set TCP_USER_TIMEOUT. Its data went unacknowledged by the ${
+        peer === "peer" ? "other side" : peer
+      }; the kernel retransmitted it, and once the oldest unacknowledged byte had waited as long as the user ` +
+      "timeout, it dropped the connection without sending anything; the pending call failed with ETIMEDOUT. " +
+      "tcp_retries2 played no part: the user timeout replaces it.",
+    ],
+    why: [
+      "`tcp_write_timeout()` (net/ipv4/tcp_timer.c) passes `icsk_user_timeout` to `retransmits_timed_out()`, which " +
+      "then compares the time since the first unacknowledged transmission (`retrans_stamp`) with it instead of the " +
+      "time modelled from `net.ipv4.tcp_retries2`; `tcp_clamp_rto_to_user_timeout()` arms the timer for that " +
+      "moment; `tcp_write_err()` sets ETIMEDOUT, counts `TcpExt.TCPAbortOnTimeout` and sends no RST (RFC 5482).",
+    ],
+    instead:
+      `This is what the option is for: it bounds how long unacknowledged data may wait. Look at what stopped the ` +
+      `${peer === "peer" ? "other side" : peer}'s acknowledgements (the path, or the peer's health).`,
   }),
   "listener-closed": ({ who, peer, rst }) => ({
     plain: [

@@ -305,9 +305,19 @@ function timedOutEvidence(
       side,
       abortOnTimeout: counters[side]["TcpExt.TCPAbortOnTimeout"] ?? 0,
       keepalive: own.some((c) => c.call === "setsockopt" && c.args === "SO_KEEPALIVE=1" && c.ret === 0),
+      userTimeoutMs: _userTimeoutMs(own),
       call: `${failed.call}()`,
     },
   };
+}
+
+/** The last TCP_USER_TIMEOUT a side set (tcplab logs "TCP_USER_TIMEOUT=MS"), or null when none or 0. */
+function _userTimeoutMs(calls: CallRecord[]): number | null {
+  const set = calls.findLast((c) =>
+    c.call === "setsockopt" && c.ret === 0 && (c.args ?? "").startsWith("TCP_USER_TIMEOUT=")
+  );
+  const ms = set ? Number((set.args ?? "").slice("TCP_USER_TIMEOUT=".length)) : 0;
+  return Number.isInteger(ms) && ms > 0 ? ms : null;
 }
 
 /** A run that timed out did not do what its scenario says, whatever the packets show. */
