@@ -280,7 +280,7 @@ export async function runScenario(
       await reach("run:client", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
     }
     const client = await program("client", 1);
-    const rules = middlebox ? pathRuleCommands(plan.middlebox!.rules, addresses) : [];
+    const rules = middlebox ? pathRuleCommands(plan.middlebox!.rules, addresses, scenario.port) : [];
     let ruleLog = "";
     const clientStart = performance.now();
     const iptables = async (command: string[], what: string) => {

@@ -10,7 +10,16 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAM
 import type { ConnState } from "../analysis/types.ts";
 import { CAUSE_IDS, type CauseId, isCauseId } from "../analysis/causes.ts";
 import { EVENT_WORDS, type EventWord, isStepName, type Step, STEP_NAMES, STEPS } from "./step_table.ts";
-import type { Expectation, HostProgram, PathRule, PathSpec, Scenario, Side, SideSpec } from "./types.ts";
+import {
+  type Expectation,
+  type HostProgram,
+  type PathRule,
+  type PathSpec,
+  type Scenario,
+  type Side,
+  type SideSpec,
+  TCP_FLAG_NAMES,
+} from "./types.ts";
 
 /** A scenario file that cannot be used: where, and what was expected there. */
 export class ScenarioError extends SyntaxError {
@@ -222,9 +231,10 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
 }
 
 /**
- * `path:` is a list of rules, each `to: server|client`, then `blackhole: true`
- * or `reject: tcp-reset`, and optionally `from-ms` and `until-ms` (counted
- * from the client's start).
+ * `path:` is a list of rules, each `to: server|client`, then `blackhole: true`,
+ * `reject: tcp-reset` or `drop: {flags: FIN, count: 1}` (the first `count`
+ * segments of the scenario's connection that carry the flag), and optionally
+ * `from-ms` and `until-ms` (counted from the client's start).
  */
 function readPath(node: Node, fail: Fail): PathSpec {
   if (!isSeq(node)) return fail(node, "path", `expected a list of rules, got ${describe(node)}`);
@@ -232,18 +242,29 @@ function readPath(node: Node, fail: Fail): PathSpec {
     const at = `path[${i}]`;
     if (!isMap(item)) return fail(item as Node, at, `expected a mapping, got ${describe(item)}`);
     const r = new Reader(item, at, fail);
-    r.only(["to", "blackhole", "reject", "from-ms", "until-ms"]);
+    r.only(["to", "blackhole", "reject", "drop", "from-ms", "until-ms"]);
     const to = r.oneOf("to", ["server", "client"] as const, true)!;
     const reject = r.oneOf("reject", ["tcp-reset"] as const, false);
     const blackhole = r.node("blackhole");
     if (blackhole !== undefined && !(isScalar(blackhole) && blackhole.value === true)) {
       fail(blackhole, r.at("blackhole"), `expected true, got ${describe(blackhole)}`);
     }
-    if ((reject === null) === (blackhole === undefined)) {
-      fail(item, at, `expected one of "blackhole: true" or "reject: tcp-reset"`);
+    const drop = r.map("drop", false);
+    if ([reject !== null, blackhole !== undefined, drop !== null].filter(Boolean).length !== 1) {
+      fail(
+        item,
+        at,
+        `expected one of "blackhole: true", "reject: tcp-reset" or "drop: {flags: FIN, count: 1}"`,
+      );
     }
     const fromMs = r.integer("from-ms", 0, 600_000) ?? 0;
     const untilMs = r.integer("until-ms", fromMs + 1, 600_000);
+    if (drop) {
+      drop.only(["flags", "count"]);
+      const flag = drop.oneOf("flags", TCP_FLAG_NAMES, true)!;
+      const count = drop.integer("count", 1, 10) ?? 1;
+      return { to, action: "drop-first", fromMs, untilMs, segments: { flag, count } };
+    }
     return { to, action: reject === null ? "blackhole" : "reject-tcp-reset", fromMs, untilMs };
   });
   if (rules.length === 0) fail(node, "path", "expected at least one rule");

@@ -89,8 +89,17 @@ export interface RetryRule {
   attempts: number;
 }
 
-/** What a path rule does to the packets it matches: drop them all, or answer TCP with a firewall's reset. */
-export type PathAction = "blackhole" | "reject-tcp-reset";
+/**
+ * What a path rule does to the packets it matches: drop them all, answer TCP with a firewall's reset, or drop
+ * only the first few TCP segments that carry a flag (`drop`).
+ */
+export type PathAction = "blackhole" | "reject-tcp-reset" | "drop-first";
+
+/** The TCP flags a `drop` rule can pick segments by. */
+export const TCP_FLAG_NAMES = ["SYN", "FIN", "RST", "PSH", "ACK", "URG"] as const;
+
+/** One of {@link TCP_FLAG_NAMES}. */
+export type TcpFlagName = typeof TCP_FLAG_NAMES[number];
 
 /**
  * One rule of a scenario's `path:`: what the middlebox does to the packets
@@ -102,6 +111,8 @@ export interface PathRule {
   action: PathAction;
   fromMs: number;
   untilMs: number | null;
+  /** For "drop-first": the flag a segment to the scenario's port carries, and how many such segments to drop. */
+  segments?: { flag: TcpFlagName; count: number };
 }
 
 /** A scenario's path: a middlebox between the sides, and its rules. */

@@ -29,6 +29,7 @@ const REASON_CAUSE: Record<string, CauseId> = {
 const PACKET_VIEW: Partial<Record<CauseId, CauseId>> = {
   "retransmission-timeout": "abort-after-retransmissions",
   "keepalive-timeout": "abort-after-retransmissions",
+  "user-timeout": "abort-after-retransmissions",
 };
 
 /** The reasons of the RSTs the kernel sent between these two addresses. */

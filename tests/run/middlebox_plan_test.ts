@@ -60,10 +60,14 @@ Deno.test("a planned middlebox needs its image and address", () => {
 });
 
 Deno.test("path rules as iptables commands: blackhole drops everything, reject answers TCP with a reset", () => {
-  const [reject, blackhole] = pathRuleCommands([
-    { to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null },
-    { to: "client", action: "blackhole", fromMs: 0, untilMs: 2000 },
-  ], ADDRESSES);
+  const [reject, blackhole] = pathRuleCommands(
+    [
+      { to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null },
+      { to: "client", action: "blackhole", fromMs: 0, untilMs: 2000 },
+    ],
+    ADDRESSES,
+    9999,
+  );
   assert.deepEqual(reject!.add.slice(2), [
     "-A",
     "FORWARD",
@@ -105,7 +109,23 @@ Deno.test("path: in a scenario file, and what it refuses", () => {
   assert.deepEqual(parsed.path, {
     rules: [{ to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null }],
   });
+  assert.deepEqual(
+    parseScenario(`${base}path:\n  - { to: server, drop: { flags: FIN, count: 1 } }\n`, "p.yaml").path,
+    {
+      rules: [{
+        to: "server",
+        action: "drop-first",
+        fromMs: 0,
+        untilMs: null,
+        segments: { flag: "FIN", count: 1 },
+      }],
+    },
+  );
   const bad = [
+    "path:\n  - { to: server, drop: { flags: FIN, count: 0 } }\n",
+    "path:\n  - { to: server, drop: { flags: FOO } }\n",
+    "path:\n  - { to: server, drop: { count: 1 } }\n",
+    "path:\n  - { to: server, drop: { flags: FIN }, blackhole: true }\n",
     "path: {}\n",
     "path: []\n",
     "path:\n  - { to: server }\n",
