@@ -24,6 +24,8 @@ export interface SentenceContext {
   unread: string;
   /** Whether FINs went both ways, each sent before its sender saw the other's (a simultaneous close). */
   finsCrossed: boolean;
+  /** How many times `who` sent its FIN in all, when more than once (no ACK came for the first); else null. */
+  finSent: number | null;
   /**
    * How `who` let go of its socket, as a verb phrase: "called close()", "exited (...)" when its
    * program ended without close() and the kernel closed the socket, "closed its socket" when unknown.
@@ -82,12 +84,14 @@ const _CAUSES = {
     meaning: "FIN both ways, nothing lost",
     kernel: "close() with nothing unread and no zero linger sends FIN (`tcp_send_fin()`); the peer reads " +
       "EOF and closes in turn; the side that closed first keeps TIME_WAIT for 60 s.",
-    sentence: ({ who, finsCrossed }) =>
+    sentence: ({ who, finsCrossed, finSent }) =>
       finsCrossed
         ? "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended without loss."
         : `The connection ended with a FIN handshake; the ${
           who ?? "first closer"
-        } closed first and nothing was lost.`,
+        } closed first and nothing was lost${
+          finSent === null ? "" : `, although no ACK came for its first FIN: it sent the FIN ${finSent} times`
+        }.`,
   },
   "half-close": {
     meaning: "one side sent FIN and kept receiving (shutdown(SHUT_WR)), or the other never closed",

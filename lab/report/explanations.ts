@@ -110,7 +110,7 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     instead:
       "Start the server (and wait until it listens) before connecting, or retry connect() with a back-off.",
   }),
-  "graceful-close": ({ who, peer, finsCrossed }) => {
+  "graceful-close": ({ who, peer, finsCrossed, finSent }) => {
     if (finsCrossed) {
       return {
         plain: [
@@ -128,10 +128,22 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
       plain: [
         `The ${who} had read everything it was sent, so close() sent FIN. The ${peer} read EOF (read() returned 0), ` +
         `closed in turn, and its FIN was acknowledged. The ${who}, the active closer, keeps the connection in TIME_WAIT for 60 s.`,
+        ...(finSent === null ? [] : [
+          `No ACK came for the ${who}'s first FIN, so its kernel sent the FIN again (${finSent} times in all, the ` +
+          `same sequence number each time; its own capture shows each). A lost FIN costs time, not data: the FIN ` +
+          `occupies a sequence number and stays in the retransmission queue until the ${peer} acknowledges it.`,
+        ]),
       ],
       why: [
         "`__tcp_close()` finds the receive queue empty and no zero linger, so `tcp_close_state()` moves to FIN_WAIT1 and `tcp_send_fin()` sends FIN " +
         "(RFC 9293 section 3.6, normal close sequence).",
+        ...(finSent === null ? [] : [
+          "The kernel sends an unacknowledged FIN again as it does data: the tail loss probe " +
+          "(`tcp_send_loss_probe()`, net/ipv4/tcp_output.c, `TcpExt.TCPLossProbes`; on while " +
+          "`net.ipv4.tcp_early_retrans` is 3 or 4, the default) sends the last segment again after about two " +
+          "round trips plus the delayed-ACK allowance, and the retransmission timer (`tcp_retransmit_timer()`, " +
+          "`TcpExt.TCPTimeouts`) after that, with exponential backoff.",
+        ]),
       ],
       instead: null,
     };

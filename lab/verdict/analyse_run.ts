@@ -213,6 +213,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         resetAck: resetRecord?.ack ?? null,
         resetFlags: resetPacket ? tcpdumpFlags(resetPacket.flags) : null,
         finsCrossed: finsCrossed(packetRecords.filter((p) => p.capture === (primary?.side ?? "client"))),
+        ...finSent(packetRecords, closedFirstBy),
       },
       packets: packetRecords,
       kernel: {
@@ -345,6 +346,16 @@ export function finsCrossed(packets: PacketRecord[]): boolean {
   const s = fin("server");
   if (!c || !s || !c.flags.includes(".") || !s.flags.includes(".")) return false;
   return c.ack < s.seq + s.length + 1 && s.ack < c.seq + c.length + 1;
+}
+
+/**
+ * How many times `side`'s own capture shows it sending its FIN (the same
+ * sequence number each time), as the `finSent` fact when more than once.
+ */
+export function finSent(packets: PacketRecord[], side: Side | null): { finSent?: number } {
+  if (side === null) return {};
+  const fins = packets.filter((p) => p.capture === side && p.from === side && p.flags.includes("F"));
+  return fins.length > 1 && fins.every((p) => p.seq === fins[0]!.seq) ? { finSent: fins.length } : {};
 }
 
 function decodeCapture(
