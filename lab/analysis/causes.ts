@@ -90,7 +90,7 @@ const _CAUSES = {
         : `The connection ended with a FIN handshake; the ${
           who ?? "first closer"
         } closed first and nothing was lost${
-          finSent === null ? "" : `, although no ACK came for its first FIN: it sent the FIN ${finSent} times`
+          finSent === null ? "" : ` (no ACK came for its first FIN, so it sent the FIN ${finSent} times)`
         }.`,
   },
   "half-close": {
@@ -132,24 +132,27 @@ const _CAUSES = {
   },
   "syn-timeout": {
     meaning: "the SYNs went unanswered: connect() gave up after tcp_syn_retries",
-    kernel: "In SYN_SENT, `tcp_retransmit_timer()` sends the SYN again with a growing gap (1 s at first); " +
+    kernel: "In SYN_SENT, `tcp_retransmit_timer()` sends the SYN again, 1 s apart for the first " +
+      "`net.ipv4.tcp_syn_linear_timeouts` times where the kernel has that sysctl, then with doubling gaps; " +
       "`tcp_write_timeout()` (net/ipv4/tcp_timer.c) gives up once the SYN was retransmitted " +
-      "`net.ipv4.tcp_syn_retries` (or TCP_SYNCNT) times, plus `tcp_syn_linear_timeouts` on 6.5 and later, or once " +
-      "`retransmits_timed_out()` finds the time those retries take from 1 s (or TCP_USER_TIMEOUT) passed. " +
+      "`net.ipv4.tcp_syn_retries` (or TCP_SYNCNT) times (plus tcp_syn_linear_timeouts there), or once " +
+      "`retransmits_timed_out()` finds that the time those retries take with doubling gaps from 1 s, " +
+      "(2^(retries+1) - 1) s, or TCP_USER_TIMEOUT has passed, whichever comes first. " +
       "`tcp_write_err()` ends the socket: connect() fails with ETIMEDOUT (EHOSTUNREACH or another error when an " +
       "ICMP error set `sk_err_soft`), `TcpExt.TCPAbortOnTimeout` +1, and nothing is sent.",
     sentence: ({ who }) =>
       `${
         who ? `The ${who}'s` : "The client's"
-      } SYNs went unanswered: its kernel retransmitted the SYN until tcp_syn_retries ran out, and connect() failed with ETIMEDOUT.`,
+      } SYNs went unanswered: its kernel sent the SYN again until the limit that tcp_syn_retries sets was reached, and connect() failed with ETIMEDOUT.`,
   },
   "user-timeout": {
     meaning:
       "sent data stayed unacknowledged longer than TCP_USER_TIMEOUT: the connection was dropped silently",
     kernel: "With TCP_USER_TIMEOUT set, `tcp_write_timeout()` (net/ipv4/tcp_timer.c) passes it to " +
-      "`retransmits_timed_out()` in place of the time `net.ipv4.tcp_retries2` would allow: once the oldest " +
-      "unacknowledged segment has waited that long since it was first sent, `tcp_write_err()` ends the socket " +
-      "(ETIMEDOUT, `TcpExt.TCPAbortOnTimeout` +1), and no RST is sent. `tcp_clamp_rto_to_user_timeout()` makes the " +
+      "`retransmits_timed_out()` in place of the time `net.ipv4.tcp_retries2` would allow, counted from " +
+      "`retrans_stamp`: the first retransmission by `tcp_retransmit_skb()` (the retransmission timer's, not a tail " +
+      "loss probe's). Once that long has passed, `tcp_write_err()` ends the socket (ETIMEDOUT, " +
+      "`TcpExt.TCPAbortOnTimeout` +1), and no RST is sent. `tcp_clamp_rto_to_user_timeout()` makes the " +
       "retransmission timer fire at that moment rather than at the next backoff.",
     sentence: ({ who }) =>
       `${

@@ -200,7 +200,7 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
       `The ${
         who === "server" ? "server" : "client"
       }'s SYNs were never answered: no SYN-ACK and no RST came back. ` +
-      `Its kernel sent the SYN again with a growing gap until tcp_syn_retries ran out, then gave up without sending ` +
+      `Its kernel sent the SYN again until the limit that tcp_syn_retries sets was reached, then gave up without sending ` +
       `anything, and connect() failed with ETIMEDOUT. Nothing says why the ${
         peer === "peer" ? "other side" : peer
       } was silent: a path that drops the SYNs (a firewall's DROP, a blackhole) looks the same as a host that is down.`,
@@ -221,14 +221,15 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     plain: [
       `The ${who ?? "sender"} had set TCP_USER_TIMEOUT. Its data went unacknowledged by the ${
         peer === "peer" ? "other side" : peer
-      }; the kernel retransmitted it, and once the oldest unacknowledged byte had waited as long as the user ` +
-      "timeout, it dropped the connection without sending anything; the pending call failed with ETIMEDOUT. " +
+      }; the kernel retransmitted it, and once the user timeout had passed since the retransmission timer first ` +
+      "sent it again, it dropped the connection without sending anything; the pending call failed with ETIMEDOUT. " +
       "tcp_retries2 played no part: the user timeout replaces it.",
     ],
     why: [
       "`tcp_write_timeout()` (net/ipv4/tcp_timer.c) passes `icsk_user_timeout` to `retransmits_timed_out()`, which " +
-      "then compares the time since the first unacknowledged transmission (`retrans_stamp`) with it instead of the " +
-      "time modelled from `net.ipv4.tcp_retries2`; `tcp_clamp_rto_to_user_timeout()` arms the timer for that " +
+      "then compares the time since `retrans_stamp` (set by the first `tcp_retransmit_skb()`, the timer's " +
+      "retransmission; a tail loss probe does not set it) with it instead of the time modelled from " +
+      "`net.ipv4.tcp_retries2`; `tcp_clamp_rto_to_user_timeout()` arms the timer for that " +
       "moment; `tcp_write_err()` sets ETIMEDOUT, counts `TcpExt.TCPAbortOnTimeout` and sends no RST (RFC 5482).",
     ],
     instead:
