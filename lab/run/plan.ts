@@ -397,11 +397,11 @@ export interface PathRuleCommands {
 /**
  * The iptables commands of a path's rules, in the FORWARD chain of the
  * middlebox: a blackhole drops every packet to the side, a reject answers
- * TCP with a reset (REJECT --reject-with tcp-reset), and a drop of the
- * first N segments with a flag is N rules that each drop only the first
- * segment it sees (`-m statistic --mode nth --every 1000000 --packet 0`
- * matches the 1st, 1000001st, ... packet: the second such segment passes
- * the first rule and is the first the second rule sees). A drop matches only
+ * TCP with a reset (REJECT --reject-with tcp-reset), and a drop of N
+ * segments with a flag, after letting S through, is N rules that each drop
+ * only the (S+1)th segment it sees (`-m statistic --mode nth --every 1000000
+ * --packet S`; a segment one rule drops never reaches the next, so the next
+ * drops the one after it). A drop matches only
  * the scenario's connection (its port), so the lab's probe of the path is
  * never what it drops. Every command of one rule carries the rule's comment.
  *
@@ -420,7 +420,7 @@ export interface PathRuleCommands {
  * ]);
  * assert.equal(rule!.delete[2], "-D");
  * const drops = pathRuleCommands(
- *   [{ to: "server", action: "drop-first", fromMs: 0, untilMs: null, segments: { flag: "FIN", count: 2 } }],
+ *   [{ to: "server", action: "drop-first", fromMs: 0, untilMs: null, segments: { flag: "FIN", skip: 0, count: 2 } }],
  *   addresses,
  *   9999,
  * );
@@ -456,7 +456,7 @@ export function pathRuleCommands(
         "--every",
         String(_NTH_EVERY),
         "--packet",
-        "0",
+        String(segments.skip),
       ]
       : rule.action === "reject-tcp-reset"
       ? ["-p", "tcp"]
@@ -483,7 +483,7 @@ export function pathRuleCommands(
   });
 }
 
-/** A drop rule matches the 1st, then the (1 + this)th segment: far more than a scenario sends. */
+/** A drop rule matches one segment, then the one this many later: far more than a scenario sends. */
 const _NTH_EVERY = 1_000_000;
 
 function _other(side: Side): Side {

@@ -282,27 +282,32 @@ export async function runScenario(
     const client = await program("client", 1);
     const rules = middlebox ? pathRuleCommands(plan.middlebox!.rules, addresses, scenario.port) : [];
     let ruleLog = "";
-    const clientStart = performance.now();
+    let clientStart: number | null = null;
     const iptables = async (command: string[], what: string) => {
       const said = await middlebox!.exec(command, "0:0").then(
         (r) => `exit ${r.exitCode}${r.stderr.trim() ? ` (${r.stderr.trim()})` : ""}`,
         (error) => `failed: ${(error as Error).message}`,
       );
-      ruleLog += `${Math.round(performance.now() - clientStart)} ms: ${what}: ${
-        command.slice(1).join(" ")
-      }: ${said}\n`;
+      const when = clientStart === null
+        ? "before the client's start"
+        : `${Math.round(performance.now() - clientStart)} ms`;
+      ruleLog += `${when}: ${what}: ${command.slice(1).join(" ")}: ${said}\n`;
     };
-    // The path's rules from their moments, counted from the client's start.
+    // The path's rules from their moments, counted from the client's start: the rules of moment 0 are in
+    // place before the client goes, however long that takes, and the others' clocks start when it goes.
     const ruleWork: Promise<void>[] = [];
-    const at = (ms: number, work: () => Promise<void>) => {
-      if (ms === 0) ruleWork.push(work());
-      else timers.push(setTimeout(() => ruleWork.push(work()), ms));
-    };
-    for (const rule of rules) {
-      at(rule.fromMs, () => iptables(rule.add, `add ${rule.comment}`));
-      if (rule.untilMs !== null) at(rule.untilMs, () => iptables(rule.delete, `delete ${rule.comment}`));
+    for (const rule of rules.filter((r) => r.fromMs === 0)) {
+      ruleWork.push(iptables(rule.add, `add ${rule.comment}`));
     }
     await Promise.all(ruleWork);
+    clientStart = performance.now();
+    const at = (ms: number, work: () => Promise<void>) => {
+      timers.push(setTimeout(() => ruleWork.push(work()), ms));
+    };
+    for (const rule of rules) {
+      if (rule.fromMs > 0) at(rule.fromMs, () => iptables(rule.add, `add ${rule.comment}`));
+      if (rule.untilMs !== null) at(rule.untilMs, () => iptables(rule.delete, `delete ${rule.comment}`));
+    }
     await client?.go();
     const programs = [server, client];
     await reach("run:programs", null);

@@ -232,8 +232,9 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
 
 /**
  * `path:` is a list of rules, each `to: server|client`, then `blackhole: true`,
- * `reject: tcp-reset` or `drop: {flags: FIN, count: 1}` (the first `count`
- * segments of the scenario's connection that carry the flag), and optionally
+ * `reject: tcp-reset` or `drop: {flags: FIN, skip: 0, count: 1}` (after
+ * letting `skip` through, the next `count` segments of the scenario's
+ * connection that carry the flag), and optionally
  * `from-ms` and `until-ms` (counted from the client's start).
  */
 function readPath(node: Node, fail: Fail): PathSpec {
@@ -260,10 +261,11 @@ function readPath(node: Node, fail: Fail): PathSpec {
     const fromMs = r.integer("from-ms", 0, 600_000) ?? 0;
     const untilMs = r.integer("until-ms", fromMs + 1, 600_000);
     if (drop) {
-      drop.only(["flags", "count"]);
+      drop.only(["flags", "skip", "count"]);
       const flag = drop.oneOf("flags", TCP_FLAG_NAMES, true)!;
-      const count = drop.integer("count", 1, 10) ?? 1;
-      return { to, action: "drop-first", fromMs, untilMs, segments: { flag, count } };
+      const skip = drop.integer("skip", 0, 1000) ?? 0;
+      const count = drop.integer("count", 1, 20) ?? 1;
+      return { to, action: "drop-first", fromMs, untilMs, segments: { flag, skip, count } };
     }
     return { to, action: reject === null ? "blackhole" : "reject-tcp-reset", fromMs, untilMs };
   });

@@ -111,8 +111,11 @@ export interface PathRule {
   action: PathAction;
   fromMs: number;
   untilMs: number | null;
-  /** For "drop-first": the flag a segment to the scenario's port carries, and how many such segments to drop. */
-  segments?: { flag: TcpFlagName; count: number };
+  /**
+   * For "drop-first": the flag a segment of the scenario's connection carries, how many such segments to let
+   * through first (`skip`), and how many after them to drop.
+   */
+  segments?: { flag: TcpFlagName; skip: number; count: number };
 }
 
 /** A scenario's path: a middlebox between the sides, and its rules. */

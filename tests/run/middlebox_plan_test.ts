@@ -117,12 +117,13 @@ Deno.test("path: in a scenario file, and what it refuses", () => {
         action: "drop-first",
         fromMs: 0,
         untilMs: null,
-        segments: { flag: "FIN", count: 1 },
+        segments: { flag: "FIN", skip: 0, count: 1 },
       }],
     },
   );
   const bad = [
     "path:\n  - { to: server, drop: { flags: FIN, count: 0 } }\n",
+    "path:\n  - { to: server, drop: { flags: PSH, skip: -1 } }\n",
     "path:\n  - { to: server, drop: { flags: FOO } }\n",
     "path:\n  - { to: server, drop: { count: 1 } }\n",
     "path:\n  - { to: server, drop: { flags: FIN }, blackhole: true }\n",
@@ -135,4 +136,28 @@ Deno.test("path: in a scenario file, and what it refuses", () => {
     "path:\n  - { to: server, blackhole: true, from-ms: 900, until-ms: 100 }\n",
   ];
   for (const text of bad) assert.throws(() => parseScenario(base + text, "p.yaml"), SyntaxError, text);
+});
+
+Deno.test("a drop of segments with a flag: one rule per segment, each letting `skip` through first", () => {
+  const rules = pathRuleCommands(
+    [
+      {
+        to: "client",
+        action: "drop-first",
+        fromMs: 0,
+        untilMs: null,
+        segments: { flag: "PSH", skip: 1, count: 2 },
+      },
+    ],
+    ADDRESSES,
+    9999,
+  );
+  assert.equal(rules.length, 2);
+  for (const rule of rules) {
+    const add = rule.add.join(" ");
+    assert.match(add, /-d 10\.200\.5\.3\/32 -p tcp --sport 9999 --tcp-flags PSH PSH /);
+    assert.match(add, /-m statistic --mode nth --every 1000000 --packet 1 /);
+    assert.match(add, /--comment tcplab-path-1 -j DROP$/);
+    assert.deepEqual(rule.delete.slice(3), rule.add.slice(3));
+  }
 });
