@@ -140,8 +140,9 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
         ...(finSent === null ? [] : [
           "The kernel sends an unacknowledged FIN again as it does data: the tail loss probe " +
           "(`tcp_send_loss_probe()`, net/ipv4/tcp_output.c, `TcpExt.TCPLossProbes`; on while " +
-          "`net.ipv4.tcp_early_retrans` is 3 or 4, the default) sends the last segment again after about two " +
-          "round trips plus the delayed-ACK allowance, and the retransmission timer (`tcp_retransmit_timer()`, " +
+          "`net.ipv4.tcp_early_retrans` is 3 or 4, the default) sends the last segment again two round trips " +
+          "after it, plus the minimum RTO (200 ms) when it is the only segment in flight " +
+          "(`tcp_schedule_loss_probe()`), and the retransmission timer (`tcp_retransmit_timer()`, " +
           "`TcpExt.TCPTimeouts`) after that, with exponential backoff.",
         ]),
       ],
