@@ -24,6 +24,8 @@ export interface SentenceContext {
   unread: string;
   /** Whether FINs went both ways, each sent before its sender saw the other's (a simultaneous close). */
   finsCrossed: boolean;
+  /** How many times `who` sent its FIN in all, when more than once (no ACK came for the first); else null. */
+  finSent: number | null;
   /**
    * How `who` let go of its socket, as a verb phrase: "called close()", "exited (...)" when its
    * program ended without close() and the kernel closed the socket, "closed its socket" when unknown.
@@ -82,12 +84,14 @@ const _CAUSES = {
     meaning: "FIN both ways, nothing lost",
     kernel: "close() with nothing unread and no zero linger sends FIN (`tcp_send_fin()`); the peer reads " +
       "EOF and closes in turn; the side that closed first keeps TIME_WAIT for 60 s.",
-    sentence: ({ who, finsCrossed }) =>
+    sentence: ({ who, finsCrossed, finSent }) =>
       finsCrossed
         ? "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended without loss."
         : `The connection ended with a FIN handshake; the ${
           who ?? "first closer"
-        } closed first and nothing was lost.`,
+        } closed first and nothing was lost${
+          finSent === null ? "" : ` (no ACK came for its first FIN, so it sent the FIN ${finSent} times)`
+        }.`,
   },
   "half-close": {
     meaning: "one side sent FIN and kept receiving (shutdown(SHUT_WR)), or the other never closed",
@@ -117,13 +121,43 @@ const _CAUSES = {
     meaning:
       "sent data was never acknowledged: retransmissions ran out and the connection was dropped silently",
     kernel:
-      "`tcp_retransmit_timer()` retransmits with exponential backoff until `tcp_write_timeout()` finds " +
-      "`net.ipv4.tcp_retries2` (or TCP_USER_TIMEOUT) exceeded; then `tcp_write_err()` ends the socket: ETIMEDOUT " +
+      "`tcp_retransmit_timer()` retransmits with exponential backoff until `tcp_write_timeout()` finds the time " +
+      "modelled from `net.ipv4.tcp_retries2` exceeded (TCP_USER_TIMEOUT, when set, replaces it: user-timeout); " +
+      "then `tcp_write_err()` ends the socket: ETIMEDOUT " +
       "(or an ICMP error's sk_err_soft) for the program, `TcpExt.TCPAbortOnTimeout` +1, and no RST on the wire.",
     sentence: ({ who }) =>
       `${
         who ? `The ${who}'s` : "The sender's"
       } kernel gave up on the connection: its unacknowledged data was retransmitted until tcp_retries2 ran out, then the connection was dropped without an RST, and the program got ETIMEDOUT.`,
+  },
+  "syn-timeout": {
+    meaning: "the SYNs went unanswered: connect() gave up after tcp_syn_retries",
+    kernel: "In SYN_SENT, `tcp_retransmit_timer()` sends the SYN again, 1 s apart for the first " +
+      "`net.ipv4.tcp_syn_linear_timeouts` times where the kernel has that sysctl, then with doubling gaps; " +
+      "`tcp_write_timeout()` (net/ipv4/tcp_timer.c) gives up once the SYN was retransmitted " +
+      "`net.ipv4.tcp_syn_retries` (or TCP_SYNCNT) times (plus tcp_syn_linear_timeouts there), or once " +
+      "`retransmits_timed_out()` finds that the time those retries take with doubling gaps from 1 s, " +
+      "(2^(retries+1) - 1) s, or TCP_USER_TIMEOUT has passed, whichever comes first. " +
+      "`tcp_write_err()` ends the socket: connect() fails with ETIMEDOUT (EHOSTUNREACH or another error when an " +
+      "ICMP error set `sk_err_soft`), `TcpExt.TCPAbortOnTimeout` +1, and nothing is sent.",
+    sentence: ({ who }) =>
+      `${
+        who ? `The ${who}'s` : "The client's"
+      } SYNs went unanswered: its kernel sent the SYN again until the limit that tcp_syn_retries sets was reached, and connect() failed with ETIMEDOUT.`,
+  },
+  "user-timeout": {
+    meaning:
+      "sent data stayed unacknowledged longer than TCP_USER_TIMEOUT: the connection was dropped silently",
+    kernel: "With TCP_USER_TIMEOUT set, `tcp_write_timeout()` (net/ipv4/tcp_timer.c) passes it to " +
+      "`retransmits_timed_out()` in place of the time `net.ipv4.tcp_retries2` would allow, counted from " +
+      "`retrans_stamp`: the first retransmission by `tcp_retransmit_skb()` (the retransmission timer's, not a tail " +
+      "loss probe's). Once that long has passed, `tcp_write_err()` ends the socket (ETIMEDOUT, " +
+      "`TcpExt.TCPAbortOnTimeout` +1), and no RST is sent. `tcp_clamp_rto_to_user_timeout()` makes the " +
+      "retransmission timer fire at that moment rather than at the next backoff.",
+    sentence: ({ who }) =>
+      `${
+        who ? `The ${who}'s` : "The sender's"
+      } kernel gave up on the connection at its TCP_USER_TIMEOUT: its data stayed unacknowledged that long, so the connection was dropped without an RST, and the program got ETIMEDOUT.`,
   },
   "listener-closed": {
     meaning: "the listening socket closed while the connection waited to be accepted; it was reset",

@@ -655,15 +655,30 @@ class _Classifier {
     if (origSyn && !respSynAck && !ctx.handshakeCompleted && origFin === null && respFin === null) {
       teardown.kind = "no-handshake";
       const synCount = f.orig.syns;
-      teardown.candidates = [{
-        cause: "unknown",
-        confidence: "possible",
-        reason: this.text
-          ? `the SYN (sent ${synCount} time${synCount === 1 ? "" : "s"}) got no answer: ` +
-            "a firewall dropping it, a listener whose accept queue was full (ListenOverflows), or an unreachable host"
-          : "",
-        settledBy: "the responder's TcpExt.ListenOverflows/ListenDrops counters and its firewall rules",
-      }];
+      // A SYN sent again and never answered: connect() was timing out (it gives up after tcp_syn_retries), though
+      // the capture may have ended first; why the SYNs went unanswered, the packets do not say.
+      teardown.candidates = synCount >= 2
+        ? [{
+          cause: "syn-timeout",
+          confidence: "likely",
+          reason: this.text
+            ? `the SYN was sent ${synCount} times and never answered, then nothing: connect() gives up after ` +
+              "tcp_syn_retries with ETIMEDOUT; a firewall dropping the SYNs, a listener whose accept queue was full " +
+              "(ListenOverflows) or an unreachable host look the same"
+            : "",
+          settledBy:
+            "the originator's connect() result (ETIMEDOUT) and TcpExt.TCPAbortOnTimeout; the responder's " +
+            "TcpExt.ListenOverflows/ListenDrops counters and the firewall rules say why",
+        }]
+        : [{
+          cause: "unknown",
+          confidence: "possible",
+          reason: this.text
+            ? `the SYN (sent ${synCount} time${synCount === 1 ? "" : "s"}) got no answer: ` +
+              "a firewall dropping it, a listener whose accept queue was full (ListenOverflows), or an unreachable host"
+            : "",
+          settledBy: "the responder's TcpExt.ListenOverflows/ListenDrops counters and its firewall rules",
+        }];
       return teardown;
     }
 

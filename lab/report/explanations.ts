@@ -110,7 +110,7 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     instead:
       "Start the server (and wait until it listens) before connecting, or retry connect() with a back-off.",
   }),
-  "graceful-close": ({ who, peer, finsCrossed }) => {
+  "graceful-close": ({ who, peer, finsCrossed, finSent }) => {
     if (finsCrossed) {
       return {
         plain: [
@@ -128,10 +128,23 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
       plain: [
         `The ${who} had read everything it was sent, so close() sent FIN. The ${peer} read EOF (read() returned 0), ` +
         `closed in turn, and its FIN was acknowledged. The ${who}, the active closer, keeps the connection in TIME_WAIT for 60 s.`,
+        ...(finSent === null ? [] : [
+          `No ACK came for the ${who}'s first FIN, so its kernel sent the FIN again (${finSent} times in all, the ` +
+          `same sequence number each time; its own capture shows each). A lost FIN costs time, not data: the FIN ` +
+          `occupies a sequence number and stays in the retransmission queue until the ${peer} acknowledges it.`,
+        ]),
       ],
       why: [
         "`__tcp_close()` finds the receive queue empty and no zero linger, so `tcp_close_state()` moves to FIN_WAIT1 and `tcp_send_fin()` sends FIN " +
         "(RFC 9293 section 3.6, normal close sequence).",
+        ...(finSent === null ? [] : [
+          "The kernel sends an unacknowledged FIN again as it does data: the tail loss probe " +
+          "(`tcp_send_loss_probe()`, net/ipv4/tcp_output.c, `TcpExt.TCPLossProbes`; on while " +
+          "`net.ipv4.tcp_early_retrans` is 3 or 4, the default) sends the last segment again two round trips " +
+          "after it, plus the minimum RTO (200 ms) when it is the only segment in flight " +
+          "(`tcp_schedule_loss_probe()`), and the retransmission timer (`tcp_retransmit_timer()`, " +
+          "`TcpExt.TCPTimeouts`) after that, with exponential backoff.",
+        ]),
       ],
       instead: null,
     };
@@ -176,12 +189,53 @@ const _EXPLANATIONS: Readonly<Record<CauseId, (c: _Context) => Explanation>> = {
     ],
     why: [
       "`tcp_retransmit_timer()` -> `tcp_write_timeout()` (net/ipv4/tcp_timer.c) gives up once the time modelled " +
-      "from `net.ipv4.tcp_retries2` (or TCP_USER_TIMEOUT) has passed; `tcp_write_err()` sets ETIMEDOUT, counts " +
-      "`TcpExt.TCPAbortOnTimeout` and sends no RST.",
+      "from `net.ipv4.tcp_retries2` has passed (TCP_USER_TIMEOUT, when set, takes its place: see user-timeout); " +
+      "`tcp_write_err()` sets ETIMEDOUT, counts `TcpExt.TCPAbortOnTimeout` and sends no RST.",
     ],
     instead:
       "Look at the path between the hosts and at the receiver's health; TCP_USER_TIMEOUT bounds how long " +
       "a program waits for this.",
+  }),
+  "syn-timeout": ({ who, peer }) => ({
+    plain: [
+      `The ${
+        who === "server" ? "server" : "client"
+      }'s SYNs were never answered: no SYN-ACK and no RST came back. ` +
+      `Its kernel sent the SYN again until the limit that tcp_syn_retries sets was reached, then gave up without sending ` +
+      `anything, and connect() failed with ETIMEDOUT. Nothing says why the ${
+        peer === "peer" ? "other side" : peer
+      } was silent: a path that drops the SYNs (a firewall's DROP, a blackhole) looks the same as a host that is down.`,
+    ],
+    why: [
+      "`tcp_retransmit_timer()` -> `tcp_write_timeout()` (net/ipv4/tcp_timer.c): in SYN_SENT the limit is " +
+      "`net.ipv4.tcp_syn_retries` (or TCP_SYNCNT) retransmissions, or the time they take from a 1 s start " +
+      "(`retransmits_timed_out()`), whichever comes first; `tcp_write_err()` sets ETIMEDOUT (or the error an ICMP " +
+      "message left in `sk_err_soft`), counts `TcpExt.TCPAbortOnTimeout` and sends no RST. A refused connection " +
+      "(RST, ECONNREFUSED) fails at once instead.",
+    ],
+    instead:
+      "Look at the path (a firewall that drops instead of rejecting) and at whether the server's host is up; " +
+      "a shorter tcp_syn_retries or TCP_SYNCNT, or a connect() with its own deadline (non-blocking connect() and " +
+      "poll()), bounds how long a program waits.",
+  }),
+  "user-timeout": ({ who, peer }) => ({
+    plain: [
+      `The ${who ?? "sender"} had set TCP_USER_TIMEOUT. Its data went unacknowledged by the ${
+        peer === "peer" ? "other side" : peer
+      }; the kernel retransmitted it, and once the user timeout had passed since the retransmission timer first ` +
+      "sent it again, it dropped the connection without sending anything; the pending call failed with ETIMEDOUT. " +
+      "tcp_retries2 played no part: the user timeout replaces it.",
+    ],
+    why: [
+      "`tcp_write_timeout()` (net/ipv4/tcp_timer.c) passes `icsk_user_timeout` to `retransmits_timed_out()`, which " +
+      "then compares the time since `retrans_stamp` (set by the first `tcp_retransmit_skb()`, the timer's " +
+      "retransmission; a tail loss probe does not set it) with it instead of the time modelled from " +
+      "`net.ipv4.tcp_retries2`; `tcp_clamp_rto_to_user_timeout()` arms the timer for that " +
+      "moment; `tcp_write_err()` sets ETIMEDOUT, counts `TcpExt.TCPAbortOnTimeout` and sends no RST (RFC 5482).",
+    ],
+    instead:
+      `This is what the option is for: it bounds how long unacknowledged data may wait. Look at what stopped the ` +
+      `${peer === "peer" ? "other side" : peer}'s acknowledgements (the path, or the peer's health).`,
   }),
   "listener-closed": ({ who, peer, rst }) => ({
     plain: [

@@ -521,30 +521,75 @@ export interface PathRuleCommands {
  * The iptables commands of a path's rules, in the FORWARD chain of the
  * middlebox: a blackhole drops every packet to the side, a reject answers
  * TCP with a reset (REJECT --reject-with tcp-reset) or any packet with an
- * ICMP error (--reject-with icmp-host-unreachable).
+ * ICMP error (--reject-with icmp-host-unreachable), and a drop of N
+ * segments with a flag, after letting S through, is N rules that each drop
+ * only the (S+1)th segment it sees (`-m statistic --mode nth --every 1000000
+ * --packet S`; a segment one rule drops never reaches the next, so the next
+ * drops the one after it). A drop matches only
+ * the scenario's connection (its port), so the lab's probe of the path is
+ * never what it drops. Every command of one rule carries the rule's comment.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * const addresses = { server: "10.200.0.2", client: "10.200.0.3" };
  * const [rule] = pathRuleCommands(
  *   [{ to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null }],
- *   { server: "10.200.0.2", client: "10.200.0.3" },
+ *   addresses,
+ *   9999,
  * );
  * assert.deepEqual(rule!.add, [
  *   "/usr/sbin/iptables", "-w", "-A", "FORWARD", "-d", "10.200.0.2/32", "-p", "tcp",
  *   "-m", "comment", "--comment", "tcplab-path-1", "-j", "REJECT", "--reject-with", "tcp-reset",
  * ]);
  * assert.equal(rule!.delete[2], "-D");
+ * const drops = pathRuleCommands(
+ *   [{ to: "server", action: "drop-first", fromMs: 0, untilMs: null, segments: { flag: "FIN", skip: 0, count: 2 } }],
+ *   addresses,
+ *   9999,
+ * );
+ * assert.equal(drops.length, 2);
+ * assert.deepEqual(drops[0]!.add.slice(3), [
+ *   "FORWARD", "-d", "10.200.0.2/32", "-p", "tcp", "--dport", "9999", "--tcp-flags", "FIN", "FIN",
+ *   "-m", "statistic", "--mode", "nth", "--every", "1000000", "--packet", "0",
+ *   "-m", "comment", "--comment", "tcplab-path-1", "-j", "DROP",
+ * ]);
  * ```
  */
-export function pathRuleCommands(rules: PathRule[], addresses: Record<Side, string>): PathRuleCommands[] {
-  return rules.map((rule, i) => {
+export function pathRuleCommands(
+  rules: PathRule[],
+  addresses: Record<Side, string>,
+  port: number,
+): PathRuleCommands[] {
+  return rules.flatMap((rule, i) => {
     const comment = `tcplab-path-${i + 1}`;
+    const segments = rule.action === "drop-first" ? rule.segments : undefined;
+    const select = segments
+      ? [
+        "-p",
+        "tcp",
+        rule.to === "server" ? "--dport" : "--sport",
+        String(port),
+        "--tcp-flags",
+        segments.flag,
+        segments.flag,
+        "-m",
+        "statistic",
+        "--mode",
+        "nth",
+        "--every",
+        String(_NTH_EVERY),
+        "--packet",
+        String(segments.skip),
+      ]
+      : rule.action === "reject-tcp-reset"
+      ? ["-p", "tcp"]
+      : [];
     const match = [
       "FORWARD",
       "-d",
       `${addresses[rule.to]}/32`,
-      ...(rule.action === "reject-tcp-reset" ? ["-p", "tcp"] : []),
+      ...select,
       "-m",
       "comment",
       "--comment",
@@ -552,13 +597,13 @@ export function pathRuleCommands(rules: PathRule[], addresses: Record<Side, stri
       "-j",
       ..._TARGETS[rule.action],
     ];
-    return {
+    return Array.from({ length: segments?.count ?? 1 }, () => ({
       comment,
       add: [IPTABLES_IN_IMAGE, "-w", "-A", ...match],
       delete: [IPTABLES_IN_IMAGE, "-w", "-D", ...match],
       fromMs: rule.fromMs,
       untilMs: rule.untilMs,
-    };
+    }));
   });
 }
 
@@ -566,6 +611,7 @@ const _TARGETS: Readonly<Record<PathRule["action"], string[]>> = {
   "blackhole": ["DROP"],
   "reject-tcp-reset": ["REJECT", "--reject-with", "tcp-reset"],
   "reject-icmp-host-unreachable": ["REJECT", "--reject-with", "icmp-host-unreachable"],
+  "drop-first": ["DROP"],
 };
 
 /**
@@ -637,6 +683,9 @@ export function ruleListings(nat: boolean): string[][] {
     ...(nat ? [[IPTABLES_IN_IMAGE, "-w", "-t", "nat", "-L", "POSTROUTING", "-v", "-x", "-n"]] : []),
   ];
 }
+
+/** A drop rule matches one segment, then the one this many later: far more than a scenario sends. */
+const _NTH_EVERY = 1_000_000;
 
 function _other(side: Side): Side {
   return side === "server" ? "client" : "server";

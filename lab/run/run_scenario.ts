@@ -316,29 +316,26 @@ export async function runScenario(
     const rules = middlebox
       ? [
         ...(plan.middlebox!.nat ? natCommands(addresses) : []),
-        ...pathRuleCommands(plan.middlebox!.rules, addresses),
+        ...pathRuleCommands(plan.middlebox!.rules, addresses, scenario.port),
       ]
       : [];
     let ruleLog = "";
-    const clientStart = performance.now();
+    let clientStart: number | null = null;
     const iptables = async (command: string[], what: string) => {
       const said = await middlebox!.exec(command, "0:0").then(
         (r) => `exit ${r.exitCode}${r.stderr.trim() ? ` (${r.stderr.trim()})` : ""}`,
         (error) => `failed: ${(error as Error).message}`,
       );
-      ruleLog += `${Math.round(performance.now() - clientStart)} ms: ${what}: ${
-        command.slice(1).join(" ")
-      }: ${said}\n`;
+      const when = clientStart === null
+        ? "before the client's start"
+        : `${Math.round(performance.now() - clientStart)} ms`;
+      ruleLog += `${when}: ${what}: ${command.slice(1).join(" ")}: ${said}\n`;
     };
-    // The path's rules from their moments, counted from the client's start.
+    // The path's rules from their moments, counted from the client's start: the rules of moment 0 are in
+    // place before the client goes, however long that takes, and the others' clocks start when it goes.
     const ruleWork: Promise<void>[] = [];
-    const at = (ms: number, work: () => Promise<void>) => {
-      if (ms === 0) ruleWork.push(work());
-      else timers.push(setTimeout(() => ruleWork.push(work()), ms));
-    };
-    for (const rule of rules) {
-      at(rule.fromMs, () => iptables(rule.add, `add ${rule.comment}`));
-      if (rule.untilMs !== null) at(rule.untilMs, () => iptables(rule.delete, `delete ${rule.comment}`));
+    for (const rule of rules.filter((r) => r.fromMs === 0)) {
+      ruleWork.push(iptables(rule.add, `add ${rule.comment}`));
     }
     // A restarted server: at its moment, its namespace is cut off the network (so that nothing it does on the
     // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
@@ -364,7 +361,8 @@ export async function runScenario(
           const first = holders[0]!;
           // Cut off, its address is free for the fresh namespace at once; the first one is ended after that.
           await first.disconnect(plan.network);
-          const cutMs = Math.round(performance.now() - clientStart);
+          // The client has started: one of its steps has just returned.
+          const cutMs = Math.round(performance.now() - clientStart!);
           const cutRealNs = String(BigInt(Date.now()) * 1_000_000n);
           serverCut();
           await fresh.start();
@@ -397,6 +395,14 @@ export async function runScenario(
       restart.work = work;
     }
     await Promise.all(ruleWork);
+    clientStart = performance.now();
+    const at = (ms: number, work: () => Promise<void>) => {
+      timers.push(setTimeout(() => ruleWork.push(work()), ms));
+    };
+    for (const rule of rules) {
+      if (rule.fromMs > 0) at(rule.fromMs, () => iptables(rule.add, `add ${rule.comment}`));
+      if (rule.untilMs !== null) at(rule.untilMs, () => iptables(rule.delete, `delete ${rule.comment}`));
+    }
     await client?.go();
     const programs = [server, client];
     await reach("run:programs", null);

@@ -19,6 +19,7 @@ import {
   type Scenario,
   type Side,
   type SideSpec,
+  TCP_FLAG_NAMES,
 } from "./types.ts";
 
 /** A scenario file that cannot be used: where, and what was expected there. */
@@ -254,8 +255,10 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
 /**
  * `path:` is a list of rules, or a mapping with `rules`, `nat: masquerade`
  * and `sysctls` (net.netfilter.nf_conntrack_* of the middlebox). Each rule
- * is `to: server|client`, then `blackhole: true`, `reject: tcp-reset` or
- * `reject: icmp-host-unreachable`, and optionally `from-ms` and `until-ms`
+ * is `to: server|client`, then `blackhole: true`, `reject: tcp-reset`,
+ * `reject: icmp-host-unreachable` or `drop: {flags: FIN, skip: 0, count: 1}`
+ * (after letting `skip` through, the next `count` segments of the scenario's
+ * connection that carry the flag), and optionally `from-ms` and `until-ms`
  * (counted from the client's start).
  */
 function readPath(node: Node, fail: Fail): PathSpec {
@@ -288,18 +291,30 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
     const at = `${path}[${i}]`;
     if (!isMap(item)) return fail(item as Node, at, `expected a mapping, got ${describe(item)}`);
     const r = new Reader(item, at, fail);
-    r.only(["to", "blackhole", "reject", "from-ms", "until-ms"]);
+    r.only(["to", "blackhole", "reject", "drop", "from-ms", "until-ms"]);
     const to = r.oneOf("to", ["server", "client"] as const, true)!;
     const reject = r.oneOf("reject", Object.keys(_REJECTS) as Array<keyof typeof _REJECTS>, false);
     const blackhole = r.node("blackhole");
     if (blackhole !== undefined && !(isScalar(blackhole) && blackhole.value === true)) {
       fail(blackhole, r.at("blackhole"), `expected true, got ${describe(blackhole)}`);
     }
-    if ((reject === null) === (blackhole === undefined)) {
-      fail(item, at, `expected one of "blackhole: true" or "reject: tcp-reset|icmp-host-unreachable"`);
+    const drop = r.map("drop", false);
+    if ([reject !== null, blackhole !== undefined, drop !== null].filter(Boolean).length !== 1) {
+      fail(
+        item,
+        at,
+        `expected one of "blackhole: true", "reject: tcp-reset|icmp-host-unreachable" or "drop: {flags: FIN, count: 1}"`,
+      );
     }
     const fromMs = r.integer("from-ms", 0, 600_000) ?? 0;
     const untilMs = r.integer("until-ms", fromMs + 1, 600_000);
+    if (drop) {
+      drop.only(["flags", "skip", "count"]);
+      const flag = drop.oneOf("flags", TCP_FLAG_NAMES, true)!;
+      const skip = drop.integer("skip", 0, 1000) ?? 0;
+      const count = drop.integer("count", 1, 20) ?? 1;
+      return { to, action: "drop-first", fromMs, untilMs, segments: { flag, skip, count } };
+    }
     return { to, action: reject === null ? "blackhole" : _REJECTS[reject], fromMs, untilMs };
   });
 }

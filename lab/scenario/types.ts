@@ -101,10 +101,16 @@ export interface RetryRule {
 }
 
 /**
- * What a path rule does to the packets it matches: drop them all, answer TCP
- * with a firewall's reset, or answer with an ICMP host-unreachable error.
+ * What a path rule does to the packets it matches: drop them all, answer TCP with a firewall's reset, answer
+ * with an ICMP host-unreachable error, or drop only the first few TCP segments that carry a flag (`drop`).
  */
-export type PathAction = "blackhole" | "reject-tcp-reset" | "reject-icmp-host-unreachable";
+export type PathAction = "blackhole" | "reject-tcp-reset" | "reject-icmp-host-unreachable" | "drop-first";
+
+/** The TCP flags a `drop` rule can pick segments by. */
+export const TCP_FLAG_NAMES = ["SYN", "FIN", "RST", "PSH", "ACK", "URG"] as const;
+
+/** One of {@link TCP_FLAG_NAMES}. */
+export type TcpFlagName = typeof TCP_FLAG_NAMES[number];
 
 /**
  * One rule of a scenario's `path:`: what the middlebox does to the packets
@@ -116,6 +122,11 @@ export interface PathRule {
   action: PathAction;
   fromMs: number;
   untilMs: number | null;
+  /**
+   * For "drop-first": the flag a segment of the scenario's connection carries, how many such segments to let
+   * through first (`skip`), and how many after them to drop.
+   */
+  segments?: { flag: TcpFlagName; skip: number; count: number };
 }
 
 /** A scenario's path: a middlebox between the sides, and its rules. */

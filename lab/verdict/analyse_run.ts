@@ -325,6 +325,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         resetAck: resetRecord?.ack ?? null,
         resetFlags: resetPacket ? tcpdumpFlags(resetPacket.flags) : null,
         finsCrossed: finsCrossed(packetRecords.filter((p) => p.capture === (primary?.side ?? "client"))),
+        ...finSent(packetRecords, closedFirstBy),
       },
       packets: packetRecords,
       kernel: {
@@ -430,9 +431,19 @@ function timedOutEvidence(
       side,
       abortOnTimeout: counters[side]["TcpExt.TCPAbortOnTimeout"] ?? 0,
       keepalive: own.some((c) => c.call === "setsockopt" && c.args === "SO_KEEPALIVE=1" && c.ret === 0),
+      userTimeoutMs: _userTimeoutMs(own),
       call: `${failed.call}()`,
     },
   };
+}
+
+/** The last TCP_USER_TIMEOUT a side set (tcplab logs "TCP_USER_TIMEOUT=MS"), or null when none or 0. */
+function _userTimeoutMs(calls: CallRecord[]): number | null {
+  const set = calls.findLast((c) =>
+    c.call === "setsockopt" && c.ret === 0 && (c.args ?? "").startsWith("TCP_USER_TIMEOUT=")
+  );
+  const ms = set ? Number((set.args ?? "").slice("TCP_USER_TIMEOUT=".length)) : 0;
+  return Number.isInteger(ms) && ms > 0 ? ms : null;
 }
 
 /** A run that timed out did not do what its scenario says, whatever the packets show. */
@@ -460,6 +471,16 @@ export function finsCrossed(packets: PacketRecord[]): boolean {
   const s = fin("server");
   if (!c || !s || !c.flags.includes(".") || !s.flags.includes(".")) return false;
   return c.ack < s.seq + s.length + 1 && s.ack < c.seq + c.length + 1;
+}
+
+/**
+ * How many times `side`'s own capture shows it sending its FIN (the same
+ * sequence number each time), as the `finSent` fact when more than once.
+ */
+export function finSent(packets: PacketRecord[], side: Side | null): { finSent?: number } {
+  if (side === null) return {};
+  const fins = packets.filter((p) => p.capture === side && p.from === side && p.flags.includes("F"));
+  return fins.length > 1 && fins.every((p) => p.seq === fins[0]!.seq) ? { finSent: fins.length } : {};
 }
 
 function decodeCapture(

@@ -50,7 +50,14 @@ export interface CauseEvidence {
    * A side whose program got ETIMEDOUT on this connection: its counters and whether it had asked for
    * keepalive (SO_KEEPALIVE=1); absent when no call failed so.
    */
-  timedOut?: { side: "client" | "server"; abortOnTimeout: number; keepalive: boolean; call: string };
+  timedOut?: {
+    side: "client" | "server";
+    abortOnTimeout: number;
+    keepalive: boolean;
+    /** The TCP_USER_TIMEOUT (ms) it had set on the socket, or null when it set none (or 0). */
+    userTimeoutMs: number | null;
+    call: string;
+  };
 }
 
 /** Causes a kernel RST reason proves. */
@@ -167,14 +174,23 @@ export function decideCause(evidence: CauseEvidence): {
     if (lingerZero && unread === 0) add("linger-zero", "likely", "it set SO_LINGER {1, 0} before close()");
   }
 
-  // A timeout: the program's ETIMEDOUT and TcpExt.TCPAbortOnTimeout (tcp_write_err); the keepalive timer's is
-  // the only one with an RST, so no RST and no keepalive is a retransmission timeout.
+  // A timeout: the program's ETIMEDOUT and TcpExt.TCPAbortOnTimeout (tcp_write_err), which every timeout
+  // counts. The keepalive timer's is the only one with an RST; without one, the calls tell the rest apart:
+  // a connect() that never saw its handshake (SYNs), TCP_USER_TIMEOUT set, else tcp_retries2.
   const t = evidence.timedOut;
   if (t && t.abortOnTimeout > 0) {
     const said =
       `the ${t.side}'s ${t.call} failed with ETIMEDOUT; TcpExt.TCPAbortOnTimeout +${t.abortOnTimeout} ` +
       `in its namespace`;
-    if (!evidence.reset) {
+    if (!evidence.reset && t.call === "connect()" && !evidence.handshakeCompleted) {
+      add("syn-timeout", "certain", `${said}; the handshake never completed and no RST is on the wire`);
+    } else if (!evidence.reset && t.userTimeoutMs !== null) {
+      add(
+        "user-timeout",
+        "certain",
+        `${said}; it had set TCP_USER_TIMEOUT=${t.userTimeoutMs}, which replaces tcp_retries2; no RST on the wire`,
+      );
+    } else if (!evidence.reset) {
       add("retransmission-timeout", "certain", `${said}; no RST on the wire`);
     } else if (t.keepalive) {
       const certain = evidence.resetReasons.includes("TCP_KEEPALIVE_TIMEOUT");

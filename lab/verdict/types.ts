@@ -125,6 +125,11 @@ export interface ConnectionResult {
     resetFlags: string | null;
     /** Whether FINs went both ways and each was sent before its sender saw the other's (a simultaneous close). */
     finsCrossed: boolean;
+    /**
+     * How many times the first closer's own capture shows its FIN sent in all, when more than once (its kernel
+     * sent it again because no ACK came); absent when once, or unknown.
+     */
+    finSent?: number;
   };
   packets: PacketRecord[];
   kernel: KernelEvidence;

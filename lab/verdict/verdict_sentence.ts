@@ -42,6 +42,7 @@ export function causeContext(conn: ConnectionFacts): CauseContext {
     peer: who === "client" ? "server" : who === "server" ? "client" : "peer",
     unread: f.unreadBytes !== null ? `${f.unreadBytes} byte${f.unreadBytes === 1 ? "" : "s"}` : "data",
     finsCrossed: f.finsCrossed,
+    finSent: f.finSent ?? null,
     closed: _CLOSED[f.closedBy ?? "unknown"],
     facts: f,
   };

@@ -1,7 +1,7 @@
 /**
  * A scenario's path in real containers: the middlebox between the sides,
- * its iptables rule answering with a reset, its capture and its counter;
- * and nothing of it left after the run. Needs a running Docker daemon.
+ * its iptables rule answering with a reset, its capture and its counter; a
+ * rule that drops one chosen segment; and nothing of it left after the run. Needs a running Docker daemon.
  */
 import assert from "node:assert/strict";
 import { DockerClient } from "../../lab/docker/client.ts";
@@ -11,7 +11,7 @@ import { silentProgress } from "../../lab/util/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import { readConnections } from "../../lab/analysis/connections.ts";
-import { TCP_RST } from "../../lab/analysis/types.ts";
+import { TCP_FIN, TCP_RST } from "../../lab/analysis/types.ts";
 import { parseRuleCounters } from "../../lab/evidence/path_rules.ts";
 
 const docker = new DockerClient(parseDockerHost(Deno.env.get("DOCKER_HOST")));
@@ -46,6 +46,33 @@ Deno.test({
     assert.equal(result.connections[0]!.confidence, "certain");
     const record = result.environment.containers.find((c) => c.role.startsWith("middlebox"))!;
     assert.ok(record.capabilities.includes("NET_ADMIN"));
+    assert.deepEqual(await docker.listLabelled(artifacts.runId), [], "nothing of the run is left");
+  },
+});
+
+Deno.test({
+  name: "fin-lost: the drop rule takes exactly the client's first FIN, in place before the client starts",
+  ...dockerTest,
+  async fn() {
+    const artifacts = await runScenario(loadCatalog().get("fin-lost")!, { docker, progress: silentProgress });
+    const box = artifacts.middlebox!;
+    assert.match(box.ruleLog, /^before the client's start: add tcplab-path-1: .* exit 0$/m);
+    const [rule] = parseRuleCounters(box.counters);
+    assert.equal(rule?.target, "DROP", box.counters);
+    assert.equal(rule!.packets, 1, box.counters);
+    // The client sent its FIN twice and the server received it once. The middlebox's one interface sees a
+    // forwarded packet twice (in, and out again): the dropped FIN once, the one it passed twice.
+    const client = artifacts.sides.client.address;
+    const fins = (pcap: Uint8Array, file: string) =>
+      readConnections(pcap, file).packets.filter((p) =>
+        p.src === client && p.dstPort === artifacts.scenario.port && (p.flags & TCP_FIN) !== 0
+      ).length;
+    assert.equal(fins(artifacts.sides.client.pcap!, "client.pcap"), 2);
+    assert.equal(fins(artifacts.sides.server.pcap!, "server.pcap"), 1);
+    assert.equal(fins(box.pcap!, "middlebox.pcap"), 3);
+    const result = analyseRun(artifacts);
+    assert.ok(result.expectation.met, JSON.stringify(result.expectation.checks));
+    assert.equal(result.connections[0]!.facts.finSent, 2);
     assert.deepEqual(await docker.listLabelled(artifacts.runId), [], "nothing of the run is left");
   },
 });

@@ -69,10 +69,14 @@ Deno.test("a planned middlebox needs its image and address", () => {
 });
 
 Deno.test("path rules as iptables commands: blackhole drops everything, reject answers TCP with a reset", () => {
-  const [reject, blackhole] = pathRuleCommands([
-    { to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null },
-    { to: "client", action: "blackhole", fromMs: 0, untilMs: 2000 },
-  ], ADDRESSES);
+  const [reject, blackhole] = pathRuleCommands(
+    [
+      { to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null },
+      { to: "client", action: "blackhole", fromMs: 0, untilMs: 2000 },
+    ],
+    ADDRESSES,
+    9999,
+  );
   assert.deepEqual(reject!.add.slice(2), [
     "-A",
     "FORWARD",
@@ -114,7 +118,24 @@ Deno.test("path: in a scenario file, and what it refuses", () => {
   assert.deepEqual(parsed.path, {
     rules: [{ to: "server", action: "reject-tcp-reset", fromMs: 500, untilMs: null }],
   });
+  assert.deepEqual(
+    parseScenario(`${base}path:\n  - { to: server, drop: { flags: FIN, count: 1 } }\n`, "p.yaml").path,
+    {
+      rules: [{
+        to: "server",
+        action: "drop-first",
+        fromMs: 0,
+        untilMs: null,
+        segments: { flag: "FIN", skip: 0, count: 1 },
+      }],
+    },
+  );
   const bad = [
+    "path:\n  - { to: server, drop: { flags: FIN, count: 0 } }\n",
+    "path:\n  - { to: server, drop: { flags: PSH, skip: -1 } }\n",
+    "path:\n  - { to: server, drop: { flags: FOO } }\n",
+    "path:\n  - { to: server, drop: { count: 1 } }\n",
+    "path:\n  - { to: server, drop: { flags: FIN }, blackhole: true }\n",
     "path: {}\n",
     "path: { nat: snat }\n",
     "path: { nat: masquerade, sysctls: { net.ipv4.ip_forward: 0 } }\n",
@@ -192,8 +213,32 @@ Deno.test("path: as a mapping, with nat, conntrack's sysctls and rules; an ICMP 
     nat: "masquerade",
     sysctls: { "net.netfilter.nf_conntrack_tcp_timeout_established": "2" },
   });
-  const [icmp] = pathRuleCommands(parsed.path!.rules, ADDRESSES);
+  const [icmp] = pathRuleCommands(parsed.path!.rules, ADDRESSES, 9999);
   assert.deepEqual(icmp!.add.slice(-4), ["-j", "REJECT", "--reject-with", "icmp-host-unreachable"]);
   // Any packet to the server, not TCP alone: the ICMP answers whatever it rejects.
   assert.ok(!icmp!.add.includes("-p"));
+});
+
+Deno.test("a drop of segments with a flag: one rule per segment, each letting `skip` through first", () => {
+  const rules = pathRuleCommands(
+    [
+      {
+        to: "client",
+        action: "drop-first",
+        fromMs: 0,
+        untilMs: null,
+        segments: { flag: "PSH", skip: 1, count: 2 },
+      },
+    ],
+    ADDRESSES,
+    9999,
+  );
+  assert.equal(rules.length, 2);
+  for (const rule of rules) {
+    const add = rule.add.join(" ");
+    assert.match(add, /-d 10\.200\.5\.3\/32 -p tcp --sport 9999 --tcp-flags PSH PSH /);
+    assert.match(add, /-m statistic --mode nth --every 1000000 --packet 1 /);
+    assert.match(add, /--comment tcplab-path-1 -j DROP$/);
+    assert.deepEqual(rule.delete.slice(3), rule.add.slice(3));
+  }
 });

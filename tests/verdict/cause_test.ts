@@ -129,3 +129,52 @@ Deno.test("FIONREAD before close() supports a cause: the last reading less what 
   );
   assert.equal(fionreadBeforeClose([call("close", null, 0)]), null);
 });
+
+Deno.test("timeouts: TCPAbortOnTimeout counts them all, the calls and packets tell them apart", async (t) => {
+  const timedOut = (call: string, userTimeoutMs: number | null, keepalive = false) => ({
+    side: "client" as const,
+    abortOnTimeout: 1,
+    keepalive,
+    userTimeoutMs,
+    call,
+  });
+  const cases: Array<[string, Partial<CauseEvidence>, string]> = [
+    [
+      "connect() failed, the handshake never completed: the SYNs timed out",
+      { reset: false, handshakeCompleted: false, timedOut: timedOut("connect()", null) },
+      "syn-timeout",
+    ],
+    [
+      "established, TCP_USER_TIMEOUT set: the user timeout",
+      { reset: false, timedOut: timedOut("read()", 1500) },
+      "user-timeout",
+    ],
+    [
+      "established, no TCP_USER_TIMEOUT: tcp_retries2",
+      { reset: false, timedOut: timedOut("read()", null) },
+      "retransmission-timeout",
+    ],
+    [
+      "an RST after keepalive probes: the keepalive timer, whatever the user timeout",
+      { reset: true, resetReasons: ["TCP_KEEPALIVE_TIMEOUT"], timedOut: timedOut("read()", 1500, true) },
+      "keepalive-timeout",
+    ],
+  ];
+  for (const [name, evidence, cause] of cases) {
+    await t.step(name, () => {
+      const result = decideCause({ ...base, packetCandidates: [], ...evidence });
+      assert.equal(result.cause, cause);
+      assert.equal(result.confidence, "certain");
+    });
+  }
+  await t.step("no TCPAbortOnTimeout: no timeout is certain", () => {
+    const result = decideCause({
+      ...base,
+      packetCandidates: [],
+      reset: false,
+      handshakeCompleted: false,
+      timedOut: { ...timedOut("connect()", null), abortOnTimeout: 0 },
+    });
+    assert.equal(result.cause, "unknown");
+  });
+});

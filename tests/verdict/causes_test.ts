@@ -33,7 +33,26 @@ const RULES: Record<CauseId, Rule> = {
   "retransmission-timeout": {
     evidence: {
       reset: false,
-      timedOut: { side: "client", abortOnTimeout: 1, keepalive: false, call: "read()" },
+      timedOut: { side: "client", abortOnTimeout: 1, keepalive: false, userTimeoutMs: null, call: "read()" },
+    },
+  },
+  "syn-timeout": {
+    evidence: {
+      reset: false,
+      handshakeCompleted: false,
+      timedOut: {
+        side: "client",
+        abortOnTimeout: 1,
+        keepalive: false,
+        userTimeoutMs: null,
+        call: "connect()",
+      },
+    },
+  },
+  "user-timeout": {
+    evidence: {
+      reset: false,
+      timedOut: { side: "client", abortOnTimeout: 1, keepalive: false, userTimeoutMs: 1500, call: "read()" },
     },
   },
   "path-reset": {
