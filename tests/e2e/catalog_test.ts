@@ -24,7 +24,8 @@ const REASON_CAUSES: Record<string, string[]> = {
   TCP_STATE: ["linger-zero", "listener-closed"],
   TCP_TIMEWAIT_SOCKET: ["data-after-close"],
   TCP_ABORT_ON_DATA: ["data-after-close"],
-  NO_SOCKET: ["refused"],
+  // No socket: a closed port, a NAT's middlebox whose mapping expired, a peer that restarted.
+  NO_SOCKET: ["refused", "nat-mapping-expired", "peer-lost-state"],
   TCP_KEEPALIVE_TIMEOUT: ["keepalive-timeout"],
 };
 

@@ -29,7 +29,7 @@ const REASON_CAUSE: Record<string, CauseId> = {
  */
 const PACKET_VIEW: Partial<Record<CauseId, CauseId>> = {
   "keepalive-timeout": "abort-after-retransmissions",
-  "user-timeout": "abort-after-retransmissions",
+  "user-timeout": "retransmission-timeout",
 };
 
 /** Captures whose packets cannot show the cause, and why: the end happened out of their sight. */
