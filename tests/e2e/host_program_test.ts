@@ -111,19 +111,17 @@ Deno.test({
         { env: { PATH: `${dir}/bin:/usr/local/bin:/usr/sbin:/sbin` } },
       );
       assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
-      const result: RunResult = JSON.parse(stdout);
-      const why = "this host has no strace to put in its image (apt-get install strace)";
-      assert.deepEqual(result.scenario.untraced, { client: why });
-      assert.equal(result.scenario.hostPrograms?.client?.traced, false);
-      assert.deepEqual(result.calls.filter((c) => c.side === "client"), [], "no calls without a trace");
+      const result = await _untracedRun(
+        stdout,
+        dir,
+        pid,
+        "this host has no strace to put in its image (apt-get install strace)",
+      );
       assert.ok(result.calls.some((c) => c.side === "server" && c.call === "accept"), "the lab's own calls");
       assert.ok(
         !result.environment.containers.some((c) => c.role.includes("trace check")),
         "nothing to check",
       );
-      const report = await Deno.readTextFile(`${dir}/out/report.md`);
-      assert.ok(report.includes(`its system calls were not traced: ${why};`), report.slice(0, 1200));
-      assert.deepEqual(names(await leftBy(pid)), [], "nothing left behind");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -161,20 +159,17 @@ Deno.test({
         `${dir}/out`,
       ]);
       assert.equal(code, 0, `exit code 0 expected; stderr: ${stderr}`);
-      const result: RunResult = JSON.parse(stdout);
-      const why =
-        "strace may not trace in its container (`ptrace(PTRACE_TRACEME, ...): Operation not permitted`)";
-      assert.deepEqual(result.scenario.untraced, { client: why });
-      assert.equal(result.scenario.hostPrograms?.client?.traced, false);
+      const result = await _untracedRun(
+        stdout,
+        dir,
+        pid,
+        "strace may not trace in its container (`ptrace(PTRACE_TRACEME, ...): Operation not permitted`)",
+      );
       assert.equal(result.scenario.hostPrograms?.client?.exitCode, 0, "the program ran, untraced");
-      assert.deepEqual(result.calls.filter((c) => c.side === "client"), []);
       assert.equal(result.connections[0]?.resetBy, "client");
       const roles = result.environment.containers.map((c) => c.role);
       assert.ok(roles.some((r) => r.startsWith("client trace check")), roles.join("; "));
       assert.ok(roles.includes("client program, under the scenario's seccomp profile"), roles.join("; "));
-      const report = await Deno.readTextFile(`${dir}/out/report.md`);
-      assert.ok(report.includes(`its system calls were not traced: ${why};`), report.slice(0, 1200));
-      assert.deepEqual(names(await leftBy(pid)), [], "nothing left behind");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -207,3 +202,15 @@ Deno.test({
     }
   },
 });
+
+/** A run whose client program went untraced for `why`: result.json and the report say so, nothing is left. */
+async function _untracedRun(stdout: string, dir: string, pid: number, why: string): Promise<RunResult> {
+  const result: RunResult = JSON.parse(stdout);
+  assert.deepEqual(result.scenario.untraced, { client: why });
+  assert.equal(result.scenario.hostPrograms?.client?.traced, false);
+  assert.deepEqual(result.calls.filter((c) => c.side === "client"), [], "no calls without a trace");
+  const report = await Deno.readTextFile(`${dir}/out/report.md`);
+  assert.ok(report.includes(`its system calls were not traced: ${why};`), report.slice(0, 1200));
+  assert.deepEqual(names(await leftBy(pid)), [], "nothing left behind");
+  return result;
+}
