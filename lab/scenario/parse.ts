@@ -258,7 +258,7 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
  * is `to: server|client`, then `blackhole: true`, `reject: tcp-reset`,
  * `reject: icmp-host-unreachable` or `drop: {flags: FIN, skip: 0, count: 1}`
  * (after letting `skip` through, the next `count` segments of the scenario's
- * connection that carry the flag), `loss: {percent: 20}` (each segment of the
+ * connection that carry the flag), `loss: {percent: 20}` (each packet of the
  * scenario's connection dropped with that chance) or `rate: {kbit: 256, burst: 4k}`
  * (the middlebox's egress to the side no faster than that, with a bucket of
  * `burst` bytes: a whole number, or with k or m), and optionally `from-ms` and

@@ -103,7 +103,7 @@ export interface RetryRule {
 /**
  * What a path rule does to the packets it matches: drop them all, answer TCP with a firewall's reset, answer
  * with an ICMP host-unreachable error, drop only the first few TCP segments that carry a flag (`drop`), drop
- * each segment of the scenario's connection with a probability (`loss`), or send no faster than a rate (`rate`).
+ * each packet of the scenario's connection with a probability (`loss`), or send no faster than a rate (`rate`).
  */
 export type PathAction =
   | "blackhole"
@@ -134,7 +134,7 @@ export interface PathRule {
    * through first (`skip`), and how many after them to drop.
    */
   segments?: { flag: TcpFlagName; skip: number; count: number };
-  /** For "loss": the chance, in percent (above 0, below 100), that the middlebox drops a segment of the connection. */
+  /** For "loss": the chance, in percent (1 to 99), that the middlebox drops a packet of the connection. */
   lossPercent?: number;
   /** For "rate": the middlebox's egress to the side, in kbit/s, with a bucket of `burstBytes` (a TBF). */
   rate?: { kbit: number; burstBytes: number };
