@@ -501,7 +501,7 @@ export function planContainers(
         image: middlebox.image,
         user: `0:0; it keeps NET_ADMIN for the path's iptables rules${
           plan.middlebox.nat ? " (and its NAT, with connection tracking)" : ""
-        }`,
+        }${plan.middlebox.rules.some((r) => r.action === "rate") ? " and tc's shaper (its rates)" : ""}`,
         capabilities: MIDDLEBOX_CAPABILITIES,
       },
     ],
