@@ -96,6 +96,32 @@ export function featureName(feature: KernelFeature): string {
   return feature.anyOf.map((o) => `CONFIG_${o}`).join(" or ");
 }
 
+/**
+ * What stops a run whose path needs what the host's kernel config lacks, in
+ * one line naming the options; null when nothing is missing or the config
+ * could not be read (the run goes on, and its report says what is unknown).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const path = { rules: [{ to: "server" as const, action: "loss" as const, fromMs: 0, untilMs: null, lossPercent: 20 }] };
+ * const config = "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n";
+ * assert.equal(
+ *   pathKernelProblem(path, { config, source: "/proc/config.gz" }),
+ *   "This host's kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (/proc/config.gz), which the scenario's " +
+ *     "path needs for drop: and loss: (which segments to drop)",
+ * );
+ * assert.equal(pathKernelProblem(path, { unreadable: "a remote host" }), null);
+ * ```
+ */
+export function pathKernelProblem(path: PathSpec, read: KernelConfigRead): string | null {
+  if ("unreadable" in read) return null;
+  const missing = missingFeatures(read.config, pathFeatures(path));
+  if (missing.length === 0) return null;
+  return `This host's kernel lacks ${missing.map(featureName).join(", ")} (${read.source}), which the ` +
+    `scenario's path needs for ${missing.map((f) => f.usedFor).join("; ")}`;
+}
+
 /** What the report's environment says of a path's kernel features. */
 export interface PathKernelRecord {
   /** Where the kernel config was read, or null when it could not be. */

@@ -53,13 +53,7 @@ import type { Progress } from "../util/progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
 import { runToEnd } from "../util/subprocess.ts";
-import {
-  featureName,
-  type KernelConfigRead,
-  missingFeatures,
-  pathFeatures,
-  pathKernelRecord,
-} from "../evidence/kernel_config.ts";
+import { type KernelConfigRead, pathKernelProblem, pathKernelRecord } from "../evidence/kernel_config.ts";
 import type { RunMoment } from "./moments.ts";
 import {
   type BridgeFacts,
@@ -111,17 +105,12 @@ export async function runScenario(
   const seccomp = await checkHostPrograms(scenario); // bad input: before anything is made
   // A path that needs what the host's kernel lacks: said before anything is made, too.
   const kernelConfig = scenario.path ? await _hostKernelConfig(docker) : null;
-  if (scenario.path && kernelConfig && "config" in kernelConfig) {
-    const missing = missingFeatures(kernelConfig.config, pathFeatures(scenario.path));
-    if (missing.length > 0) {
-      throw new LabEnvironmentError(
-        `This host's kernel lacks ${
-          missing.map(featureName).join(", ")
-        } (${kernelConfig.source}), which the ` +
-          `scenario's path needs for ${missing.map((f) => f.usedFor).join("; ")}`,
-        "run the scenario on a host whose kernel has it, or leave that rule out of its path",
-      );
-    }
+  const kernelProblem = scenario.path && kernelConfig ? pathKernelProblem(scenario.path, kernelConfig) : null;
+  if (kernelProblem !== null) {
+    throw new LabEnvironmentError(
+      kernelProblem,
+      "run the scenario on a host whose kernel has it, or leave that rule out of its path",
+    );
   }
   const plan = planRun(scenario, {
     runId,

@@ -8,6 +8,7 @@ import {
   KERNEL_FEATURES,
   missingFeatures,
   pathFeatures,
+  pathKernelProblem,
   pathKernelRecord,
 } from "../../lab/evidence/kernel_config.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
@@ -99,4 +100,18 @@ Deno.test("the environment's record: what the path used, what the host lacks, or
     used: ["CONFIG_NET_SCH_HTB", "CONFIG_NET_SCH_TBF", "CONFIG_NET_CLS_U32"],
     lacking: [],
   });
+});
+
+Deno.test("what stops a run: one line naming every option the path needs and the host lacks", () => {
+  const both: PathSpec = { rules: [...LOSS.rules, ...RATE.rules] };
+  const config = THIS_KERNEL.replace("CONFIG_NET_SCH_TBF=y", "# CONFIG_NET_SCH_TBF is not set")
+    .replace("CONFIG_NETFILTER_XT_MATCH_STATISTIC=y", "");
+  const problem = pathKernelProblem(both, { config, source: "/boot/config-6.1.0" })!;
+  assert.equal(problem.split("\n").length, 1);
+  assert.match(
+    problem,
+    /^This host's kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC, CONFIG_NET_SCH_TBF \(\/boot\/config-6\.1\.0\)/,
+  );
+  assert.equal(pathKernelProblem(both, { config: THIS_KERNEL, source: "/proc/config.gz" }), null);
+  assert.equal(pathKernelProblem(both, { unreadable: "a remote host" }), null);
 });
