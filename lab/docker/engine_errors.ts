@@ -151,7 +151,7 @@ function _explainRemoteError(
 /** The permissions `deno task lab` has, with `socketPath` in place of /var/run/docker.sock. */
 function _denoRunCommand(socketPath: string): string {
   return `deno run --allow-net=unix:${socketPath} --allow-read --allow-write=.,/tmp,${socketPath} ` +
-    "--allow-run=gcc,ldd,.cache/tracefs_helper --allow-env --allow-sys=hostname lab/main.ts";
+    "--allow-run=gcc,ldd,zcat,.cache/tracefs_helper --allow-env --allow-sys=hostname,osRelease lab/main.ts";
 }
 
 /**

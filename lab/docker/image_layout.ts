@@ -22,3 +22,6 @@ export const STRACE_LOG = `${STRACE_LOG_DIR}/calls.strace`;
 
 /** Where the middlebox's image has this host's iptables. */
 export const IPTABLES_IN_IMAGE = "/usr/sbin/iptables";
+
+/** Where the middlebox's image has this host's tc (iproute2), for a path's rates. */
+export const TC_IN_IMAGE = "/usr/sbin/tc";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CAPTURE_UID, IPTABLES_IN_IMAGE } from "./image_layout.ts";
+import { CAPTURE_UID, IPTABLES_IN_IMAGE, TC_IN_IMAGE } from "./image_layout.ts";
 import { makeTar, type TarEntry } from "../util/tar.ts";
 import { LabEnvironmentError } from "../errors.ts";
 import type { Progress } from "../util/progress.ts";
@@ -74,7 +74,8 @@ const XTABLES_DIRS = [
 /**
  * The middlebox's image: the endpoint image (its holder and tcpdump) plus
  * this host's iptables, the libraries it links to, and its xtables
- * extensions with theirs. Built only for a scenario with a `path:`; the tag
+ * extensions with theirs; and this host's tc (iproute2) with its libraries,
+ * for a path's rates. Built only for a scenario with a `path:`; the tag
  * hashes the endpoint's tag and the files' stamps.
  */
 export async function ensureMiddleboxImage(
@@ -84,6 +85,10 @@ export async function ensureMiddleboxImage(
 ): Promise<LabImages> {
   const iptables = await Deno.realPath(await findProgram("iptables", "apt-get install -y iptables"));
   const libraries = await sharedLibraries(iptables, "apt-get install --reinstall iptables");
+  const tc = await Deno.realPath(await findProgram("tc", "apt-get install -y iproute2"));
+  for (const l of await sharedLibraries(tc, "apt-get install --reinstall iproute2")) {
+    if (!libraries.includes(l)) libraries.push(l);
+  }
   const xtables = await _firstFolder(XTABLES_DIRS);
   if (xtables === null) {
     throw new LabEnvironmentError(
@@ -107,6 +112,7 @@ export async function ensureMiddleboxImage(
   }
   const copied: Array<[string, string]> = [
     [iptables, IPTABLES_IN_IMAGE],
+    [tc, TC_IN_IMAGE],
     ...[...libraries, ...extensionLibraries, ...extensions].map((l): [string, string] => [l, l]),
   ];
   const dockerfile = new TextEncoder().encode(`FROM ${endpoint}\nCOPY rootfs/ /\n`);
@@ -121,7 +127,7 @@ export async function ensureMiddleboxImage(
       { path: "Dockerfile", data: dockerfile, mode: 0o644 },
       ...await hostFiles(copied),
     ]);
-    progress.step("build", `building image ${tag} (the endpoint image, this host's iptables)`);
+    progress.step("build", `building image ${tag} (the endpoint image, this host's iptables and tc)`);
     await docker.buildImage(context, tag, { [LAB_LABEL]: "1" });
   }
   return { endpoint: tag, id: await docker.imageId(tag) };

@@ -6,6 +6,7 @@
  */
 
 import type { Scenario, Side } from "../scenario/types.ts";
+import type { PathKernelRecord } from "./kernel_config.ts";
 
 /** tcpdump's own statistics, printed when it stops. */
 export interface CaptureStats {
@@ -75,6 +76,8 @@ export interface EnvironmentRecord {
   imageSizes?: Record<string, number>;
   containers: ContainerRecord[];
   network: { name: string; subnet: string };
+  /** For a scenario with `path:`: the kernel features it used, and what the host's kernel config lacks. */
+  pathKernel?: PathKernelRecord;
 }
 
 /** One run's collected evidence. */

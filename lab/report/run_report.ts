@@ -21,6 +21,7 @@ import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 import { folded } from "./markdown_blocks.ts";
+import type { EnvironmentRecord } from "../evidence/artifacts.ts";
 import { sequenceDiagram, type SequenceItem } from "./sequence_diagram.ts";
 
 /** Every connection between the two programs, one row each; the one the verdict is about marked. */
@@ -363,6 +364,7 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
       }) and no RST.`,
     );
   }
+  lines.push(..._pathRuleProof(result, conn));
   for (const side of SIDES) {
     const moved = Object.entries(conn.kernel.counters[side]).filter(([name]) =>
       /Abort|Rst|Resets|AttemptFails/.test(name)
@@ -902,6 +904,49 @@ function _wrapLine(line: string): string[] {
   return parts;
 }
 
+/**
+ * A path's loss and rate rules with their counters in the middlebox, and the segments each side's kernel
+ * sent again (Tcp.RetransSegs): what the path did, which differs from run to run. Nothing without such rules.
+ */
+function _pathRuleProof(result: RunResult, conn: ConnectionResult): string[] {
+  if (!result.pathRules) return [];
+  const lines = result.pathRules.map((r) => {
+    const c = r.counter;
+    const did = c === null
+      ? "no counter was found in the middlebox's listing"
+      : c.target === "TBF"
+      ? `its TBF ${escapeText(c.line.replace(/^tbf [^:]*: /, ""))}`
+      : `its counter: ${c.packets} packet${c.packets === 1 ? "" : "s"} dropped (${c.bytes} bytes)`;
+    return `- The path's rule ${code(r.comment)}, ${escapeText(r.rule)}: ${did}.`;
+  });
+  for (const side of SIDES) {
+    const again = conn.kernel.counters[side]["Tcp.RetransSegs"] ?? 0;
+    if (again > 0) {
+      lines.push(
+        `- Retransmissions: the ${side}'s kernel sent ${again} segment${again === 1 ? "" : "s"} again (${
+          code(`Tcp.RetransSegs +${again}`)
+        }).`,
+      );
+    }
+  }
+  return lines;
+}
+
+/** The environment's line on a path's kernel features: what it used, and what the host's kernel lacks. */
+function _pathKernelLines(k: EnvironmentRecord["pathKernel"]): string[] {
+  if (!k) return [];
+  const used = k.used.length ? k.used.map(code).join(", ") : "none";
+  return [
+    k.source === null
+      ? `- The path used ${used}; whether the host's kernel has them is unknown: ${
+        escapeText(k.unreadable ?? "")
+      }`
+      : `- The path used ${used} (all in the kernel's config, ${code(k.source)}); the host's kernel lacks ${
+        k.lacking.length ? k.lacking.map(code).join(", ") : "none of the options a path can use"
+      }`,
+  ];
+}
+
 function renderEnvironment(result: RunResult): string {
   const e = result.environment;
   const lines = [
@@ -919,6 +964,7 @@ function renderEnvironment(result: RunResult): string {
         c.stats ? `${c.stats.droppedByKernel} dropped by the kernel` : "drop count unknown"
       }`;
     }).join("; "),
+    ..._pathKernelLines(e.pathKernel),
     "",
     "| container | role | user | capabilities |",
     "|---|---|---|---|",

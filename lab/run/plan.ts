@@ -17,6 +17,7 @@ import {
   STRACE_IN_IMAGE,
   STRACE_LOG,
   STRACE_LOG_DIR,
+  TC_IN_IMAGE,
 } from "../docker/image_layout.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
@@ -500,7 +501,7 @@ export function planContainers(
         image: middlebox.image,
         user: `0:0; it keeps NET_ADMIN for the path's iptables rules${
           plan.middlebox.nat ? " (and its NAT, with connection tracking)" : ""
-        }`,
+        }${plan.middlebox.rules.some((r) => r.action === "rate") ? " and tc's shaper (its rates)" : ""}`,
         capabilities: MIDDLEBOX_CAPABILITIES,
       },
     ],
@@ -525,9 +526,10 @@ export interface PathRuleCommands {
  * segments with a flag, after letting S through, is N rules that each drop
  * only the (S+1)th segment it sees (`-m statistic --mode nth --every 1000000
  * --packet S`; a segment one rule drops never reaches the next, so the next
- * drops the one after it). A drop matches only
- * the scenario's connection (its port), so the lab's probe of the path is
- * never what it drops. Every command of one rule carries the rule's comment.
+ * drops the one after it), and a loss drops each segment with its chance
+ * (`-m statistic --mode random --probability 0.20`). A drop or a loss matches
+ * only the scenario's connection (its port), so the lab's probe of the path
+ * is never what it drops. A rate is no iptables rule (see {@link shaperCommands}). Every command of one rule carries the rule's comment.
  *
  * @example
  * ```ts
@@ -563,6 +565,7 @@ export function pathRuleCommands(
 ): PathRuleCommands[] {
   return rules.flatMap((rule, i) => {
     const comment = `tcplab-path-${i + 1}`;
+    if (rule.action === "rate") return [];
     const segments = rule.action === "drop-first" ? rule.segments : undefined;
     const select = segments
       ? [
@@ -581,6 +584,19 @@ export function pathRuleCommands(
         String(_NTH_EVERY),
         "--packet",
         String(segments.skip),
+      ]
+      : rule.action === "loss"
+      ? [
+        "-p",
+        "tcp",
+        rule.to === "server" ? "--dport" : "--sport",
+        String(port),
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        (rule.lossPercent! / 100).toFixed(2),
       ]
       : rule.action === "reject-tcp-reset"
       ? ["-p", "tcp"]
@@ -612,7 +628,114 @@ const _TARGETS: Readonly<Record<PathRule["action"], string[]>> = {
   "reject-tcp-reset": ["REJECT", "--reject-with", "tcp-reset"],
   "reject-icmp-host-unreachable": ["REJECT", "--reject-with", "icmp-host-unreachable"],
   "drop-first": ["DROP"],
+  "loss": ["DROP"],
+  "rate": [],
 };
+
+/** The middlebox's one interface, which carries both directions. */
+const _EGRESS = "eth0";
+
+/** The commands of a path's rates: a shaper made once before the rules, and a filter per rate rule. */
+export interface ShaperCommands {
+  /** The HTB root and, per rate rule, its class and the TBF under it; run in order, before any rule. */
+  setup: string[][];
+  /** Per rate rule, the filter that sends the packets to its side into its class, over the rule's window. */
+  rules: PathRuleCommands[];
+}
+
+/**
+ * The tc commands of a path's rates. One interface carries both directions,
+ * so a rate for one side shapes only what leaves to that side's address: an
+ * HTB root (unclassified packets leave at once, as HTB sends them when no
+ * default class is named), a class per rate rule (`1:N`, N the rule's place
+ * in `path:`, with a rate no run reaches, so that it shapes nothing itself)
+ * and under it a TBF with the rule's rate and bucket that does the shaping
+ * (a queue of at most a second's worth); a u32 filter by destination address
+ * sends the side's packets into the class, added and deleted at the rule's
+ * moments. No rate rule: no commands.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const shaper = shaperCommands(
+ *   [{ to: "client", action: "rate", fromMs: 0, untilMs: null, rate: { kbit: 256, burstBytes: 4096 } }],
+ *   { server: "10.200.0.2", client: "10.200.0.3" },
+ * );
+ * assert.deepEqual(shaper.setup[2]!.slice(1), [
+ *   "qdisc", "add", "dev", "eth0", "parent", "1:1", "tbf", "rate", "256kbit", "burst", "4096", "latency", "1000ms",
+ * ]);
+ * assert.deepEqual(shaper.rules[0]!.add.slice(1), [
+ *   "filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "prio", "1",
+ *   "u32", "match", "ip", "dst", "10.200.0.3/32", "flowid", "1:1",
+ * ]);
+ * assert.deepEqual(shaperCommands([], { server: "a", client: "b" }), { setup: [], rules: [] });
+ * ```
+ */
+export function shaperCommands(rules: PathRule[], addresses: Record<Side, string>): ShaperCommands {
+  const rates = rules.flatMap((rule, i) => (rule.rate ? [{ rule, rate: rule.rate, n: i + 1 }] : []));
+  if (rates.length === 0) return { setup: [], rules: [] };
+  const dev = ["dev", _EGRESS];
+  const setup = [
+    [TC_IN_IMAGE, "qdisc", "add", ...dev, "root", "handle", "1:", "htb"],
+    ...rates.flatMap(({ rate, n }) => [
+      [
+        TC_IN_IMAGE,
+        "class",
+        "add",
+        ...dev,
+        "parent",
+        "1:",
+        "classid",
+        `1:${n}`,
+        "htb",
+        "rate",
+        "10gbit",
+        "quantum",
+        "60000",
+      ],
+      [
+        TC_IN_IMAGE,
+        "qdisc",
+        "add",
+        ...dev,
+        "parent",
+        `1:${n}`,
+        "tbf",
+        "rate",
+        `${rate.kbit}kbit`,
+        "burst",
+        String(rate.burstBytes),
+        "latency",
+        "1000ms",
+      ],
+    ]),
+  ];
+  return {
+    setup,
+    rules: rates.map(({ rule, n }) => {
+      const filter = [...dev, "parent", "1:", "protocol", "ip", "prio", String(n)];
+      return {
+        comment: `tcplab-path-${n}`,
+        add: [
+          TC_IN_IMAGE,
+          "filter",
+          "add",
+          ...filter,
+          "u32",
+          "match",
+          "ip",
+          "dst",
+          `${addresses[rule.to]}/32`,
+          "flowid",
+          `1:${n}`,
+        ],
+        delete: [TC_IN_IMAGE, "filter", "del", ...filter],
+        fromMs: rule.fromMs,
+        untilMs: rule.untilMs,
+      };
+    }),
+  };
+}
 
 /**
  * The iptables commands of a path's NAT, in force from the client's start
@@ -676,11 +799,15 @@ export function natCommands(addresses: Record<Side, string>): PathRuleCommands[]
   ];
 }
 
-/** The listings whose counters the run keeps: the FORWARD chain, and nat POSTROUTING with a NAT. */
-export function ruleListings(nat: boolean): string[][] {
+/**
+ * The listings whose counters the run keeps: the FORWARD chain, nat POSTROUTING with a NAT, and the
+ * shaper's queues (`tc -s qdisc`) with a rate.
+ */
+export function ruleListings(nat: boolean, rate = false): string[][] {
   return [
     [IPTABLES_IN_IMAGE, "-w", "-L", "FORWARD", "-v", "-x", "-n"],
     ...(nat ? [[IPTABLES_IN_IMAGE, "-w", "-t", "nat", "-L", "POSTROUTING", "-v", "-x", "-n"]] : []),
+    ...(rate ? [[TC_IN_IMAGE, "-s", "qdisc", "show", "dev", _EGRESS]] : []),
   ];
 }
 

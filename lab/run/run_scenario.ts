@@ -36,6 +36,7 @@ import {
   planContainers,
   planRun,
   ruleListings,
+  shaperCommands,
   STEPS_USER,
   subnetAddress,
 } from "./plan.ts";
@@ -51,6 +52,8 @@ import {
 import type { Progress } from "../util/progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
+import { runToEnd } from "../util/subprocess.ts";
+import { type KernelConfigRead, pathKernelProblem, pathKernelRecord } from "../evidence/kernel_config.ts";
 import type { RunMoment } from "./moments.ts";
 import {
   type BridgeFacts,
@@ -100,6 +103,15 @@ export async function runScenario(
 ): Promise<RunArtifacts> {
   const { docker, progress } = options;
   const seccomp = await checkHostPrograms(scenario); // bad input: before anything is made
+  // A path that needs what the host's kernel lacks: said before anything is made, too.
+  const kernelConfig = scenario.path ? await _hostKernelConfig(docker) : null;
+  const kernelProblem = scenario.path && kernelConfig ? pathKernelProblem(scenario.path, kernelConfig) : null;
+  if (kernelProblem !== null) {
+    throw new LabEnvironmentError(
+      kernelProblem,
+      "run the scenario on a host whose kernel has it, or leave that rule out of its path",
+    );
+  }
   const plan = planRun(scenario, {
     runId,
     owner: `${Deno.hostname()}:${Deno.pid}`,
@@ -313,10 +325,12 @@ export async function runScenario(
       await reach("run:client", `no server program: nothing listens on ${addresses.server}:${scenario.port}`);
     }
     const client = await program("client", 1);
+    const shaper = shaperCommands(plan.middlebox?.rules ?? [], addresses);
     const rules = middlebox
       ? [
         ...(plan.middlebox!.nat ? natCommands(addresses) : []),
         ...pathRuleCommands(plan.middlebox!.rules, addresses, scenario.port),
+        ...shaper.rules,
       ]
       : [];
     let ruleLog = "";
@@ -334,6 +348,7 @@ export async function runScenario(
     // The path's rules from their moments, counted from the client's start: the rules of moment 0 are in
     // place before the client goes, however long that takes, and the others' clocks start when it goes.
     const ruleWork: Promise<void>[] = [];
+    for (const command of shaper.setup) await iptables(command, "set up the shaper");
     for (const rule of rules.filter((r) => r.fromMs === 0)) {
       ruleWork.push(iptables(rule.add, `add ${rule.comment}`));
     }
@@ -454,7 +469,7 @@ export async function runScenario(
     const live = (i: number) => (i === 0 && restart.fresh ? restart.fresh : holders[i]!);
     const liveHolders = [live(0), live(1), ...(middlebox ? [middlebox] : [])];
     let ruleCounters = "";
-    for (const listing of middlebox ? ruleListings(plan.middlebox!.nat) : []) {
+    for (const listing of middlebox ? ruleListings(plan.middlebox!.nat, shaper.setup.length > 0) : []) {
       ruleCounters += (await middlebox!.exec(listing, "0:0")).stdout;
     }
     phase("run");
@@ -549,6 +564,9 @@ export async function runScenario(
         imageSizes: Object.fromEntries(Object.values(programImages).map((i) => [i.tag, i.size])),
         containers: planContainers(scenario, plan, planned).environment,
         network: { name: prefix, subnet },
+        ...(scenario.path && kernelConfig
+          ? { pathKernel: pathKernelRecord(scenario.path, kernelConfig) }
+          : {}),
       },
       timedOut,
       phases,
@@ -700,6 +718,28 @@ async function pathProbed(
     );
   }
   throw brokenPathError(target, PROBE_WINDOW_MS, await bridgeFacts(docker));
+}
+
+/**
+ * The kernel config of the engine's host: /proc/config.gz, else /boot/config-RELEASE. On a remote
+ * engine the lab cannot read it; nothing here may fail.
+ */
+async function _hostKernelConfig(docker: DockerClient): Promise<KernelConfigRead> {
+  if (docker.endpoint.remote !== undefined) {
+    return { unreadable: "the Docker engine is on another host, whose kernel config the lab cannot read" };
+  }
+  // Deno reads no file of /proc without --allow-all: zcat reads it.
+  const proc = "/proc/config.gz";
+  const unpacked = await runToEnd("zcat", [proc]).catch(() => null);
+  if (unpacked?.success) return { config: unpacked.stdout, source: proc };
+  let release = "RELEASE";
+  try {
+    release = Deno.osRelease();
+  } catch { /* no permission: the name stays a pattern */ }
+  const boot = `/boot/config-${release}`;
+  const config = await Deno.readTextFile(boot).catch(() => null);
+  if (config !== null) return { config, source: boot };
+  return { unreadable: `neither ${proc} nor ${boot} could be read` };
 }
 
 /** What the lab can read of the engine's host's bridge filtering; nothing here may fail. */

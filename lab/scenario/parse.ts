@@ -258,8 +258,11 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
  * is `to: server|client`, then `blackhole: true`, `reject: tcp-reset`,
  * `reject: icmp-host-unreachable` or `drop: {flags: FIN, skip: 0, count: 1}`
  * (after letting `skip` through, the next `count` segments of the scenario's
- * connection that carry the flag), and optionally `from-ms` and `until-ms`
- * (counted from the client's start).
+ * connection that carry the flag), `loss: {percent: 20}` (each packet of the
+ * scenario's connection dropped with that chance) or `rate: {kbit: 256, burst: 4k}`
+ * (the middlebox's egress to the side no faster than that, with a bucket of
+ * `burst` bytes: a whole number, or with k or m), and optionally `from-ms` and
+ * `until-ms` (counted from the client's start).
  */
 function readPath(node: Node, fail: Fail): PathSpec {
   if (isMap(node)) {
@@ -291,7 +294,7 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
     const at = `${path}[${i}]`;
     if (!isMap(item)) return fail(item as Node, at, `expected a mapping, got ${describe(item)}`);
     const r = new Reader(item, at, fail);
-    r.only(["to", "blackhole", "reject", "drop", "from-ms", "until-ms"]);
+    r.only(["to", "blackhole", "reject", "drop", "loss", "rate", "from-ms", "until-ms"]);
     const to = r.oneOf("to", ["server", "client"] as const, true)!;
     const reject = r.oneOf("reject", Object.keys(_REJECTS) as Array<keyof typeof _REJECTS>, false);
     const blackhole = r.node("blackhole");
@@ -299,11 +302,14 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
       fail(blackhole, r.at("blackhole"), `expected true, got ${describe(blackhole)}`);
     }
     const drop = r.map("drop", false);
-    if ([reject !== null, blackhole !== undefined, drop !== null].filter(Boolean).length !== 1) {
+    const loss = r.map("loss", false);
+    const rate = r.map("rate", false);
+    if ([reject !== null, blackhole !== undefined, drop, loss, rate].filter(Boolean).length !== 1) {
       fail(
         item,
         at,
-        `expected one of "blackhole: true", "reject: tcp-reset|icmp-host-unreachable" or "drop: {flags: FIN, count: 1}"`,
+        `expected one of "blackhole: true", "reject: tcp-reset|icmp-host-unreachable", ` +
+          `"drop: {flags: FIN, count: 1}", "loss: {percent: 20}" or "rate: {kbit: 256, burst: 4k}"`,
       );
     }
     const fromMs = r.integer("from-ms", 0, 600_000) ?? 0;
@@ -315,8 +321,34 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
       const count = drop.integer("count", 1, 20) ?? 1;
       return { to, action: "drop-first", fromMs, untilMs, segments: { flag, skip, count } };
     }
+    if (loss) {
+      loss.only(["percent"]);
+      return {
+        to,
+        action: "loss",
+        fromMs,
+        untilMs,
+        lossPercent: integerValue(loss.required("percent"), loss.at("percent"), 1, 99, fail),
+      };
+    }
+    if (rate) {
+      rate.only(["kbit", "burst"]);
+      const kbit = integerValue(rate.required("kbit"), rate.at("kbit"), 8, 10_000_000, fail);
+      const burstBytes = _byteCount(rate.required("burst"), rate.at("burst"), fail);
+      return { to, action: "rate", fromMs, untilMs, rate: { kbit, burstBytes } };
+    }
     return { to, action: reject === null ? "blackhole" : _REJECTS[reject], fromMs, untilMs };
   });
+}
+
+/** A byte count written as a whole number or with k or m (1024s): `4k`, `1500`; from 1500 (one packet) to 64m. */
+function _byteCount(node: Node, path: string, fail: Fail): number {
+  const m = isScalar(node) ? /^(\d+)\s*([km]?)b?$/i.exec(String(node.value)) : null;
+  const bytes = m ? Number(m[1]) * ({ "": 1, k: 1024, m: 1024 * 1024 }[m[2]!.toLowerCase()] ?? 1) : NaN;
+  if (!(bytes >= 1500 && bytes <= 64 * 1024 * 1024)) {
+    return fail(node, path, `expected bytes from 1500 to 64m, such as 4k or 16000, got ${describe(node)}`);
+  }
+  return bytes;
 }
 
 function readSide(r: Reader, side: Side, fail: Fail): SideSpec {

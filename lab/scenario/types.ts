@@ -102,9 +102,16 @@ export interface RetryRule {
 
 /**
  * What a path rule does to the packets it matches: drop them all, answer TCP with a firewall's reset, answer
- * with an ICMP host-unreachable error, or drop only the first few TCP segments that carry a flag (`drop`).
+ * with an ICMP host-unreachable error, drop only the first few TCP segments that carry a flag (`drop`), drop
+ * each packet of the scenario's connection with a probability (`loss`), or send no faster than a rate (`rate`).
  */
-export type PathAction = "blackhole" | "reject-tcp-reset" | "reject-icmp-host-unreachable" | "drop-first";
+export type PathAction =
+  | "blackhole"
+  | "reject-tcp-reset"
+  | "reject-icmp-host-unreachable"
+  | "drop-first"
+  | "loss"
+  | "rate";
 
 /** The TCP flags a `drop` rule can pick segments by. */
 export const TCP_FLAG_NAMES = ["SYN", "FIN", "RST", "PSH", "ACK", "URG"] as const;
@@ -127,6 +134,10 @@ export interface PathRule {
    * through first (`skip`), and how many after them to drop.
    */
   segments?: { flag: TcpFlagName; skip: number; count: number };
+  /** For "loss": the chance, in percent (1 to 99), that the middlebox drops a packet of the connection. */
+  lossPercent?: number;
+  /** For "rate": the middlebox's egress to the side, in kbit/s, with a bucket of `burstBytes` (a TBF). */
+  rate?: { kbit: number; burstBytes: number };
 }
 
 /** A scenario's path: a middlebox between the sides, and its rules. */

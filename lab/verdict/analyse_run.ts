@@ -31,7 +31,7 @@ import type {
   RunResult,
 } from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
-import { parseRuleCounters } from "../evidence/path_rules.ts";
+import { parseRuleCounters, pathRuleRecords } from "../evidence/path_rules.ts";
 import { natExpiryProof, pathResetProof } from "./path_reset.ts";
 import { type NatMapping, natMapping, untranslated } from "./nat_mapping.ts";
 import { peerRestartProof } from "./peer_restart.ts";
@@ -357,6 +357,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const focus = artifacts.scenario.expect.connection ?? 1;
   const first = results[focus - 1] ?? null;
   const verdict = verdictSentence(first, artifacts.timedOut);
+  const pathRules = box ? pathRuleRecords(artifacts.scenario.path?.rules ?? [], ruleCounters) : [];
   return {
     tool: "tcplab",
     version: artifacts.environment.labVersion,
@@ -403,6 +404,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         }
         : {}),
     },
+    ...(pathRules.length > 0 ? { pathRules } : {}),
     environment: artifacts.environment,
     timedOut: artifacts.timedOut,
     phases: artifacts.phases,

@@ -8,6 +8,7 @@ import type { PacketLine } from "../analysis/packet_lines.ts";
 import type { ConnState } from "../analysis/types.ts";
 import type { CaptureStats, EnvironmentRecord } from "../evidence/artifacts.ts";
 import type { SocketEntry } from "../evidence/sockets.ts";
+import type { PathRuleRecord } from "../evidence/path_rules.ts";
 import type { CauseCandidate, CauseId, Confidence } from "../analysis/causes.ts";
 import type { Expectation, Side } from "../scenario/types.ts";
 import type { Reproduction } from "./reproduction.ts";
@@ -201,6 +202,8 @@ export interface RunResult {
   calls: CallRecord[];
   /** Each capture: the sides' always, the middlebox's with a `path:`. */
   captures: Record<Side, CaptureRecord> & { middlebox?: CaptureRecord };
+  /** The path's `loss:` and `rate:` rules with their counters in the middlebox; absent when it has none. */
+  pathRules?: PathRuleRecord[];
   environment: EnvironmentRecord;
   timedOut: string | null;
   phases: Record<string, number>;

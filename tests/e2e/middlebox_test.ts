@@ -1,7 +1,7 @@
 /**
  * A scenario's path in real containers: the middlebox between the sides,
  * its iptables rule answering with a reset, its capture and its counter; a
- * rule that drops one chosen segment; and nothing of it left after the run. Needs a running Docker daemon.
+ * rule that drops one chosen segment; a rate; and nothing of it left after the run. Needs a running Docker daemon.
  */
 import assert from "node:assert/strict";
 import { DockerClient } from "../../lab/docker/client.ts";
@@ -9,6 +9,7 @@ import { parseDockerHost } from "../../lab/docker/host.ts";
 import { runScenario } from "../../lab/run/run_scenario.ts";
 import { silentProgress } from "../../lab/util/progress.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
+import { parseScenario } from "../../lab/scenario/parse.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import { readConnections } from "../../lab/analysis/connections.ts";
 import { TCP_FIN, TCP_RST } from "../../lab/analysis/types.ts";
@@ -115,6 +116,44 @@ Deno.test({
     assert.ok(result.expectation.met, JSON.stringify(result.expectation.checks));
     assert.equal(result.connections[0]!.cause, "nat-mapping-expired");
     assert.equal(result.connections[0]!.confidence, "certain");
+    assert.deepEqual(await docker.listLabelled(artifacts.runId), [], "nothing of the run is left");
+  },
+});
+
+Deno.test({
+  name:
+    "a rate to the client: tc's HTB and TBF go in; the download crosses the middlebox no faster than the rate",
+  ...dockerTest,
+  async fn() {
+    const scenario = parseScenario(
+      "name: rate-download\ntitle: a download through a 256 kbit/s path\n" +
+        "path:\n  - { to: client, rate: { kbit: 256, burst: 4k } }\n" +
+        "server: { steps: [listen, accept, { write: 65536 }, close] }\n" +
+        "client: { steps: [connect, read-eof, close] }\n" +
+        "expect: { state: SF, closedFirstBy: server, cause: graceful-close }\n",
+      "rate-download.yaml",
+    );
+    const artifacts = await runScenario(scenario, { docker, progress: silentProgress });
+    const box = artifacts.middlebox!;
+    assert.match(box.ruleLog, /set up the shaper: qdisc add dev eth0 root handle 1: htb: exit 0/);
+    assert.match(box.ruleLog, /set up the shaper: qdisc add dev eth0 parent 1:1 tbf rate 256kbit .*: exit 0/);
+    assert.match(box.ruleLog, /^before the client's start: add tcplab-path-1: filter add .*: exit 0$/m);
+    const tbf = parseRuleCounters(box.counters).find((r) => r.comment === "tcplab-path-1");
+    assert.equal(tbf?.target, "TBF", box.counters);
+    assert.ok(tbf!.bytes >= 65536, box.counters);
+    // The bucket held packets back: without the shaper, 64 KiB cross a veth in a few ms. With it, the bytes
+    // beyond the 4 KiB bucket leave at 256 kbit/s: the client's capture, by the kernel's clock, spans at
+    // least (65536 - 4096) * 8 / 256000 s = 1.92 s from the first data segment to the last.
+    assert.match(tbf!.line, /overlimits [1-9]/, box.counters);
+    const server = artifacts.sides.server.address;
+    const data = readConnections(artifacts.sides.client.pcap!, "client.pcap").packets
+      .filter((p) => p.src === server && p.payloadLength > 0);
+    const spanMs = Number(data.at(-1)!.timeNs - data[0]!.timeNs) / 1e6;
+    assert.ok(spanMs >= 1900, `the data crossed in ${spanMs} ms`);
+    const result = analyseRun(artifacts);
+    assert.ok(result.expectation.met, JSON.stringify(result.expectation.checks));
+    assert.match(result.pathRules![0]!.rule, /at most 256 kbit\/s/);
+    assert.ok(result.environment.pathKernel?.used.includes("CONFIG_NET_SCH_TBF"));
     assert.deepEqual(await docker.listLabelled(artifacts.runId), [], "nothing of the run is left");
   },
 });

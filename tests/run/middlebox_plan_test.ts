@@ -13,6 +13,7 @@ import {
   planContainers,
   planRun,
   ruleListings,
+  shaperCommands,
 } from "../../lab/run/plan.ts";
 
 const RUN = { runId: "0a1b2c3d4e", owner: "box:42" };
@@ -240,5 +241,93 @@ Deno.test("a drop of segments with a flag: one rule per segment, each letting `s
     assert.match(add, /-m statistic --mode nth --every 1000000 --packet 1 /);
     assert.match(add, /--comment tcplab-path-1 -j DROP$/);
     assert.deepEqual(rule.delete.slice(3), rule.add.slice(3));
+  }
+});
+
+Deno.test("a loss on the path: one rule, the connection's packets to the side dropped at random", () => {
+  const [rule, ...more] = pathRuleCommands(
+    [{ to: "server", action: "loss", fromMs: 0, untilMs: 3000, lossPercent: 5 }],
+    ADDRESSES,
+    8080,
+  );
+  assert.equal(more.length, 0);
+  assert.equal(
+    rule!.add.slice(3).join(" "),
+    "FORWARD -d 10.200.5.2/32 -p tcp --dport 8080 -m statistic --mode random --probability 0.05 " +
+      "-m comment --comment tcplab-path-1 -j DROP",
+  );
+  assert.deepEqual(rule!.delete.slice(3), rule!.add.slice(3));
+  assert.equal(rule!.untilMs, 3000);
+  const catalogued = catalog.get("lossy-upload")!;
+  assert.deepEqual(catalogued.path!.rules, [
+    { to: "server", action: "loss", fromMs: 0, untilMs: null, lossPercent: 20 },
+  ]);
+  assert.equal(pathRuleCommands(catalogued.path!.rules, ADDRESSES, 9999).length, 1);
+  assert.equal(ruleListings(false, false).length, 1);
+});
+
+Deno.test("a rate on the path: no iptables rule; an HTB class per rate with a TBF, a filter by destination", () => {
+  const rules = [
+    { to: "server" as const, action: "blackhole" as const, fromMs: 900, untilMs: null },
+    {
+      to: "client" as const,
+      action: "rate" as const,
+      fromMs: 100,
+      untilMs: 2000,
+      rate: { kbit: 512, burstBytes: 8192 },
+    },
+  ];
+  assert.deepEqual(pathRuleCommands(rules, ADDRESSES, 9999).map((r) => r.comment), ["tcplab-path-1"]);
+  const shaper = shaperCommands(rules, ADDRESSES);
+  assert.deepEqual(shaper.setup.map((c) => c.slice(1).join(" ")), [
+    "qdisc add dev eth0 root handle 1: htb",
+    "class add dev eth0 parent 1: classid 1:2 htb rate 10gbit quantum 60000",
+    "qdisc add dev eth0 parent 1:2 tbf rate 512kbit burst 8192 latency 1000ms",
+  ]);
+  assert.deepEqual(
+    shaper.rules.map((r) => [r.comment, r.add.slice(1).join(" "), r.delete.slice(1).join(" ")]),
+    [[
+      "tcplab-path-2",
+      "filter add dev eth0 parent 1: protocol ip prio 2 u32 match ip dst 10.200.5.3/32 flowid 1:2",
+      "filter del dev eth0 parent 1: protocol ip prio 2",
+    ]],
+  );
+  assert.deepEqual([shaper.rules[0]!.fromMs, shaper.rules[0]!.untilMs], [100, 2000]);
+  assert.deepEqual(ruleListings(false, true).at(-1)!.slice(1), ["-s", "qdisc", "show", "dev", "eth0"]);
+});
+
+Deno.test("loss: and rate: in a scenario file, and what they refuse", () => {
+  const base = "name: p\ntitle: t\nserver: { steps: [listen] }\nclient: { steps: [connect] }\n" +
+    "expect: { state: SF }\n";
+  const path = (text: string) => parseScenario(`${base}path:\n  - ${text}\n`, "p.yaml").path!.rules[0];
+  assert.deepEqual(path("{ to: client, loss: { percent: 35 }, until-ms: 800 }"), {
+    to: "client",
+    action: "loss",
+    fromMs: 0,
+    untilMs: 800,
+    lossPercent: 35,
+  });
+  for (const [burst, bytes] of [["4k", 4096], ["1m", 1048576], ["16000", 16000], ["2KB", 2048]] as const) {
+    assert.deepEqual(path(`{ to: server, rate: { kbit: 256, burst: ${burst} } }`)?.rate, {
+      kbit: 256,
+      burstBytes: bytes,
+    });
+  }
+  const bad = [
+    "{ to: server, loss: { percent: 0 } }",
+    "{ to: server, loss: { percent: 100 } }",
+    "{ to: server, loss: { percent: 12.5 } }",
+    "{ to: server, loss: {} }",
+    "{ to: server, loss: { percent: 20, seed: 1 } }",
+    "{ to: server, loss: { percent: 20 }, blackhole: true }",
+    "{ to: server, rate: { kbit: 256 } }",
+    "{ to: server, rate: { burst: 4k } }",
+    "{ to: server, rate: { kbit: 0, burst: 4k } }",
+    "{ to: server, rate: { kbit: 256, burst: 100 } }",
+    "{ to: server, rate: { kbit: 256, burst: 4 gigabytes } }",
+    "{ to: server, rate: { kbit: 256, burst: 4k }, loss: { percent: 20 } }",
+  ];
+  for (const text of bad) {
+    assert.throws(() => parseScenario(`${base}path:\n  - ${text}\n`, "p.yaml"), SyntaxError, text);
   }
 });
