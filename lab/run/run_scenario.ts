@@ -441,14 +441,16 @@ export async function runScenario(
     for (const rule of rules) {
       const added = now(rule) ? Promise.resolve(true) : moment(rule.fromMs, rule.fromStep).then(() => {
         if (programsDone) return false;
-        const work = iptables(rule.add, `add ${rule.comment}`);
+        const work = iptables(rule.add, `add ${rule.comment}${_afterStep(rule.fromStep)}`);
         ruleWork.push(work);
         return work.then(() => true);
       });
       if (rule.untilMs === null && !rule.untilStep) continue;
       const ends = Promise.all([added, moment(rule.untilMs ?? 0, rule.untilStep)]);
       ends.then(([wasAdded]) => {
-        if (wasAdded && !programsDone) ruleWork.push(iptables(rule.delete, `delete ${rule.comment}`));
+        if (wasAdded && !programsDone) {
+          ruleWork.push(iptables(rule.delete, `delete ${rule.comment}${_afterStep(rule.untilStep)}`));
+        }
       }, () => {});
       added.catch(() => {}); // a step that never came: the rule was never added
     }
@@ -801,6 +803,11 @@ async function takeSnapshot(holder: ContainerHandle, timeoutMs: number): Promise
   await snapshotDone(holder, taken + 1, timeoutMs);
   const text = holder.logs.text("stdout");
   return text.slice(text.lastIndexOf(`=== tcplab-snapshot BEGIN ${taken + 1} `));
+}
+
+/** How the rule log names a moment of a step: " (the client's step 3 returned)", or nothing for a time. */
+function _afterStep(step: StepMoment | undefined): string {
+  return step ? ` (the ${step.side}'s step ${step.step} returned)` : "";
 }
 
 /** The server's stop command: a program of this host that never exits by itself names one; null otherwise. */
