@@ -333,46 +333,41 @@ export async function runScenario(
     let clientStart: number | null = null;
     // The first rule iptables refused, in one line: the run ends with it (exit 2).
     let refused: string | null = null;
-    const iptables = async (command: string[], what: string): Promise<void> => {
+    const iptables = async (command: string[], what: string, ok = [0]): Promise<boolean> => {
       const said = await middlebox!.exec(command, "0:0").then(
-        (r) => ({
-          ok: r.exitCode === 0,
-          text: `exit ${r.exitCode}${r.stderr.trim() ? ` (${r.stderr.trim()})` : ""}`,
-        }),
-        (error) => ({ ok: false, text: `failed: ${(error as Error).message}` }),
+        (r) => ({ code: r.exitCode, text: r.stderr.trim() }),
+        (error) => ({ code: null, text: `failed: ${(error as Error).message}` }),
       );
       const when = clientStart === null
         ? "before the client's start"
         : `${Math.round(performance.now() - clientStart)} ms`;
-      ruleLog += `${when}: ${what}: ${command.slice(1).join(" ")}: ${said.text}\n`;
-      if (!said.ok) refused ??= `${what}: iptables ${command.slice(1).join(" ")}: ${said.text}`;
+      const text = `${said.code === null ? "" : `exit ${said.code}`}${said.text ? ` (${said.text})` : ""}`;
+      if (said.code !== null && ok.includes(said.code) && command.includes("-C")) return true;
+      ruleLog += `${when}: ${what}: ${command.slice(1).join(" ")}: ${text}\n`;
+      if (said.code !== null && ok.includes(said.code)) return true;
+      refused ??= `${what}: iptables said "${said.text.split("\n")[0]}" (exit ${said.code ?? "none"}; ` +
+        `the command: iptables ${command.slice(1).join(" ")})`;
+      return false;
     };
     const refusedError = (r: string) =>
       new LabEnvironmentError(
-        `The middlebox's iptables refused a rule of the path (${r.replaceAll("\n", " / ")})`,
-        "check that this host's iptables and kernel have what the rule uses (iptables -V; the rule's extension)",
+        `The middlebox's iptables refused a rule of the path: ${r}`,
+        "tcplab-path-N is the scenario's path rule N: check that this host's iptables and kernel have what it uses",
       );
     // The path's rules from their moments, counted from the client's start: the rules of moment 0 are in
     // place before the client goes, however long that takes, and the others' clocks start when it goes.
     // The others are checked now (`iptables -C` parses a rule and loads its extensions, then looks for it:
     // exit 1, "does a matching rule exist", is a rule it understood), so that one it refuses ends the run
     // before the client starts; what only the kernel refuses ends it once the programs are done.
-    const ruleWork: Promise<void>[] = [];
+    const ruleWork: Promise<unknown>[] = [];
     const now = (rule: PathRuleCommands) => rule.fromMs === 0 && !rule.fromStep;
     for (const rule of rules) {
-      if (now(rule)) ruleWork.push(iptables(rule.add, `add ${rule.comment}`));
+      ruleWork.push(
+        now(rule)
+          ? iptables(rule.add, `add ${rule.comment}`)
+          : iptables(rule.add.map((w) => w === "-A" ? "-C" : w), `check ${rule.comment}`, [0, 1]),
+      );
     }
-    await Promise.all(
-      rules.filter((rule) => !now(rule)).map(async (rule) => {
-        const check = rule.add.map((word) => word === "-A" ? "-C" : word);
-        const r = await middlebox!.exec(check, "0:0");
-        if (r.exitCode !== 1 && r.exitCode !== 0) {
-          refused ??= `check ${rule.comment}: iptables ${
-            check.slice(1).join(" ")
-          }: exit ${r.exitCode} (${r.stderr.trim()})`;
-        }
-      }),
-    );
     // A restarted server: at its moment, its namespace is cut off the network (so that nothing it does on the
     // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
     // with its program; a fresh namespace with the same address and nothing listening takes its place.
@@ -443,7 +438,7 @@ export async function runScenario(
         if (programsDone) return false;
         const work = iptables(rule.add, `add ${rule.comment}${_afterStep(rule.fromStep)}`);
         ruleWork.push(work);
-        return work.then(() => true);
+        return work;
       });
       if (rule.untilMs === null && !rule.untilStep) continue;
       const ends = Promise.all([added, moment(rule.untilMs ?? 0, rule.untilStep)]);
