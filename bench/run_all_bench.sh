@@ -26,7 +26,8 @@ for i in $(seq 1 "$runs"); do
   codes+=("$code")
   floor >"$out/floor-$i.json"
   floor_ms+=("$(jq .floorMs "$out/floor-$i.json")")
-  echo "   turn $i: run --all ${all_ms[-1]} ms (exit $code), floor ${floor_ms[-1]} ms"
+  unmet=$(jq -r '[.runs[] | select(.met == false) | .scenario] | join(", ")' "$out/all-$i/summary.json" 2>/dev/null || true)
+  echo "   turn $i: run --all ${all_ms[-1]} ms (exit $code${unmet:+; not met: $unmet}), floor ${floor_ms[-1]} ms"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 all=$(median "${all_ms[@]}")
