@@ -81,15 +81,15 @@ const _CAUSES = {
       }'s kernel answered the SYN with RST.`,
   },
   "graceful-close": {
-    meaning: "FIN both ways, nothing lost",
+    meaning: "FIN both ways, nothing left unread",
     kernel: "close() with nothing unread and no zero linger sends FIN (`tcp_send_fin()`); the peer reads " +
       "EOF and closes in turn; the side that closed first keeps TIME_WAIT for 60 s.",
     sentence: ({ who, finsCrossed, finSent }) =>
       finsCrossed
-        ? "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended without loss."
+        ? "Both sides closed at the same moment: their FINs crossed on the wire, and the connection ended with nothing left unread."
         : `The connection ended with a FIN handshake; the ${
           who ?? "first closer"
-        } closed first and nothing was lost${
+        } closed first and nothing was left unread${
           finSent === null ? "" : ` (no ACK came for its first FIN, so it sent the FIN ${finSent} times)`
         }.`,
   },

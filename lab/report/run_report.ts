@@ -539,7 +539,7 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
   const packets = conn.packets.filter((p) => p.capture === primaryCapture(conn));
   const boxPackets = result.captures.middlebox ? conn.packets.filter((p) => p.capture === "middlebox") : null;
   const withFd = result.connections.length > 1;
-  type Row = { ms: number; order: number; client: string; wire: string; server: string };
+  type Row = { ms: number; order: number; client: string; wire: string; server: string; mark?: string };
   const rows: Row[] = [];
   // A call that blocked (or that a packet went by) gets two rows, at entry
   // and at return, so that a packet sent while it was inside the kernel
@@ -567,7 +567,8 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
     rows.push({ ms: p.ms, order: 1e6 + i, client: "", wire: _timelinePacket(p), server: "" });
   });
   boxPackets?.forEach((p, i) => {
-    rows.push({ ms: p.ms, order: 2e6 + i, client: "", wire: `mb\u00a0${_timelinePacket(p)}`, server: "" });
+    // Marked beside its time, so that the packet's cell is no wider than the sides' packets.
+    rows.push({ ms: p.ms, order: 2e6 + i, client: "", wire: _timelinePacket(p), server: "", mark: "mb" });
   });
   rows.sort((a, b) => a.ms - b.ms || a.order - b.order);
   const fds = _connectionFds(result, conn);
@@ -588,13 +589,15 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
       " Each shows its flags, then the ack of a bare ACK or else its sequence numbers (`seq 1:2` for one " +
       "byte); the packet lines below have every field." +
       (boxPackets
-        ? " Packets marked mb are the middlebox's own capture: a packet it forwards shows there twice " +
+        ? " Packets marked mb beside their time are the middlebox's own capture: a packet it forwards shows there twice " +
           "(arriving, leaving); one without an arrow has the middlebox's own address."
         : ""),
       "",
       "| ms | client calls | packet | server calls |",
       "|---:|---|---|---|",
-      ...rows.map((r) => `| ${r.ms.toFixed(3)} | ${r.client} | ${r.wire} | ${r.server} |`),
+      ...rows.map((r) =>
+        `| ${r.ms.toFixed(3)}${r.mark ? ` ${r.mark}` : ""} | ${r.client} | ${r.wire} | ${r.server} |`
+      ),
     ].join("\n"),
   );
 }

@@ -31,6 +31,7 @@ import {
   type Side,
   SIDES,
   type SideSpec,
+  type StepMoment,
 } from "../scenario/types.ts";
 import { STRACE_OPTIONS, UNTRACED_BECAUSE } from "../evidence/syscall_trace.ts";
 import { plannedProbe, probeArgs } from "./path_probe.ts";
@@ -516,6 +517,10 @@ export interface PathRuleCommands {
   delete: string[];
   fromMs: number;
   untilMs: number | null;
+  /** Added once this step has returned instead of at `fromMs` (the rule's `from-step`). */
+  fromStep?: StepMoment;
+  /** Deleted once this step has returned instead of at `untilMs` (the rule's `until-step`). */
+  untilStep?: StepMoment;
 }
 
 /**
@@ -619,6 +624,8 @@ export function pathRuleCommands(
       delete: [IPTABLES_IN_IMAGE, "-w", "-D", ...match],
       fromMs: rule.fromMs,
       untilMs: rule.untilMs,
+      ...(rule.fromStep ? { fromStep: rule.fromStep } : {}),
+      ...(rule.untilStep ? { untilStep: rule.untilStep } : {}),
     }));
   });
 }

@@ -62,6 +62,21 @@ export function containerProgram(container: ContainerHandle, straceLog: string |
   };
 }
 
+/**
+ * Wait until a program of the lab's steps has returned from step `step`
+ * (1-based, as its log counts them): the step is done once the next one
+ * begins, or the program ends.
+ */
+export function stepReturned(
+  program: ProgramHandle,
+  step: number,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const done = new RegExp(`"ph":"enter","step":${step + 1},|"ph":"end"`);
+  return program.waitForStdout((t) => done.test(t), timeoutMs, `${what}: step ${step}`);
+}
+
 const STEPS_EXITED = /=== tcplab-hold: steps exited with status (\d+)\n/;
 
 /** The steps a holder runs: SIGHUP lets them begin, SIGQUIT kills them. */

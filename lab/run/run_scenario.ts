@@ -15,7 +15,14 @@ import {
   type SideArtifacts,
   type TraceArtifacts,
 } from "../evidence/artifacts.ts";
-import { isHostProgram, isStepsSide, type Scenario, type Side, SIDES } from "../scenario/types.ts";
+import {
+  isHostProgram,
+  isStepsSide,
+  type Scenario,
+  type Side,
+  SIDES,
+  type StepMoment,
+} from "../scenario/types.ts";
 import { parseSnapshots } from "../evidence/snapshot.ts";
 import { parseProcNetTcp } from "../evidence/sockets.ts";
 import type { DockerClient } from "../docker/client.ts";
@@ -31,6 +38,7 @@ import {
   type ContainersPlan,
   MIDDLEBOX_OFFSET,
   natCommands,
+  type PathRuleCommands,
   pathRuleCommands,
   type PhaseTimeouts,
   planContainers,
@@ -46,6 +54,7 @@ import {
   holderOwnLog,
   holderSteps,
   type ProgramHandle,
+  stepReturned,
   stepsLog,
   stepsStderr,
 } from "./programs.ts";
@@ -169,6 +178,8 @@ export async function runScenario(
   const startedAt = new Date().toISOString();
   // The moments of a path's rules, cleared however the run ends.
   const timers: ReturnType<typeof setTimeout>[] = [];
+  // What the middlebox did with the path's rules, kept by an interrupted run too.
+  let ruleLog = "";
   let timedOut: string | null = null;
 
   try {
@@ -333,24 +344,44 @@ export async function runScenario(
         ...shaper.rules,
       ]
       : [];
-    let ruleLog = "";
     let clientStart: number | null = null;
-    const iptables = async (command: string[], what: string) => {
+    // The first rule iptables refused, in one line: the run ends with it (exit 2).
+    let refused: string | null = null;
+    const iptables = async (command: string[], what: string, ok = [0]): Promise<boolean> => {
       const said = await middlebox!.exec(command, "0:0").then(
-        (r) => `exit ${r.exitCode}${r.stderr.trim() ? ` (${r.stderr.trim()})` : ""}`,
-        (error) => `failed: ${(error as Error).message}`,
+        (r) => ({ code: r.exitCode, text: r.stderr.trim() }),
+        (error) => ({ code: null, text: `failed: ${(error as Error).message}` }),
       );
       const when = clientStart === null
         ? "before the client's start"
         : `${Math.round(performance.now() - clientStart)} ms`;
-      ruleLog += `${when}: ${what}: ${command.slice(1).join(" ")}: ${said}\n`;
+      const text = `${said.code === null ? "" : `exit ${said.code}`}${said.text ? ` (${said.text})` : ""}`;
+      if (said.code !== null && ok.includes(said.code) && command.includes("-C")) return true;
+      ruleLog += `${when}: ${what}: ${command.slice(1).join(" ")}: ${text}\n`;
+      if (said.code !== null && ok.includes(said.code)) return true;
+      refused ??= `${what}: iptables said "${said.text.split("\n")[0]}" (exit ${said.code ?? "none"}; ` +
+        `the command: iptables ${command.slice(1).join(" ")})`;
+      return false;
     };
+    const refusedError = (r: string) =>
+      new LabEnvironmentError(
+        `The middlebox's iptables refused a rule of the path: ${r}`,
+        "tcplab-path-N is the scenario's path rule N: check that this host's iptables and kernel have what it uses",
+      );
     // The path's rules from their moments, counted from the client's start: the rules of moment 0 are in
     // place before the client goes, however long that takes, and the others' clocks start when it goes.
-    const ruleWork: Promise<void>[] = [];
+    // The others are checked now (`iptables -C` parses a rule and loads its extensions, then looks for it:
+    // exit 1, "does a matching rule exist", is a rule it understood), so that one it refuses ends the run
+    // before the client starts; what only the kernel refuses ends it once the programs are done. (A rate
+    // rule's tc filter has no such check: it is added at its moment.)
+    const ruleWork: Promise<unknown>[] = [];
     for (const command of shaper.setup) await iptables(command, "set up the shaper");
-    for (const rule of rules.filter((r) => r.fromMs === 0)) {
-      ruleWork.push(iptables(rule.add, `add ${rule.comment}`));
+    const now = (rule: PathRuleCommands) => rule.fromMs === 0 && !rule.fromStep;
+    for (const rule of rules) {
+      if (now(rule)) ruleWork.push(iptables(rule.add, `add ${rule.comment}`));
+      else if (rule.add.includes("-A")) {
+        ruleWork.push(iptables(rule.add.map((w) => w === "-A" ? "-C" : w), `check ${rule.comment}`, [0, 1]));
+      }
     }
     // A restarted server: at its moment, its namespace is cut off the network (so that nothing it does on the
     // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
@@ -367,10 +398,7 @@ export async function runScenario(
     if (plan.restart && freshHolder && client) {
       const { afterClientStep, pcapFile } = plan.restart;
       const fresh = freshHolder;
-      // The client's step is done once the next one begins (or the program ends).
-      const done = new RegExp(`"ph":"enter","step":${afterClientStep + 1},|"ph":"end"`);
-      const work = client
-        .waitForStdout((t) => done.test(t), timeouts.run, `client: step ${afterClientStep}`)
+      const work = stepReturned(client, afterClientStep, timeouts.run, "client")
         .then(async () => {
           restart.begun = true;
           const first = holders[0]!;
@@ -410,13 +438,31 @@ export async function runScenario(
       restart.work = work;
     }
     await Promise.all(ruleWork);
+    if (refused !== null) throw refusedError(refused);
     clientStart = performance.now();
-    const at = (ms: number, work: () => Promise<void>) => {
-      timers.push(setTimeout(() => ruleWork.push(work()), ms));
-    };
+    // A rule's moments: a time from the client's start, or a step of a side (lab/run/programs.ts); once the
+    // programs are done, nothing more is added or deleted. A window's end waits for its beginning.
+    let programsDone = false;
+    const stepProgram = (side: Side) => (side === "server" ? server : client)!;
+    const moment = (ms: number, step: StepMoment | undefined): Promise<void> =>
+      step
+        ? stepReturned(stepProgram(step.side), step.step, timeouts.run, step.side)
+        : new Promise((resolve) => timers.push(setTimeout(resolve, ms)));
     for (const rule of rules) {
-      if (rule.fromMs > 0) at(rule.fromMs, () => iptables(rule.add, `add ${rule.comment}`));
-      if (rule.untilMs !== null) at(rule.untilMs, () => iptables(rule.delete, `delete ${rule.comment}`));
+      const added = now(rule) ? Promise.resolve(true) : moment(rule.fromMs, rule.fromStep).then(() => {
+        if (programsDone) return false;
+        const work = iptables(rule.add, `add ${rule.comment}${_afterStep(rule.fromStep)}`);
+        ruleWork.push(work);
+        return work;
+      });
+      if (rule.untilMs === null && !rule.untilStep) continue;
+      const ends = Promise.all([added, moment(rule.untilMs ?? 0, rule.untilStep)]);
+      ends.then(([wasAdded]) => {
+        if (wasAdded && !programsDone) {
+          ruleWork.push(iptables(rule.delete, `delete ${rule.comment}${_afterStep(rule.untilStep)}`));
+        }
+      }, () => {});
+      added.catch(() => {}); // a step that never came: the rule was never added
     }
     await client?.go();
     const programs = [server, client];
@@ -459,8 +505,10 @@ export async function runScenario(
         if (p) exitCodes[sides[i]!] = await withTimeout(p.exited(), 5_000, "killed programs", undefined);
       })).catch(() => {});
     }
+    programsDone = true;
     for (const timer of timers) clearTimeout(timer);
     await Promise.allSettled(ruleWork);
+    if (refused !== null) throw refusedError(refused);
     // A restart that failed leaves no run to judge.
     if (restart.work && restart.begun) {
       await withTimeout(restart.work, timeouts.start, "run: the server's restart", options.signal);
@@ -572,7 +620,7 @@ export async function runScenario(
       phases,
     };
   } catch (error) {
-    if (error instanceof RunInterrupted) error.collected = await collectedSoFar(containers, 3_000);
+    if (error instanceof RunInterrupted) error.collected = await collectedSoFar(containers, 3_000, ruleLog);
     throw error;
   } finally {
     for (const timer of timers) clearTimeout(timer);
@@ -598,14 +646,31 @@ export async function runScenario(
 /**
  * What an interrupted run had collected: the programs' logs and the holders'
  * snapshots as they are now, then, if that takes less than `ms`, the same
- * after the captures are stopped, and the captures. Nothing here may keep
- * the interrupted user waiting long.
+ * after the captures are stopped, and the captures; with a middlebox, its
+ * own log, its capture and the log of its rules (`ruleLog`). Nothing here
+ * may keep the interrupted user waiting long.
  */
 async function collectedSoFar(
   containers: ContainerHandle[],
   ms: number,
+  ruleLog: string,
 ): Promise<Record<string, string | Uint8Array>> {
   const files: Record<string, string | Uint8Array> = {};
+  const box = containers.find((c) => c.name.endsWith("-middlebox"));
+  const keepBox = () => {
+    files["evidence/middlebox-namespace.log"] = holderOwnLog(box!.logs.text("stdout"));
+    files["evidence/middlebox-capture.stderr"] = captureStderr(box!.logs.text("stderr"));
+    files["evidence/middlebox-rules.log"] = ruleLog;
+  };
+  const boxWork = box
+    ? (async () => {
+      keepBox();
+      await stopCapture(box, ms);
+      keepBox();
+      const pcap = await box.readFile("/cap/middlebox.pcap").catch(() => null);
+      if (pcap) files["middlebox.pcap"] = pcap;
+    })()
+    : Promise.resolve();
   const keepLogs = (c: ContainerHandle, side: string, holder: boolean) => {
     const stdout = c.logs.text("stdout");
     const stderr = c.logs.text("stderr");
@@ -632,7 +697,12 @@ async function collectedSoFar(
     const pcap = await c.readFile(`/cap/${side}.pcap`).catch(() => null);
     if (pcap) files[`${side}.pcap`] = pcap;
   });
-  await Promise.race([Promise.allSettled(work), new Promise((r) => setTimeout(r, ms))]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.allSettled([...work, boxWork]),
+    new Promise((r) => timer = setTimeout(r, ms)),
+  ]);
+  clearTimeout(timer);
   return { ...files };
 }
 
@@ -768,6 +838,11 @@ async function takeSnapshot(holder: ContainerHandle, timeoutMs: number): Promise
   await snapshotDone(holder, taken + 1, timeoutMs);
   const text = holder.logs.text("stdout");
   return text.slice(text.lastIndexOf(`=== tcplab-snapshot BEGIN ${taken + 1} `));
+}
+
+/** How the rule log names a moment of a step: " (the client's step 3 returned)", or nothing for a time. */
+function _afterStep(step: StepMoment | undefined): string {
+  return step ? ` (the ${step.side}'s step ${step.step} returned)` : "";
 }
 
 /** The server's stop command: a program of this host that never exits by itself names one; null otherwise. */

@@ -18,7 +18,9 @@ import {
   type PathSpec,
   type Scenario,
   type Side,
+  SIDES,
   type SideSpec,
+  type StepMoment,
   TCP_FLAG_NAMES,
 } from "./types.ts";
 
@@ -131,7 +133,7 @@ export function parseScenario(text: string, file: string): Scenario {
     }
   }
   const path = r.node("path");
-  if (path !== undefined) scenario.path = readPath(path, fail);
+  if (path !== undefined) scenario.path = readPath(path, fail, scenario);
   // `restart-server: {after-client-step: N}`: the server's namespace replaced once the client's step N returned.
   const restart = r.map("restart-server", false);
   if (restart) {
@@ -262,14 +264,17 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
  * scenario's connection dropped with that chance) or `rate: {kbit: 256, burst: 4k}`
  * (the middlebox's egress to the side no faster than that, with a bucket of
  * `burst` bytes: a whole number, or with k or m), and optionally `from-ms` and
- * `until-ms` (counted from the client's start).
+ * `until-ms` (counted from the client's start) or `from-step` and `until-step`
+ * (once a side's step has returned, e.g. `from-step: {client: 3}`).
  */
-function readPath(node: Node, fail: Fail): PathSpec {
+function readPath(node: Node, fail: Fail, sides: Pick<Scenario, Side>): PathSpec {
   if (isMap(node)) {
     const r = new Reader(node, "path", fail);
     r.only(["rules", "nat", "sysctls"]);
     const rules = r.node("rules");
-    const spec: PathSpec = { rules: rules === undefined ? [] : _readPathRules(rules, "path.rules", fail) };
+    const spec: PathSpec = {
+      rules: rules === undefined ? [] : _readPathRules(rules, "path.rules", fail, sides),
+    };
     const nat = r.oneOf("nat", ["masquerade"] as const, false);
     if (nat !== null) spec.nat = nat;
     const sysctls = readSysctls(r, fail, PATH_SYSCTL, "a net.netfilter.nf_conntrack_* sysctl");
@@ -278,7 +283,7 @@ function readPath(node: Node, fail: Fail): PathSpec {
     return spec;
   }
   if (!isSeq(node)) return fail(node, "path", `expected a list of rules or a mapping, got ${describe(node)}`);
-  const rules = _readPathRules(node, "path", fail);
+  const rules = _readPathRules(node, "path", fail, sides);
   if (rules.length === 0) fail(node, "path", "expected at least one rule");
   return { rules };
 }
@@ -288,13 +293,24 @@ const _REJECTS = {
   "icmp-host-unreachable": "reject-icmp-host-unreachable",
 } as const;
 
-function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
+function _readPathRules(node: Node, path: string, fail: Fail, sides: Pick<Scenario, Side>): PathRule[] {
   if (!isSeq(node)) return fail(node, path, `expected a list of rules, got ${describe(node)}`);
   return node.items.map((item, i): PathRule => {
     const at = `${path}[${i}]`;
     if (!isMap(item)) return fail(item as Node, at, `expected a mapping, got ${describe(item)}`);
     const r = new Reader(item, at, fail);
-    r.only(["to", "blackhole", "reject", "drop", "loss", "rate", "from-ms", "until-ms"]);
+    r.only([
+      "to",
+      "blackhole",
+      "reject",
+      "drop",
+      "loss",
+      "rate",
+      "from-ms",
+      "until-ms",
+      "from-step",
+      "until-step",
+    ]);
     const to = r.oneOf("to", ["server", "client"] as const, true)!;
     const reject = r.oneOf("reject", Object.keys(_REJECTS) as Array<keyof typeof _REJECTS>, false);
     const blackhole = r.node("blackhole");
@@ -312,22 +328,44 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
           `"drop: {flags: FIN, count: 1}", "loss: {percent: 20}" or "rate: {kbit: 256, burst: 4k}"`,
       );
     }
+    for (const [ms, step] of [["from-ms", "from-step"], ["until-ms", "until-step"]] as const) {
+      if (r.node(ms) !== undefined && r.node(step) !== undefined) {
+        fail(r.node(step), r.at(step), `expected "${ms}" or "${step}", not both`);
+      }
+    }
+    const fromStep = _readStepMoment(r, "from-step", sides);
+    const untilStep = _readStepMoment(r, "until-step", sides);
+    if (fromStep && untilStep && fromStep.side === untilStep.side && untilStep.step <= fromStep.step) {
+      fail(
+        r.node("until-step"),
+        r.at("until-step"),
+        `expected a step after ${fromStep.side}'s step ${fromStep.step}`,
+      );
+    }
+    if (fromStep && r.node("until-ms") !== undefined) {
+      fail(r.node("until-ms"), r.at("until-ms"), `expected "until-step" with "from-step"`);
+    }
     const fromMs = r.integer("from-ms", 0, 600_000) ?? 0;
     const untilMs = r.integer("until-ms", fromMs + 1, 600_000);
+    const window = {
+      fromMs,
+      untilMs,
+      ...(fromStep ? { fromStep } : {}),
+      ...(untilStep ? { untilStep } : {}),
+    };
     if (drop) {
       drop.only(["flags", "skip", "count"]);
       const flag = drop.oneOf("flags", TCP_FLAG_NAMES, true)!;
       const skip = drop.integer("skip", 0, 1000) ?? 0;
       const count = drop.integer("count", 1, 20) ?? 1;
-      return { to, action: "drop-first", fromMs, untilMs, segments: { flag, skip, count } };
+      return { to, action: "drop-first", ...window, segments: { flag, skip, count } };
     }
     if (loss) {
       loss.only(["percent"]);
       return {
         to,
         action: "loss",
-        fromMs,
-        untilMs,
+        ...window,
         lossPercent: integerValue(loss.required("percent"), loss.at("percent"), 1, 99, fail),
       };
     }
@@ -335,9 +373,9 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
       rate.only(["kbit", "burst"]);
       const kbit = integerValue(rate.required("kbit"), rate.at("kbit"), 8, 10_000_000, fail);
       const burstBytes = _byteCount(rate.required("burst"), rate.at("burst"), fail);
-      return { to, action: "rate", fromMs, untilMs, rate: { kbit, burstBytes } };
+      return { to, action: "rate", ...window, rate: { kbit, burstBytes } };
     }
-    return { to, action: reject === null ? "blackhole" : _REJECTS[reject], fromMs, untilMs };
+    return { to, action: reject === null ? "blackhole" : _REJECTS[reject], ...window };
   });
 }
 
@@ -349,6 +387,25 @@ function _byteCount(node: Node, path: string, fail: Fail): number {
     return fail(node, path, `expected bytes from 1500 to 64m, such as 4k or 16000, got ${describe(node)}`);
   }
   return bytes;
+}
+
+/**
+ * `from-step: {client: 3}`: once that side's step 3 has returned. The side runs the lab's steps, and the step
+ * is any of them but the last (the moment is seen when the next one begins).
+ */
+function _readStepMoment(r: Reader, key: string, sides: Pick<Scenario, Side>): StepMoment | undefined {
+  const moment = r.map(key, false);
+  if (!moment) return undefined;
+  moment.only([...SIDES]);
+  const [side, ...more] = moment.keys() as Side[];
+  if (side === undefined || more.length > 0) {
+    return r.fail(moment.yaml, moment.path, "expected one side and its step, e.g. {client: 3}");
+  }
+  const spec = sides[side];
+  if (!isStepsSide(spec) || spec.steps.length < 2) {
+    return r.fail(moment.yaml, moment.path, `expected a side that runs two or more of the lab's steps`);
+  }
+  return { side, step: moment.integer(side, 1, spec.steps.length - 1)! };
 }
 
 function readSide(r: Reader, side: Side, fail: Fail): SideSpec {

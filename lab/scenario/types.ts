@@ -119,16 +119,29 @@ export const TCP_FLAG_NAMES = ["SYN", "FIN", "RST", "PSH", "ACK", "URG"] as cons
 /** One of {@link TCP_FLAG_NAMES}. */
 export type TcpFlagName = typeof TCP_FLAG_NAMES[number];
 
+/** A moment of a run: once a side's step `step` (1-based, as its log counts them) has returned. */
+export interface StepMoment {
+  side: Side;
+  step: number;
+}
+
 /**
  * One rule of a scenario's `path:`: what the middlebox does to the packets
  * going `to` one side, over a window counted from the moment the client's
- * program starts (`from-ms`, and `until-ms` or to the end of the run).
+ * program starts (`from-ms`, and `until-ms` or to the end of the run), or
+ * from a side's step onward (`from-step`, `until-step`).
  */
 export interface PathRule {
   to: Side;
   action: PathAction;
+  /** Ms from the client's start; 0 with `fromStep`. */
   fromMs: number;
+  /** Ms from the client's start; null with `untilStep`, or to the end of the run. */
   untilMs: number | null;
+  /** The window begins once this step has returned (instead of at `fromMs`). */
+  fromStep?: StepMoment;
+  /** The window ends once this step has returned (instead of at `untilMs`), and never before it began. */
+  untilStep?: StepMoment;
   /**
    * For "drop-first": the flag a segment of the scenario's connection carries, how many such segments to let
    * through first (`skip`), and how many after them to drop.
