@@ -28,8 +28,8 @@ Deno.test({
     assert.ok(box, "a middlebox for a scenario with a path");
     // The holders routed through it, and the rules went in.
     assert.match(artifacts.sides.client.holderLog, /route: \S+\/32 via /);
-    assert.match(box.ruleLog, /add tcplab-path-1: .* exit 0/);
-    assert.match(box.ruleLog, /add tcplab-path-2: .* exit 0/);
+    assert.match(box.ruleLog, /add tcplab-path-1 \(the client's step 3 returned\): .* exit 0/);
+    assert.match(box.ruleLog, /add tcplab-path-2 \(the client's step 3 returned\): .* exit 0/);
     // The two rules go in at the same moment, so their order in the listing is either; find each by its name.
     const rules = parseRuleCounters(box.counters);
     const reject = rules.find((r) => r.comment === "tcplab-path-1");
