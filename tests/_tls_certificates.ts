@@ -27,12 +27,9 @@ async function _openssl(dir: string, ...args: string[]): Promise<void> {
   }
 }
 
-/** A new EC key and self-signed CA certificate `NAME.pem` (key `NAME-key.pem`) in `dir`. */
-async function _makeCa(dir: string, name: string): Promise<void> {
-  await _openssl(
-    dir,
-    "req",
-    "-x509",
+/** `openssl req`'s arguments for a new P-256 key `NAME-key.pem` (unencrypted) and the subject "tcplab test NAME". */
+function _newKey(name: string): string[] {
+  return [
     "-newkey",
     "ec",
     "-pkeyopt",
@@ -40,33 +37,20 @@ async function _makeCa(dir: string, name: string): Promise<void> {
     "-nodes",
     "-keyout",
     `${name}-key.pem`,
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "2",
     "-subj",
     `/CN=tcplab test ${name}`,
-  );
+  ];
+}
+
+/** A new EC key and self-signed CA certificate `NAME.pem` (key `NAME-key.pem`) in `dir`. */
+async function _makeCa(dir: string, name: string): Promise<void> {
+  await _openssl(dir, "req", "-x509", ..._newKey(name), "-out", `${name}.pem`, "-days", "2");
 }
 
 /** A key `NAME-key.pem` and a certificate `NAME.pem` signed by `ca`, with the extensions `ext`. */
 async function _makeSigned(dir: string, name: string, ca: string, ext: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/${name}.ext`, ext);
-  await _openssl(
-    dir,
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${name}-key.pem`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=tcplab test ${name}`,
-  );
+  await _openssl(dir, "req", ..._newKey(name), "-out", `${name}.csr`);
   await _openssl(
     dir,
     "x509",

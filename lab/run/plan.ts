@@ -515,6 +515,11 @@ export interface PathRuleCommands {
   comment: string;
   add: string[];
   delete: string[];
+  /**
+   * Asks iptables whether it understands the rule without adding it (`-C`: exit 0 or 1), so that a rule of a
+   * later moment that it refuses ends the run before the client starts; null for a tc filter, which has none.
+   */
+  check: string[] | null;
   fromMs: number;
   untilMs: number | null;
   /** Added once this step has returned instead of at `fromMs` (the rule's `from-step`). */
@@ -622,6 +627,7 @@ export function pathRuleCommands(
       comment,
       add: [IPTABLES_IN_IMAGE, "-w", "-A", ...match],
       delete: [IPTABLES_IN_IMAGE, "-w", "-D", ...match],
+      check: [IPTABLES_IN_IMAGE, "-w", "-C", ...match],
       fromMs: rule.fromMs,
       untilMs: rule.untilMs,
       ...(rule.fromStep ? { fromStep: rule.fromStep } : {}),
@@ -737,6 +743,7 @@ export function shaperCommands(rules: PathRule[], addresses: Record<Side, string
           `1:${n}`,
         ],
         delete: [TC_IN_IMAGE, "filter", "del", ...filter],
+        check: null,
         fromMs: rule.fromMs,
         untilMs: rule.untilMs,
       };
@@ -793,6 +800,7 @@ export function natCommands(addresses: Record<Side, string>): PathRuleCommands[]
       comment: "tcplab-nat",
       add: [IPTABLES_IN_IMAGE, "-w", "-t", "nat", "-A", ...nat],
       delete: [IPTABLES_IN_IMAGE, "-w", "-t", "nat", "-D", ...nat],
+      check: [IPTABLES_IN_IMAGE, "-w", "-t", "nat", "-C", ...nat],
       fromMs: 0,
       untilMs: null,
     },
@@ -800,6 +808,7 @@ export function natCommands(addresses: Record<Side, string>): PathRuleCommands[]
       comment: "tcplab-invalid",
       add: [IPTABLES_IN_IMAGE, "-w", "-I", ...invalid],
       delete: [IPTABLES_IN_IMAGE, "-w", "-D", ...invalid],
+      check: [IPTABLES_IN_IMAGE, "-w", "-C", ...invalid],
       fromMs: 0,
       untilMs: null,
     },
