@@ -76,7 +76,8 @@ const XTABLES_DIRS = [
  * this host's iptables, the libraries it links to, and its xtables
  * extensions with theirs; and this host's tc (iproute2) with its libraries,
  * for a path's rates. Built only for a scenario with a `path:`; the tag
- * hashes the endpoint's tag and the files' stamps.
+ * hashes the endpoint's tag and the stamps of the programs, their libraries
+ * and the extensions.
  */
 export async function ensureMiddleboxImage(
   docker: DockerClient,
@@ -84,11 +85,8 @@ export async function ensureMiddleboxImage(
   endpoint: string,
 ): Promise<LabImages> {
   const iptables = await Deno.realPath(await findProgram("iptables", "apt-get install -y iptables"));
-  const libraries = await sharedLibraries(iptables, "apt-get install --reinstall iptables");
   const tc = await Deno.realPath(await findProgram("tc", "apt-get install -y iproute2"));
-  for (const l of await sharedLibraries(tc, "apt-get install --reinstall iproute2")) {
-    if (!libraries.includes(l)) libraries.push(l);
-  }
+  const libraries = await sharedLibraries([iptables, tc], "apt-get install --reinstall iptables iproute2");
   const xtables = await _firstFolder(XTABLES_DIRS);
   if (xtables === null) {
     throw new LabEnvironmentError(
@@ -104,25 +102,23 @@ export async function ensureMiddleboxImage(
     }
   }
   extensions.sort();
-  const extensionLibraries = new Set<string>();
-  for (const extension of extensions) {
-    for (const l of await sharedLibraries(extension, "apt-get install --reinstall iptables")) {
-      if (!libraries.includes(l)) extensionLibraries.add(l);
-    }
-  }
-  const copied: Array<[string, string]> = [
-    [iptables, IPTABLES_IN_IMAGE],
-    [tc, TC_IN_IMAGE],
-    ...[...libraries, ...extensionLibraries, ...extensions].map((l): [string, string] => [l, l]),
-  ];
   const dockerfile = new TextEncoder().encode(`FROM ${endpoint}\nCOPY rootfs/ /\n`);
+  // The tag hashes the programs, their libraries and the extensions; the extensions' own libraries are
+  // listed (one ldd for all of them) only when the image is built.
   const tag = `tcplab-middlebox:${await shortHash(
     RECIPE_VERSION,
     endpoint,
     iptables,
-    fileStamps(copied.map(([f]) => f)),
+    fileStamps([iptables, tc, ...libraries, ...extensions]),
   )}`;
   if (!(await docker.imageExists(tag))) {
+    const extensionLibraries = (await sharedLibraries(extensions, "apt-get install --reinstall iptables"))
+      .filter((l) => !libraries.includes(l));
+    const copied: Array<[string, string]> = [
+      [iptables, IPTABLES_IN_IMAGE],
+      [tc, TC_IN_IMAGE],
+      ...[...libraries, ...extensionLibraries, ...extensions].map((l): [string, string] => [l, l]),
+    ];
     const context = makeTar([
       { path: "Dockerfile", data: dockerfile, mode: 0o644 },
       ...await hostFiles(copied),
@@ -207,24 +203,25 @@ export function fileStamps(paths: string[]): string {
 }
 
 /**
- * The shared libraries a dynamic program needs, as ldd lists them (the
- * loader included); none for a static one. `reinstall` says how to repair the program.
+ * The shared libraries that one or more dynamic programs need, as ldd lists them (the loader included), in one
+ * ldd call; none for a static one. `reinstall` says how to repair the programs.
  */
-export async function sharedLibraries(program: string, reinstall: string): Promise<string[]> {
-  const result = await runProgram("ldd", [program], "apt-get install -y libc-bin");
-  if (/not a dynamic executable|statically linked/.test(result.stdout + result.stderr)) return [];
-  if (!result.success) {
+export async function sharedLibraries(programs: string | string[], reinstall: string): Promise<string[]> {
+  const paths = typeof programs === "string" ? [programs] : programs;
+  const result = await runProgram("ldd", paths, "apt-get install -y libc-bin");
+  const static_ = /not a dynamic executable|statically linked/.test(result.stdout + result.stderr);
+  if (!result.success && !static_) {
     throw new LabEnvironmentError(
-      `Cannot list the libraries of ${program}: ${result.stderr.trim()}`,
-      `check that it is a working executable of this host (${reinstall})`,
+      `Cannot list the libraries of ${paths.join(", ")}: ${result.stderr.trim()}`,
+      `check that each is a working executable of this host (${reinstall})`,
     );
   }
-  const paths = new Set<string>();
+  const libraries = new Set<string>();
   for (const line of result.stdout.split("\n")) {
     const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
-    if (m) paths.add(m[1]!);
+    if (m) libraries.add(m[1]!);
   }
-  return [...paths];
+  return [...libraries];
 }
 
 /** Folders where older Debian releases put tcpdump, often not on a user's PATH. */
