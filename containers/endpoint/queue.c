@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -189,6 +190,18 @@ static struct queue_rule *rule_of(unsigned queue)
 	return NULL;
 }
 
+/* The held packet whose time is up first, by `now`; -1 if none is due. */
+static int next_due(unsigned long long now)
+{
+	int first = -1;
+
+	for (int i = 0; i < nheld; i++)
+		if (held[i].due <= now && (first < 0 || held[i].due < held[first].due ||
+					   (held[i].due == held[first].due && held[i].since < held[first].since)))
+			first = i;
+	return first;
+}
+
 /* A packet the kernel queued: hold it until its queue's delay is over. */
 static void take(int fd, struct nlmsghdr *nh)
 {
@@ -225,8 +238,8 @@ static void take(int fd, struct nlmsghdr *nh)
 	}
 	h.due = h.since + (unsigned long long)ms * 1000000ULL;
 	held[nheld++] = h;
-	if (nheld == MAX_HELD) /* full: the oldest due goes now */
-		release(fd, 0);
+	if (nheld == MAX_HELD) /* full: the first due goes now */
+		release(fd, next_due(ULLONG_MAX));
 }
 
 /* Send SIGTERM to every other `tcplab queue` in this PID namespace, and wait for them to end. */
@@ -371,12 +384,9 @@ int queue(int argc, char **argv)
 				if (nh->nlmsg_type == ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET))
 					take(fd, nh);
 		}
-		now = mono_ns();
-		for (int i = 0; i < nheld;)
-			if (held[i].due <= now)
-				release(fd, i); /* moves the last one to i */
-			else
-				i++;
+		/* The packets whose time is up, the earliest due first (and of those, the first to come). */
+		for (int i; (i = next_due(mono_ns())) >= 0;)
+			release(fd, i);
 	}
 	/* Stopped: what is still held goes now, in the order it came. */
 	while (nheld > 0) {

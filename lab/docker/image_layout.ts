@@ -22,3 +22,6 @@ export const STRACE_LOG = `${STRACE_LOG_DIR}/calls.strace`;
 
 /** Where the middlebox's image has this host's iptables. */
 export const IPTABLES_IN_IMAGE = "/usr/sbin/iptables";
+
+/** The lab's own program in its images (the entry point of the endpoint image; `tcplab queue` in the middlebox). */
+export const TCPLAB_IN_IMAGE = "/tcplab";

@@ -17,6 +17,7 @@ import {
   STRACE_IN_IMAGE,
   STRACE_LOG,
   STRACE_LOG_DIR,
+  TCPLAB_IN_IMAGE,
 } from "../docker/image_layout.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
@@ -500,6 +501,10 @@ export function planContainers(
         image: middlebox.image,
         user: `0:0; it keeps NET_ADMIN for the path's iptables rules${
           plan.middlebox.nat ? " (and its NAT, with connection tracking)" : ""
+        }${
+          plan.middlebox.rules.some((r) => r.action === "hold")
+            ? " and for its queue program (`tcplab queue`, run as 0:0), which holds the packets of the delay rules (NFQUEUE)"
+            : ""
         }`,
         capabilities: MIDDLEBOX_CAPABILITIES,
       },
@@ -527,7 +532,11 @@ export interface PathRuleCommands {
  * --packet S`; a segment one rule drops never reaches the next, so the next
  * drops the one after it). A drop matches only
  * the scenario's connection (its port), so the lab's probe of the path is
- * never what it drops. Every command of one rule carries the rule's comment.
+ * never what it drops. A hold (`delay:`, `reorder:`) sends the scenario's
+ * segments to the side to NFQUEUE queue N (N: the rule's place in `path:`,
+ * from 1), where `tcplab queue` holds them ({@link queueCommands});
+ * `--queue-bypass` lets them through undelayed if no program is bound.
+ * Every command of one rule carries the rule's comment.
  *
  * @example
  * ```ts
@@ -564,7 +573,10 @@ export function pathRuleCommands(
   return rules.flatMap((rule, i) => {
     const comment = `tcplab-path-${i + 1}`;
     const segments = rule.action === "drop-first" ? rule.segments : undefined;
-    const select = segments
+    const held = rule.action === "hold"
+      ? ["-p", "tcp", rule.to === "server" ? "--dport" : "--sport", String(port)]
+      : null;
+    const select = held ?? (segments
       ? [
         "-p",
         "tcp",
@@ -584,7 +596,7 @@ export function pathRuleCommands(
       ]
       : rule.action === "reject-tcp-reset"
       ? ["-p", "tcp"]
-      : [];
+      : []);
     const match = [
       "FORWARD",
       "-d",
@@ -595,7 +607,9 @@ export function pathRuleCommands(
       "--comment",
       comment,
       "-j",
-      ..._TARGETS[rule.action],
+      ...(rule.action === "hold"
+        ? ["NFQUEUE", "--queue-num", String(i + 1), "--queue-bypass"]
+        : _TARGETS[rule.action]),
     ];
     return Array.from({ length: segments?.count ?? 1 }, () => ({
       comment,
@@ -607,12 +621,56 @@ export function pathRuleCommands(
   });
 }
 
-const _TARGETS: Readonly<Record<PathRule["action"], string[]>> = {
+const _TARGETS: Readonly<Record<Exclude<PathRule["action"], "hold">, string[]>> = {
   "blackhole": ["DROP"],
   "reject-tcp-reset": ["REJECT", "--reject-with", "tcp-reset"],
   "reject-icmp-host-unreachable": ["REJECT", "--reject-with", "icmp-host-unreachable"],
   "drop-first": ["DROP"],
 };
+
+/** The commands of the middlebox's queue program (`tcplab queue`), for a path with `delay:` or `reorder:`. */
+export interface QueueCommands {
+  /** Binds the queues and holds their packets until `stop`; its stdout is the held packets' log. */
+  start: string[];
+  /** Returns once every queue is bound (so that no packet passes undelayed), or fails after 10 s. */
+  wait: string[];
+  /** Ends `start`, which gives back what it still holds. */
+  stop: string[];
+}
+
+/**
+ * The queue program's commands for a path's hold rules, or null when it has none: queue N is the rule's place
+ * in `path:` (from 1), as in {@link pathRuleCommands}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const queue = queueCommands([
+ *   { to: "client", action: "blackhole", fromMs: 0, untilMs: null },
+ *   { to: "server", action: "hold", fromMs: 0, untilMs: null, hold: { delayMs: 20, every: 4, extraMs: 30 } },
+ * ]);
+ * assert.deepEqual(queue!.start, ["/tcplab", "queue", "2:delay=20,every=4,extra=30"]);
+ * assert.deepEqual(queue!.wait, ["/tcplab", "queue", "--wait", "2"]);
+ * assert.equal(queueCommands([]), null);
+ * ```
+ */
+export function queueCommands(rules: PathRule[]): QueueCommands | null {
+  const queues = rules.flatMap((rule, i) =>
+    rule.action === "hold" && rule.hold ? [{ num: i + 1, hold: rule.hold }] : []
+  );
+  if (queues.length === 0) return null;
+  return {
+    start: [
+      TCPLAB_IN_IMAGE,
+      "queue",
+      ...queues.map(({ num, hold }) =>
+        `${num}:delay=${hold.delayMs}${hold.every > 0 ? `,every=${hold.every},extra=${hold.extraMs}` : ""}`
+      ),
+    ],
+    wait: [TCPLAB_IN_IMAGE, "queue", "--wait", ...queues.map(({ num }) => String(num))],
+    stop: [TCPLAB_IN_IMAGE, "queue", "--stop"],
+  };
+}
 
 /**
  * The iptables commands of a path's NAT, in force from the client's start

@@ -35,6 +35,7 @@ import {
   type PhaseTimeouts,
   planContainers,
   planRun,
+  queueCommands,
   ruleListings,
   STEPS_USER,
   subnetAddress,
@@ -337,6 +338,12 @@ export async function runScenario(
     for (const rule of rules.filter((r) => r.fromMs === 0)) {
       ruleWork.push(iptables(rule.add, `add ${rule.comment}`));
     }
+    // A path that holds packets: the queue program runs from before the client's start to after its end, and
+    // the client waits until it has bound its queues (until then, a hold rule lets the packets through).
+    const queue = middlebox ? queueCommands(plan.middlebox!.rules) : null;
+    const queueRun = queue ? middlebox!.exec(queue.start, "0:0") : null;
+    queueRun?.catch(() => {}); // awaited once it is stopped
+    if (queue) ruleWork.push(iptables(queue.wait, "wait for the queue program"));
     // A restarted server: at its moment, its namespace is cut off the network (so that nothing it does on the
     // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
     // with its program; a fresh namespace with the same address and nothing listening takes its place.
@@ -446,6 +453,13 @@ export async function runScenario(
     }
     for (const timer of timers) clearTimeout(timer);
     await Promise.allSettled(ruleWork);
+    // The queue program gives back what it still holds before the captures stop.
+    let queueLog: string | null = null;
+    if (queue && queueRun) {
+      await iptables(queue.stop, "stop the queue program");
+      queueLog = await withTimeout(queueRun, timeouts.flush, "run: the queue program to end", options.signal)
+        .then((r) => r.stdout + (r.stderr.trim() ? `${r.stderr.trim()}\n` : "") + `exit ${r.exitCode}\n`);
+    }
     // A restart that failed leaves no run to judge.
     if (restart.work && restart.begun) {
       await withTimeout(restart.work, timeouts.start, "run: the server's restart", options.signal);
@@ -531,6 +545,7 @@ export async function runScenario(
             holderLog: holderOwnLog(middlebox.logs.text("stdout")),
             ruleLog,
             counters: ruleCounters,
+            ...(queueLog !== null ? { queueLog } : {}),
           },
         }
         : {}),

@@ -258,8 +258,11 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
  * is `to: server|client`, then `blackhole: true`, `reject: tcp-reset`,
  * `reject: icmp-host-unreachable` or `drop: {flags: FIN, skip: 0, count: 1}`
  * (after letting `skip` through, the next `count` segments of the scenario's
- * connection that carry the flag), and optionally `from-ms` and `until-ms`
- * (counted from the client's start).
+ * connection that carry the flag), `delay: {ms: 50}` and/or
+ * `reorder: {every: 5, extra-ms: 30}` (each segment of the scenario's
+ * connection held `ms`, every 5th one 30 ms more, so that the next ones
+ * overtake it), and optionally `from-ms` and `until-ms` (counted from the
+ * client's start).
  */
 function readPath(node: Node, fail: Fail): PathSpec {
   if (isMap(node)) {
@@ -291,7 +294,7 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
     const at = `${path}[${i}]`;
     if (!isMap(item)) return fail(item as Node, at, `expected a mapping, got ${describe(item)}`);
     const r = new Reader(item, at, fail);
-    r.only(["to", "blackhole", "reject", "drop", "from-ms", "until-ms"]);
+    r.only(["to", "blackhole", "reject", "drop", "delay", "reorder", "from-ms", "until-ms"]);
     const to = r.oneOf("to", ["server", "client"] as const, true)!;
     const reject = r.oneOf("reject", Object.keys(_REJECTS) as Array<keyof typeof _REJECTS>, false);
     const blackhole = r.node("blackhole");
@@ -299,11 +302,15 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
       fail(blackhole, r.at("blackhole"), `expected true, got ${describe(blackhole)}`);
     }
     const drop = r.map("drop", false);
-    if ([reject !== null, blackhole !== undefined, drop !== null].filter(Boolean).length !== 1) {
+    const delay = r.map("delay", false);
+    const reorder = r.map("reorder", false);
+    const held = delay !== null || reorder !== null;
+    if ([reject !== null, blackhole !== undefined, drop !== null, held].filter(Boolean).length !== 1) {
       fail(
         item,
         at,
-        `expected one of "blackhole: true", "reject: tcp-reset|icmp-host-unreachable" or "drop: {flags: FIN, count: 1}"`,
+        `expected one of "blackhole: true", "reject: tcp-reset|icmp-host-unreachable", "drop: {flags: FIN, count: 1}" ` +
+          `or "delay: {ms: 50}" and/or "reorder: {every: 5, extra-ms: 30}"`,
       );
     }
     const fromMs = r.integer("from-ms", 0, 600_000) ?? 0;
@@ -314,6 +321,18 @@ function _readPathRules(node: Node, path: string, fail: Fail): PathRule[] {
       const skip = drop.integer("skip", 0, 1000) ?? 0;
       const count = drop.integer("count", 1, 20) ?? 1;
       return { to, action: "drop-first", fromMs, untilMs, segments: { flag, skip, count } };
+    }
+    if (held) {
+      delay?.only(["ms"]);
+      reorder?.only(["every", "extra-ms"]);
+      const delayMs = delay?.integer("ms", 0, 10_000) ?? 0;
+      const every = reorder?.integer("every", 2, 1000) ?? 0;
+      const extraMs = reorder?.integer("extra-ms", 1, 10_000) ?? 0;
+      if (reorder && (every === 0 || extraMs === 0)) {
+        fail(reorder.yaml, reorder.path, `expected both "every" and "extra-ms"`);
+      }
+      if (delayMs === 0 && !reorder) fail(delay!.yaml, delay!.path, `expected "ms" above 0`);
+      return { to, action: "hold", fromMs, untilMs, hold: { delayMs, every, extraMs } };
     }
     return { to, action: reject === null ? "blackhole" : _REJECTS[reject], fromMs, untilMs };
   });

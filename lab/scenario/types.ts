@@ -102,9 +102,16 @@ export interface RetryRule {
 
 /**
  * What a path rule does to the packets it matches: drop them all, answer TCP with a firewall's reset, answer
- * with an ICMP host-unreachable error, or drop only the first few TCP segments that carry a flag (`drop`).
+ * with an ICMP host-unreachable error, drop only the first few TCP segments that carry a flag (`drop`), or
+ * hold the scenario's segments a while before they go on (`delay` and `reorder`: NFQUEUE and the lab's queue
+ * program in the middlebox).
  */
-export type PathAction = "blackhole" | "reject-tcp-reset" | "reject-icmp-host-unreachable" | "drop-first";
+export type PathAction =
+  | "blackhole"
+  | "reject-tcp-reset"
+  | "reject-icmp-host-unreachable"
+  | "drop-first"
+  | "hold";
 
 /** The TCP flags a `drop` rule can pick segments by. */
 export const TCP_FLAG_NAMES = ["SYN", "FIN", "RST", "PSH", "ACK", "URG"] as const;
@@ -127,6 +134,19 @@ export interface PathRule {
    * through first (`skip`), and how many after them to drop.
    */
   segments?: { flag: TcpFlagName; skip: number; count: number };
+  /**
+   * For "hold": every segment of the scenario's connection is held `delayMs`, and every `every`-th one
+   * (the every-th, the 2*every-th...) `extraMs` more, so that the segments after it overtake it.
+   */
+  hold?: PathHold;
+}
+
+/** How long a "hold" rule keeps each segment before it goes on. */
+export interface PathHold {
+  delayMs: number;
+  /** Every this many segments, one is held `extraMs` more (0: none is). */
+  every: number;
+  extraMs: number;
 }
 
 /** A scenario's path: a middlebox between the sides, and its rules. */
