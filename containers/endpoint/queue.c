@@ -9,8 +9,9 @@
  * overtaken by it, which is how the path reorders.
  *
  *   tcplab queue N:delay=MS[,every=K,extra=MS]...
- *       queue N holds every packet MS ms, and every K-th one (the K-th, the
- *       2K-th...) MS ms more. Prints one JSON line when all queues are bound
+ *       queue N holds every packet MS ms, and every K-th TCP segment that
+ *       carries new data (the K-th, the 2K-th...; a retransmission is not
+ *       counted) MS ms more. Prints one JSON line when all queues are bound
  *       ({"ph":"bound"}), one per packet given back ({"ph":"held",...}), and
  *       on SIGTERM or SIGINT gives back what it still holds and ends
  *       ({"ph":"end"}).
@@ -33,6 +34,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +53,8 @@ struct queue_rule {
 	unsigned num;
 	long long delay_ms, extra_ms;
 	unsigned long long every, seen;
+	bool any_data;     /* a segment with data has come: next_seq is set */
+	unsigned next_seq; /* the end of the newest data seen (TCP sequence space) */
 };
 
 /* A packet the program holds until `due`. */
@@ -209,8 +213,9 @@ static void take(int fd, struct nlmsghdr *nh)
 	unsigned queue = ntohs(g->res_id);
 	int len = (int)nh->nlmsg_len - (int)NLMSG_SPACE(sizeof *g);
 	struct nlattr *a = (struct nlattr *)((char *)g + NLMSG_ALIGN(sizeof *g));
-	bool has_id = false;
+	bool has_id = false, new_data = false;
 	unsigned id = 0, length = 0;
+	struct queue_rule *r = rule_of(queue);
 
 	while (len >= (int)NLA_HDRLEN && a->nla_len >= NLA_HDRLEN && a->nla_len <= len) {
 		void *data = (char *)a + NLA_HDRLEN;
@@ -220,19 +225,31 @@ static void take(int fd, struct nlmsghdr *nh)
 			memcpy(&pid, data, 4);
 			id = ntohl(pid);
 			has_id = true;
-		} else if (type == NFQA_PAYLOAD && a->nla_len >= NLA_HDRLEN + 4) {
+		} else if (type == NFQA_PAYLOAD && a->nla_len >= NLA_HDRLEN + 20) {
 			unsigned char *ip = data;
+			unsigned got = a->nla_len - NLA_HDRLEN, ihl = (ip[0] & 15u) * 4;
 			length = (unsigned)(ip[2] << 8 | ip[3]); /* the IPv4 total length */
+			if (ip[9] == IPPROTO_TCP && got >= ihl + 20) {
+				unsigned char *tcp = ip + ihl;
+				unsigned doff = (tcp[12] >> 4) * 4u;
+				unsigned seq = (unsigned)tcp[4] << 24 | (unsigned)tcp[5] << 16 | (unsigned)tcp[6] << 8 | tcp[7];
+				unsigned end = seq + (length > ihl + doff ? length - ihl - doff : 0);
+				/* new data: it ends beyond every segment seen before (not a retransmission) */
+				if (r && end != seq && (!r->any_data || (int)(end - r->next_seq) > 0)) {
+					new_data = true;
+					r->any_data = true;
+					r->next_seq = end;
+				}
+			}
 		}
 		len -= NLA_ALIGN(a->nla_len);
 		a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len));
 	}
 	if (!has_id)
 		return;
-	struct queue_rule *r = rule_of(queue);
 	struct held h = { .queue = queue, .id = id, .length = length, .since = mono_ns() };
 	long long ms = r ? r->delay_ms : 0;
-	if (r && r->every && ++r->seen % r->every == 0) {
+	if (r && r->every && new_data && ++r->seen % r->every == 0) {
 		ms += r->extra_ms;
 		h.extra = true;
 	}
@@ -350,8 +367,8 @@ int queue(int argc, char **argv)
 		die("cannot bind the netlink socket");
 	for (int i = 0; i < nrules; i++) {
 		struct nfqnl_msg_config_cmd cmd = { NFQNL_CFG_CMD_BIND, 0, htons(AF_INET) };
-		/* The first 64 bytes are enough for the IPv4 header's total length. */
-		struct nfqnl_msg_config_params params = { htonl(64), NFQNL_COPY_PACKET };
+		/* The first 128 bytes hold the IPv4 and TCP headers (their options included). */
+		struct nfqnl_msg_config_params params = { htonl(128), NFQNL_COPY_PACKET };
 		config(fd, rules[i].num, NFQA_CFG_CMD, &cmd, sizeof cmd, "bind");
 		config(fd, rules[i].num, NFQA_CFG_PARAMS, &params, sizeof params, "configure");
 	}

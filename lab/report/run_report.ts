@@ -12,6 +12,7 @@ import type {
   ConnectionResult,
   ContrastSummary,
   PacketRecord,
+  PathHoldRecord,
   RunResult,
 } from "../verdict/types.ts";
 import { focusConnection } from "../verdict/focus.ts";
@@ -135,6 +136,7 @@ export function renderReport(result: RunResult): string {
     out.push(renderTimeline(result, conn), "");
     out.push(renderPackets(result, conn), "");
     out.push(renderKernel(conn, result.captures.server.restartedFile !== undefined), "");
+    if (result.pathHolds?.length) out.push(renderPathHolds(result.pathHolds), "");
   } else {
     out.push("## What happened", "", "No TCP connection was seen in the captures.", "");
     out.push("## Evidence", "");
@@ -777,6 +779,44 @@ function renderKernel(conn: ConnectionResult, serverRestarted: boolean): string 
 /** Counters that speak of how connections end: aborts, resets, failures, TIME_WAIT, overflows. */
 function isTeardownCounter(name: string): boolean {
   return /Abort|Rst|Reset|AttemptFails|\.TW|Listen(Overflows|Drops)|TimeWait/.test(name);
+}
+
+/** The path's delay and reorder rules: what each asked for, and what the middlebox's queue program held. */
+function renderPathHolds(holds: PathHoldRecord[]): string {
+  const lines = ["### Held on the path", ""];
+  for (const h of holds) {
+    const asked = [
+      ...(h.delayMs > 0 ? [`delay: {ms: ${h.delayMs}}`] : []),
+      ...(h.every > 0 ? [`reorder: {every: ${h.every}, extra-ms: ${h.extraMs}}`] : []),
+    ].join(", ");
+    const queue = h.comment.replace("tcplab-path-", "");
+    const others = h.held - h.heldLonger.length;
+    lines.push(
+      `Rule ${code(h.comment)} (to the ${h.to}: ${code(asked)}) sent ${
+        h.queued === null ? "an unknown number of" : h.queued
+      } packets to NFQUEUE queue ${queue} (\`-j NFQUEUE --queue-num ${queue}\`); the middlebox's queue program ` +
+        `(\`tcplab queue\`, run as 0:0 with the middlebox's NET_ADMIN) held ${h.held} of them before letting them ` +
+        `go on: ${others} ${
+          h.longestMs === 0 ? "at once (each under 1 ms)" : `for at most ${h.longestMs} ms`
+        }${
+          h.heldLongerMs
+            ? `, and ${h.heldLonger.length} (the ${h.heldLonger.map(_ordinal).join(", ")} that came) for ${
+              h.heldLongerMs.min === h.heldLongerMs.max
+                ? `${h.heldLongerMs.min} ms`
+                : `${h.heldLongerMs.min} to ${h.heldLongerMs.max} ms`
+            }, so that the packets after each of them could overtake it`
+            : ""
+        }. Each packet's line is in \`evidence/middlebox-queue.log\`.`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** 1 -> "1st", 2 -> "2nd", 11 -> "11th". */
+function _ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+  return `${n}${suffix}`;
 }
 
 function renderScenario(result: RunResult): string {

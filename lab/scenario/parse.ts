@@ -260,8 +260,8 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
  * (after letting `skip` through, the next `count` segments of the scenario's
  * connection that carry the flag), `delay: {ms: 50}` and/or
  * `reorder: {every: 5, extra-ms: 30}` (each segment of the scenario's
- * connection held `ms`, every 5th one 30 ms more, so that the next ones
- * overtake it), and optionally `from-ms` and `until-ms` (counted from the
+ * connection held `ms`, every 5th one with new data 30 ms more, so that the
+ * next ones overtake it), and optionally `from-ms` and `until-ms` (counted from the
  * client's start).
  */
 function readPath(node: Node, fail: Fail): PathSpec {

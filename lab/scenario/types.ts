@@ -135,8 +135,9 @@ export interface PathRule {
    */
   segments?: { flag: TcpFlagName; skip: number; count: number };
   /**
-   * For "hold": every segment of the scenario's connection is held `delayMs`, and every `every`-th one
-   * (the every-th, the 2*every-th...) `extraMs` more, so that the segments after it overtake it.
+   * For "hold": every segment of the scenario's connection is held `delayMs`, and every `every`-th one that
+   * carries new data (the every-th, the 2*every-th...; retransmissions are not counted) `extraMs` more, so
+   * that the segments after it overtake it.
    */
   hold?: PathHold;
 }
@@ -144,7 +145,7 @@ export interface PathRule {
 /** How long a "hold" rule keeps each segment before it goes on. */
 export interface PathHold {
   delayMs: number;
-  /** Every this many segments, one is held `extraMs` more (0: none is). */
+  /** Every this many segments with new data, one is held `extraMs` more (0: none is). */
   every: number;
   extraMs: number;
 }

@@ -32,6 +32,8 @@ import type {
 } from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
 import { parseRuleCounters } from "../evidence/path_rules.ts";
+import { parseHeldPackets } from "../evidence/held_packets.ts";
+import { pathHolds } from "./path_holds.ts";
 import { natExpiryProof, pathResetProof } from "./path_reset.ts";
 import { type NatMapping, natMapping, untranslated } from "./nat_mapping.ts";
 import { peerRestartProof } from "./peer_restart.ts";
@@ -410,6 +412,15 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     reproduce: reproductionOf(artifacts.scenario),
     attempts: { count: 1, note: null },
     warnings,
+    ...(box?.queueLog !== undefined
+      ? {
+        pathHolds: pathHolds(
+          artifacts.scenario.path?.rules ?? [],
+          parseHeldPackets(box.queueLog),
+          ruleCounters,
+        ),
+      }
+      : {}),
   };
 }
 
