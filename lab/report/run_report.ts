@@ -798,13 +798,13 @@ function renderPathHolds(holds: PathHoldRecord[]): string {
         `(\`tcplab queue\`, run as 0:0 with the middlebox's NET_ADMIN) held ${h.held} of them before letting them ` +
         `go on: ${others} ${
           h.longestMs === 0 ? "at once (each under 1 ms)" : `for at most ${h.longestMs} ms`
-        }${
+        } (the rule's delay: ${h.delayMs} ms)${
           h.heldLongerMs
             ? `, and ${h.heldLonger.length} (the ${h.heldLonger.map(_ordinal).join(", ")} that came) for ${
               h.heldLongerMs.min === h.heldLongerMs.max
                 ? `${h.heldLongerMs.min} ms`
                 : `${h.heldLongerMs.min} to ${h.heldLongerMs.max} ms`
-            }, so that the packets after each of them could overtake it`
+            }, so that packets that came after could overtake ${h.heldLonger.length === 1 ? "it" : "them"}`
             : ""
         }. Each packet's line is in \`evidence/middlebox-queue.log\`.`,
     );
