@@ -152,7 +152,10 @@ export async function loadArtifacts(dir: string): Promise<RunArtifacts> {
           counters: await Deno.readTextFile(`${dir}/evidence/middlebox-iptables.txt`),
           ...(await Deno.readTextFile(`${dir}/evidence/middlebox-queue.log`).then(
             (queueLog) => ({ queueLog }),
-            () => ({}), // no hold rule: no queue program
+            (error) => { // no hold rule: no queue program, no log
+              if (error instanceof Deno.errors.NotFound) return {};
+              throw error;
+            },
           )),
         },
       }
