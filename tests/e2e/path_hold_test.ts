@@ -97,7 +97,7 @@ Deno.test({
     const held = parseHeldPackets(artifacts.middlebox!.queueLog!);
     const longer = held.filter((p) => p.extra);
     assert.equal(longer.length, 1, artifacts.middlebox!.queueLog);
-    assert.ok(longer[0]!.heldMs >= 150);
+    assert.ok(longer[0]!.heldMs >= 400);
     // The server's capture: bytes 301:401 (relative) before the first copy of 201:301.
     const server = readConnections(artifacts.sides.server.pcap!, "server.pcap");
     const data = server.packets.filter((p) =>
@@ -110,7 +110,7 @@ Deno.test({
     assert.ok(result.expectation.met, JSON.stringify(result.expectation.checks));
     const report = renderReport(result);
     assert.match(report, /### Held on the path/);
-    assert.match(report, /Rule `tcplab-path-1` \(to the server: `reorder: \{every: 3, extra-ms: 150\}`\)/);
+    assert.match(report, /Rule `tcplab-path-1` \(to the server: `reorder: \{every: 3, extra-ms: 400\}`\)/);
     assert.match(report, /keeps NET_ADMIN .*queue program/);
   },
 });
