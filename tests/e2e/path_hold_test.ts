@@ -39,9 +39,16 @@ expect:
   "delayed.yaml",
 );
 
-/** Each packet to `address` that the middlebox forwarded: when it came in (TTL 64) and went out (TTL 63). */
-function forwarded(packets: TcpPacket[], address: string): Array<{ came: TcpPacket; left: TcpPacket }> {
-  const toServer = packets.filter((p) => p.dst === address);
+/**
+ * Each packet to `address`:`port` (the scenario's connection, not the lab's probe of the path) that the middlebox
+ * forwarded: when it came in (TTL 64) and went out (TTL 63).
+ */
+function forwarded(
+  packets: TcpPacket[],
+  address: string,
+  port: number,
+): Array<{ came: TcpPacket; left: TcpPacket }> {
+  const toServer = packets.filter((p) => p.dst === address && p.dstPort === port);
   return toServer.filter((p) => p.ttl === 64).map((came) => {
     const left = toServer.find((p) => p.ttl === 63 && p.ipId === came.ipId && p.seq === came.seq);
     assert.ok(left, `packet ${came.index} of the middlebox's capture left again`);
@@ -70,7 +77,11 @@ Deno.test({
     assert.equal(held.length, rule!.packets, box.queueLog);
     assert.ok(held.length >= 5, "SYN, ACK, data, ACK, FIN at least");
     for (const p of held) assert.ok(p.heldMs >= 30, JSON.stringify(p));
-    const pairs = forwarded(readConnections(box.pcap!, box.pcapFile).packets, artifacts.sides.server.address);
+    const pairs = forwarded(
+      readConnections(box.pcap!, box.pcapFile).packets,
+      artifacts.sides.server.address,
+      DELAYED.port,
+    );
     assert.equal(pairs.length, held.length);
     for (const { came, left } of pairs) {
       assert.ok(
