@@ -66,3 +66,18 @@ export function parseHeldPackets(text: string): HeldPacket[] {
   }
   return packets;
 }
+
+/**
+ * Whether the queue program said it had bound its queues (its `bound` line). Without it, the path's hold rules
+ * let every packet through undelayed (`--queue-bypass`), and its stderr (in the log) says why.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(queueBound('{"ph":"bound","queues":1,"real":"1","mono":"1"}\nexit 0\n'), true);
+ * assert.equal(queueBound("tcplab queue: cannot bind queue 1: EPERM\nexit 2\n"), false);
+ * ```
+ */
+export function queueBound(text: string): boolean {
+  return text.split("\n").some((line) => line.startsWith('{"ph":"bound"'));
+}

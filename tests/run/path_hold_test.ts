@@ -9,6 +9,8 @@ import { parseScenario } from "../../lab/scenario/parse.ts";
 import { pathRuleCommands, planContainers, planRun, queueCommands } from "../../lab/run/plan.ts";
 import { parseHeldPackets } from "../../lab/evidence/held_packets.ts";
 import { pathHolds } from "../../lab/verdict/path_holds.ts";
+import { analyseRun } from "../../lab/verdict/analyse_run.ts";
+import { recordedRun } from "../_fixtures.ts";
 
 const RUN = { runId: "0a1b2c3d4e", owner: "box:42" };
 const ADDRESSES = { server: "10.200.5.2", client: "10.200.5.3" };
@@ -156,5 +158,27 @@ Deno.test("the queue program's log: packets held, which ones longer, and a broke
   await t.step("a line that is not JSON is a SyntaxError with its line number", () => {
     assert.throws(() => parseHeldPackets('{"ph":"bound"}\n{"ph":"held","queue":1,'), SyntaxError, "line 2");
     assert.throws(() => parseHeldPackets('{"ph":"held","queue":1}'), SyntaxError, 'no number "id"');
+  });
+});
+
+Deno.test("the recorded reordered-segments: its hold in the result; a queue program that never bound is a warning", async (t) => {
+  const artifacts = await recordedRun("reordered-segments");
+  await t.step("recorded: one packet held 400 ms longer, no warning", () => {
+    const result = analyseRun(artifacts);
+    assert.ok(result.expectation.met);
+    const [hold] = result.pathHolds!;
+    assert.equal(hold!.heldLonger.length, 1);
+    assert.ok(hold!.heldLongerMs!.min >= 400);
+    assert.equal(hold!.queued, hold!.held);
+    assert.deepEqual(result.warnings, []);
+  });
+  await t.step("a queue program that could not bind: nothing held, and the report's warning says why", () => {
+    const unbound = {
+      ...artifacts,
+      middlebox: { ...artifacts.middlebox!, queueLog: "tcplab queue: cannot bind queue 1: EPERM\nexit 2\n" },
+    };
+    const result = analyseRun(unbound);
+    assert.equal(result.pathHolds?.[0]?.held, 0);
+    assert.match(result.warnings.join("\n"), /did not bind its queues, .*cannot bind queue 1: EPERM; exit 2/);
   });
 });
