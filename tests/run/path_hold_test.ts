@@ -10,6 +10,8 @@ import { pathRuleCommands, planContainers, planRun, queueCommands } from "../../
 import { parseHeldPackets } from "../../lab/evidence/held_packets.ts";
 import { pathHolds } from "../../lab/verdict/path_holds.ts";
 import { analyseRun } from "../../lab/verdict/analyse_run.ts";
+import { renderReport } from "../../lab/report/run_report.ts";
+import type { PathKernelRecord } from "../../lab/evidence/kernel_config.ts";
 import { recordedRun } from "../_fixtures.ts";
 
 const RUN = { runId: "0a1b2c3d4e", owner: "box:42" };
@@ -92,6 +94,48 @@ Deno.test("a hold rule sends the scenario's segments to NFQUEUE queue N, N its p
     9999,
   );
   assert.deepEqual(toClient!.add.slice(5, 10), ["10.200.5.3/32", "-p", "tcp", "--sport", "9999"]);
+});
+
+Deno.test("a hold rule from a step: added once the step returned, checked with iptables -C before", () => {
+  const rules = parseScenario(
+    `${BASE.replace("[connect]", "[connect, close]")}path:\n` +
+      "  - { to: server, delay: { ms: 20 }, from-step: { client: 1 } }\n",
+    "p.yaml",
+  ).path!.rules;
+  const [hold] = pathRuleCommands(rules, ADDRESSES, 9999);
+  assert.deepEqual(hold!.fromStep, { side: "client", step: 1 });
+  assert.deepEqual(hold!.check, [...hold!.add.slice(0, 2), "-C", ...hold!.add.slice(3)]);
+  assert.deepEqual(hold!.check!.slice(-5), ["-j", "NFQUEUE", "--queue-num", "1", "--queue-bypass"]);
+});
+
+Deno.test("'Held on the path' says who held the packets, and whether the host's kernel has netem", async (t) => {
+  const result = analyseRun(await recordedRun("reordered-segments"));
+  const firstLine = (pathKernel: PathKernelRecord) => {
+    const report = renderReport({ ...result, environment: { ...result.environment, pathKernel } });
+    return report.split("### Held on the path\n\n")[1]!.split("\n")[0]!;
+  };
+  const by = "Delay and reordering were made by the lab's queue program in the middlebox (`tcplab queue`, " +
+    "which keeps NET_ADMIN), not by netem: ";
+  await t.step("recorded here: no netem in the kernel's config", () => {
+    assert.equal(
+      firstLine(result.environment.pathKernel!),
+      `${by}this kernel has no netem (its config, \`/proc/config.gz\`, lacks \`CONFIG_NET_SCH_NETEM\`).`,
+    );
+  });
+  await t.step("a kernel with netem", () => {
+    const pathKernel = { ...result.environment.pathKernel!, lacking: [] };
+    assert.equal(
+      firstLine(pathKernel),
+      `${by}this kernel has netem (\`CONFIG_NET_SCH_NETEM\`), which the lab does not use.`,
+    );
+  });
+  await t.step("a config that could not be read", () => {
+    const pathKernel = { source: null, unreadable: "a remote Docker host", used: [], lacking: [] };
+    assert.equal(
+      firstLine(pathKernel),
+      `${by}whether this kernel has netem is unknown (a remote Docker host).`,
+    );
+  });
 });
 
 Deno.test("a path without hold rules starts no queue program, and its middlebox's record does not name one", () => {
