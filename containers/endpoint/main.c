@@ -18,8 +18,12 @@
  *   tcplab run STEP...   A scenario's server or client: performs the steps in
  *                        order and logs every system call as JSON lines.
  *                        (steps.c, logging in log.c)
+ *   tcplab queue N:delay=MS[,every=K,extra=MS]... | --stop
+ *                        The middlebox's delay and reordering: holds the
+ *                        packets iptables sends to NFQUEUE queue N before
+ *                        accepting them, logged as JSON lines. (queue.c)
  *
- * Build: gcc -static -O2 -Wall -Wextra -Werror -o tcplab main.c holder.c steps.c log.c
+ * Build: gcc -static -O2 -Wall -Wextra -Werror -o tcplab main.c holder.c steps.c log.c queue.c
  *
  * It runs in a FROM-scratch image (the steps as uid 65534 with no
  * capabilities), so it uses libc only and no name service (static glibc
@@ -66,6 +70,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return run(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "queue") == 0)
+		return queue(argc - 1, argv + 1);
 	usage();
 	return 2;
 }

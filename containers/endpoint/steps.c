@@ -987,7 +987,7 @@ static const struct step_def step_defs[] = {
 
 void usage(void)
 {
-	fputs("usage: tcplab hold [--probe listen=PORT|connect=ADDR:PORT] [--capture PROGRAM ARG...] [--steps STEP...]\n       tcplab run STEP...\nsteps:\n", stderr);
+	fputs("usage: tcplab hold [--probe listen=PORT|connect=ADDR:PORT] [--capture PROGRAM ARG...] [--steps STEP...]\n       tcplab run STEP...\n       tcplab queue N:delay=MS[,every=K,extra=MS]... | --wait N... | --stop\nsteps:\n", stderr);
 	for (size_t i = 0; i < NBITS(step_defs); i++)
 		fprintf(stderr, "  %s\n", step_defs[i].usage);
 }

@@ -13,6 +13,8 @@
 /* The modes: `tcplab hold ...` (holder.c) and `tcplab run STEP...` (steps.c). */
 int hold(const char *route, const char *probe, char **capture, int nsteps, char **steps);
 int run(int argc, char **argv);
+/* `tcplab queue RULE...`: the middlebox's NFQUEUE delays (queue.c). */
+int queue(int argc, char **argv);
 /* Both modes' command lines and every step, on stderr. */
 void usage(void);
 

@@ -25,3 +25,6 @@ export const IPTABLES_IN_IMAGE = "/usr/sbin/iptables";
 
 /** Where the middlebox's image has this host's tc (iproute2), for a path's rates. */
 export const TC_IN_IMAGE = "/usr/sbin/tc";
+
+/** The lab's own program in its images (the entry point of the endpoint image; `tcplab queue` in the middlebox). */
+export const TCPLAB_IN_IMAGE = "/tcplab";

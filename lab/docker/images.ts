@@ -24,8 +24,8 @@ export interface LabImages {
 
 /** Bump when the way the image is assembled changes, so old tags are not reused. */
 const RECIPE_VERSION = "2";
-/** The endpoint program's sources: the entry point, the holder, the steps, the logging, and their header. */
-const ENDPOINT_SOURCES = ["main.c", "holder.c", "steps.c", "log.c", "tcplab.h"];
+/** The endpoint program's sources: the entry point, the holder, the steps, the logging, the middlebox's queue, and their header. */
+const ENDPOINT_SOURCES = ["main.c", "holder.c", "steps.c", "log.c", "queue.c", "tcplab.h"];
 const ENDPOINT_DIR = new URL("../../containers/endpoint/", import.meta.url);
 const ENDPOINT_DOCKERFILE = new URL("../../containers/endpoint/Dockerfile", import.meta.url);
 

@@ -138,6 +138,11 @@ export interface MiddleboxArtifacts {
   ruleLog: string;
   /** `iptables -L FORWARD -v -x -n` after the run: each rule's packet counter. */
   counters: string;
+  /**
+   * With `delay:` or `reorder:` rules: the queue program's output (`tcplab queue`: a JSON line per packet it
+   * held, see containers/endpoint/README.md), then its stderr and `exit N`.
+   */
+  queueLog?: string;
 }
 
 /**

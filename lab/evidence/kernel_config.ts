@@ -19,7 +19,10 @@ export interface KernelFeature {
   usedFor: string;
 }
 
-/** The kernel features of paths, by what needs them; netem and NFQUEUE are for delay and reordering, not built yet. */
+/**
+ * The kernel features of paths, by what needs them. Delay and reordering are NFQUEUE and the lab's queue program
+ * (`tcplab queue`); netem, which would do them in the kernel, is listed so that a report can say a host lacks it.
+ */
 export const KERNEL_FEATURES = {
   filter: { anyOf: ["IP_NF_FILTER"], usedFor: "iptables rules in the middlebox's FORWARD chain" },
   comment: { anyOf: ["NETFILTER_XT_MATCH_COMMENT"], usedFor: "the comment each rule's counter is found by" },
@@ -36,14 +39,14 @@ export const KERNEL_FEATURES = {
   htb: { anyOf: ["NET_SCH_HTB"], usedFor: "rate: one direction's packets in a class of their own" },
   tbf: { anyOf: ["NET_SCH_TBF"], usedFor: "rate: the token bucket that shapes them" },
   u32: { anyOf: ["NET_CLS_U32"], usedFor: "rate: the filter by destination address" },
-  netem: { anyOf: ["NET_SCH_NETEM"], usedFor: "delay and reordering (not a path rule yet)" },
+  netem: { anyOf: ["NET_SCH_NETEM"], usedFor: "delay and reordering in the kernel (the lab uses NFQUEUE)" },
   nfqueue: {
     anyOf: ["NETFILTER_NETLINK_QUEUE"],
-    usedFor: "delay and reordering in a program of the lab's (not a path rule yet)",
+    usedFor: "delay: and reorder: (the queue that hands the packets to the lab's queue program)",
   },
   nfqueueTarget: {
     anyOf: ["NETFILTER_XT_TARGET_NFQUEUE"],
-    usedFor: "delay and reordering in a program of the lab's (not a path rule yet)",
+    usedFor: "delay: and reorder: (iptables' NFQUEUE target)",
   },
 } as const satisfies Record<string, KernelFeature>;
 
@@ -67,6 +70,7 @@ export function pathFeatures(path: PathSpec): KernelFeature[] {
     ...(actions.has("drop-first") || actions.has("loss") ? [f.statistic] : []),
     ...(path.nat ? [f.conntrack, f.ctstate, f.nat, f.masquerade, f.natTable] : []),
     ...(actions.has("rate") ? [f.htb, f.tbf, f.u32] : []),
+    ...(actions.has("hold") ? [f.nfqueue, f.nfqueueTarget] : []),
   ];
 }
 

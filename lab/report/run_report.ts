@@ -12,6 +12,7 @@ import type {
   ConnectionResult,
   ContrastSummary,
   PacketRecord,
+  PathHoldRecord,
   RunResult,
 } from "../verdict/types.ts";
 import { focusConnection } from "../verdict/focus.ts";
@@ -22,6 +23,7 @@ import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 import { folded } from "./markdown_blocks.ts";
 import type { EnvironmentRecord } from "../evidence/artifacts.ts";
+import { featureName, KERNEL_FEATURES } from "../evidence/kernel_config.ts";
 import { sequenceDiagram, type SequenceItem } from "./sequence_diagram.ts";
 
 /** Every connection between the two programs, one row each; the one the verdict is about marked. */
@@ -136,6 +138,9 @@ export function renderReport(result: RunResult): string {
     out.push(renderTimeline(result, conn), "");
     out.push(renderPackets(result, conn), "");
     out.push(renderKernel(conn, result.captures.server.restartedFile !== undefined), "");
+    if (result.pathHolds?.length) {
+      out.push(renderPathHolds(result.pathHolds, result.environment.pathKernel), "");
+    }
   } else {
     out.push("## What happened", "", "No TCP connection was seen in the captures.", "");
     out.push("## Evidence", "");
@@ -782,6 +787,61 @@ function renderKernel(conn: ConnectionResult, serverRestarted: boolean): string 
 /** Counters that speak of how connections end: aborts, resets, failures, TIME_WAIT, overflows. */
 function isTeardownCounter(name: string): boolean {
   return /Abort|Rst|Reset|AttemptFails|\.TW|Listen(Overflows|Drops)|TimeWait/.test(name);
+}
+
+/**
+ * The path's delay and reorder rules: who held the packets (and why not netem, as far as the host's kernel
+ * config tells), what each rule asked for, and what the middlebox's queue program held.
+ */
+function renderPathHolds(holds: PathHoldRecord[], kernel: EnvironmentRecord["pathKernel"]): string {
+  const lines = ["### Held on the path", "", _heldBy(kernel), ""];
+  for (const h of holds) {
+    const asked = [
+      ...(h.delayMs > 0 ? [`delay: {ms: ${h.delayMs}}`] : []),
+      ...(h.every > 0 ? [`reorder: {every: ${h.every}, extra-ms: ${h.extraMs}}`] : []),
+    ].join(", ");
+    const queue = h.comment.replace("tcplab-path-", "");
+    const others = h.held - h.heldLonger.length;
+    lines.push(
+      `Rule ${code(h.comment)} (to the ${h.to}: ${code(asked)}) sent ${
+        h.queued === null ? "an unknown number of" : h.queued
+      } packets to NFQUEUE queue ${queue} (\`-j NFQUEUE --queue-num ${queue}\`); the middlebox's queue program ` +
+        `(\`tcplab queue\`, run as 0:0 with the middlebox's NET_ADMIN) held ${h.held} of them before letting them ` +
+        `go on: ${others} ${
+          h.longestMs === 0 ? "at once (each under 1 ms)" : `for at most ${h.longestMs} ms`
+        } (the rule's delay: ${h.delayMs} ms)${
+          h.heldLongerMs
+            ? `, and ${h.heldLonger.length} (the ${h.heldLonger.map(_ordinal).join(", ")} that came) for ${
+              h.heldLongerMs.min === h.heldLongerMs.max
+                ? `${h.heldLongerMs.min} ms`
+                : `${h.heldLongerMs.min} to ${h.heldLongerMs.max} ms`
+            }, so that packets that came after could overtake ${h.heldLonger.length === 1 ? "it" : "them"}`
+            : ""
+        }. Each packet's line is in \`evidence/middlebox-queue.log\`.`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Who made the path's delay: the lab's queue program, and whether the host's kernel had netem to do it. */
+function _heldBy(kernel: EnvironmentRecord["pathKernel"]): string {
+  const netem = featureName(KERNEL_FEATURES.netem);
+  const why = !kernel || kernel.source === null
+    ? `whether this kernel has netem is unknown${
+      kernel?.unreadable ? ` (${escapeText(kernel.unreadable)})` : ""
+    }`
+    : kernel.lacking.includes(netem)
+    ? `this kernel has no netem (its config, ${code(kernel.source)}, lacks ${code(netem)})`
+    : `this kernel has netem (${code(netem)}), which the lab does not use`;
+  return `Delay and reordering were made by the lab's queue program in the middlebox (\`tcplab queue\`, which ` +
+    `keeps NET_ADMIN), not by netem: ${why}.`;
+}
+
+/** 1 -> "1st", 2 -> "2nd", 11 -> "11th". */
+function _ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+  return `${n}${suffix}`;
 }
 
 function renderScenario(result: RunResult): string {

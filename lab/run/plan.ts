@@ -18,6 +18,7 @@ import {
   STRACE_LOG,
   STRACE_LOG_DIR,
   TC_IN_IMAGE,
+  TCPLAB_IN_IMAGE,
 } from "../docker/image_layout.ts";
 import { LAB_LABEL, OWNER_LABEL, RUN_LABEL } from "../docker/labels.ts";
 import type { ContainerSpec } from "../docker/types.ts";
@@ -502,7 +503,11 @@ export function planContainers(
         image: middlebox.image,
         user: `0:0; it keeps NET_ADMIN for the path's iptables rules${
           plan.middlebox.nat ? " (and its NAT, with connection tracking)" : ""
-        }${plan.middlebox.rules.some((r) => r.action === "rate") ? " and tc's shaper (its rates)" : ""}`,
+        }${plan.middlebox.rules.some((r) => r.action === "rate") ? " and tc's shaper (its rates)" : ""}${
+          plan.middlebox.rules.some((r) => r.action === "hold")
+            ? " and for its queue program (`tcplab queue`, run as 0:0), which holds the packets of the delay rules (NFQUEUE)"
+            : ""
+        }`,
         capabilities: MIDDLEBOX_CAPABILITIES,
       },
     ],
@@ -536,10 +541,15 @@ export interface PathRuleCommands {
  * segments with a flag, after letting S through, is N rules that each drop
  * only the (S+1)th segment it sees (`-m statistic --mode nth --every 1000000
  * --packet S`; a segment one rule drops never reaches the next, so the next
- * drops the one after it), and a loss drops each segment with its chance
- * (`-m statistic --mode random --probability 0.20`). A drop or a loss matches
- * only the scenario's connection (its port), so the lab's probe of the path
- * is never what it drops. A rate is no iptables rule (see {@link shaperCommands}). Every command of one rule carries the rule's comment.
+ * drops the one after it), a loss drops each segment with its chance
+ * (`-m statistic --mode random --probability 0.20`), and a hold (`delay:`,
+ * `reorder:`) sends the scenario's segments to the side to NFQUEUE queue N
+ * (N: the rule's place in `path:`, from 1), where `tcplab queue` holds them
+ * ({@link queueCommands}; `--queue-bypass` lets them through undelayed if no
+ * program is bound). A drop, a loss or a hold matches only the scenario's
+ * connection (its port), so the lab's probe of the path is never what it
+ * drops or holds. A rate is no iptables rule (see {@link shaperCommands}).
+ * Every command of one rule carries the rule's comment.
  *
  * @example
  * ```ts
@@ -577,7 +587,10 @@ export function pathRuleCommands(
     const comment = `tcplab-path-${i + 1}`;
     if (rule.action === "rate") return [];
     const segments = rule.action === "drop-first" ? rule.segments : undefined;
-    const select = segments
+    const held = rule.action === "hold"
+      ? ["-p", "tcp", rule.to === "server" ? "--dport" : "--sport", String(port)]
+      : null;
+    const select = held ?? (segments
       ? [
         "-p",
         "tcp",
@@ -610,7 +623,7 @@ export function pathRuleCommands(
       ]
       : rule.action === "reject-tcp-reset"
       ? ["-p", "tcp"]
-      : [];
+      : []);
     const match = [
       "FORWARD",
       "-d",
@@ -621,7 +634,9 @@ export function pathRuleCommands(
       "--comment",
       comment,
       "-j",
-      ..._TARGETS[rule.action],
+      ...(rule.action === "hold"
+        ? ["NFQUEUE", "--queue-num", String(i + 1), "--queue-bypass"]
+        : _TARGETS[rule.action]),
     ];
     return Array.from({ length: segments?.count ?? 1 }, () => ({
       comment,
@@ -636,7 +651,7 @@ export function pathRuleCommands(
   });
 }
 
-const _TARGETS: Readonly<Record<PathRule["action"], string[]>> = {
+const _TARGETS: Readonly<Record<Exclude<PathRule["action"], "hold">, string[]>> = {
   "blackhole": ["DROP"],
   "reject-tcp-reset": ["REJECT", "--reject-with", "tcp-reset"],
   "reject-icmp-host-unreachable": ["REJECT", "--reject-with", "icmp-host-unreachable"],
@@ -748,6 +763,50 @@ export function shaperCommands(rules: PathRule[], addresses: Record<Side, string
         untilMs: rule.untilMs,
       };
     }),
+  };
+}
+
+/** The commands of the middlebox's queue program (`tcplab queue`), for a path with `delay:` or `reorder:`. */
+export interface QueueCommands {
+  /** Binds the queues and holds their packets until `stop`; its stdout is the held packets' log. */
+  start: string[];
+  /** Returns once every queue is bound (so that no packet passes undelayed), or fails after 10 s. */
+  wait: string[];
+  /** Ends `start`, which gives back what it still holds. */
+  stop: string[];
+}
+
+/**
+ * The queue program's commands for a path's hold rules, or null when it has none: queue N is the rule's place
+ * in `path:` (from 1), as in {@link pathRuleCommands}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const queue = queueCommands([
+ *   { to: "client", action: "blackhole", fromMs: 0, untilMs: null },
+ *   { to: "server", action: "hold", fromMs: 0, untilMs: null, hold: { delayMs: 20, every: 4, extraMs: 30 } },
+ * ]);
+ * assert.deepEqual(queue!.start, ["/tcplab", "queue", "2:delay=20,every=4,extra=30"]);
+ * assert.deepEqual(queue!.wait, ["/tcplab", "queue", "--wait", "2"]);
+ * assert.equal(queueCommands([]), null);
+ * ```
+ */
+export function queueCommands(rules: PathRule[]): QueueCommands | null {
+  const queues = rules.flatMap((rule, i) =>
+    rule.action === "hold" && rule.hold ? [{ num: i + 1, hold: rule.hold }] : []
+  );
+  if (queues.length === 0) return null;
+  return {
+    start: [
+      TCPLAB_IN_IMAGE,
+      "queue",
+      ...queues.map(({ num, hold }) =>
+        `${num}:delay=${hold.delayMs}${hold.every > 0 ? `,every=${hold.every},extra=${hold.extraMs}` : ""}`
+      ),
+    ],
+    wait: [TCPLAB_IN_IMAGE, "queue", "--wait", ...queues.map(({ num }) => String(num))],
+    stop: [TCPLAB_IN_IMAGE, "queue", "--stop"],
   };
 }
 

@@ -43,6 +43,7 @@ import {
   type PhaseTimeouts,
   planContainers,
   planRun,
+  queueCommands,
   ruleListings,
   shaperCommands,
   STEPS_USER,
@@ -347,23 +348,32 @@ export async function runScenario(
     let clientStart: number | null = null;
     // The first rule iptables refused, in one line: the run ends with it (exit 2).
     let refused: string | null = null;
-    // A check (`-C`) that iptables understood is not logged: the rule's log shows what changed the chain.
-    const iptables = async (command: string[], what: string, ok = [0], logOk = true): Promise<boolean> => {
-      const said = await middlebox!.exec(command, "0:0").then(
-        (r) => ({ code: r.exitCode, text: r.stderr.trim() }),
+    const inMiddlebox = (command: string[]) =>
+      middlebox!.exec(command, "0:0").then(
+        (r) => ({ code: r.exitCode as number | null, text: r.stderr.trim() }),
         (error) => ({ code: null, text: `failed: ${(error as Error).message}` }),
       );
+    const logCommand = (command: string[], what: string, said: { code: number | null; text: string }) => {
       const when = clientStart === null
         ? "before the client's start"
         : `${Math.round(performance.now() - clientStart)} ms`;
       const text = `${said.code === null ? "" : `exit ${said.code}`}${said.text ? ` (${said.text})` : ""}`;
-      if (said.code !== null && ok.includes(said.code) && !logOk) return true;
       ruleLog += `${when}: ${what}: ${command.slice(1).join(" ")}: ${text}\n`;
+    };
+    // A check (`-C`) that iptables understood is not logged: the rule's log shows what changed the chain.
+    const iptables = async (command: string[], what: string, ok = [0], logOk = true): Promise<boolean> => {
+      const said = await inMiddlebox(command);
+      if (said.code !== null && ok.includes(said.code) && !logOk) return true;
+      logCommand(command, what, said);
       if (said.code !== null && ok.includes(said.code)) return true;
       refused ??= `${what}: iptables said "${said.text.split("\n")[0]}" (exit ${said.code ?? "none"}; ` +
         `the command: iptables ${command.slice(1).join(" ")})`;
       return false;
     };
+    // The queue program's commands are logged alike; one that fails is the report's warning (the hold rules
+    // then let the packets through), not a refused rule.
+    const queueCommand = async (command: string[], what: string) =>
+      logCommand(command, what, await inMiddlebox(command));
     const refusedError = (r: string) =>
       new LabEnvironmentError(
         `The middlebox's iptables refused a rule of the path: ${r}`,
@@ -382,6 +392,12 @@ export async function runScenario(
       if (now(rule)) ruleWork.push(iptables(rule.add, `add ${rule.comment}`));
       else if (rule.check) ruleWork.push(iptables(rule.check, `check ${rule.comment}`, [0, 1], false));
     }
+    // A path that holds packets: the queue program runs from before the client's start to after its end, and
+    // the client waits until it has bound its queues (until then, a hold rule lets the packets through).
+    const queue = middlebox ? queueCommands(plan.middlebox!.rules) : null;
+    const queueRun = queue ? middlebox!.exec(queue.start, "0:0") : null;
+    queueRun?.catch(() => {}); // awaited once it is stopped
+    if (queue) ruleWork.push(queueCommand(queue.wait, "wait for the queue program"));
     // A restarted server: at its moment, its namespace is cut off the network (so that nothing it does on the
     // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
     // with its program; a fresh namespace with the same address and nothing listening takes its place.
@@ -507,6 +523,13 @@ export async function runScenario(
     programsDone = true;
     for (const timer of timers) clearTimeout(timer);
     await Promise.allSettled(ruleWork);
+    // The queue program gives back what it still holds before the captures stop.
+    let queueLog: string | null = null;
+    if (queue && queueRun) {
+      await queueCommand(queue.stop, "stop the queue program");
+      queueLog = await withTimeout(queueRun, timeouts.flush, "run: the queue program to end", options.signal)
+        .then((r) => r.stdout + (r.stderr.trim() ? `${r.stderr.trim()}\n` : "") + `exit ${r.exitCode}\n`);
+    }
     if (refused !== null) throw refusedError(refused);
     // A restart that failed leaves no run to judge.
     if (restart.work && restart.begun) {
@@ -593,6 +616,7 @@ export async function runScenario(
             holderLog: holderOwnLog(middlebox.logs.text("stdout")),
             ruleLog,
             counters: ruleCounters,
+            ...(queueLog !== null ? { queueLog } : {}),
           },
         }
         : {}),

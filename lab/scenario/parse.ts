@@ -261,11 +261,14 @@ function integerValue(node: Node, path: string, min: number, max: number, fail: 
  * `reject: icmp-host-unreachable` or `drop: {flags: FIN, skip: 0, count: 1}`
  * (after letting `skip` through, the next `count` segments of the scenario's
  * connection that carry the flag), `loss: {percent: 20}` (each packet of the
- * scenario's connection dropped with that chance) or `rate: {kbit: 256, burst: 4k}`
+ * scenario's connection dropped with that chance), `rate: {kbit: 256, burst: 4k}`
  * (the middlebox's egress to the side no faster than that, with a bucket of
- * `burst` bytes: a whole number, or with k or m), and optionally `from-ms` and
- * `until-ms` (counted from the client's start) or `from-step` and `until-step`
- * (once a side's step has returned, e.g. `from-step: {client: 3}`).
+ * `burst` bytes: a whole number, or with k or m), or `delay: {ms: 50}` and/or
+ * `reorder: {every: 5, extra-ms: 30}` (each segment of the scenario's
+ * connection held `ms`, every 5th one with new data 30 ms more, so that the
+ * next ones overtake it), and optionally `from-ms` and `until-ms` (counted from
+ * the client's start) or `from-step` and `until-step` (once a side's step has
+ * returned, e.g. `from-step: {client: 3}`).
  */
 function readPath(node: Node, fail: Fail, sides: Pick<Scenario, Side>): PathSpec {
   if (isMap(node)) {
@@ -306,6 +309,8 @@ function _readPathRules(node: Node, path: string, fail: Fail, sides: Pick<Scenar
       "drop",
       "loss",
       "rate",
+      "delay",
+      "reorder",
       "from-ms",
       "until-ms",
       "from-step",
@@ -320,12 +325,16 @@ function _readPathRules(node: Node, path: string, fail: Fail, sides: Pick<Scenar
     const drop = r.map("drop", false);
     const loss = r.map("loss", false);
     const rate = r.map("rate", false);
-    if ([reject !== null, blackhole !== undefined, drop, loss, rate].filter(Boolean).length !== 1) {
+    const delay = r.map("delay", false);
+    const reorder = r.map("reorder", false);
+    const held = delay !== null || reorder !== null;
+    if ([reject !== null, blackhole !== undefined, drop, loss, rate, held].filter(Boolean).length !== 1) {
       fail(
         item,
         at,
         `expected one of "blackhole: true", "reject: tcp-reset|icmp-host-unreachable", ` +
-          `"drop: {flags: FIN, count: 1}", "loss: {percent: 20}" or "rate: {kbit: 256, burst: 4k}"`,
+          `"drop: {flags: FIN, count: 1}", "loss: {percent: 20}", "rate: {kbit: 256, burst: 4k}" ` +
+          `or "delay: {ms: 50}" and/or "reorder: {every: 5, extra-ms: 30}"`,
       );
     }
     for (const [ms, step] of [["from-ms", "from-step"], ["until-ms", "until-step"]] as const) {
@@ -374,6 +383,18 @@ function _readPathRules(node: Node, path: string, fail: Fail, sides: Pick<Scenar
       const kbit = integerValue(rate.required("kbit"), rate.at("kbit"), 8, 10_000_000, fail);
       const burstBytes = _byteCount(rate.required("burst"), rate.at("burst"), fail);
       return { to, action: "rate", ...window, rate: { kbit, burstBytes } };
+    }
+    if (held) {
+      delay?.only(["ms"]);
+      reorder?.only(["every", "extra-ms"]);
+      const delayMs = delay?.integer("ms", 0, 10_000) ?? 0;
+      const every = reorder?.integer("every", 2, 1000) ?? 0;
+      const extraMs = reorder?.integer("extra-ms", 1, 10_000) ?? 0;
+      if (reorder && (every === 0 || extraMs === 0)) {
+        fail(reorder.yaml, reorder.path, `expected both "every" and "extra-ms"`);
+      }
+      if (delayMs === 0 && !reorder) fail(delay!.yaml, delay!.path, `expected "ms" above 0`);
+      return { to, action: "hold", ...window, hold: { delayMs, every, extraMs } };
     }
     return { to, action: reject === null ? "blackhole" : _REJECTS[reject], ...window };
   });

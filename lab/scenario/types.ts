@@ -103,7 +103,9 @@ export interface RetryRule {
 /**
  * What a path rule does to the packets it matches: drop them all, answer TCP with a firewall's reset, answer
  * with an ICMP host-unreachable error, drop only the first few TCP segments that carry a flag (`drop`), drop
- * each packet of the scenario's connection with a probability (`loss`), or send no faster than a rate (`rate`).
+ * each packet of the scenario's connection with a probability (`loss`), send no faster than a rate (`rate`),
+ * or hold the scenario's segments a while before they go on (`delay` and `reorder`: NFQUEUE and the lab's
+ * queue program in the middlebox).
  */
 export type PathAction =
   | "blackhole"
@@ -111,7 +113,8 @@ export type PathAction =
   | "reject-icmp-host-unreachable"
   | "drop-first"
   | "loss"
-  | "rate";
+  | "rate"
+  | "hold";
 
 /** The TCP flags a `drop` rule can pick segments by. */
 export const TCP_FLAG_NAMES = ["SYN", "FIN", "RST", "PSH", "ACK", "URG"] as const;
@@ -151,6 +154,20 @@ export interface PathRule {
   lossPercent?: number;
   /** For "rate": the middlebox's egress to the side, in kbit/s, with a bucket of `burstBytes` (a TBF). */
   rate?: { kbit: number; burstBytes: number };
+  /**
+   * For "hold": every segment of the scenario's connection is held `delayMs`, and every `every`-th one that
+   * carries new data (the every-th, the 2*every-th...; retransmissions are not counted) `extraMs` more, so
+   * that the segments after it overtake it.
+   */
+  hold?: PathHold;
+}
+
+/** How long a "hold" rule keeps each segment before it goes on. */
+export interface PathHold {
+  delayMs: number;
+  /** Every this many segments with new data, one is held `extraMs` more (0: none is). */
+  every: number;
+  extraMs: number;
 }
 
 /** A scenario's path: a middlebox between the sides, and its rules. */

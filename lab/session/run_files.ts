@@ -44,6 +44,9 @@ export async function saveArtifacts(dir: string, artifacts: RunArtifacts): Promi
     await Deno.writeTextFile(`${dir}/evidence/middlebox-namespace.log`, box.holderLog);
     await Deno.writeTextFile(`${dir}/evidence/middlebox-rules.log`, box.ruleLog);
     await Deno.writeTextFile(`${dir}/evidence/middlebox-iptables.txt`, box.counters);
+    if (box.queueLog !== undefined) {
+      await Deno.writeTextFile(`${dir}/evidence/middlebox-queue.log`, box.queueLog);
+    }
     rest.middlebox = {
       address: box.address,
       pcapFile: box.pcapFile,
@@ -147,6 +150,13 @@ export async function loadArtifacts(dir: string): Promise<RunArtifacts> {
           holderLog: await Deno.readTextFile(`${dir}/evidence/middlebox-namespace.log`),
           ruleLog: await Deno.readTextFile(`${dir}/evidence/middlebox-rules.log`),
           counters: await Deno.readTextFile(`${dir}/evidence/middlebox-iptables.txt`),
+          ...(await Deno.readTextFile(`${dir}/evidence/middlebox-queue.log`).then(
+            (queueLog) => ({ queueLog }),
+            (error) => { // no hold rule: no queue program, no log
+              if (error instanceof Deno.errors.NotFound) return {};
+              throw error;
+            },
+          )),
         },
       }
       : {}),

@@ -32,6 +32,8 @@ import type {
 } from "./types.ts";
 import { reproductionOf } from "./reproduction.ts";
 import { parseRuleCounters, pathRuleRecords } from "../evidence/path_rules.ts";
+import { parseHeldPackets, queueBound } from "../evidence/held_packets.ts";
+import { pathHolds } from "./path_holds.ts";
 import { natExpiryProof, pathResetProof } from "./path_reset.ts";
 import { type NatMapping, natMapping, untranslated } from "./nat_mapping.ts";
 import { peerRestartProof } from "./peer_restart.ts";
@@ -76,6 +78,13 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const middleboxPackets = box?.pcap ? readConnections(box.pcap, box.pcapFile).packets : null;
   if (box && !box.pcap) warnings.push(`the middlebox's capture (${box.pcapFile}) could not be collected`);
   const ruleCounters = box ? parseRuleCounters(box.counters) : [];
+  if (box?.queueLog !== undefined && !queueBound(box.queueLog)) {
+    warnings.push(
+      `the middlebox's queue program did not bind its queues, so the path's delay rules held nothing (${
+        box.queueLog.trim().split("\n").join("; ")
+      }); a kernel without nfnetlink_queue (CONFIG_NETFILTER_NETLINK_QUEUE) cannot delay or reorder`,
+    );
+  }
   const middleboxCapture: DecodedCapture | null = box?.pcap && middleboxPackets
     ? { side: "middlebox", packets: middleboxPackets, lines: tcpdumpLines(middleboxPackets), connections: [] }
     : null;
@@ -412,6 +421,15 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     reproduce: reproductionOf(artifacts.scenario),
     attempts: { count: 1, note: null },
     warnings,
+    ...(box?.queueLog !== undefined
+      ? {
+        pathHolds: pathHolds(
+          artifacts.scenario.path?.rules ?? [],
+          parseHeldPackets(box.queueLog),
+          ruleCounters,
+        ),
+      }
+      : {}),
   };
 }
 

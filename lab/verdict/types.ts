@@ -214,4 +214,31 @@ export interface RunResult {
   attempts: { count: number; note: string | null };
   /** Problems with the evidence itself (dropped packets, a missing capture...). */
   warnings: string[];
+  /** The path's rules that held packets (`delay:`, `reorder:`), and what the middlebox's queue program did. */
+  pathHolds?: PathHoldRecord[];
+}
+
+/**
+ * A path rule that held packets (`delay:`, `reorder:`): what it asked for, how many packets its iptables rule
+ * sent to NFQUEUE, and how long the middlebox's queue program (`tcplab queue`) held them.
+ */
+export interface PathHoldRecord {
+  /** "tcplab-path-N": the rule's place in the scenario's `path:`, from 1; also its NFQUEUE queue's number. */
+  comment: string;
+  /** The side the held packets went to. */
+  to: Side;
+  delayMs: number;
+  /** Every this many segments with new data, one was held `extraMs` longer (0: none was). */
+  every: number;
+  extraMs: number;
+  /** The iptables rule's packet counter after the run; null when it was not listed. */
+  queued: number | null;
+  /** How many packets the queue program held and then let go. */
+  held: number;
+  /** The longest any of the others (not held longer) was held, in whole ms. */
+  longestMs: number;
+  /** The kernel's ids (from 1, in the order they came) of the packets held `extraMs` longer. */
+  heldLonger: number[];
+  /** The shortest and longest of those, in whole ms; null without any. */
+  heldLongerMs: { min: number; max: number } | null;
 }

@@ -53,6 +53,14 @@ Deno.test("what each kind of path rule needs of the kernel", async (t) => {
   await t.step("rate alone: no iptables", () => {
     assert.deepEqual(names(RATE), ["CONFIG_NET_SCH_HTB", "CONFIG_NET_SCH_TBF", "CONFIG_NET_CLS_U32"]);
   });
+  await t.step("delay and reorder: the NFQUEUE target and the queue the lab's program binds", () => {
+    assert.deepEqual(names(loadCatalog().get("reordered-segments")!.path!), [
+      "CONFIG_IP_NF_FILTER",
+      "CONFIG_NETFILTER_XT_MATCH_COMMENT",
+      "CONFIG_NETFILTER_NETLINK_QUEUE",
+      "CONFIG_NETFILTER_XT_TARGET_NFQUEUE",
+    ]);
+  });
   await t.step("reject", () => {
     assert.ok(names(loadCatalog().get("firewall-reset")!.path!).includes("CONFIG_IP_NF_TARGET_REJECT"));
   });
