@@ -696,6 +696,12 @@ export interface ShaperCommands {
  *   "filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "prio", "1",
  *   "u32", "match", "ip", "dst", "10.200.0.3/32", "flowid", "1:1",
  * ]);
+ * // A rule from a side's step keeps its step: the filter goes in at that moment, not at the client's start.
+ * const fromStep = shaperCommands(
+ *   [{ to: "client", action: "rate", fromMs: 0, untilMs: null, fromStep: { side: "client", step: 2 }, rate: { kbit: 256, burstBytes: 4096 } }],
+ *   { server: "10.200.0.2", client: "10.200.0.3" },
+ * );
+ * assert.deepEqual(fromStep.rules[0]!.fromStep, { side: "client", step: 2 });
  * assert.deepEqual(shaperCommands([], { server: "a", client: "b" }), { setup: [], rules: [] });
  * ```
  */
@@ -761,6 +767,8 @@ export function shaperCommands(rules: PathRule[], addresses: Record<Side, string
         check: null,
         fromMs: rule.fromMs,
         untilMs: rule.untilMs,
+        ...(rule.fromStep ? { fromStep: rule.fromStep } : {}),
+        ...(rule.untilStep ? { untilStep: rule.untilStep } : {}),
       };
     }),
   };
