@@ -234,24 +234,28 @@ export async function runScenario(
       server: plan.programs.server === "holder" ? made.sides.server.command : [],
       client: plan.programs.client === "holder" ? made.sides.client.command : [],
     };
-    // A path's middlebox first: the holders route through it from their start, the probe included.
-    const middlebox = made.middlebox ? await create(made.middlebox) : null;
-    if (middlebox) {
-      await middlebox.start();
-      await withTimeout(
-        Promise.all([
-          snapshotDone(middlebox, 1, timeouts.start),
-          captureListening(middlebox, timeouts.start),
-        ]),
-        timeouts.start,
-        "start: the middlebox",
-        options.signal,
-      );
-    }
+    // A path's middlebox starts beside the holders: they route through it from their start, and the probe
+    // (in the holders, below) counts silence only once the middlebox answers ARP; it is awaited before the probe's
+    // answer is read.
+    const middleboxStarted = made.middlebox
+      ? (async () => {
+        const box = await create(made.middlebox!);
+        await box.start();
+        await withTimeout(
+          Promise.all([snapshotDone(box, 1, timeouts.start), captureListening(box, timeouts.start)]),
+          timeouts.start,
+          "start: the middlebox",
+          options.signal,
+        );
+        return box;
+      })()
+      : Promise.resolve(null);
+    middleboxStarted.catch(() => {}); // awaited below, after the holders
     const holders = await Promise.all(sides.map((side) => create(made.sides[side].holder)));
     // A restarted server's fresh namespace is made now and started at its moment: only the start takes time then.
     const freshHolder = made.restarted ? await create(made.restarted) : null;
     await Promise.all(holders.map((h) => h.start()));
+    const middlebox = await middleboxStarted;
     await reach("start:holders", null);
     // The path between the namespaces answers, before anything is captured (lab/run/path_probe.ts).
     if (plan.probe !== null) {
