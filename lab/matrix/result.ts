@@ -1,11 +1,14 @@
 /**
  * A matrix's result: which runs measured nothing because the lab's own
  * path was broken (no capture saw a handshake), which columns that makes
- * broken, and the one line that says the result first. Pure.
+ * broken, which scenarios a host's kernel cannot run, whether the matrix
+ * is complete, and the one line that says the result first. Pure.
  *
  * @module
  */
 
+import { type KernelConfigRead, pathLacks } from "../evidence/kernel_config.ts";
+import type { Scenario } from "../scenario/types.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "./types.ts";
 
 /** What a cell says when its run saw no handshake. */
@@ -48,11 +51,45 @@ export function brokenPath(state: string | null, met: boolean | null): boolean {
  */
 export function markBrokenColumns(columns: MatrixColumn[], cells: MatrixCell[]): MatrixColumn[] {
   return columns.map((column, i) => {
-    const own = cells.filter((c) => c.column === i);
+    const own = cells.filter((c) => c.column === i && c.status !== "lacking");
     return column.status === "ok" && own.length > 0 && own.every((c) => c.status === "broken")
       ? { ...column, status: "broken", problem: BROKEN_PATH }
       : column;
   });
+}
+
+/**
+ * Why a scenario is not run on a host: its path needs options that the
+ * host's kernel config lacks ("this kernel lacks CONFIG_X (needed for
+ * `loss:` to the server)"); null when it can run, or when the config could
+ * not be read (the run goes on, and its report says the options are unknown).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadCatalog } from "../scenario/catalog.ts";
+ * const lossy = loadCatalog().get("lossy-upload")!;
+ * const config = "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n";
+ * assert.equal(
+ *   kernelLacking(lossy, { config, source: "/proc/config.gz" }),
+ *   "this kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server)",
+ * );
+ * assert.equal(kernelLacking(lossy, { unreadable: "the Docker engine is on another host" }), null);
+ * assert.equal(kernelLacking(loadCatalog().get("seed")!, { config: "", source: "/proc/config.gz" }), null);
+ * ```
+ */
+export function kernelLacking(scenario: Scenario, read: KernelConfigRead): string | null {
+  if (!scenario.path || "unreadable" in read) return null;
+  const lacks = pathLacks(scenario.path, read.config);
+  return lacks === null ? null : `this kernel lacks ${lacks}`;
+}
+
+/**
+ * Whether a matrix is complete: every column ran, and every scenario in
+ * it (none left out for what its host's kernel lacks). Exit code 3 when not.
+ */
+export function matrixComplete(columns: MatrixColumn[], cells: MatrixCell[]): boolean {
+  return columns.every((c) => c.status === "ok") && cells.every((c) => c.status !== "lacking");
 }
 
 /**
@@ -81,8 +118,21 @@ export function matrixHeadline(matrix: Matrix): string {
   const differences = d === 0 ? "no difference" : `${d} difference${d === 1 ? "" : "s"}`;
   if (matrix.complete) return `${n} column${n === 1 ? "" : "s"}, ${differences}`;
   const missing = matrix.columns.filter((c) => c.status !== "ok");
-  const why = [...new Set(missing.map((c) => `host ${c.host} ${_status(c.status)}`))].join(", ");
-  return `incomplete: ${why}; ${n - missing.length} of ${n} column${n === 1 ? "" : "s"} ran, ${differences}`;
+  const lacking = matrix.cells.filter((c) => c.status === "lacking");
+  const why = [
+    ...new Set(missing.map((c) => `host ${c.host} ${_status(c.status)}`)),
+    ...[...new Set(lacking.map((c) => matrix.columns[c.column]!.host))].map((host) => {
+      const k = new Set(lacking.filter((c) => matrix.columns[c.column]!.host === host).map((c) => c.scenario))
+        .size;
+      return `host ${host}'s kernel lacks what ${k} scenario${k === 1 ? " needs" : "s need"}`;
+    }),
+  ].join(", ");
+  const notRun = lacking.length === 0
+    ? ""
+    : `, ${lacking.length} cell${lacking.length === 1 ? "" : "s"} not run`;
+  return `incomplete: ${why}; ${n - missing.length} of ${n} column${
+    n === 1 ? "" : "s"
+  } ran${notRun}, ${differences}`;
 }
 
 function _status(status: MatrixColumn["status"]): string {
