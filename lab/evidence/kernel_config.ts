@@ -158,6 +158,31 @@ export function pathLacks(path: PathSpec, config: string): string | null {
 }
 
 /**
+ * Why a scenario with this path is not run on a host (a matrix's cell):
+ * "this kernel lacks CONFIG_X (needed for `loss:` to the server)"; null when
+ * there is no path, the config has what it needs, or the config could not
+ * be read (the run goes on, and its report says the options are unknown).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const path = { rules: [{ to: "server" as const, action: "loss" as const, fromMs: 0, untilMs: null, lossPercent: 20 }] };
+ * const config = "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n";
+ * assert.equal(
+ *   kernelLacking(path, { config, source: "/proc/config.gz" }),
+ *   "this kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server)",
+ * );
+ * assert.equal(kernelLacking(path, { unreadable: "the Docker engine is on another host" }), null);
+ * assert.equal(kernelLacking(undefined, { config: "", source: "/proc/config.gz" }), null);
+ * ```
+ */
+export function kernelLacking(path: PathSpec | undefined, read: KernelConfigRead): string | null {
+  if (!path || "unreadable" in read) return null;
+  const lacks = pathLacks(path, read.config);
+  return lacks === null ? null : `this kernel lacks ${lacks}`;
+}
+
+/**
  * What stops a run whose path needs what the host's kernel config lacks, in
  * one line naming the options; null when nothing is missing or the config
  * could not be read (the run goes on, and its report says what is unknown).

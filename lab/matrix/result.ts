@@ -1,14 +1,12 @@
 /**
  * A matrix's result: which runs measured nothing because the lab's own
  * path was broken (no capture saw a handshake), which columns that makes
- * broken, which scenarios a host's kernel cannot run, whether the matrix
- * is complete, and the one line that says the result first. Pure.
+ * broken, whether the matrix is complete (a scenario left out for what
+ * its host's kernel lacks makes it incomplete), and the one line that says the result first. Pure.
  *
  * @module
  */
 
-import { type KernelConfigRead, pathLacks } from "../evidence/kernel_config.ts";
-import type { Scenario } from "../scenario/types.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "./types.ts";
 
 /** What a cell says when its run saw no handshake. */
@@ -56,32 +54,6 @@ export function markBrokenColumns(columns: MatrixColumn[], cells: MatrixCell[]):
       ? { ...column, status: "broken", problem: BROKEN_PATH }
       : column;
   });
-}
-
-/**
- * Why a scenario is not run on a host: its path needs options that the
- * host's kernel config lacks ("this kernel lacks CONFIG_X (needed for
- * `loss:` to the server)"); null when it can run, or when the config could
- * not be read (the run goes on, and its report says the options are unknown).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { loadCatalog } from "../scenario/catalog.ts";
- * const lossy = loadCatalog().get("lossy-upload")!;
- * const config = "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n";
- * assert.equal(
- *   kernelLacking(lossy, { config, source: "/proc/config.gz" }),
- *   "this kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server)",
- * );
- * assert.equal(kernelLacking(lossy, { unreadable: "the Docker engine is on another host" }), null);
- * assert.equal(kernelLacking(loadCatalog().get("seed")!, { config: "", source: "/proc/config.gz" }), null);
- * ```
- */
-export function kernelLacking(scenario: Scenario, read: KernelConfigRead): string | null {
-  if (!scenario.path || "unreadable" in read) return null;
-  const lacks = pathLacks(scenario.path, read.config);
-  return lacks === null ? null : `this kernel lacks ${lacks}`;
 }
 
 /**

@@ -17,9 +17,10 @@
 import type { DockerClient } from "../docker/client.ts";
 import type { KernelConfigRead } from "../evidence/kernel_config.ts";
 import { runToEnd } from "../util/subprocess.ts";
+import type { SysctlRead } from "./path_probe.ts";
 
-/** A file of the engine's host as read: its text and its path, or why it could not be read. */
-export type HostFileRead = { text: string; source: string } | { unreadable: string };
+/** A file of this machine as read: its text and its path, or why it could not be read. */
+type _FileRead = { text: string; source: string } | { unreadable: string };
 
 /** Where bridged packets are handed to iptables' FORWARD chain, or not (br_netfilter). */
 export const BRIDGE_NF_CALL_IPTABLES = "/proc/sys/net/bridge/bridge-nf-call-iptables";
@@ -42,11 +43,11 @@ export async function readHostKernelConfig(docker: DockerClient): Promise<Kernel
  * The engine's host's bridge-nf-call-iptables ("1", "0"), or why it cannot
  * be read (no such file: br_netfilter is not loaded); never throws.
  */
-export async function readHostBridgeSysctl(docker: DockerClient): Promise<HostFileRead> {
+export async function readHostBridgeSysctl(docker: DockerClient): Promise<SysctlRead> {
   const elsewhere = await _notThisMachine(docker);
   if (elsewhere !== null) return { unreadable: `${elsewhere}, whose /proc the lab cannot read` };
   const read = await _readHere(BRIDGE_NF_CALL_IPTABLES);
-  return "text" in read ? { ...read, text: read.text.trim() } : read;
+  return "text" in read ? { value: read.text.trim(), source: read.source } : read;
 }
 
 /** Why the engine's kernel is not this machine's, or null when it is. */
@@ -59,7 +60,7 @@ async function _notThisMachine(docker: DockerClient): Promise<string | null> {
 }
 
 /** A file of this machine, through `zcat -f`; never throws. */
-async function _readHere(path: string): Promise<HostFileRead> {
+async function _readHere(path: string): Promise<_FileRead> {
   const out = await runToEnd("zcat", ["-f", path]).catch((e: Error) => e);
   if (out instanceof Error) return { unreadable: `${path} could not be read: zcat: ${out.message}` };
   if (out.success) return { text: out.stdout, source: path };

@@ -18,7 +18,6 @@
 
 import { LabEnvironmentError } from "../errors.ts";
 import type { Scenario, Side } from "../scenario/types.ts";
-import type { HostFileRead } from "./host_proc.ts";
 
 /**
  * How long the client's holder meets silence, on its own clock, before it
@@ -118,10 +117,13 @@ export function isProbeEvent(line: string, port: number): boolean {
   return new RegExp(`(?:port=|:)${port}(?!\\d)`).test(line);
 }
 
+/** A sysctl of the engine's host as read: its value and its file, or why the lab cannot read it. */
+export type SysctlRead = { value: string; source: string } | { unreadable: string };
+
 /** What the lab can read about a host's bridge filtering, for the message. */
 export interface BridgeFacts {
   /** The engine's host's bridge-nf-call-iptables ("1", "0"), or why the lab cannot read it. */
-  bridgeNfCallIptables: HostFileRead;
+  bridgeNfCallIptables: SysctlRead;
   /** The Engine's `BridgeNfIptables` in /info, or null when it does not say. */
   engineBridgeNfIptables: boolean | null;
 }
@@ -134,7 +136,7 @@ export interface BridgeFacts {
  * ```ts
  * import assert from "node:assert/strict";
  * const e = brokenPathError("10.200.0.2:61999", 2000, {
- *   bridgeNfCallIptables: { text: "1", source: "/proc/sys/net/bridge/bridge-nf-call-iptables" },
+ *   bridgeNfCallIptables: { value: "1", source: "/proc/sys/net/bridge/bridge-nf-call-iptables" },
  *   engineBridgeNfIptables: true,
  * });
  * assert.match(e.message, /drops traffic between the lab's containers/);
@@ -145,9 +147,9 @@ export interface BridgeFacts {
 export function brokenPathError(target: string, waitedMs: number, facts: BridgeFacts): LabEnvironmentError {
   const sysctl = facts.bridgeNfCallIptables;
   const read = [
-    "text" in sysctl
-      ? `${sysctl.source} = ${sysctl.text}` +
-        (sysctl.text === "1" ? " (bridged packets go through iptables' FORWARD chain)" : "")
+    "value" in sysctl
+      ? `${sysctl.source} = ${sysctl.value}` +
+        (sysctl.value === "1" ? " (bridged packets go through iptables' FORWARD chain)" : "")
       : `the lab could not read bridge-nf-call-iptables: ${sysctl.unreadable}`,
   ];
   read.push(

@@ -13,13 +13,8 @@ import type { DockerEndpoint } from "../docker/host.ts";
 import { ensureImages } from "../docker/images.ts";
 import type { EngineInfo } from "../docker/types.ts";
 import { findDifferences } from "../matrix/differences.ts";
-import {
-  BROKEN_PATH,
-  brokenPath,
-  kernelLacking,
-  markBrokenColumns,
-  matrixComplete,
-} from "../matrix/result.ts";
+import { kernelLacking } from "../evidence/kernel_config.ts";
+import { BROKEN_PATH, brokenPath, markBrokenColumns, matrixComplete } from "../matrix/result.ts";
 import { readHostKernelConfig } from "../run/host_proc.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "../matrix/types.ts";
 import { renderMatrix } from "../report/matrix_report.ts";
@@ -112,7 +107,7 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
       );
       // At most `perHost` runs at once on one host, so a small host is not flooded.
       await runLimited(jobs, o.perHost, async ({ index, column, scenario }) => {
-        const lacks = kernelConfig && kernelLacking(scenario, kernelConfig);
+        const lacks = kernelConfig && kernelLacking(scenario.path, kernelConfig);
         if (lacks) {
           progress.step("run", `${scenario.name}: not run: ${lacks}`);
           cells.push(_emptyCell(scenario.name, index, "lacking", lacks));

@@ -5,13 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { findDifferences } from "../../lab/matrix/differences.ts";
-import {
-  BROKEN_PATH,
-  brokenPath,
-  kernelLacking,
-  markBrokenColumns,
-  matrixComplete,
-} from "../../lab/matrix/result.ts";
+import { BROKEN_PATH, brokenPath, markBrokenColumns, matrixComplete } from "../../lab/matrix/result.ts";
+import { kernelLacking } from "../../lab/evidence/kernel_config.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "../../lab/matrix/types.ts";
 import { renderMatrix } from "../../lab/report/matrix_report.ts";
 import { parseArgs } from "node:util";
@@ -124,7 +119,7 @@ Deno.test("a scenario whose path needs what a host's kernel lacks: not run there
   const config =
     "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n# CONFIG_NETFILTER_XT_MATCH_STATISTIC is not set\n";
   const lossy = loadCatalog().get("lossy-upload")!;
-  const problem = kernelLacking(lossy, { config, source: "/proc/config.gz" })!;
+  const problem = kernelLacking(lossy.path, { config, source: "/proc/config.gz" })!;
   const lacking: MatrixCell = {
     ...cell(1, null, false, "unknown", null),
     scenario: "lossy-upload",
@@ -162,10 +157,10 @@ Deno.test("a scenario whose path needs what a host's kernel lacks: not run there
   });
   await t.step("a config that has it, or cannot be read: the scenario runs", () => {
     assert.equal(
-      kernelLacking(lossy, { config: config + "CONFIG_NETFILTER_XT_MATCH_STATISTIC=m\n", source: "x" }),
+      kernelLacking(lossy.path, { config: config + "CONFIG_NETFILTER_XT_MATCH_STATISTIC=m\n", source: "x" }),
       null,
     );
-    assert.equal(kernelLacking(lossy, { unreadable: "the Docker engine is on another host" }), null);
+    assert.equal(kernelLacking(lossy.path, { unreadable: "the Docker engine is on another host" }), null);
   });
   await t.step("a column whose other runs all saw no handshake is still broken", () => {
     const broken = { ...cell(1, "S0", false, "unknown", null) };

@@ -18,13 +18,13 @@ Deno.test("a broken path's message quotes bridge-nf-call-iptables when it was re
       .message;
   await t.step("1: bridged packets meet iptables", () => {
     assert.match(
-      message({ text: "1", source: BRIDGE_NF_CALL_IPTABLES }),
+      message({ value: "1", source: BRIDGE_NF_CALL_IPTABLES }),
       /; \/proc\/sys\/net\/bridge\/bridge-nf-call-iptables = 1 \(bridged packets go through iptables' FORWARD chain\); the engine's \/info does not say BridgeNfIptables$/,
     );
   });
   await t.step("0: quoted, nothing claimed", () => {
     assert.match(
-      message({ text: "0", source: BRIDGE_NF_CALL_IPTABLES }),
+      message({ value: "0", source: BRIDGE_NF_CALL_IPTABLES }),
       /bridge-nf-call-iptables = 0; the engine/,
     );
   });
@@ -38,5 +38,5 @@ Deno.test("a broken path's message quotes bridge-nf-call-iptables when it was re
     );
     assert.doesNotMatch(text, /= \d/);
   });
-  assert.equal(message({ text: "1", source: BRIDGE_NF_CALL_IPTABLES }).split("\n").length, 1);
+  assert.equal(message({ value: "1", source: BRIDGE_NF_CALL_IPTABLES }).split("\n").length, 1);
 });
