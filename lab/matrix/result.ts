@@ -2,7 +2,8 @@
  * A matrix's result: which runs measured nothing because the lab's own
  * path was broken (no capture saw a handshake), which columns that makes
  * broken, whether the matrix is complete (a scenario left out for what
- * its host's kernel lacks makes it incomplete), and the one line that says the result first. Pure.
+ * its host's kernel lacks makes it incomplete), and the one line that
+ * says the result first. Pure.
  *
  * @module
  */
