@@ -106,6 +106,9 @@ export async function runCommand(
       for (const c of matrix.columns.filter((c) => c.status !== "ok")) {
         console.log(`${c.status}: ${c.host}: ${c.problem}`);
       }
+      for (const c of matrix.cells.filter((c) => c.status === "lacking")) {
+        console.log(`not run: ${matrix.columns[c.column]!.host}: ${c.scenario}: ${c.problem}`);
+      }
       console.log(`matrix: ${out}/matrix.md`);
     }
     if (!matrix.complete) return EXIT.incomplete;

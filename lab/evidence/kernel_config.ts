@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { PathSpec } from "../scenario/types.ts";
+import type { PathRule, PathSpec } from "../scenario/types.ts";
 
 /** A kernel feature a path may use: the config options that provide it (any one will do). */
 export interface KernelFeature {
@@ -50,6 +50,56 @@ export const KERNEL_FEATURES = {
   },
 } as const satisfies Record<string, KernelFeature>;
 
+/** A feature a path uses, and the path's rules that need it (as the scenario writes them). */
+export interface PathNeed {
+  feature: KernelFeature;
+  /** "`loss:` to the server", "`nat: masquerade`", "every iptables rule"... */
+  rules: string[];
+}
+
+/** How a rule's action is written in a scenario's `path:`. */
+const _ACTION_KEYS: Record<PathRule["action"], string> = {
+  "blackhole": "blackhole:",
+  "reject-tcp-reset": "reject: tcp-reset",
+  "reject-icmp-host-unreachable": "reject: icmp-host-unreachable",
+  "drop-first": "drop:",
+  "loss": "loss:",
+  "rate": "rate:",
+  "hold": "delay:`/`reorder:",
+};
+
+/**
+ * The features a path uses, in the order of {@link KERNEL_FEATURES}, each with
+ * the rules that need it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const needs = pathNeeds({ rules: [{ to: "server", action: "loss", fromMs: 0, untilMs: null, lossPercent: 20 }] });
+ * assert.deepEqual(needs.at(-1), { feature: KERNEL_FEATURES.statistic, rules: ["`loss:` to the server"] });
+ * ```
+ */
+export function pathNeeds(path: PathSpec): PathNeed[] {
+  const f = KERNEL_FEATURES;
+  const label = (r: PathRule) => `\`${_ACTION_KEYS[r.action]}\` to the ${r.to}`;
+  const of = (...actions: PathRule["action"][]) =>
+    path.rules.filter((r) => actions.includes(r.action)).map(label);
+  const filtered = path.rules.filter((r) => r.action !== "rate").map(label);
+  const iptables = [...filtered, ...(path.nat ? ["`nat: masquerade`"] : [])];
+  const nat = path.nat ? ["`nat: masquerade`"] : [];
+  const rated = of("rate");
+  const needs: PathNeed[] = [
+    { feature: f.filter, rules: iptables },
+    { feature: f.comment, rules: iptables },
+    { feature: f.reject, rules: of("reject-tcp-reset", "reject-icmp-host-unreachable") },
+    { feature: f.statistic, rules: of("drop-first", "loss") },
+    ...[f.conntrack, f.ctstate, f.nat, f.masquerade, f.natTable].map((feature) => ({ feature, rules: nat })),
+    ...[f.htb, f.tbf, f.u32].map((feature) => ({ feature, rules: rated })),
+    ...[f.nfqueue, f.nfqueueTarget].map((feature) => ({ feature, rules: of("hold") })),
+  ];
+  return needs.filter((n) => n.rules.length > 0);
+}
+
 /**
  * The features a path uses, in the order of {@link KERNEL_FEATURES}.
  *
@@ -61,17 +111,7 @@ export const KERNEL_FEATURES = {
  * ```
  */
 export function pathFeatures(path: PathSpec): KernelFeature[] {
-  const actions = new Set(path.rules.map((r) => r.action));
-  const f = KERNEL_FEATURES;
-  const iptables = actions.size > (actions.has("rate") ? 1 : 0) || path.nat !== undefined;
-  return [
-    ...(iptables ? [f.filter, f.comment] : []),
-    ...(actions.has("reject-tcp-reset") || actions.has("reject-icmp-host-unreachable") ? [f.reject] : []),
-    ...(actions.has("drop-first") || actions.has("loss") ? [f.statistic] : []),
-    ...(path.nat ? [f.conntrack, f.ctstate, f.nat, f.masquerade, f.natTable] : []),
-    ...(actions.has("rate") ? [f.htb, f.tbf, f.u32] : []),
-    ...(actions.has("hold") ? [f.nfqueue, f.nfqueueTarget] : []),
-  ];
+  return pathNeeds(path).map((n) => n.feature);
 }
 
 /**
@@ -101,6 +141,53 @@ export function featureName(feature: KernelFeature): string {
 }
 
 /**
+ * The options a path needs and a kernel config lacks, each with the rules
+ * that need it: "CONFIG_X (needed for `loss:` to the server)", joined by
+ * ", "; null when it lacks none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const path = { rules: [{ to: "server" as const, action: "loss" as const, fromMs: 0, untilMs: null, lossPercent: 20 }] };
+ * const config = "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n";
+ * assert.equal(pathLacks(path, config), "CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server)");
+ * assert.equal(pathLacks(path, config + "CONFIG_NETFILTER_XT_MATCH_STATISTIC=m\n"), null);
+ * ```
+ */
+export function pathLacks(path: PathSpec, config: string): string | null {
+  const needs = pathNeeds(path);
+  const missing = new Set(missingFeatures(config, needs.map((n) => n.feature)));
+  const lacking = needs.filter((n) => missing.has(n.feature));
+  if (lacking.length === 0) return null;
+  return lacking.map((n) => `${featureName(n.feature)} (needed for ${n.rules.join(", ")})`).join(", ");
+}
+
+/**
+ * Why a scenario with this path is not run on a host (a matrix's cell):
+ * "this kernel lacks CONFIG_X (needed for `loss:` to the server)"; null when
+ * there is no path, the config has what it needs, or the config could not
+ * be read (the run goes on, and its report says the options are unknown).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const path = { rules: [{ to: "server" as const, action: "loss" as const, fromMs: 0, untilMs: null, lossPercent: 20 }] };
+ * const config = "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n";
+ * assert.equal(
+ *   kernelLacking(path, { config, source: "/proc/config.gz" }),
+ *   "this kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server)",
+ * );
+ * assert.equal(kernelLacking(path, { unreadable: "the Docker engine is on another host" }), null);
+ * assert.equal(kernelLacking(undefined, { config: "", source: "/proc/config.gz" }), null);
+ * ```
+ */
+export function kernelLacking(path: PathSpec | undefined, read: KernelConfigRead): string | null {
+  if (!path || "unreadable" in read) return null;
+  const lacks = pathLacks(path, read.config);
+  return lacks === null ? null : `this kernel lacks ${lacks}`;
+}
+
+/**
  * What stops a run whose path needs what the host's kernel config lacks, in
  * one line naming the options; null when nothing is missing or the config
  * could not be read (the run goes on, and its report says what is unknown).
@@ -112,18 +199,16 @@ export function featureName(feature: KernelFeature): string {
  * const config = "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n";
  * assert.equal(
  *   pathKernelProblem(path, { config, source: "/proc/config.gz" }),
- *   "This host's kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (/proc/config.gz), which the scenario's " +
- *     "path needs for drop: and loss: (which segments to drop)",
+ *   "This host's kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server), " +
+ *     "as its config /proc/config.gz says",
  * );
  * assert.equal(pathKernelProblem(path, { unreadable: "a remote host" }), null);
  * ```
  */
 export function pathKernelProblem(path: PathSpec, read: KernelConfigRead): string | null {
   if ("unreadable" in read) return null;
-  const missing = missingFeatures(read.config, pathFeatures(path));
-  if (missing.length === 0) return null;
-  return `This host's kernel lacks ${missing.map(featureName).join(", ")} (${read.source}), which the ` +
-    `scenario's path needs for ${missing.map((f) => f.usedFor).join("; ")}`;
+  const lacks = pathLacks(path, read.config);
+  return lacks === null ? null : `This host's kernel lacks ${lacks}, as its config ${read.source} says`;
 }
 
 /** What the report's environment says of a path's kernel features. */

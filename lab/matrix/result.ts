@@ -1,7 +1,9 @@
 /**
  * A matrix's result: which runs measured nothing because the lab's own
  * path was broken (no capture saw a handshake), which columns that makes
- * broken, and the one line that says the result first. Pure.
+ * broken, whether the matrix is complete (a scenario left out for what
+ * its host's kernel lacks makes it incomplete), and the one line that
+ * says the result first. Pure.
  *
  * @module
  */
@@ -48,11 +50,19 @@ export function brokenPath(state: string | null, met: boolean | null): boolean {
  */
 export function markBrokenColumns(columns: MatrixColumn[], cells: MatrixCell[]): MatrixColumn[] {
   return columns.map((column, i) => {
-    const own = cells.filter((c) => c.column === i);
+    const own = cells.filter((c) => c.column === i && c.status !== "lacking");
     return column.status === "ok" && own.length > 0 && own.every((c) => c.status === "broken")
       ? { ...column, status: "broken", problem: BROKEN_PATH }
       : column;
   });
+}
+
+/**
+ * Whether a matrix is complete: every column ran, and every scenario in
+ * it (none left out for what its host's kernel lacks). Exit code 3 when not.
+ */
+export function matrixComplete(columns: MatrixColumn[], cells: MatrixCell[]): boolean {
+  return columns.every((c) => c.status === "ok") && cells.every((c) => c.status !== "lacking");
 }
 
 /**
@@ -81,8 +91,21 @@ export function matrixHeadline(matrix: Matrix): string {
   const differences = d === 0 ? "no difference" : `${d} difference${d === 1 ? "" : "s"}`;
   if (matrix.complete) return `${n} column${n === 1 ? "" : "s"}, ${differences}`;
   const missing = matrix.columns.filter((c) => c.status !== "ok");
-  const why = [...new Set(missing.map((c) => `host ${c.host} ${_status(c.status)}`))].join(", ");
-  return `incomplete: ${why}; ${n - missing.length} of ${n} column${n === 1 ? "" : "s"} ran, ${differences}`;
+  const lacking = matrix.cells.filter((c) => c.status === "lacking");
+  const why = [
+    ...new Set(missing.map((c) => `host ${c.host} ${_status(c.status)}`)),
+    ...[...new Set(lacking.map((c) => matrix.columns[c.column]!.host))].map((host) => {
+      const k = new Set(lacking.filter((c) => matrix.columns[c.column]!.host === host).map((c) => c.scenario))
+        .size;
+      return `host ${host}'s kernel lacks what ${k} scenario${k === 1 ? " needs" : "s need"}`;
+    }),
+  ].join(", ");
+  const notRun = lacking.length === 0
+    ? ""
+    : `, ${lacking.length} cell${lacking.length === 1 ? "" : "s"} not run`;
+  return `incomplete: ${why}; ${n - missing.length} of ${n} column${
+    n === 1 ? "" : "s"
+  } ran${notRun}, ${differences}`;
 }
 
 function _status(status: MatrixColumn["status"]): string {

@@ -30,9 +30,10 @@ export interface MatrixCell {
   column: number;
   /**
    * "ok" when the run happened and measured the kernel; "broken" when it ran but no capture saw a
-   * handshake (the lab's own path was broken); otherwise the column's problem.
+   * handshake (the lab's own path was broken); "lacking" when it was not run because its path needs
+   * what the host's kernel lacks (the problem names the options); otherwise the column's problem.
    */
-  status: "ok" | "unreachable" | "refused" | "failed" | "broken";
+  status: "ok" | "unreachable" | "refused" | "failed" | "broken" | "lacking";
   problem: string | null;
   state: string | null;
   resetBy: string | null;
@@ -61,6 +62,6 @@ export interface Matrix {
   columns: MatrixColumn[];
   cells: MatrixCell[];
   differences: MatrixDifference[];
-  /** Whether every column ran (exit code 3 when not). */
+  /** Whether every column ran, and every cell in it (exit code 3 when not). */
   complete: boolean;
 }

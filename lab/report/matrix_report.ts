@@ -17,7 +17,13 @@ export function renderMatrix(matrix: Matrix): string {
   const ran = matrix.columns.filter((c) => c.status === "ok").length;
   out.push(
     `${matrix.scenarios.length} scenario(s) on ${matrix.columns.length} column(s) (Docker host x sysctl variant); ${ran} ran${
-      matrix.complete ? "" : ": **the matrix is incomplete** (see the columns below)"
+      matrix.complete
+        ? ""
+        : `: **the matrix is incomplete** (see the columns below${
+          matrix.cells.some((c) => c.status === "lacking")
+            ? ', and the cells marked "not run"'
+            : ""
+        })`
     }.`,
     "",
   );
@@ -80,6 +86,7 @@ function renderReproduce(matrix: Matrix): string[] {
 }
 
 function renderCell(cell: MatrixCell): string {
+  if (cell.status === "lacking") return `not run: ${escapeCell(cell.problem ?? "")}`;
   if (cell.status !== "ok") return `${cell.status}: ${escapeCell(cell.problem ?? "")}`;
   const reasons = cell.resetReasons === null
     ? "reason unavailable"

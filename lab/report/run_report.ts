@@ -995,18 +995,33 @@ function _pathRuleProof(result: RunResult, conn: ConnectionResult): string[] {
   return lines;
 }
 
-/** The environment's line on a path's kernel features: what it used, and what the host's kernel lacks. */
+/**
+ * The environment's line on a path's kernel options: those its rules used, and whether the host's kernel
+ * has them, as its config says (or why that is unknown); then what else of a path's options it lacks.
+ */
 function _pathKernelLines(k: EnvironmentRecord["pathKernel"]): string[] {
   if (!k) return [];
   const used = k.used.length ? k.used.map(code).join(", ") : "none";
-  return [
-    k.source === null
-      ? `- The path used ${used}; whether the host's kernel has them is unknown: ${
+  if (k.source === null) {
+    return [
+      `- Kernel options: the path used ${used}; whether this host's kernel has them is unknown: ${
         escapeText(k.unreadable ?? "")
-      }`
-      : `- The path used ${used} (all in the kernel's config, ${code(k.source)}); the host's kernel lacks ${
-        k.lacking.length ? k.lacking.map(code).join(", ") : "none of the options a path can use"
       }`,
+    ];
+  }
+  const missing = k.used.filter((o) => k.lacking.includes(o));
+  const others = k.lacking.filter((o) => !k.used.includes(o));
+  const has = missing.length === 0
+    ? `this host's kernel has each${
+      k.used.some((o) => o.includes(" or ")) ? ' (of an "or", at least one)' : ""
+    } (set to y or m in ${code(k.source)})`
+    : `this host's kernel lacks ${missing.map(code).join(", ")} (as ${code(k.source)} says)`;
+  return [
+    `- Kernel options: the path used ${used}, and ${has}; ${
+      others.length
+        ? `of the other options a path can use, it lacks ${others.map(code).join(", ")}`
+        : "it lacks none of the other options a path can use"
+    }`,
   ];
 }
 

@@ -117,14 +117,15 @@ export function isProbeEvent(line: string, port: number): boolean {
   return new RegExp(`(?:port=|:)${port}(?!\\d)`).test(line);
 }
 
+/** A sysctl of the engine's host as read: its value and its file, or why the lab cannot read it. */
+export type SysctlRead = { value: string; source: string } | { unreadable: string };
+
 /** What the lab can read about a host's bridge filtering, for the message. */
 export interface BridgeFacts {
-  /** /proc/sys/net/bridge/bridge-nf-call-iptables of this machine ("1", "0"), or null: unreadable or a remote host. */
-  bridgeNfCallIptables: string | null;
+  /** The engine's host's bridge-nf-call-iptables ("1", "0"), or why the lab cannot read it. */
+  bridgeNfCallIptables: SysctlRead;
   /** The Engine's `BridgeNfIptables` in /info, or null when it does not say. */
   engineBridgeNfIptables: boolean | null;
-  /** The engine is on another machine: its /proc cannot be read from here. */
-  remote: boolean;
 }
 
 /**
@@ -135,7 +136,8 @@ export interface BridgeFacts {
  * ```ts
  * import assert from "node:assert/strict";
  * const e = brokenPathError("10.200.0.2:61999", 2000, {
- *   bridgeNfCallIptables: "1", engineBridgeNfIptables: true, remote: false,
+ *   bridgeNfCallIptables: { value: "1", source: "/proc/sys/net/bridge/bridge-nf-call-iptables" },
+ *   engineBridgeNfIptables: true,
  * });
  * assert.match(e.message, /drops traffic between the lab's containers/);
  * assert.match(e.message, /bridge-nf-call-iptables = 1/);
@@ -143,17 +145,13 @@ export interface BridgeFacts {
  * ```
  */
 export function brokenPathError(target: string, waitedMs: number, facts: BridgeFacts): LabEnvironmentError {
-  const read: string[] = [];
-  if (facts.remote) {
-    read.push("the host is remote, so the lab cannot read its /proc/sys/net/bridge or its iptables rules");
-  } else if (facts.bridgeNfCallIptables !== null) {
-    read.push(
-      `/proc/sys/net/bridge/bridge-nf-call-iptables = ${facts.bridgeNfCallIptables}` +
-        (facts.bridgeNfCallIptables === "1" ? " (bridged packets go through iptables' FORWARD chain)" : ""),
-    );
-  } else {
-    read.push("/proc/sys/net/bridge/bridge-nf-call-iptables cannot be read here (br_netfilter not loaded?)");
-  }
+  const sysctl = facts.bridgeNfCallIptables;
+  const read = [
+    "value" in sysctl
+      ? `${sysctl.source} = ${sysctl.value}` +
+        (sysctl.value === "1" ? " (bridged packets go through iptables' FORWARD chain)" : "")
+      : `the lab could not read bridge-nf-call-iptables: ${sysctl.unreadable}`,
+  ];
   read.push(
     facts.engineBridgeNfIptables === null
       ? "the engine's /info does not say BridgeNfIptables"

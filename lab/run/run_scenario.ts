@@ -62,8 +62,8 @@ import {
 import type { Progress } from "../util/progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
-import { runToEnd } from "../util/subprocess.ts";
-import { type KernelConfigRead, pathKernelProblem, pathKernelRecord } from "../evidence/kernel_config.ts";
+import { pathKernelProblem, pathKernelRecord } from "../evidence/kernel_config.ts";
+import { readHostBridgeSysctl, readHostKernelConfig } from "./host_proc.ts";
 import type { RunMoment } from "./moments.ts";
 import {
   type BridgeFacts,
@@ -114,7 +114,7 @@ export async function runScenario(
   const { docker, progress } = options;
   const seccomp = await checkHostPrograms(scenario); // bad input: before anything is made
   // A path that needs what the host's kernel lacks: said before anything is made, too.
-  const kernelConfig = scenario.path ? await _hostKernelConfig(docker) : null;
+  const kernelConfig = scenario.path ? await readHostKernelConfig(docker) : null;
   const kernelProblem = scenario.path && kernelConfig ? pathKernelProblem(scenario.path, kernelConfig) : null;
   if (kernelProblem !== null) {
     throw new LabEnvironmentError(
@@ -817,35 +817,13 @@ async function pathProbed(
   throw brokenPathError(target, PROBE_WINDOW_MS, await bridgeFacts(docker));
 }
 
-/**
- * The kernel config of the engine's host: /proc/config.gz, else /boot/config-RELEASE. On a remote
- * engine the lab cannot read it; nothing here may fail.
- */
-async function _hostKernelConfig(docker: DockerClient): Promise<KernelConfigRead> {
-  if (docker.endpoint.remote !== undefined) {
-    return { unreadable: "the Docker engine is on another host, whose kernel config the lab cannot read" };
-  }
-  // Deno reads no file of /proc without --allow-all: zcat reads it.
-  const proc = "/proc/config.gz";
-  const unpacked = await runToEnd("zcat", [proc]).catch(() => null);
-  if (unpacked?.success) return { config: unpacked.stdout, source: proc };
-  let release = "RELEASE";
-  try {
-    release = Deno.osRelease();
-  } catch { /* no permission: the name stays a pattern */ }
-  const boot = `/boot/config-${release}`;
-  const config = await Deno.readTextFile(boot).catch(() => null);
-  if (config !== null) return { config, source: boot };
-  return { unreadable: `neither ${proc} nor ${boot} could be read` };
-}
-
 /** What the lab can read of the engine's host's bridge filtering; nothing here may fail. */
 async function bridgeFacts(docker: DockerClient): Promise<BridgeFacts> {
-  const remote = docker.endpoint.remote !== undefined;
-  const sysctl = remote ? null : await Deno.readTextFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
-    .then((t) => t.trim(), () => null);
-  const engine = await docker.bridgeNfIptables().catch(() => null);
-  return { bridgeNfCallIptables: sysctl, engineBridgeNfIptables: engine, remote };
+  const [sysctl, engine] = await Promise.all([
+    readHostBridgeSysctl(docker),
+    docker.bridgeNfIptables().catch(() => null),
+  ]);
+  return { bridgeNfCallIptables: sysctl, engineBridgeNfIptables: engine };
 }
 
 /** Wait until a holder has printed snapshot `n` in full. */

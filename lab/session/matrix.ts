@@ -13,7 +13,9 @@ import type { DockerEndpoint } from "../docker/host.ts";
 import { ensureImages } from "../docker/images.ts";
 import type { EngineInfo } from "../docker/types.ts";
 import { findDifferences } from "../matrix/differences.ts";
-import { BROKEN_PATH, brokenPath, markBrokenColumns } from "../matrix/result.ts";
+import { kernelLacking } from "../evidence/kernel_config.ts";
+import { BROKEN_PATH, brokenPath, markBrokenColumns, matrixComplete } from "../matrix/result.ts";
+import { readHostKernelConfig } from "../run/host_proc.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "../matrix/types.ts";
 import { renderMatrix } from "../report/matrix_report.ts";
 import type { PhaseTimeouts } from "../run/plan.ts";
@@ -97,12 +99,20 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
       );
     }
     try {
+      // Read once per host: a scenario whose path needs what its kernel lacks is not run there.
+      const kernelConfig = o.scenarios.some((s) => s.path) ? await readHostKernelConfig(docker) : null;
       const images = await ensureImages(docker, progress);
       const jobs = hostColumns.flatMap(({ index, column }) =>
         o.scenarios.map((scenario) => ({ index, column, scenario }))
       );
       // At most `perHost` runs at once on one host, so a small host is not flooded.
       await runLimited(jobs, o.perHost, async ({ index, column, scenario }) => {
+        const lacks = kernelConfig && kernelLacking(scenario.path, kernelConfig);
+        if (lacks) {
+          progress.step("run", `${scenario.name}: not run: ${lacks}`);
+          cells.push(_emptyCell(scenario.name, index, "lacking", lacks));
+          return;
+        }
         const varied = applyVariant(scenario, column.variant);
         const where = `${_slug(host)}/${_variantSlug(column.variant)}/${scenario.name}`;
         const dir = `${o.out}/${where}`;
@@ -155,7 +165,7 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
       a.column - b.column || scenarios.indexOf(a.scenario) - scenarios.indexOf(b.scenario)
     ),
     differences: findDifferences(scenarios, marked, cells),
-    complete: marked.every((c) => c.status === "ok"),
+    complete: matrixComplete(marked, cells),
   };
   await saveText(`${o.out}/matrix.json`, JSON.stringify(matrix, null, 2) + "\n");
   await saveText(`${o.out}/matrix.md`, renderMatrix(matrix));

@@ -10,6 +10,8 @@ import {
   pathFeatures,
   pathKernelProblem,
   pathKernelRecord,
+  pathLacks,
+  pathNeeds,
 } from "../../lab/evidence/kernel_config.ts";
 import { loadCatalog } from "../../lab/scenario/catalog.ts";
 import type { PathSpec } from "../../lab/scenario/types.ts";
@@ -116,10 +118,46 @@ Deno.test("what stops a run: one line naming every option the path needs and the
     .replace("CONFIG_NETFILTER_XT_MATCH_STATISTIC=y", "");
   const problem = pathKernelProblem(both, { config, source: "/boot/config-6.1.0" })!;
   assert.equal(problem.split("\n").length, 1);
-  assert.match(
+  assert.equal(
     problem,
-    /^This host's kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC, CONFIG_NET_SCH_TBF \(\/boot\/config-6\.1\.0\)/,
+    "This host's kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server), " +
+      "CONFIG_NET_SCH_TBF (needed for `rate:` to the client), as its config /boot/config-6.1.0 says",
   );
   assert.equal(pathKernelProblem(both, { config: THIS_KERNEL, source: "/proc/config.gz" }), null);
   assert.equal(pathKernelProblem(both, { unreadable: "a remote host" }), null);
+});
+
+Deno.test("which of a path's rules need each option, as the scenario writes them", async (t) => {
+  const rules = (name: string) =>
+    pathNeeds(loadCatalog().get(name)!.path!).map((n) => `${featureName(n.feature)}: ${n.rules.join(", ")}`);
+  await t.step("firewall-reset: both rules are iptables rules; only one rejects", () => {
+    assert.deepEqual(rules("firewall-reset"), [
+      "CONFIG_IP_NF_FILTER: `reject: tcp-reset` to the server, `blackhole:` to the client",
+      "CONFIG_NETFILTER_XT_MATCH_COMMENT: `reject: tcp-reset` to the server, `blackhole:` to the client",
+      "CONFIG_IP_NF_TARGET_REJECT: `reject: tcp-reset` to the server",
+    ]);
+  });
+  await t.step("nat-idle-expiry: the NAT needs iptables and conntrack", () => {
+    const nat = rules("nat-idle-expiry");
+    assert.ok(nat.includes("CONFIG_IP_NF_FILTER: `nat: masquerade`"), nat.join("\n"));
+    assert.ok(nat.includes("CONFIG_NF_CONNTRACK: `nat: masquerade`"), nat.join("\n"));
+  });
+  await t.step("rate alone: tc only", () => {
+    assert.deepEqual(pathNeeds(RATE).map((n) => n.rules), [
+      ["`rate:` to the client"],
+      ["`rate:` to the client"],
+      ["`rate:` to the client"],
+    ]);
+  });
+});
+
+Deno.test("what a config lacks for a path, with the rules that need it; nothing when it lacks nothing", () => {
+  const noTbf = THIS_KERNEL.replace("CONFIG_NET_SCH_TBF=y", "# CONFIG_NET_SCH_TBF is not set");
+  assert.equal(pathLacks(RATE, noTbf), "CONFIG_NET_SCH_TBF (needed for `rate:` to the client)");
+  assert.equal(pathLacks(LOSS, noTbf), null);
+  const noFilter = THIS_KERNEL.replace("CONFIG_IP_NF_FILTER=y", "");
+  assert.equal(
+    pathLacks(loadCatalog().get("firewall-reset")!.path!, noFilter),
+    "CONFIG_IP_NF_FILTER (needed for `reject: tcp-reset` to the server, `blackhole:` to the client)",
+  );
 });

@@ -106,6 +106,8 @@ Deno.test({
       const lines = stderr.trim().split("\n").filter((l) => l.startsWith("tcplab: "));
       assert.equal(lines.length, 1, stderr);
       assert.match(lines[0]!, /drops traffic between the lab's containers/);
+      // Read with the task's own permissions (no --allow-all): the sysctl is quoted, not "cannot be read".
+      assert.match(lines[0]!, /\/proc\/sys\/net\/bridge\/bridge-nf-call-iptables = 1 /);
       assert.match(stderr, /what to do: allow the lab's bridges in DOCKER-USER/);
       assert.doesNotMatch(stderr, /tcpdump listening/, "no capture was started");
     } finally {

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { findDifferences } from "../../lab/matrix/differences.ts";
-import { BROKEN_PATH, brokenPath, markBrokenColumns } from "../../lab/matrix/result.ts";
+import { BROKEN_PATH, brokenPath, markBrokenColumns, matrixComplete } from "../../lab/matrix/result.ts";
+import { kernelLacking } from "../../lab/evidence/kernel_config.ts";
 import type { Matrix, MatrixCell, MatrixColumn } from "../../lab/matrix/types.ts";
 import { renderMatrix } from "../../lab/report/matrix_report.ts";
 import { parseArgs } from "node:util";
@@ -57,7 +58,7 @@ function matrix(columns: MatrixColumn[], cells: MatrixCell[]): Matrix {
     columns: marked,
     cells,
     differences: findDifferences(["seed"], marked, cells),
-    complete: marked.every((c) => c.status === "ok"),
+    complete: matrixComplete(marked, cells),
   };
 }
 
@@ -110,6 +111,60 @@ Deno.test("the first line says the result of a complete matrix", async (t) => {
       renderMatrix(m).split("\n")[0],
       "# tcplab matrix: incomplete: host b unreachable; 1 of 2 columns ran, no difference",
     );
+  });
+});
+
+Deno.test("a scenario whose path needs what a host's kernel lacks: not run there, and the matrix incomplete", async (t) => {
+  // Host b's kernel config (a fixture): iptables without the statistic match.
+  const config =
+    "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n# CONFIG_NETFILTER_XT_MATCH_STATISTIC is not set\n";
+  const lossy = loadCatalog().get("lossy-upload")!;
+  const problem = kernelLacking(lossy.path, { config, source: "/proc/config.gz" })!;
+  const lacking: MatrixCell = {
+    ...cell(1, null, false, "unknown", null),
+    scenario: "lossy-upload",
+    status: "lacking",
+    problem,
+    cause: null,
+    met: null,
+    report: null,
+    reproduce: null,
+  };
+  const ran = { ...cell(0, "SF", true, "graceful-close", null), scenario: "lossy-upload" };
+  const m: Matrix = { ...matrix([column("a"), column("b")], [ran, lacking]), scenarios: ["lossy-upload"] };
+  await t.step("the cell names the option and the rule that needs it", () => {
+    assert.equal(
+      problem,
+      "this kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server)",
+    );
+    assert.match(
+      renderMatrix(m),
+      /^\| `lossy-upload` \| \[SF, no RST.*\]\(h0\/seed\/report\.md\) \| not run: this kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC \(needed for `loss:` to the server\) \|$/m,
+    );
+  });
+  await t.step("the column ran and is no broken path; the matrix is incomplete (exit 3)", () => {
+    assert.deepEqual(m.columns.map((c) => c.status), ["ok", "ok"]);
+    assert.equal(m.complete, false);
+    assert.deepEqual(m.differences, []);
+    assert.equal(
+      renderMatrix(m).split("\n")[0],
+      "# tcplab matrix: incomplete: host b's kernel lacks what 1 scenario needs; 2 of 2 columns ran, 1 cell not run, no difference",
+    );
+    assert.match(
+      renderMatrix(m),
+      /\*\*the matrix is incomplete\*\* \(see the columns below, and the cells marked "not run"\)/,
+    );
+  });
+  await t.step("a config that has it, or cannot be read: the scenario runs", () => {
+    assert.equal(
+      kernelLacking(lossy.path, { config: config + "CONFIG_NETFILTER_XT_MATCH_STATISTIC=m\n", source: "x" }),
+      null,
+    );
+    assert.equal(kernelLacking(lossy.path, { unreadable: "the Docker engine is on another host" }), null);
+  });
+  await t.step("a column whose other runs all saw no handshake is still broken", () => {
+    const broken = { ...cell(1, "S0", false, "unknown", null) };
+    assert.equal(markBrokenColumns([column("a"), column("b")], [ran, lacking, broken])[1]!.status, "broken");
   });
 });
 

@@ -225,3 +225,61 @@ Deno.test("a recorded run of the user's own image says why its calls were not tr
     server: "it came as an image (`image:`), where the lab puts no strace",
   });
 });
+
+Deno.test("a path's kernel options: one line, true to the config as read", async (t) => {
+  const recorded = await recordedRun("lossy-upload");
+  const line = (pathKernel: NonNullable<typeof recorded.environment.pathKernel>) => {
+    const report = renderReport(
+      analyseRun({ ...recorded, environment: { ...recorded.environment, pathKernel } }),
+    );
+    const lines = report.split("\n").filter((l) => l.startsWith("- Kernel options: "));
+    assert.equal(lines.length, 1, report);
+    return lines[0]!;
+  };
+  const used = [
+    "CONFIG_IP_NF_FILTER",
+    "CONFIG_NETFILTER_XT_MATCH_COMMENT",
+    "CONFIG_NETFILTER_XT_MATCH_STATISTIC",
+  ];
+  await t.step("read: the path's options are there; what else it lacks", () => {
+    assert.equal(
+      line({ source: "/proc/config.gz", used, lacking: ["CONFIG_NET_SCH_NETEM"] }),
+      "- Kernel options: the path used `CONFIG_IP_NF_FILTER`, `CONFIG_NETFILTER_XT_MATCH_COMMENT`, " +
+        "`CONFIG_NETFILTER_XT_MATCH_STATISTIC`, and this host's kernel has each (set to y or m in " +
+        "`/proc/config.gz`); of the other options a path can use, it lacks `CONFIG_NET_SCH_NETEM`",
+    );
+  });
+  await t.step("an option the path used and the config lacks is never said to be there", () => {
+    const text = line({
+      source: "/boot/config-6.1.0",
+      used,
+      lacking: ["CONFIG_NETFILTER_XT_MATCH_STATISTIC"],
+    });
+    assert.match(
+      text,
+      /this host's kernel lacks `CONFIG_NETFILTER_XT_MATCH_STATISTIC` \(as `\/boot\/config-6\.1\.0` says\)/,
+    );
+    assert.doesNotMatch(text, /has each/);
+    assert.match(text, /it lacks none of the other options a path can use$/);
+  });
+  await t.step("either of two options: at least one", () => {
+    const masquerade = "CONFIG_NETFILTER_XT_TARGET_MASQUERADE or CONFIG_IP_NF_TARGET_MASQUERADE";
+    assert.match(
+      line({ source: "/proc/config.gz", used: [masquerade], lacking: [] }),
+      /has each \(of an "or", at least one\)/,
+    );
+  });
+  await t.step("unread: unknown, and why", () => {
+    assert.equal(
+      line({
+        source: null,
+        unreadable: "the Docker engine is on another host, whose kernel config the lab cannot read",
+        used,
+        lacking: [],
+      }),
+      "- Kernel options: the path used `CONFIG_IP_NF_FILTER`, `CONFIG_NETFILTER_XT_MATCH_COMMENT`, " +
+        "`CONFIG_NETFILTER_XT_MATCH_STATISTIC`; whether this host's kernel has them is unknown: the Docker " +
+        "engine is on another host, whose kernel config the lab cannot read",
+    );
+  });
+});
