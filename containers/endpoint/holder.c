@@ -704,11 +704,13 @@ int hold(const char *route, const char *probe_spec, char **capture, int nsteps, 
 		case SIGUSR1: /* one more snapshot */
 			snapshot(++h.snapshots);
 			break;
-		case SIGHUP: /* go: the steps begin */
+		case SIGHUP: /* go: the steps begin; once begun, they go on after a hold (SIGUSR1) */
 			if (h.go >= 0) {
 				write_all(h.go, "g", 1);
 				close(h.go);
 				h.go = -1;
+			} else if (h.steps > 0) {
+				kill(h.steps, SIGUSR1);
 			}
 			break;
 		case SIGQUIT: /* the run took too long: stop the steps */

@@ -12,12 +12,15 @@
  *                        deletes the default route, starts PROGRAM (the lab's
  *                        tcpdump) and a child for the STEPs (as nobody, waiting
  *                        for SIGHUP; their output relayed), then keeps only
- *                        CAP_KILL. SIGQUIT kills the steps; SIGUSR2 takes a
+ *                        CAP_KILL. A SIGHUP after that lets held steps go on
+ *                        (SIGUSR1 to them). SIGQUIT kills the steps; SIGUSR2 takes a
  *                        last snapshot and stops PROGRAM; SIGTERM/SIGINT: exit.
  *                        (holder.c)
- *   tcplab run STEP...   A scenario's server or client: performs the steps in
- *                        order and logs every system call as JSON lines.
- *                        (steps.c, logging in log.c)
+ *   tcplab run [--hold-after N[,N...]] STEP...
+ *                        A scenario's server or client: performs the steps in
+ *                        order and logs every system call as JSON lines; after
+ *                        each step N it waits for SIGUSR1 (the lab's work at
+ *                        that step is done). (steps.c, logging in log.c)
  *   tcplab queue N:delay=MS[,every=K,extra=MS]... | --stop
  *                        The middlebox's delay and reordering: holds the
  *                        packets iptables sends to NFQUEUE queue N before

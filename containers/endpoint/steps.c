@@ -987,7 +987,7 @@ static const struct step_def step_defs[] = {
 
 void usage(void)
 {
-	fputs("usage: tcplab hold [--probe listen=PORT|connect=ADDR:PORT] [--capture PROGRAM ARG...] [--steps STEP...]\n       tcplab run STEP...\n       tcplab queue N:delay=MS[,every=K,extra=MS]... | --wait N... | --stop\nsteps:\n", stderr);
+	fputs("usage: tcplab hold [--probe listen=PORT|connect=ADDR:PORT] [--capture PROGRAM ARG...] [--steps STEP...]\n       tcplab run [--hold-after N[,N...]] STEP...\n       tcplab queue N:delay=MS[,every=K,extra=MS]... | --wait N... | --stop\nsteps:\n", stderr);
 	for (size_t i = 0; i < NBITS(step_defs); i++)
 		fprintf(stderr, "  %s\n", step_defs[i].usage);
 }
@@ -1021,17 +1021,75 @@ static bool parse_step(struct step *st, int index, const char *token)
 	return true;
 }
 
+/* `--hold-after N[,N...]`: the steps after which the lab has work to do
+ * before the next one begins (a path rule, a restart). Marks them in `held`
+ * (indexed by step, 1-based); false (after a message) if the list is wrong. */
+static bool parse_holds(const char *list, bool *held, int nsteps)
+{
+	const char *p = list;
+
+	for (;;) {
+		char *end;
+		long n = strtol(p, &end, 10);
+
+		if (end == p || n < 1 || n >= nsteps || (*end != ',' && *end != '\0')) {
+			fprintf(stderr, "tcplab: --hold-after '%s': expected steps from 1 to %d, e.g. 3 or 3,5\n",
+				list, nsteps - 1);
+			return false;
+		}
+		held[n] = true;
+		if (*end == '\0')
+			return true;
+		p = end + 1;
+	}
+}
+
+/* Wait until the lab says its work at this step is done: SIGUSR1 (blocked
+ * since the start, so that it is never lost and never kills), taken by
+ * sigwaitinfo, which the log shows as the step's last call. */
+static void hold_for_lab(void)
+{
+	sigset_t set;
+	struct call c;
+	int r;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	call_init(&c, "sigwaitinfo", NO_FD, "SIGUSR1");
+	call_enter(&c);
+	while ((r = sigwaitinfo(&set, NULL)) < 0 && errno == EINTR)
+		;
+	call_done(&c, r);
+}
+
 int run(int argc, char **argv)
 {
-	int nsteps = argc - 1;
+	const char *holds = NULL;
+	int first = 1;
+
+	if (argc >= 3 && strcmp(argv[1], "--hold-after") == 0) {
+		holds = argv[2];
+		first = 3;
+	}
+	int nsteps = argc - first;
+	bool *held = calloc((size_t)nsteps + 1, sizeof *held);
 
 	lab.steps = calloc((size_t)nsteps, sizeof *lab.steps);
-	if (!lab.steps)
+	if (!lab.steps || !held)
 		abort();
 	/* Check every step before doing anything. */
 	for (int i = 0; i < nsteps; i++)
-		if (!parse_step(&lab.steps[i], i + 1, argv[i + 1]))
+		if (!parse_step(&lab.steps[i], i + 1, argv[first + i]))
 			return 2;
+	if (holds && !parse_holds(holds, held, nsteps))
+		return 2;
+	if (holds) {
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
 
 	/* A write to a reset connection then fails with EPIPE, in the log,
 	 * instead of killing the program. */
@@ -1056,9 +1114,12 @@ int run(int argc, char **argv)
 	for (int i = 0; i < nsteps; i++) {
 		current_step = i + 1;
 		lab.steps[i].def->run(&lab.steps[i]);
+		if (held[i + 1])
+			hold_for_lab();
 	}
 	log_end(0);
 	free(lab.steps);
+	free(held);
 	line_free();
 	return 0;
 }

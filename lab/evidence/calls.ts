@@ -35,6 +35,12 @@ export interface ProgramLog {
   otherLines: string[];
 }
 
+/**
+ * The call with which the lab's program waits for the lab after a held step (`tcplab run --hold-after`):
+ * `sigwaitinfo(SIGUSR1)`, logged as the step's last call; it returns when the lab's work there is done.
+ */
+export const HOLD_CALL = "sigwaitinfo";
+
 const DETAIL_KEYS = ["events", "value", "local", "peer", "bytes", "iterations"];
 
 /**

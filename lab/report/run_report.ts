@@ -23,6 +23,7 @@ import { explainCause } from "./explanations.ts";
 import { code, escapeCell, escapeText } from "./markdown_escape.ts";
 import { folded } from "./markdown_blocks.ts";
 import type { EnvironmentRecord } from "../evidence/artifacts.ts";
+import { HOLD_CALL } from "../evidence/calls.ts";
 import { featureName, KERNEL_FEATURES } from "../evidence/kernel_config.ts";
 import { sequenceDiagram, type SequenceItem } from "./sequence_diagram.ts";
 
@@ -558,7 +559,13 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
         wire: "",
         server: c.side === "server" ? text : "",
       });
-    const done = _timelineCall(formatCall(c, withFd));
+    const held = c.call === HOLD_CALL && result.scenario.programs[c.side] === "tcplab";
+    const done = _timelineCall(formatCall(c, withFd)) +
+      (held && c.returnMs !== null
+        ? `: held until the lab's work after step ${c.step} was done, ${
+          (c.returnMs - c.enterMs).toFixed(1)
+        } ms`
+        : "");
     if (c.returnMs === null) {
       put(c.enterMs, 2 * i, `${done} (entered, never returned)`);
     } else if (c.returnMs - c.enterMs >= 0.1 || _spans(c, packets)) {
@@ -593,6 +600,10 @@ function renderTimeline(result: RunResult, conn: ConnectionResult): string {
         : ".") +
       " Each shows its flags, then the ack of a bare ACK or else its sequence numbers (`seq 1:2` for one " +
       "byte); the packet lines below have every field." +
+      (result.calls.some((c) => c.call === HOLD_CALL && result.scenario.programs[c.side] === "tcplab")
+        ? ` A side the lab held after a step waits in \`${HOLD_CALL}(SIGUSR1)\` until the lab's work at that ` +
+          "moment (a path rule, the server's restart) is done, and only then begins its next step."
+        : "") +
       (boxPackets
         ? " Packets marked mb beside their time are the middlebox's own capture: a packet it forwards shows there twice " +
           "(arriving, leaving); one without an arrow has the middlebox's own address."

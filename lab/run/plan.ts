@@ -159,6 +159,8 @@ export interface RunPlan {
   untraced: Partial<Record<Side, string>>;
   /** The server's restart, for a scenario with `restart-server:` (absent: its namespace lives the whole run). */
   restart?: RestartPlan;
+  /** The steps after which each side waits until the lab's work there is done ({@link heldSteps}). */
+  holds: Record<Side, number[]>;
 }
 
 /**
@@ -248,7 +250,39 @@ export function planRun(scenario: Scenario, options: RunPlanOptions): RunPlan {
     ...(scenario.restart
       ? { restart: { afterClientStep: scenario.restart.afterClientStep, pcapFile: RESTARTED_CAPTURE } }
       : {}),
+    holds: heldSteps(scenario),
   };
+}
+
+/**
+ * The steps after which a side waits for the lab, in order: every moment of the
+ * scenario that is a side's step (a path rule's `from-step` or `until-step`, the
+ * restart's `after-client-step`) is work the lab does once that step returned, and
+ * the side does not begin its next step until that work is done (`tcplab run
+ * --hold-after`: the program waits for SIGUSR1). Only the lab's own steps can be
+ * held; parsing allows step moments on no other side.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadCatalog } from "../scenario/catalog.ts";
+ * assert.deepEqual(heldSteps(loadCatalog().get("peer-restart")!), { server: [], client: [3] });
+ * assert.deepEqual(heldSteps(loadCatalog().get("seed")!), { server: [], client: [] });
+ * ```
+ */
+export function heldSteps(scenario: Scenario): Record<Side, number[]> {
+  const moments: StepMoment[] = [
+    ...(scenario.path?.rules ?? []).flatMap((r) => [r.fromStep, r.untilStep].filter((m) => m !== undefined)),
+    ...(scenario.restart ? [{ side: "client" as const, step: scenario.restart.afterClientStep }] : []),
+  ];
+  const held = (side: Side) =>
+    [...new Set(moments.filter((m) => m.side === side).map((m) => m.step))].sort((a, b) => a - b);
+  return { server: held("server"), client: held("client") };
+}
+
+/** `tcplab run`'s words with the side's held steps: `run --hold-after 3,5 STEP...`; unchanged with none. */
+function _withHolds(command: string[], held: number[]): string[] {
+  return held.length === 0 ? command : [command[0]!, "--hold-after", held.join(","), ...command.slice(1)];
 }
 
 /** The capture file of a restarted server's fresh namespace. */
@@ -339,7 +373,11 @@ export function planContainers(
   const side = (side: Side): SideContainers => {
     const spec = scenario[side];
     const place = plan.programs[side];
-    const command = place === "none" ? [] : sideCommand(spec, target);
+    const command = place === "none"
+      ? []
+      : isStepsSide(spec)
+      ? _withHolds(sideCommand(spec, target), plan.holds[side])
+      : sideCommand(spec, target);
     const holder: ContainerSpec = {
       name: `${plan.name}-${side}-ns`,
       image: options.image,

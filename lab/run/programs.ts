@@ -14,6 +14,7 @@
 
 import type { ContainerHandle, ExecResult } from "../docker/types.ts";
 import { splitStraceMessages } from "../evidence/syscall_trace.ts";
+import { HOLD_CALL } from "../evidence/calls.ts";
 
 /** A program the run can start, watch and stop. */
 export interface ProgramHandle {
@@ -26,6 +27,11 @@ export interface ProgramHandle {
   exited(): Promise<number>;
   /** Stop it now (a run that took too long). */
   kill(): Promise<void>;
+  /**
+   * Let the lab's steps go on after a held step (`tcplab run --hold-after`): SIGUSR1 to the steps, through
+   * their holder when it runs them. Sent once the step's hold is in the log; a user's program has no holds.
+   */
+  release(): Promise<void>;
   /** Run a command beside it, as `user`, in its container (a scenario's `stop`); the holder's steps have none. */
   exec?(command: string[], user: string): Promise<ExecResult>;
   stdout(): string;
@@ -51,6 +57,7 @@ export function containerProgram(container: ContainerHandle, straceLog: string |
     waitForStdout: (test, timeoutMs, what) => container.logs.waitFor("stdout", test, timeoutMs, what),
     exited: () => container.wait(),
     kill: () => container.signal("SIGKILL"),
+    release: () => container.signal("SIGUSR1"),
     exec: (command, user) => container.exec(command, user),
     stdout: () => container.logs.text("stdout"),
     stderr: () => straceLog === null ? stderr() : splitStraceMessages(stderr()).rest,
@@ -64,8 +71,9 @@ export function containerProgram(container: ContainerHandle, straceLog: string |
 
 /**
  * Wait until a program of the lab's steps has returned from step `step`
- * (1-based, as its log counts them): the step is done once the next one
- * begins, or the program ends.
+ * (1-based, as its log counts them): the step is done once its hold begins
+ * (a held step: the lab's work there is awaited), the next step begins, or
+ * the program ends.
  */
 export function stepReturned(
   program: ProgramHandle,
@@ -73,13 +81,15 @@ export function stepReturned(
   timeoutMs: number,
   what: string,
 ): Promise<void> {
-  const done = new RegExp(`"ph":"enter","step":${step + 1},|"ph":"end"`);
+  const done = new RegExp(
+    `"ph":"enter","step":${step},"call":"${HOLD_CALL}"|"ph":"enter","step":${step + 1},|"ph":"end"`,
+  );
   return program.waitForStdout((t) => done.test(t), timeoutMs, `${what}: step ${step}`);
 }
 
 const STEPS_EXITED = /=== tcplab-hold: steps exited with status (\d+)\n/;
 
-/** The steps a holder runs: SIGHUP lets them begin, SIGQUIT kills them. */
+/** The steps a holder runs: SIGHUP lets them begin (and, once begun, go on after a hold), SIGQUIT kills them. */
 export function holderSteps(holder: ContainerHandle): ProgramHandle {
   return {
     name: `${holder.name} (steps)`,
@@ -96,6 +106,7 @@ export function holderSteps(holder: ContainerHandle): ProgramHandle {
       return Number(STEPS_EXITED.exec(holder.logs.text("stdout"))![1]);
     },
     kill: () => holder.signal("SIGQUIT"),
+    release: () => holder.signal("SIGHUP"),
     stdout: () => stepsLog(holder.logs.text("stdout")),
     stderr: () => stepsStderr(holder.logs.text("stderr")),
     straceMessages: () => "",

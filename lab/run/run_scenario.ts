@@ -402,6 +402,20 @@ export async function runScenario(
     const queueRun = queue ? middlebox!.exec(queue.start, "0:0") : null;
     queueRun?.catch(() => {}); // awaited once it is stopped
     if (queue) ruleWork.push(queueCommand(queue.wait, "wait for the queue program"));
+    // The lab's work at a side's held step (plan.holds, lab/run/plan.ts): it begins once the step returned, and
+    // the side goes on (release) once all of it is done, or failed, or took longer than the start phase may.
+    const heldWork = new Map<string, Array<{ run: () => Promise<void>; fail: (error: unknown) => void }>>();
+    const atStep = <T>(step: StepMoment, work: () => Promise<T>): Promise<T> => {
+      const { promise, resolve, reject } = Promise.withResolvers<T>();
+      const key = `${step.side} ${step.step}`;
+      heldWork.set(key, [...(heldWork.get(key) ?? []), {
+        run: () => work().then(resolve, (error) => (reject(error), Promise.reject(error))),
+        fail: reject,
+      }]);
+      return promise;
+    };
+    // The first hold whose work failed or took too long, in one line: the run ends with it (exit 2).
+    let holdFailed: string | null = null;
     // A restarted server: at its moment, its namespace is cut off the network (so that nothing it does on the
     // way out, no FIN, no RST, reaches the client), takes its last snapshot, stops its capture and is removed
     // with its program; a fresh namespace with the same address and nothing listening takes its place.
@@ -417,71 +431,93 @@ export async function runScenario(
     if (plan.restart && freshHolder && client) {
       const { afterClientStep, pcapFile } = plan.restart;
       const fresh = freshHolder;
-      const work = stepReturned(client, afterClientStep, timeouts.run, "client")
-        .then(async () => {
-          restart.begun = true;
-          const first = holders[0]!;
-          // Cut off, its address is free for the fresh namespace at once; the first one is ended after that.
-          await first.disconnect(plan.network);
-          // The client has started: one of its steps has just returned.
-          const cutMs = Math.round(performance.now() - clientStart!);
-          const cutRealNs = String(BigInt(Date.now()) * 1_000_000n);
-          serverCut();
-          await fresh.start();
-          restart.fresh = fresh;
-          await Promise.all([
-            snapshotDone(fresh, 1, timeouts.start),
-            captureListening(fresh, timeouts.start),
-            (async () => {
-              await stopCapture(first, timeouts.flush).catch(() => {});
-              restart.firstPcap = await first.readFile("/cap/server.pcap").catch(() => null);
-              await first.remove();
-            })(),
-          ]);
-          restart.record = {
-            side: "server",
-            atMs: cutMs,
-            cutRealNs,
-            holder: fresh.name,
-            pcapFile,
-            pcap: null,
-            captureStats: null,
-            holderLog: "",
-          };
-          progress.step(
-            "run",
-            `the server's namespace was replaced at ${cutMs} ms: same address, nothing listening`,
-          );
-        });
+      const work = atStep({ side: "client", step: afterClientStep }, async () => {
+        restart.begun = true;
+        const first = holders[0]!;
+        // Cut off, its address is free for the fresh namespace at once; the first one is ended after that.
+        await first.disconnect(plan.network);
+        // The client has started: one of its steps has just returned.
+        const cutMs = Math.round(performance.now() - clientStart!);
+        const cutRealNs = String(BigInt(Date.now()) * 1_000_000n);
+        serverCut();
+        await fresh.start();
+        restart.fresh = fresh;
+        await Promise.all([
+          snapshotDone(fresh, 1, timeouts.start),
+          captureListening(fresh, timeouts.start),
+          (async () => {
+            await stopCapture(first, timeouts.flush).catch(() => {});
+            restart.firstPcap = await first.readFile("/cap/server.pcap").catch(() => null);
+            await first.remove();
+          })(),
+        ]);
+        restart.record = {
+          side: "server",
+          atMs: cutMs,
+          cutRealNs,
+          holder: fresh.name,
+          pcapFile,
+          pcap: null,
+          captureStats: null,
+          holderLog: "",
+        };
+        progress.step(
+          "run",
+          `the server's namespace was replaced at ${cutMs} ms: same address, nothing listening`,
+        );
+      });
       work.catch(() => {}); // awaited after the programs end, if it began
       restart.work = work;
     }
     await Promise.all(ruleWork);
     if (refused !== null) throw refusedError(refused);
     clientStart = performance.now();
-    // A rule's moments: a time from the client's start, or a step of a side (lab/run/programs.ts); once the
-    // programs are done, nothing more is added or deleted. A window's end waits for its beginning.
+    // A rule's moments: a time from the client's start, or a side's held step (its work is awaited before the
+    // side goes on); once the programs are done, nothing more is added or deleted. A window's end waits for its
+    // beginning.
     let programsDone = false;
     const stepProgram = (side: Side) => (side === "server" ? server : client)!;
-    const moment = (ms: number, step: StepMoment | undefined): Promise<void> =>
-      step
-        ? stepReturned(stepProgram(step.side), step.step, timeouts.run, step.side)
-        : new Promise((resolve) => timers.push(setTimeout(resolve, ms)));
+    const afterMs = (ms: number): Promise<void> =>
+      new Promise((resolve) => timers.push(setTimeout(resolve, ms)));
     for (const rule of rules) {
-      const added = now(rule) ? Promise.resolve(true) : moment(rule.fromMs, rule.fromStep).then(() => {
-        if (programsDone) return false;
+      const add = (): Promise<boolean> => {
+        if (programsDone) return Promise.resolve(false);
         const work = iptables(rule.add, `add ${rule.comment}${_afterStep(rule.fromStep)}`);
         ruleWork.push(work);
         return work;
-      });
-      if (rule.untilMs === null && !rule.untilStep) continue;
-      const ends = Promise.all([added, moment(rule.untilMs ?? 0, rule.untilStep)]);
-      ends.then(([wasAdded]) => {
-        if (wasAdded && !programsDone) {
-          ruleWork.push(iptables(rule.delete, `delete ${rule.comment}${_afterStep(rule.untilStep)}`));
-        }
-      }, () => {});
+      };
+      const added = now(rule)
+        ? Promise.resolve(true)
+        : rule.fromStep
+        ? atStep(rule.fromStep, add)
+        : afterMs(rule.fromMs).then(add);
       added.catch(() => {}); // a step that never came: the rule was never added
+      if (rule.untilMs === null && !rule.untilStep) continue;
+      const remove = async (): Promise<void> => {
+        if (!(await added) || programsDone) return;
+        const work = iptables(rule.delete, `delete ${rule.comment}${_afterStep(rule.untilStep)}`);
+        ruleWork.push(work);
+        await work;
+      };
+      (rule.untilStep ? atStep(rule.untilStep, remove) : afterMs(rule.untilMs ?? 0).then(remove)).catch(
+        () => {},
+      );
+    }
+    // Each held step: once it returned, the lab's work there; then the side goes on, whatever came of it.
+    for (const side of SIDES) {
+      for (const step of plan.holds[side]) {
+        const program = stepProgram(side);
+        const works = heldWork.get(`${side} ${step}`) ?? [];
+        const what = `the lab's work once the ${side}'s step ${step} returned`;
+        stepReturned(program, step, timeouts.run, side).then(
+          async () => {
+            await withTimeout(Promise.all(works.map((w) => w.run())), timeouts.start, what, options.signal)
+              .catch((error) => holdFailed ??= `${what} failed: ${(error as Error).message}`);
+            if (!programsDone) await program.release().catch(() => {});
+          },
+          (error) => works.forEach((w) => w.fail(error)),
+        );
+      }
     }
     await client?.go();
     const programs = [server, client];
@@ -526,7 +562,7 @@ export async function runScenario(
     }
     programsDone = true;
     for (const timer of timers) clearTimeout(timer);
-    await Promise.allSettled(ruleWork);
+    await withTimeout(Promise.allSettled(ruleWork), timeouts.start, "run: the path's rules", options.signal);
     // The queue program gives back what it still holds before the captures stop.
     let queueLog: string | null = null;
     if (queue && queueRun) {
@@ -538,6 +574,13 @@ export async function runScenario(
     // A restart that failed leaves no run to judge.
     if (restart.work && restart.begun) {
       await withTimeout(restart.work, timeouts.start, "run: the server's restart", options.signal);
+    }
+    // Nor does a hold whose work failed or never ended: the side went on without it.
+    if (holdFailed !== null) {
+      throw new LabEnvironmentError(
+        `The run could not hold a side for the lab's work: ${holdFailed}`,
+        "check that the Docker engine answers (docker ps) and run again; TCPLAB_DEBUG=1 shows more",
+      );
     }
     // From here on, the server's holder is the fresh one when the server was restarted.
     const live = (i: number) => (i === 0 && restart.fresh ? restart.fresh : holders[i]!);

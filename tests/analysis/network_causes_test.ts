@@ -65,7 +65,7 @@ Deno.test("an RST unlike its sender's other packets: path-reset, probably a midd
     assert.deepEqual(td.candidates.map((c) => [c.cause, c.confidence]), [["path-reset", "likely"]]);
     assert.match(
       td.candidates[0]!.reason,
-      /probably sent by a middlebox: its IP TTL is 64 where every other packet the responder sent had 63 \(IP ID 0, the responder's last 9244\)/,
+      /probably sent by a middlebox: its IP TTL is 64 where every other packet the responder sent had 63 \(IP ID 0, the responder's last 26084\)/,
     );
   });
   await t.step("lab explain names it", () => {

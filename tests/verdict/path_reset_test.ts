@@ -42,7 +42,7 @@ Deno.test("firewall-reset without the proof: the RST's TTL alone makes path-rese
     assert.equal(conn.confidence, "likely");
     assert.match(
       conn.candidates[0]!.reason,
-      /probably sent by a middlebox: its IP TTL is 64 where every other packet the responder sent had 63 \(IP ID 0, the responder's last 9244\)/,
+      /probably sent by a middlebox: its IP TTL is 64 where every other packet the responder sent had 63 \(IP ID 0, the responder's last 26084\)/,
     );
   }
 });
