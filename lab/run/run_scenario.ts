@@ -254,7 +254,21 @@ export async function runScenario(
     const holders = await Promise.all(sides.map((side) => create(made.sides[side].holder)));
     // A restarted server's fresh namespace is made now and started at its moment: only the start takes time then.
     const freshHolder = made.restarted ? await create(made.restarted) : null;
-    await Promise.all(holders.map((h) => h.start()));
+    if (made.middlebox && plan.probe !== null) {
+      // Through a middlebox, the client's neighbour answers ARP whether or not the server's namespace is up, so
+      // the probe's silence would count from the client's start: the server's holder listens for the probe
+      // before the client's holder starts, and silence then means a path that drops, not a late start.
+      await holders[0]!.start();
+      await withTimeout(
+        holders[0]!.logs.waitFor("stdout", (t) => probeState(t) !== null, timeouts.start, "probe listening"),
+        timeouts.start,
+        "start: the server's holder",
+        options.signal,
+      );
+      await holders[1]!.start();
+    } else {
+      await Promise.all(holders.map((h) => h.start()));
+    }
     const middlebox = await middleboxStarted;
     await reach("start:holders", null);
     // The path between the namespaces answers, before anything is captured (lab/run/path_probe.ts).
