@@ -254,10 +254,12 @@ export async function runScenario(
     const holders = await Promise.all(sides.map((side) => create(made.sides[side].holder)));
     // A restarted server's fresh namespace is made now and started at its moment: only the start takes time then.
     const freshHolder = made.restarted ? await create(made.restarted) : null;
-    if (made.middlebox && plan.probe !== null) {
-      // Through a middlebox, the client's neighbour answers ARP whether or not the server's namespace is up, so
-      // the probe's silence would count from the client's start: the server's holder listens for the probe
-      // before the client's holder starts, and silence then means a path that drops, not a late start.
+    if (plan.probe !== null) {
+      // The server's holder listens for the probe before the client's holder starts. Through a middlebox, the
+      // client's neighbour answers ARP whether or not the server's namespace is up, so silence would count from
+      // the client's start; and without one, a SYN that waited for ARP while the server was not yet there still
+      // leaves once it is, after the client gave that attempt up: the server's answer meets no socket, and the
+      // client's kernel resets it after its first snapshot, inside the run's counters.
       await holders[0]!.start();
       await withTimeout(
         holders[0]!.logs.waitFor("stdout", (t) => probeState(t) !== null, timeouts.start, "probe listening"),
