@@ -155,7 +155,8 @@ Deno.test("a side without steps runs no program: nothing listens", () => {
 });
 
 Deno.test("`at` steps: the programs get containers of their own, and the shared moment in their commands", () => {
-  const simultaneous = scenario("simultaneous-close");
+  // Its steps without its path: the holders' commands here are those of two namespaces on one bridge.
+  const { path: _path, ...simultaneous } = scenario("simultaneous-close");
   const plan = planRun(simultaneous, RUN);
   assert.equal(plan.sharedMoment, true);
   assert.deepEqual(plan.programs, { server: "container", client: "container" });
@@ -174,7 +175,7 @@ Deno.test("`at` steps: the programs get containers of their own, and the shared 
   assert.deepEqual(sides.client.program, {
     name: "tcplab-0a1b2c3d4e-client",
     image: "tcplab-endpoint:abc",
-    cmd: ["run", "connect=10.200.5.2:9999", "at=1600000000", "close"],
+    cmd: ["run", "connect=10.200.5.2:9999", "at=2500000000", "close"],
     env: [],
     labels: { ...LABELS, "tcplab.role": "client" },
     attachment: { namespaceOf: "tcplab-0a1b2c3d4e-client-ns" },
