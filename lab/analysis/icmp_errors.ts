@@ -78,7 +78,8 @@ const _UNREACHABLE_V6: ReadonlyArray<readonly [string, string]> = [
 
 /**
  * What an ICMP error means for TCP: its name as the reports write it
- * ("destination unreachable (host unreachable)"), the error the socket gets
+ * ("ICMP destination unreachable (host unreachable)") and in short, as a
+ * packet line does ("ICMP host unreachable"), the error the socket gets
  * (null when the kernel does not treat it as an error: fragmentation
  * needed only lowers the path MTU, an unknown code is ignored), and
  * whether it ends a connection in SYN_SENT or SYN_RECV.
@@ -88,7 +89,10 @@ const _UNREACHABLE_V6: ReadonlyArray<readonly [string, string]> = [
  * import assert from "node:assert/strict";
  * import { icmpErrorMeaning } from "./icmp_errors.ts";
  * assert.deepEqual(icmpErrorMeaning(4, 3, 1), {
- *   name: "ICMP destination unreachable (host unreachable)", errno: "EHOSTUNREACH", endsAttempt: true,
+ *   name: "ICMP destination unreachable (host unreachable)",
+ *   short: "ICMP host unreachable",
+ *   errno: "EHOSTUNREACH",
+ *   endsAttempt: true,
  * });
  * assert.equal(icmpErrorMeaning(4, 3, 4).endsAttempt, false);
  * assert.equal(icmpErrorMeaning(6, 3, 0).name, "ICMPv6 time exceeded (hop limit exceeded in transit)");
@@ -98,7 +102,7 @@ export function icmpErrorMeaning(
   ipVersion: 4 | 6,
   type: number,
   code: number,
-): { name: string; errno: string | null; endsAttempt: boolean } {
+): { name: string; short: string; errno: string | null; endsAttempt: boolean } {
   const v4 = ipVersion === 4;
   const prefix = v4 ? "ICMP" : "ICMPv6";
   if (v4 ? type === 11 : type === 3) {
@@ -107,15 +111,23 @@ export function icmpErrorMeaning(
       : code === 1
       ? "fragment reassembly time exceeded"
       : `code ${code}`;
-    return { name: `${prefix} time exceeded (${what})`, errno: "EHOSTUNREACH", endsAttempt: true };
+    return {
+      name: `${prefix} time exceeded (${what})`,
+      short: `${prefix} time exceeded`,
+      errno: "EHOSTUNREACH",
+      endsAttempt: true,
+    };
   }
   if (v4 ? type === 3 : type === 1) {
     const row = (v4 ? _UNREACHABLE_V4 : _UNREACHABLE_V6)[code];
-    const name = `${prefix} destination unreachable (${row?.[0] ?? `code ${code}`})`;
+    const what = row?.[0] ?? `code ${code}`;
+    const name = `${prefix} destination unreachable (${what})`;
+    const short = row === undefined ? `${prefix} unreachable, ${what}` : `${prefix} ${what}`;
     // tcp_v4_err() ignores an unknown code; icmpv6_err_convert() gives it EPROTO.
-    if (row === undefined) return { name, errno: v4 ? null : "EPROTO", endsAttempt: !v4 };
-    if (v4 && code === 4) return { name, errno: null, endsAttempt: false };
-    return { name, errno: row[1], endsAttempt: true };
+    if (row === undefined) return { name, short, errno: v4 ? null : "EPROTO", endsAttempt: !v4 };
+    if (v4 && code === 4) return { name, short, errno: null, endsAttempt: false };
+    return { name, short, errno: row[1], endsAttempt: true };
   }
-  return { name: `${prefix} type ${type} code ${code}`, errno: null, endsAttempt: false };
+  const name = `${prefix} type ${type} code ${code}`;
+  return { name, short: name, errno: null, endsAttempt: false };
 }

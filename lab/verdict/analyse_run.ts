@@ -746,14 +746,14 @@ function icmpErrorRecord(
   ms: (ns: bigint) => number,
   hostOf: (address: string) => CapturePoint | "other",
 ): IcmpErrorRecord {
-  const name = icmpErrorMeaning(e.ipVersion, e.type, e.code).name;
+  const { name, short } = icmpErrorMeaning(e.ipVersion, e.type, e.code);
   const named = (address: string) => {
     const host = hostOf(address);
     return host === "other" ? address : host;
   };
   const q = e.quoted;
   const quoted = hostOf(q.src);
-  const flags = q.flags === null ? "" : `Flags [${tcpdumpFlags(q.flags)}], `;
+  const flags = q.flags === null ? "" : `[${tcpdumpFlags(q.flags)}] `;
   return {
     capture,
     index: e.index,
@@ -762,11 +762,8 @@ function icmpErrorRecord(
     from: e.from,
     sender: hostOf(e.from),
     quoted: quoted === "middlebox" ? "other" : quoted,
-    text:
-      `${named(e.from)} > ${named(e.to)}: ${name}, quoting ${named(q.src)}.${q.srcPort} > ${
-        named(q.dst)
-      }.${q.dstPort}: ` +
-      `${flags}seq ${q.seq}`,
+    // The quoted packet is the one `to` sent to its peer: its flags and sequence number say which.
+    text: `${named(e.from)} > ${named(e.to)}: ${short}, for ${flags}seq ${q.seq}`,
   };
 }
 

@@ -153,7 +153,7 @@ export interface IcmpErrorRecord {
   sender: CapturePoint | "other";
   /** The side whose packet it quotes. */
   quoted: Side | "other";
-  /** One line, with the hosts named: `middlebox > client: ICMP ..., quoting client > server: Flags [S], seq 1`. */
+  /** One line, with the hosts named: `middlebox > client: ICMP host unreachable, for [S] seq 1408927516`. */
   text: string;
 }
 
