@@ -378,8 +378,8 @@ export class ConnectionStream implements RecordSink {
   /** TCP segments the filter left out. */
   filteredOut = 0;
   /**
-   * ICMP errors that quote a TCP header (that passed the filter, which reads the quoted header); they are
-   * counted in {@link otherRecords} too.
+   * ICMP errors that quote a packet of a tracked connection (and passed the filter, which reads the quoted
+   * header); they are counted in {@link otherRecords} too.
    */
   icmpErrors = 0;
   /** The most connections tracked at the same moment. */
@@ -595,13 +595,14 @@ export class ConnectionStream implements RecordSink {
   /**
    * An ICMP error that quotes a TCP header (`f` holds the quoted header's
    * fields): it goes to the tracked connection whose packet it quotes, if
-   * any; it starts none and moves no timer.
+   * any (else it is only one of the other records); it starts none and
+   * moves no timer.
    */
   #icmpError(f: TcpHeaderFields, data: Uint8Array): void {
     if ((this.#hostVersion !== 0 || this.#port !== -1) && !this.#passes(f)) return;
-    this.icmpErrors++;
     const conn = this.#find(f, _tupleHash(f));
     if (conn === null) return;
+    this.icmpErrors++;
     this.icmpConnection = conn;
     const v4 = f.ipVersion === 4;
     const ip = f.ipOffset;

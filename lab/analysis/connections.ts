@@ -1,10 +1,11 @@
 /**
  * A small capture's TCP connections with every packet of each, and the
- * ICMP errors that quote them: what `lab run` analyses. The capture goes through the same reader, decoder and
- * connection tracker as `lab explain` (connection_stream.ts), with a sink
- * that keeps every connection and every packet (a run has a few hundred),
- * and without the tracker's timers: a connection ends only at the end of
- * the capture or when a new SYN reuses its four-tuple.
+ * ICMP errors that quote them: what `lab run` analyses. The capture goes
+ * through the same reader, decoder and connection tracker as `lab explain`
+ * (connection_stream.ts), with a sink that keeps every connection and
+ * every packet (a run has a few hundred), and without the tracker's
+ * timers: a connection ends only at the end of the capture or when a new
+ * SYN reuses its four-tuple.
  *
  * @module
  */
@@ -19,7 +20,7 @@ import { type Connection, type Direction, TCP_FIN, TCP_RST, type TcpPacket } fro
 export interface CaptureConnections {
   /** Every TCP packet of the capture, in capture order. */
   packets: TcpPacket[];
-  /** The ICMP errors that quote a TCP header, in capture order (each connection has its own too). */
+  /** The ICMP errors that quote a connection's packet, in capture order (each connection has its own too). */
   icmpErrors: IcmpErrorPacket[];
   /** The connections, in order of their first packet (ids from 1). */
   connections: Connection[];
@@ -73,6 +74,7 @@ export function readConnections(bytes: Uint8Array, fileName: string): CaptureCon
         dataOffset,
       );
       const conn = stream.connection;
+      if (conn === null && stream.icmpConnection === null) return;
       const record = {
         index: stream.records,
         offset: recordOffset,
@@ -82,10 +84,9 @@ export function readConnections(bytes: Uint8Array, fileName: string): CaptureCon
         data: data.subarray(start, start + capturedLength),
       };
       if (conn === null) {
-        const icmp = stream.icmpErrors > icmpErrors.length ? decodeIcmpError(record) : null;
-        if (icmp === null) return;
+        const icmp = decodeIcmpError(record)!;
         icmpErrors.push(icmp);
-        if (stream.icmpConnection !== null) own(stream.icmpConnection).icmpErrors.push(icmp);
+        own(stream.icmpConnection!).icmpErrors.push(icmp);
         return;
       }
       const packet = decodeTcp(record)!;

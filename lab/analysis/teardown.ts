@@ -102,22 +102,30 @@ export interface TeardownIcmpErrors {
   count: number;
   /** How many quoted the originator's SYN before any SYN-ACK: errors for the connection attempt. */
   duringAttempt: number;
-  /** The last one: its name ("ICMP destination unreachable (host unreachable)"), sender, whose packet it quoted. */
-  last: {
-    name: string;
-    /** The error Linux gives the socket for it, or null when it is none (fragmentation needed). */
-    errno: string | null;
-    /** Its sender's address. */
-    from: string;
-    /** Whether its sender is the host the quoted packet was for (else a router or firewall between). */
-    fromPeer: boolean;
-    /** Whose packet it quoted. */
-    quoted: Direction;
-    /** Whether it came during the connection attempt (see `duringAttempt`). */
-    duringAttempt: boolean;
-  };
+  /** The last one. */
+  last: TeardownIcmpError;
+  /** The last one of the connection attempt, or null when none came during it. */
+  lastOfAttempt: TeardownIcmpError | null;
   /** Whether the originator sent no SYN after the last error of the attempt (false without one). */
   answeredLastSyn: boolean;
+}
+
+/** One ICMP error of a connection. */
+export interface TeardownIcmpError {
+  /** Its name: "ICMP destination unreachable (host unreachable)". */
+  name: string;
+  /** The error Linux gives the socket for it, or null when it is none (fragmentation needed). */
+  errno: string | null;
+  /** Its sender's address. */
+  from: string;
+  /** Whether its sender is the host the quoted packet was for (else a router or firewall between). */
+  fromPeer: boolean;
+  /** Whose packet it quoted. */
+  quoted: Direction;
+  /** Whether it came during the connection attempt (see {@link TeardownIcmpErrors.duringAttempt}). */
+  duringAttempt: boolean;
+  /** Whether it came after the handshake (a SYN-ACK, and an ACK from the originator). */
+  afterHandshake: boolean;
 }
 
 /**
@@ -131,10 +139,10 @@ export interface TeardownIcmpErrors {
  * import assert from "node:assert/strict";
  * import { icmpErrorsFact } from "./teardown.ts";
  * const text = icmpErrorsFact({
- *   count: 1, duringAttempt: 0, answeredLastSyn: false,
+ *   count: 1, duringAttempt: 0, answeredLastSyn: false, lastOfAttempt: null,
  *   last: {
  *     name: "ICMP destination unreachable (host unreachable)", errno: "EHOSTUNREACH", from: "10.0.0.9",
- *     fromPeer: false, quoted: "orig", duringAttempt: false,
+ *     fromPeer: false, quoted: "orig", duringAttempt: false, afterHandshake: true,
  *   },
  * }, (d) => d === "orig" ? "client" : "server");
  * assert.match(text, /^an ICMP error quoted the client's packets: ICMP destination unreachable/);
@@ -154,7 +162,7 @@ export function icmpErrorsFact(icmp: TeardownIcmpErrors, name: (d: Direction) =>
   if (last.errno === null) {
     return `${what}; it is no error for TCP (fragmentation needed lowers the path MTU)`;
   }
-  if (last.duringAttempt) return what;
+  if (!last.afterHandshake) return what;
   return `${what}; it came after the handshake, and an ICMP error does not end an established connection: ` +
     `the kernel keeps it as a soft error (tcp_v4_err()), which a later timeout reports as ${last.errno} ` +
     "instead of ETIMEDOUT";
@@ -546,23 +554,29 @@ export class TeardownTracker {
   ): void {
     const meaning = icmpErrorMeaning(ipVersion, type, code);
     const attempt = quotesOrig && this.#orig.syns > 0 && this.#resp.synAcks === 0 && meaning.endsAttempt;
-    const facts = this.#icmp ??= {
-      count: 0,
-      duringAttempt: 0,
-      last: { name: "", errno: null, from: "", fromPeer: false, quoted: "orig", duringAttempt: false },
-      answeredLastSyn: false,
-    };
-    facts.count++;
-    if (attempt) facts.duringAttempt++;
-    facts.last = {
+    const error: TeardownIcmpError = {
       name: meaning.name,
       errno: meaning.errno,
       from,
       fromPeer,
       quoted: quotesOrig ? "orig" : "resp",
       duringAttempt: attempt,
+      afterHandshake: this.#resp.synAcks > 0 && this.#orig.hasFirstAck,
     };
-    if (attempt) facts.answeredLastSyn = true;
+    const facts = this.#icmp ??= {
+      count: 0,
+      duringAttempt: 0,
+      last: error,
+      lastOfAttempt: null,
+      answeredLastSyn: false,
+    };
+    facts.count++;
+    facts.last = error;
+    if (attempt) {
+      facts.duringAttempt++;
+      facts.lastOfAttempt = error;
+      facts.answeredLastSyn = true;
+    }
   }
 
   /**
@@ -743,7 +757,7 @@ class _Classifier {
       unreadBytes: null,
       dataAfterPeerFin,
       unansweredRetransmissions: f.run,
-      icmpErrors: f.icmp === null ? null : { ...f.icmp, last: { ...f.icmp.last } },
+      icmpErrors: f.icmp === null ? null : { ...f.icmp },
       candidates: [],
     };
 
@@ -784,11 +798,13 @@ class _Classifier {
       }
       // ICMP errors the SYNs outlived: each came while connect() held the socket, a soft error only.
       const softIcmp = icmp !== null && icmp.duringAttempt > 0 && this.text
-        ? `; ${
-          _count(icmp.duringAttempt, "ICMP error")
-        } came in between (${icmp.last.name} from ${icmp.last.from}) ` +
+        ? `; ${_count(icmp.duringAttempt, "ICMP error")} came in between (${icmp.lastOfAttempt!.name} from ${
+          icmp.lastOfAttempt!.from
+        }) ` +
           "and the SYNs went on: an error that comes while connect() holds the socket is kept as a soft error " +
-          `(TcpExt.LockDroppedIcmps), and connect() then fails with ${icmp.last.errno} instead of ETIMEDOUT`
+          `(TcpExt.LockDroppedIcmps), and connect() then fails with ${
+            icmp.lastOfAttempt!.errno
+          } instead of ETIMEDOUT`
         : "";
       // A SYN sent again and never answered: connect() was timing out (it gives up after tcp_syn_retries), though
       // the capture may have ended first; why the SYNs went unanswered, the packets do not say.
@@ -908,7 +924,7 @@ class _Classifier {
 
   /** icmp-error: the attempt's last SYN was answered by an ICMP error, and no SYN followed. */
   #icmpCause(icmp: TeardownIcmpErrors, synCount: number): CauseCandidate {
-    const last = icmp.last;
+    const last = icmp.lastOfAttempt!;
     const sender = last.fromPeer
       ? `${last.from}, the responder itself`
       : `${last.from}, a router or firewall between the two (not the responder, ${this.context.responder.address})`;

@@ -148,7 +148,7 @@ export interface CaptureExplanation {
   tcpPackets: number;
   /** Records that are not TCP, or of a link type the lab does not read. */
   otherRecords: number;
-  /** Of the other records, the ICMP errors that quote a TCP packet (and passed the filters). */
+  /** Of the other records, the ICMP errors that quote a packet of a connection here (told with it). */
   icmpErrors: number;
   /** TCP packets the host and port filters left out. */
   filteredOut: number;

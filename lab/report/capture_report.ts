@@ -174,9 +174,9 @@ function _whatWasRead(x: CaptureExplanation): string {
     const skipped = x.otherRecords - icmp;
     text += ` ${_n(x.otherRecords)} other record${_s(x.otherRecords)} (not TCP)` +
       (icmp > 0
-        ? `: ${_n(icmp)} ICMP error${_s(icmp)} that quote${icmp === 1 ? "s" : ""} a TCP packet, ${
-          icmp === 1 ? "" : "each "
-        }told with ` +
+        ? `: ${_n(icmp)} ICMP error${_s(icmp)} that quote${
+          icmp === 1 ? "s" : ""
+        } a packet of a connection here, ${icmp === 1 ? "" : "each "}told with ` +
           `the connection it quotes${skipped > 0 ? `, and ${_n(skipped)} skipped` : ""}.`
         : " skipped.");
   }

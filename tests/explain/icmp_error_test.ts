@@ -37,7 +37,7 @@ Deno.test("explain names icmp-error in icmp-reject-connect's client capture, wit
   );
   assert.match(row.candidates[0]!.reason, /connect\(\) fails with EHOSTUNREACH/);
   const report = renderCaptureReport(x);
-  assert.match(report, /8 other records \(not TCP\): 2 ICMP errors that quote a TCP packet/);
+  assert.match(report, /8 other records \(not TCP\): 2 ICMP errors that quote a packet of a connection here/);
   assert.match(report, /2 ICMP errors quoted the connection's packets/);
 });
 
