@@ -125,17 +125,26 @@ function capture(...datagrams: Uint8Array[]): Uint8Array {
 
 Deno.test("an ICMP error goes to the connection whose packet it quotes", () => {
   const other = ipv4Segment({ src: CLIENT, dst: SERVER, srcPort: 40001, dstPort: 9999, seq: 7, flags: 0x02 });
+  const stranger = ipv4Segment({
+    src: CLIENT,
+    dst: SERVER,
+    srcPort: 40002,
+    dstPort: 9999,
+    seq: 9,
+    flags: 0x02,
+  });
   const { connections, icmpErrors, packets } = readConnections(
     capture(
       SYN,
       other,
       icmpv4(ROUTER, CLIENT, 3, 13, SYN),
       icmpv4(ROUTER, CLIENT, 3, 1, SYN.subarray(0, 20)),
+      icmpv4(ROUTER, CLIENT, 3, 1, stranger),
     ),
     "icmp.pcap",
   );
   assert.equal(packets.length, 2);
-  assert.equal(icmpErrors.length, 1); // the second quotes no TCP header
+  assert.equal(icmpErrors.length, 1); // the second quotes no TCP header, the third no connection here
   assert.equal(connections[0]?.icmpErrors?.[0]?.code, 13);
   assert.equal(connections[1]?.icmpErrors, undefined);
   const teardown = classifyTeardown(connections[0]!);
