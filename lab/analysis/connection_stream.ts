@@ -416,11 +416,11 @@ export class ConnectionStream implements RecordSink {
     this.#zeekBoundaries = options.zeekBoundaries ?? false;
     const host = options.filter?.host;
     this.#hostVersion = host === undefined ? 0 : host.length === 4 ? 4 : 6;
+    // Signed int32 words, as TcpHeaderFields has them (an address from 128.0.0.0 up is negative there).
     const word = (i: number) =>
       host === undefined || host.length < i * 4 + 4
         ? 0
-        : ((host[i * 4]! << 24) | (host[i * 4 + 1]! << 16) | (host[i * 4 + 2]! << 8) | host[i * 4 + 3]!) >>>
-          0;
+        : (host[i * 4]! << 24) | (host[i * 4 + 1]! << 16) | (host[i * 4 + 2]! << 8) | host[i * 4 + 3]!;
     this.#h0 = word(0);
     this.#h1 = word(1);
     this.#h2 = word(2);

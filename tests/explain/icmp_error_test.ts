@@ -163,3 +163,27 @@ Deno.test("explain's ICMP rules, case by case", async (t) => {
     );
   });
 });
+
+Deno.test("--host keeps an address from 128.0.0.0 up, and the ICMP errors that quote its packets", () => {
+  const from = (a: number[], b: number[], flags: number) =>
+    ipv4Segment({
+      src: a as [number, number, number, number],
+      dst: b as [number, number, number, number],
+      srcPort: 40000,
+      dstPort: 443,
+      seq: 5,
+      flags,
+    });
+  const syn = from([192, 168, 0, 1], [203, 0, 113, 7], 0x02);
+  const pcap = buildPcap(LinkType.RAW, [
+    { seconds: 1_700_000_000, data: syn },
+    { seconds: 1_700_000_001, data: icmpError([192, 168, 0, 254], 3, 13, syn) },
+  ]);
+  for (const host of ["192.168.0.1", "203.0.113.7"]) {
+    const x = explainCapture(pcap, "h.pcap", { host });
+    assert.equal(x.connections, 1, host);
+    assert.equal(x.icmpErrors, 1, host);
+    assert.equal(x.rows[0]?.cause, "icmp-error", host);
+  }
+  assert.equal(explainCapture(pcap, "h.pcap", { host: "192.168.0.2" }).connections, 0);
+});
