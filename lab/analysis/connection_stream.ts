@@ -377,6 +377,11 @@ export class ConnectionStream implements RecordSink {
   otherRecords = 0;
   /** TCP segments the filter left out. */
   filteredOut = 0;
+  /**
+   * ICMP errors that quote a packet of a tracked connection (and passed the filter, which reads the quoted
+   * header); they are counted in {@link otherRecords} too.
+   */
+  icmpErrors = 0;
   /** The most connections tracked at the same moment. */
   peakTracked = 0;
   /** Connections ended early because more than maxTracked were open at once. */
@@ -387,6 +392,10 @@ export class ConnectionStream implements RecordSink {
   connection: StreamConnection | null = null;
   /** Whether the last record came from that connection's originator. */
   fromOriginator = false;
+  /** The connection the last record quoted when it was an ICMP error that went to one, else null. */
+  icmpConnection: StreamConnection | null = null;
+  /** What {@link #find} found: whether the header goes from the connection's originator. */
+  #foundFromOrig = false;
   /** Capture time of the first and the last record: seconds and nanoseconds since the epoch. */
   firstSeconds = 0;
   firstNanos = 0;
@@ -407,11 +416,11 @@ export class ConnectionStream implements RecordSink {
     this.#zeekBoundaries = options.zeekBoundaries ?? false;
     const host = options.filter?.host;
     this.#hostVersion = host === undefined ? 0 : host.length === 4 ? 4 : 6;
+    // Signed int32 words, as TcpHeaderFields has them (an address from 128.0.0.0 up is negative there).
     const word = (i: number) =>
       host === undefined || host.length < i * 4 + 4
         ? 0
-        : ((host[i * 4]! << 24) | (host[i * 4 + 1]! << 16) | (host[i * 4 + 2]! << 8) | host[i * 4 + 3]!) >>>
-          0;
+        : (host[i * 4]! << 24) | (host[i * 4 + 1]! << 16) | (host[i * 4 + 2]! << 8) | host[i * 4 + 3]!;
     this.#h0 = word(0);
     this.#h1 = word(1);
     this.#h2 = word(2);
@@ -454,9 +463,11 @@ export class ConnectionStream implements RecordSink {
     // Connections whose time is up end before this packet is matched to one.
     if (time >= this.#nextExpiry) this.#expire();
     this.connection = null;
+    this.icmpConnection = null;
     const f = this.#fields;
     if (!f.decode(data, start, capturedLength, originalLength, linkType)) {
       this.otherRecords++;
+      if (f.icmpType !== -1) this.#icmpError(f, data);
       return;
     }
     if ((this.#hostVersion !== 0 || this.#port !== -1) && !this.#passes(f)) {
@@ -465,36 +476,9 @@ export class ConnectionStream implements RecordSink {
     }
     this.tcpPackets++;
 
-    // The four-tuple's hash is the same both ways.
-    const h = _finish(
-      _endpointHash(f.src0, f.src1, f.src2, f.src3, f.srcPort) +
-        _endpointHash(f.dst0, f.dst1, f.dst2, f.dst3, f.dstPort),
-    );
-    let conn: StreamConnection | null = this.#buckets[h & this.#mask]!;
-    let fromOrig = false;
-    while (conn !== null) {
-      if (conn.ipVersion === f.ipVersion) {
-        // IPv4 uses the first word only: the others are 0 on both sides.
-        const v4 = f.ipVersion === 4;
-        if (
-          conn.oPort === f.srcPort && conn.rPort === f.dstPort && conn.o0 === f.src0 && conn.r0 === f.dst0 &&
-          (v4 || (conn.o1 === f.src1 && conn.o2 === f.src2 && conn.o3 === f.src3 && conn.r1 === f.dst1 &&
-            conn.r2 === f.dst2 && conn.r3 === f.dst3))
-        ) {
-          fromOrig = true;
-          break;
-        }
-        if (
-          conn.rPort === f.srcPort && conn.oPort === f.dstPort && conn.r0 === f.src0 && conn.o0 === f.dst0 &&
-          (v4 || (conn.r1 === f.src1 && conn.r2 === f.src2 && conn.r3 === f.src3 && conn.o1 === f.dst1 &&
-            conn.o2 === f.dst2 && conn.o3 === f.dst3))
-        ) {
-          fromOrig = false;
-          break;
-        }
-      }
-      conn = conn.nextInBucket;
-    }
+    const h = _tupleHash(f);
+    let conn = this.#find(f, h);
+    let fromOrig = this.#foundFromOrig;
     const flags = f.flags;
     if (conn !== null && time >= conn.attemptDeadline) {
       conn = this.#attemptTimer(conn, f, fromOrig, index, time);
@@ -573,6 +557,59 @@ export class ConnectionStream implements RecordSink {
       this.#append(conn);
     }
     // An open connection stays where it is in the active list: #expire moves it when it gets there.
+  }
+
+  /**
+   * The tracked connection of `f`'s four-tuple (its hash `h`), or null; sets
+   * {@link #foundFromOrig} to whether `f` goes from its originator.
+   */
+  #find(f: TcpHeaderFields, h: number): StreamConnection | null {
+    let conn: StreamConnection | null = this.#buckets[h & this.#mask]!;
+    while (conn !== null) {
+      if (conn.ipVersion === f.ipVersion) {
+        // IPv4 uses the first word only: the others are 0 on both sides.
+        const v4 = f.ipVersion === 4;
+        if (
+          conn.oPort === f.srcPort && conn.rPort === f.dstPort && conn.o0 === f.src0 && conn.r0 === f.dst0 &&
+          (v4 || (conn.o1 === f.src1 && conn.o2 === f.src2 && conn.o3 === f.src3 && conn.r1 === f.dst1 &&
+            conn.r2 === f.dst2 && conn.r3 === f.dst3))
+        ) {
+          this.#foundFromOrig = true;
+          return conn;
+        }
+        if (
+          conn.rPort === f.srcPort && conn.oPort === f.dstPort && conn.r0 === f.src0 && conn.o0 === f.dst0 &&
+          (v4 || (conn.r1 === f.src1 && conn.r2 === f.src2 && conn.r3 === f.src3 && conn.o1 === f.dst1 &&
+            conn.o2 === f.dst2 && conn.o3 === f.dst3))
+        ) {
+          this.#foundFromOrig = false;
+          return conn;
+        }
+      }
+      conn = conn.nextInBucket;
+    }
+    this.#foundFromOrig = false;
+    return null;
+  }
+
+  /**
+   * An ICMP error that quotes a TCP header (`f` holds the quoted header's
+   * fields): it goes to the tracked connection whose packet it quotes, if
+   * any (else it is only one of the other records); it starts none and
+   * moves no timer.
+   */
+  #icmpError(f: TcpHeaderFields, data: Uint8Array): void {
+    if ((this.#hostVersion !== 0 || this.#port !== -1) && !this.#passes(f)) return;
+    const conn = this.#find(f, _tupleHash(f));
+    if (conn === null) return;
+    this.icmpErrors++;
+    this.icmpConnection = conn;
+    const v4 = f.ipVersion === 4;
+    const ip = f.ipOffset;
+    const from = formatAddress(data.subarray(ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24)));
+    const fromPeer = f.icmpFrom0 === f.dst0 && f.icmpFrom1 === f.dst1 && f.icmpFrom2 === f.dst2 &&
+      f.icmpFrom3 === f.dst3;
+    conn.teardown.icmpError(this.#foundFromOrig, v4 ? 4 : 6, f.icmpType, f.icmpCode, from, fromPeer);
   }
 
   /** The end of the capture: every connection still tracked ends, in order of id. */
@@ -787,6 +824,14 @@ export class ConnectionStream implements RecordSink {
     else this.#activeTail = prev;
     conn.prev = conn.next = null;
   }
+}
+
+/** The hash of `f`'s four-tuple: the same both ways. */
+function _tupleHash(f: TcpHeaderFields): number {
+  return _finish(
+    _endpointHash(f.src0, f.src1, f.src2, f.src3, f.srcPort) +
+      _endpointHash(f.dst0, f.dst1, f.dst2, f.dst3, f.dstPort),
+  );
 }
 
 function _endpointHash(w0: number, w1: number, w2: number, w3: number, port: number): number {

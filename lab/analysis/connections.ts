@@ -1,23 +1,27 @@
 /**
- * A small capture's TCP connections with every packet of each: what `lab
- * run` analyses. The capture goes through the same reader, decoder and
- * connection tracker as `lab explain` (connection_stream.ts), with a sink
- * that keeps every connection and every packet (a run has a few hundred),
- * and without the tracker's timers: a connection ends only at the end of
- * the capture or when a new SYN reuses its four-tuple.
+ * A small capture's TCP connections with every packet of each, and the
+ * ICMP errors that quote them: what `lab run` analyses. The capture goes
+ * through the same reader, decoder and connection tracker as `lab explain`
+ * (connection_stream.ts), with a sink that keeps every connection and
+ * every packet (a run has a few hundred), and without the tracker's
+ * timers: a connection ends only at the end of the capture or when a new
+ * SYN reuses its four-tuple.
  *
  * @module
  */
 
 import { CaptureReader, PcapError } from "./capture_reader.ts";
 import { ConnectionStream, type StreamConnection } from "./connection_stream.ts";
-import { decodeTcp } from "./tcp_decoder.ts";
+import type { IcmpErrorPacket } from "./icmp_errors.ts";
+import { decodeIcmpError, decodeTcp } from "./tcp_decoder.ts";
 import { type Connection, type Direction, TCP_FIN, TCP_RST, type TcpPacket } from "./types.ts";
 
 /** A capture's TCP packets and the connections they make. */
 export interface CaptureConnections {
   /** Every TCP packet of the capture, in capture order. */
   packets: TcpPacket[];
+  /** The ICMP errors that quote a connection's packet, in capture order (each connection has its own too). */
+  icmpErrors: IcmpErrorPacket[];
   /** The connections, in order of their first packet (ids from 1). */
   connections: Connection[];
   /** Why the capture could not be read to its end, or null; the packets before that point are all here. */
@@ -49,7 +53,13 @@ export function readConnections(bytes: Uint8Array, fileName: string): CaptureCon
     { closeDelay: Infinity, idleTimeout: Infinity, maxTracked: Infinity, keepHead: 0, keepTail: 1 },
   );
   const packets: TcpPacket[] = [];
-  const kept = new Map<StreamConnection, { packets: TcpPacket[]; directions: Direction[] }>();
+  const icmpErrors: IcmpErrorPacket[] = [];
+  const kept = new Map<StreamConnection, _Kept>();
+  const own = (conn: StreamConnection): _Kept => {
+    let k = kept.get(conn);
+    if (k === undefined) kept.set(conn, k = { packets: [], directions: [], icmpErrors: [] });
+    return k;
+  };
   const reader = new CaptureReader(fileName, {
     record(data, start, capturedLength, originalLength, linkType, seconds, nanos, recordOffset, dataOffset) {
       stream.record(
@@ -64,20 +74,26 @@ export function readConnections(bytes: Uint8Array, fileName: string): CaptureCon
         dataOffset,
       );
       const conn = stream.connection;
-      if (conn === null) return;
-      const packet = decodeTcp({
+      if (conn === null && stream.icmpConnection === null) return;
+      const record = {
         index: stream.records,
         offset: recordOffset,
         timeNs: BigInt(seconds) * 1_000_000_000n + BigInt(nanos),
         linkType,
         originalLength,
         data: data.subarray(start, start + capturedLength),
-      })!;
+      };
+      if (conn === null) {
+        const icmp = decodeIcmpError(record)!;
+        icmpErrors.push(icmp);
+        own(stream.icmpConnection!).icmpErrors.push(icmp);
+        return;
+      }
+      const packet = decodeTcp(record)!;
       packets.push(packet);
-      let own = kept.get(conn);
-      if (own === undefined) kept.set(conn, own = { packets: [], directions: [] });
-      own.packets.push(packet);
-      own.directions.push(stream.fromOriginator ? "orig" : "resp");
+      const k = own(conn);
+      k.packets.push(packet);
+      k.directions.push(stream.fromOriginator ? "orig" : "resp");
     },
   });
   let problem: PcapError | null = null;
@@ -89,13 +105,16 @@ export function readConnections(bytes: Uint8Array, fileName: string): CaptureCon
   }
   stream.finish();
   const connections = ended.sort((a, b) => a.id - b.id).map((conn) => _connection(conn, kept.get(conn)!));
-  return { packets, connections, problem };
+  return { packets, icmpErrors, connections, problem };
 }
 
-function _connection(
-  conn: StreamConnection,
-  own: { packets: TcpPacket[]; directions: Direction[] },
-): Connection {
+interface _Kept {
+  packets: TcpPacket[];
+  directions: Direction[];
+  icmpErrors: IcmpErrorPacket[];
+}
+
+function _connection(conn: StreamConnection, own: _Kept): Connection {
   const { packets, directions } = own;
   const firstFin: Connection["firstFin"] = { orig: null, resp: null };
   const firstRst: Connection["firstRst"] = { orig: null, resp: null };
@@ -111,6 +130,7 @@ function _connection(
     responder: conn.responder,
     packets,
     directions,
+    ...(own.icmpErrors.length > 0 ? { icmpErrors: own.icmpErrors } : {}),
     isn: { orig: zeek.isnOrig, resp: zeek.isnResp },
     bytes: { orig: zeek.bytesOrig(), resp: zeek.bytesResp() },
     state: zeek.connState(),

@@ -4,6 +4,12 @@
  * skipped; a fragment other than the first is not TCP as far as this
  * module can tell), IPv6 (extension headers stepped over) and TCP.
  *
+ * An ICMP error (ICMPv4 destination unreachable or time exceeded, ICMPv6
+ * destination unreachable or time exceeded) that quotes a TCP header is
+ * not a segment, but it belongs to the connection whose packet it quotes:
+ * the decoder reads its type, code and sender, and the quoted header's
+ * addresses, ports and sequence number (see {@link TcpHeaderFields.icmpType}).
+ *
  * One decoder reads the fields: {@link TcpHeaderFields} writes the numbers
  * a connection tracker needs into one reusable object, without allocating.
  * {@link decodeTcp} builds the whole packet (text addresses, options,
@@ -14,10 +20,13 @@
  */
 
 import { formatAddress } from "./addresses.ts";
+import type { IcmpErrorPacket } from "./icmp_errors.ts";
 import { LINK_LAYERS, LinkType } from "./link_types.ts";
 import type { CaptureRecord, Ipv6Extension, LinkInfo, TcpOption, TcpPacket } from "./types.ts";
 
 const _PROTO_TCP = 6;
+const _PROTO_ICMP = 1;
+const _PROTO_ICMPV6 = 58;
 
 // How the IP header is found (LinkLayer.framing, as numbers for the per-packet switch).
 const _NONE = 0;
@@ -89,6 +98,22 @@ export class TcpHeaderFields {
   wellFormed = false;
   /** Whether the whole segment (header and payload) was captured: the snapshot length did not cut it. */
   wholeSegment = false;
+  /**
+   * -1, or the record was an ICMP error that quotes a TCP header: its type (ICMPv4 3 or 11, ICMPv6 1
+   * or 3; `ipVersion` says which). Then {@link decode} returned false, and the address, port and `seq`
+   * fields hold the quoted header's (a packet the connection sent), `flags` its flags or -1 when the
+   * quote stops before them; `icmpFrom0`..`icmpFrom3` the ICMP's sender and `ipOffset` its IP header.
+   */
+  icmpType = -1;
+  /** The ICMP error's code (see {@link icmpType}). */
+  icmpCode = 0;
+  /** The ICMP error's sender (its IP source address), as the address words above. */
+  icmpFrom0 = 0;
+  icmpFrom1 = 0;
+  icmpFrom2 = 0;
+  icmpFrom3 = 0;
+  /** Offset of the quoted IP header in the record's buffer (see {@link icmpType}). */
+  icmpQuoteOffset = 0;
   // The link layer of the last link type seen (records of one file rarely change it).
   #linkType = -1;
   #framing = _NONE;
@@ -109,6 +134,7 @@ export class TcpHeaderFields {
     linkType: number,
   ): boolean {
     if (linkType !== this.#linkType) this.#link(linkType);
+    this.icmpType = -1;
     const end = start + capturedLength;
     let at: number;
     switch (this.#framing) {
@@ -180,7 +206,10 @@ export class TcpHeaderFields {
     if (headerLength < 20 || end < at + headerLength) return false;
     const fragment = (data[at + 6]! << 8) | data[at + 7]!;
     if ((fragment & 0x1fff) !== 0) return false; // not the first fragment
-    if (data[at + 9] !== _PROTO_TCP) return false;
+    if (data[at + 9] !== _PROTO_TCP) {
+      if (data[at + 9] === _PROTO_ICMP) this.#icmp(data, at, at + headerLength, end);
+      return false;
+    }
     let total = (data[at + 2]! << 8) | data[at + 3]!;
     if (total === 0) total = wireLength; // TSO/GSO on the sender
     if (total < headerLength) return false;
@@ -214,7 +243,10 @@ export class TcpHeaderFields {
       next = data[p]!;
       p += length;
     }
-    if (next !== _PROTO_TCP) return false;
+    if (next !== _PROTO_TCP) {
+      if (next === _PROTO_ICMPV6 && !fragmented) this.#icmp(data, at, p, end);
+      return false;
+    }
     const tcpLength = payloadLength - (p - at - 40);
     if (tcpLength < 0) return false;
     this.fragmented = fragmented;
@@ -227,6 +259,49 @@ export class TcpHeaderFields {
     this.dst2 = _i32(data, at + 32);
     this.dst3 = _i32(data, at + 36);
     return this.#tcp(data, p, end, tcpLength);
+  }
+
+  /**
+   * An ICMP message at `m` inside the IP packet at `ip` (of `ipVersion`): when it is an error that
+   * quotes the start of a TCP segment (the 8 bytes with its ports and sequence number, at least), set
+   * {@link icmpType} and the quoted header's fields.
+   */
+  #icmp(data: Uint8Array, ip: number, m: number, end: number): void {
+    if (end < m + 8) return;
+    const type = data[m]!;
+    const v4 = this.ipVersion === 4;
+    if (v4 ? type !== 3 && type !== 11 : type !== 1 && type !== 3) return;
+    const q = m + 8; // the quoted IP header
+    let t: number;
+    if (v4) {
+      if (end < q + 20 || data[q]! >> 4 !== 4 || data[q + 9] !== _PROTO_TCP) return;
+      if ((((data[q + 6]! << 8) | data[q + 7]!) & 0x1fff) !== 0) return;
+      t = q + (data[q]! & 0x0f) * 4;
+    } else {
+      if (end < q + 40 || data[q]! >> 4 !== 6 || data[q + 6] !== _PROTO_TCP) return;
+      t = q + 40; // a quoted packet with extension headers is left out
+    }
+    if (end < t + 8) return;
+    this.icmpFrom0 = _i32(data, ip + (v4 ? 12 : 8));
+    this.icmpFrom1 = v4 ? 0 : _i32(data, ip + 12);
+    this.icmpFrom2 = v4 ? 0 : _i32(data, ip + 16);
+    this.icmpFrom3 = v4 ? 0 : _i32(data, ip + 20);
+    this.src0 = _i32(data, q + (v4 ? 12 : 8));
+    this.dst0 = _i32(data, q + (v4 ? 16 : 24));
+    this.src1 = v4 ? 0 : _i32(data, q + 12);
+    this.src2 = v4 ? 0 : _i32(data, q + 16);
+    this.src3 = v4 ? 0 : _i32(data, q + 20);
+    this.dst1 = v4 ? 0 : _i32(data, q + 28);
+    this.dst2 = v4 ? 0 : _i32(data, q + 32);
+    this.dst3 = v4 ? 0 : _i32(data, q + 36);
+    this.srcPort = (data[t]! << 8) | data[t + 1]!;
+    this.dstPort = (data[t + 2]! << 8) | data[t + 3]!;
+    this.seq = _i32(data, t + 4);
+    this.flags = end >= t + 14 ? data[t + 13]! : -1;
+    this.icmpQuoteOffset = q;
+    this.ipOffset = ip;
+    this.icmpCode = data[m + 1]!;
+    this.icmpType = type;
   }
 
   #tcp(data: Uint8Array, t: number, end: number, tcpLength: number): boolean {
@@ -454,6 +529,59 @@ export function decodeTcp(record: CaptureRecord): TcpPacket | null {
   };
   if (!v4 && t > ip + 40) packet.ipv6Extensions = _ipv6Extensions(data, ip, t);
   return packet;
+}
+
+/**
+ * Decode one capture record as an ICMP error that quotes a TCP header, or
+ * return null when it is not one (see {@link TcpHeaderFields.icmpType}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeIcmpError } from "./tcp_decoder.ts";
+ * // Raw IP: 10.0.0.9 tells 10.0.0.1 that host 10.0.0.2 is unreachable, quoting its SYN from port 40000.
+ * const data = new Uint8Array(56);
+ * data.set([0x45, 0, 0, 56, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 9, 10, 0, 0, 1]);
+ * data.set([3, 1, 0, 0, 0, 0, 0, 0], 20);
+ * data.set([0x45, 0, 0, 40, 0, 0, 0x40, 0, 63, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 28);
+ * data.set([0x9c, 0x40, 0x27, 0x0f, 0, 0, 0, 100], 48);
+ * const icmp = decodeIcmpError({
+ *   index: 1, offset: 24, timeNs: 0n, linkType: 101, originalLength: 56, data,
+ * });
+ * assert.equal(icmp?.from, "10.0.0.9");
+ * assert.equal(icmp?.code, 1);
+ * assert.deepEqual(icmp?.quoted, {
+ *   src: "10.0.0.1", dst: "10.0.0.2", srcPort: 40000, dstPort: 9999, seq: 100, flags: null,
+ * });
+ * ```
+ */
+export function decodeIcmpError(record: CaptureRecord): IcmpErrorPacket | null {
+  const f = _FIELDS;
+  const data = record.data;
+  if (f.decode(data, 0, data.length, record.originalLength, record.linkType) || f.icmpType === -1) {
+    return null;
+  }
+  const ip = f.ipOffset;
+  const v4 = f.ipVersion === 4;
+  const q = f.icmpQuoteOffset;
+  const address = (at: number) => formatAddress(data.subarray(at, at + (v4 ? 4 : 16)));
+  return {
+    index: record.index,
+    timeNs: record.timeNs,
+    ipVersion: v4 ? 4 : 6,
+    type: f.icmpType,
+    code: f.icmpCode,
+    from: address(ip + (v4 ? 12 : 8)),
+    to: address(ip + (v4 ? 16 : 24)),
+    quoted: {
+      src: address(q + (v4 ? 12 : 8)),
+      dst: address(q + (v4 ? 16 : 24)),
+      srcPort: f.srcPort,
+      dstPort: f.dstPort,
+      seq: f.seq >>> 0,
+      flags: f.flags === -1 ? null : f.flags,
+    },
+  };
 }
 
 /** What the link layer in front of the IP header at `ip` says (link_types.ts tells where it is). */

@@ -11,6 +11,7 @@
  */
 
 import type { CauseCandidate, Confidence } from "./causes.ts";
+import { icmpErrorMeaning, type IcmpErrorPacket } from "./icmp_errors.ts";
 import {
   type Connection,
   type Direction,
@@ -89,8 +90,82 @@ export interface Teardown {
    * packet from the peer after them (the side that was still trying), or null.
    */
   unansweredRetransmissions: { by: Direction; count: number } | null;
+  /** The ICMP errors that quoted this connection's packets, or null when none did. */
+  icmpErrors: TeardownIcmpErrors | null;
   /** The candidate causes, most likely first. */
   candidates: CauseCandidate[];
+}
+
+/** The ICMP errors that quoted a connection's packets (see {@link TeardownTracker.icmpError}). */
+export interface TeardownIcmpErrors {
+  /** How many in all. */
+  count: number;
+  /** How many quoted the originator's SYN before any SYN-ACK: errors for the connection attempt. */
+  duringAttempt: number;
+  /** The last one. */
+  last: TeardownIcmpError;
+  /** The last one of the connection attempt, or null when none came during it. */
+  lastOfAttempt: TeardownIcmpError | null;
+  /** Whether the originator sent no SYN after the last error of the attempt (false without one). */
+  answeredLastSyn: boolean;
+}
+
+/** One ICMP error of a connection. */
+export interface TeardownIcmpError {
+  /** Its name: "ICMP destination unreachable (host unreachable)". */
+  name: string;
+  /** The error Linux gives the socket for it, or null when it is none (fragmentation needed). */
+  errno: string | null;
+  /** Its sender's address. */
+  from: string;
+  /** Whether its sender is the host the quoted packet was for (else a router or firewall between). */
+  fromPeer: boolean;
+  /** Whose packet it quoted. */
+  quoted: Direction;
+  /** Whether it came during the connection attempt (see {@link TeardownIcmpErrors.duringAttempt}). */
+  duringAttempt: boolean;
+  /** Whether it came after the handshake (a SYN-ACK, and an ACK from the originator). */
+  afterHandshake: boolean;
+}
+
+/**
+ * The ICMP errors of a connection in one clause, its sides named by
+ * `name` ("originator", "client"...): how many, the last one's kind and
+ * sender, and, for one that came after the handshake, that it did not end
+ * the connection.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { icmpErrorsFact } from "./teardown.ts";
+ * const text = icmpErrorsFact({
+ *   count: 1, duringAttempt: 0, answeredLastSyn: false, lastOfAttempt: null,
+ *   last: {
+ *     name: "ICMP destination unreachable (host unreachable)", errno: "EHOSTUNREACH", from: "10.0.0.9",
+ *     fromPeer: false, quoted: "orig", duringAttempt: false, afterHandshake: true,
+ *   },
+ * }, (d) => d === "orig" ? "client" : "server");
+ * assert.match(text, /^an ICMP error quoted the client's packets: ICMP destination unreachable/);
+ * assert.match(text, /does not end an established connection/);
+ * ```
+ */
+export function icmpErrorsFact(icmp: TeardownIcmpErrors, name: (d: Direction) => string): string {
+  const last = icmp.last;
+  const quoted = name(last.quoted);
+  const sender = last.fromPeer
+    ? `${last.from}, the ${name(_other(last.quoted))} itself`
+    : `${last.from}, a router or firewall between (not the ${name(_other(last.quoted))})`;
+  const what = icmp.count === 1
+    ? `an ICMP error quoted the ${quoted}'s packets: ${last.name} from ${sender}`
+    : `${icmp.count} ICMP errors quoted the connection's packets, the last (of the ${quoted}'s) ${last.name} ` +
+      `from ${sender}`;
+  if (last.errno === null) {
+    return `${what}; it is no error for TCP (fragmentation needed lowers the path MTU)`;
+  }
+  if (!last.afterHandshake) return what;
+  return `${what}; it came after the handshake, and an ICMP error does not end an established connection: ` +
+    `the kernel keeps it as a soft error (tcp_v4_err()), which a later timeout reports as ${last.errno} ` +
+    "instead of ETIMEDOUT";
 }
 
 const _SETTLE_UNREAD_VS_LINGER =
@@ -119,8 +194,11 @@ const _SETTLE_TIMEOUT =
 export function classifyTeardown(conn: Connection): Teardown {
   const tracker = new TeardownTracker();
   const packets = conn.packets;
+  const icmp = conn.icmpErrors ?? [];
+  let next = 0;
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!;
+    for (; next < icmp.length && icmp[next]!.index < p.index; next++) _icmpError(tracker, conn, icmp[next]!);
     tracker.add(
       conn.directions[i] === "orig",
       p.flags,
@@ -131,12 +209,19 @@ export function classifyTeardown(conn: Connection): Teardown {
       p.ipId ?? -1,
     );
   }
+  for (; next < icmp.length; next++) _icmpError(tracker, conn, icmp[next]!);
   return tracker.classify({
     isnOrig: conn.isn.orig,
     isnResp: conn.isn.resp,
     handshakeCompleted: conn.handshakeCompleted,
     responder: conn.responder,
   });
+}
+
+function _icmpError(tracker: TeardownTracker, conn: Connection, icmp: IcmpErrorPacket): void {
+  const q = icmp.quoted;
+  const quotesOrig = q.src === conn.originator.address && q.srcPort === conn.originator.port;
+  tracker.icmpError(quotesOrig, icmp.ipVersion, icmp.type, icmp.code, icmp.from, icmp.from === q.dst);
 }
 
 /** What {@link TeardownTracker.classify} needs besides the segments: the handshake as Zeek saw it. */
@@ -305,9 +390,12 @@ export class TeardownTracker {
   #hasRun = false;
   #runSeq = 0;
   #runSegment = false;
+  // ICMP errors that quoted the connection's packets (rare: an object only when one came).
+  #icmp: TeardownIcmpErrors | null = null;
 
   /** Start over for a new connection (objects can be reused). */
   reset(): void {
+    this.#icmp = null;
     this.#orig.reset();
     this.#resp.reset();
     this.#count = 0;
@@ -359,7 +447,10 @@ export class TeardownTracker {
     const syn = (flags & TCP_SYN) !== 0;
     const fin = (flags & TCP_FIN) !== 0;
     const hasAck = (flags & TCP_ACK) !== 0;
-    if (syn && !hasAck && !rst) own.syns++;
+    if (syn && !hasAck && !rst) {
+      own.syns++;
+      if (fromOrig && this.#icmp !== null) this.#icmp.answeredLastSyn = false;
+    }
     if (syn && hasAck && !rst) own.synAcks++;
     if (hasAck && !rst && !own.hasFirstAck) {
       own.firstAck = ack;
@@ -448,6 +539,47 @@ export class TeardownTracker {
   }
 
   /**
+   * An ICMP error that quoted one of this connection's packets, in capture
+   * order with the segments: whether the quoted packet was the
+   * originator's, the IP version, the ICMP type and code, its sender, and
+   * whether that sender is the host the quoted packet was for.
+   */
+  icmpError(
+    quotesOrig: boolean,
+    ipVersion: 4 | 6,
+    type: number,
+    code: number,
+    from: string,
+    fromPeer: boolean,
+  ): void {
+    const meaning = icmpErrorMeaning(ipVersion, type, code);
+    const attempt = quotesOrig && this.#orig.syns > 0 && this.#resp.synAcks === 0 && meaning.endsAttempt;
+    const error: TeardownIcmpError = {
+      name: meaning.name,
+      errno: meaning.errno,
+      from,
+      fromPeer,
+      quoted: quotesOrig ? "orig" : "resp",
+      duringAttempt: attempt,
+      afterHandshake: this.#resp.synAcks > 0 && this.#orig.hasFirstAck,
+    };
+    const facts = this.#icmp ??= {
+      count: 0,
+      duringAttempt: 0,
+      last: error,
+      lastOfAttempt: null,
+      answeredLastSyn: false,
+    };
+    facts.count++;
+    facts.last = error;
+    if (attempt) {
+      facts.duringAttempt++;
+      facts.lastOfAttempt = error;
+      facts.answeredLastSyn = true;
+    }
+  }
+
+  /**
    * The teardown, from the facts so far. With `text` false, the candidates'
    * `reason` is empty: the same causes, cheaper, for counting many connections.
    */
@@ -474,6 +606,7 @@ export class TeardownTracker {
       ? { by: this.#runOrig ? "orig" : "resp", count: this.#runCount }
       : null;
     f.runSegment = f.run !== null && this.#runSegment;
+    f.icmp = this.#icmp;
     return _CLASSIFIER.load(context, text, f).classify();
   }
 }
@@ -497,6 +630,7 @@ interface _Facts {
   run: { by: Direction; count: number } | null;
   /** Every packet of the run resent one segment (the same sequence number, data, SYN or FIN). */
   runSegment: boolean;
+  icmp: TeardownIcmpErrors | null;
 }
 
 const _FACTS: _Facts = {
@@ -515,6 +649,7 @@ const _FACTS: _Facts = {
   resetIpId: -1,
   run: null,
   runSegment: false,
+  icmp: null,
 };
 
 class _Classifier {
@@ -622,6 +757,7 @@ class _Classifier {
       unreadBytes: null,
       dataAfterPeerFin,
       unansweredRetransmissions: f.run,
+      icmpErrors: f.icmp === null ? null : { ...f.icmp },
       candidates: [],
     };
 
@@ -655,6 +791,21 @@ class _Classifier {
     if (origSyn && !respSynAck && !ctx.handshakeCompleted && origFin === null && respFin === null) {
       teardown.kind = "no-handshake";
       const synCount = f.orig.syns;
+      const icmp = f.icmp;
+      if (icmp !== null && icmp.duringAttempt > 0 && icmp.answeredLastSyn) {
+        teardown.candidates = [this.#icmpCause(icmp, synCount)];
+        return teardown;
+      }
+      // ICMP errors the SYNs outlived: each came while connect() held the socket, a soft error only.
+      const softIcmp = icmp !== null && icmp.duringAttempt > 0 && this.text
+        ? `; ${_count(icmp.duringAttempt, "ICMP error")} came in between (${icmp.lastOfAttempt!.name} from ${
+          icmp.lastOfAttempt!.from
+        }) ` +
+          "and the SYNs went on: an error that comes while connect() holds the socket is kept as a soft error " +
+          `(TcpExt.LockDroppedIcmps), and connect() then fails with ${
+            icmp.lastOfAttempt!.errno
+          } instead of ETIMEDOUT`
+        : "";
       // A SYN sent again and never answered: connect() was timing out (it gives up after tcp_syn_retries), though
       // the capture may have ended first; why the SYNs went unanswered, the packets do not say.
       teardown.candidates = synCount >= 2
@@ -664,7 +815,7 @@ class _Classifier {
           reason: this.text
             ? `the SYN was sent ${synCount} times and never answered, then nothing: connect() gives up after ` +
               "tcp_syn_retries with ETIMEDOUT; a firewall dropping the SYNs, a listener whose accept queue was full " +
-              "(ListenOverflows) or an unreachable host look the same"
+              "(ListenOverflows) or an unreachable host look the same" + softIcmp
             : "",
           settledBy:
             "the originator's connect() result (ETIMEDOUT) and TcpExt.TCPAbortOnTimeout; the responder's " +
@@ -769,6 +920,27 @@ class _Classifier {
       },
     ];
     return teardown;
+  }
+
+  /** icmp-error: the attempt's last SYN was answered by an ICMP error, and no SYN followed. */
+  #icmpCause(icmp: TeardownIcmpErrors, synCount: number): CauseCandidate {
+    const last = icmp.lastOfAttempt!;
+    const sender = last.fromPeer
+      ? `${last.from}, the responder itself`
+      : `${last.from}, a router or firewall between the two (not the responder, ${this.context.responder.address})`;
+    return {
+      cause: "icmp-error",
+      confidence: "likely",
+      reason: this.text
+        ? `the SYN (sent ${_count(synCount, "time")}) was answered by ${
+          icmp.duringAttempt === 1 ? "an ICMP error" : `${icmp.duringAttempt} ICMP errors`
+        }, the last ${last.name} from ${sender}, and no SYN followed it: in SYN_SENT the kernel ends the ` +
+          `connection attempt at such an error (tcp_v4_err(), tcp_v6_err()), and connect() fails with ${last.errno}, ` +
+          "without an RST"
+        : "",
+      settledBy: `the originator's connect() result (${last.errno}) and its Icmp.InDestUnreachs or ` +
+        "Icmp.InTimeExcds counter; the sender's firewall rules or routes say why",
+    };
   }
 
   #describeReset(
@@ -993,6 +1165,11 @@ const _CLASSIFIER = new _Classifier();
 function _idFollows(id: number, previous: number): boolean {
   const step = (id - previous + 65536) % 65536;
   return step >= 1 && step <= 64;
+}
+
+/** "1 time", "2 times". */
+function _count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function _index(n: number): number | null {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { IcmpErrorPacket } from "./icmp_errors.ts";
+
 /** TCP flag bits, as in the TCP header's flags byte. */
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
@@ -144,6 +146,8 @@ export interface Connection {
   packets: TcpPacket[];
   /** Direction of each packet in `packets`, same index. */
   directions: Direction[];
+  /** The ICMP errors that quoted its packets, in capture order (absent when none did). */
+  icmpErrors?: IcmpErrorPacket[];
   /** Initial sequence numbers, from the SYNs when seen. */
   isn: { orig: number | null; resp: number | null };
   /** Payload bytes each way (sequence space covered, retransmissions counted once). */

@@ -148,6 +148,8 @@ export interface CaptureExplanation {
   tcpPackets: number;
   /** Records that are not TCP, or of a link type the lab does not read. */
   otherRecords: number;
+  /** Of the other records, the ICMP errors that quote a packet of a connection here (told with it). */
+  icmpErrors: number;
   /** TCP packets the host and port filters left out. */
   filteredOut: number;
   /** First and last record times (ISO 8601), or null for an empty capture. */
@@ -283,6 +285,7 @@ export class CaptureExplainer {
       records: stream.records,
       tcpPackets: stream.tcpPackets,
       otherRecords: stream.otherRecords,
+      icmpErrors: stream.icmpErrors,
       filteredOut: stream.filteredOut,
       firstTime: hasTime ? _iso(stream.firstSeconds, stream.firstNanos) : null,
       lastTime: hasTime ? _iso(stream.lastSeconds, stream.lastNanos) : null,

@@ -16,6 +16,7 @@ import { linkTypeName } from "../analysis/link_types.ts";
 import { numberingNote, shortTcpdumpLine, sidesWithoutSyn } from "../analysis/packet_lines.ts";
 import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { CAUSES, isCauseId } from "../analysis/causes.ts";
+import { icmpErrorsFact } from "../analysis/teardown.ts";
 import type {
   CaptureExplanation,
   ConnectionDetail,
@@ -169,7 +170,15 @@ function _whatWasRead(x: CaptureExplanation): string {
   }
   text += ".";
   if (x.otherRecords > 0) {
-    text += ` ${_n(x.otherRecords)} other record${_s(x.otherRecords)} (not TCP) skipped.`;
+    const icmp = x.icmpErrors;
+    const skipped = x.otherRecords - icmp;
+    text += ` ${_n(x.otherRecords)} other record${_s(x.otherRecords)} (not TCP)` +
+      (icmp > 0
+        ? `: ${_n(icmp)} ICMP error${_s(icmp)} that quote${
+          icmp === 1 ? "s" : ""
+        } a packet of a connection here, ${icmp === 1 ? "" : "each "}told with ` +
+          `the connection it quotes${skipped > 0 ? `, and ${_n(skipped)} skipped` : ""}.`
+        : " skipped.");
   }
   if (_filtered(x)) {
     const f = [
@@ -444,6 +453,9 @@ function _facts(d: ConnectionDetail): string {
     );
   }
   if (t.halfClose) facts.push("data kept flowing after the first FIN (a half-close)");
+  if (t.icmpErrors) {
+    facts.push(icmpErrorsFact(t.icmpErrors, (d) => d === "orig" ? "originator" : "responder"));
+  }
   return `Facts: ${facts.join("; ")}.`;
 }
 

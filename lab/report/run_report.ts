@@ -203,10 +203,15 @@ function renderPackets(result: RunResult, conn: ConnectionResult): string {
       point === "middlebox" && address !== undefined
         ? _middleboxLine(p.tcpdump, address, conn)
         : shortPacketLine(p);
-    out.push("```", ...packets.map((p) => `${formatRelativeMs(p.ms)} ${line(p)}`), "```", "");
+    // The ICMP errors that quote the connection's packets, in time order with them.
+    const rows = [
+      ...packets.map((p) => ({ ms: p.ms, text: line(p) })),
+      ...(conn.icmpErrors ?? []).filter((e) => e.capture === point).map((e) => ({ ms: e.ms, text: e.text })),
+    ].sort((a, b) => a.ms - b.ms);
+    out.push("```", ...rows.map((r) => `${formatRelativeMs(r.ms)} ${r.text}`), "```", "");
   }
   return folded(
-    `Packets: ${conn.packets.length} lines from the ${
+    `Packets: ${conn.packets.length + (conn.icmpErrors?.length ?? 0)} lines from the ${
       points.length === 2 ? "two" : "three"
     } captures, in tcpdump's notation`,
     out.join("\n").trimEnd(),
@@ -341,10 +346,20 @@ function renderProof(result: RunResult, conn: ConnectionResult): string {
     for (const line of proof) lines.push(`- Where it came from: ${escapeText(line)}.`);
   } else if (conn.cause === "icmp-error") {
     const syns = conn.packets.filter((p) => p.capture === primaryCapture(conn) && p.flags === "S");
+    const icmp = (conn.icmpErrors ?? []).filter((e) => e.capture === primaryCapture(conn));
+    const last = icmp[icmp.length - 1];
     lines.push(
       `- Packets: the ${primaryCapture(conn)}'s capture has ${syns.length} SYN${
         syns.length === 1 ? "" : "s"
-      } (at ${syns.map((p) => `${p.ms.toFixed(3)} ms`).join(", ")}), no SYN-ACK and no RST.`,
+      } (at ${syns.map((p) => `${p.ms.toFixed(3)} ms`).join(", ")}), no SYN-ACK and no RST${
+        last === undefined
+          ? ""
+          : `, and ${icmp.length} ICMP error${icmp.length === 1 ? "" : "s"} that quote${
+            icmp.length === 1 ? "s" : ""
+          } its SYNs (at ${
+            icmp.map((e) => `${e.ms.toFixed(3)} ms`).join(", ")
+          }): ${last.name} from ${last.from}${last.sender === "other" ? "" : `, the ${last.sender}`}`
+      }.`,
     );
     const proof = conn.candidates.find((c) => c.cause === conn.cause)?.reason.split("; ") ?? [];
     for (const line of proof) lines.push(`- What ended it: ${escapeText(line)}.`);

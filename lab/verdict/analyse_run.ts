@@ -8,6 +8,7 @@
  */
 
 import { readConnections } from "../analysis/connections.ts";
+import { icmpErrorMeaning, type IcmpErrorPacket } from "../analysis/icmp_errors.ts";
 import { packetLine, SequenceNumbering } from "../analysis/packet_lines.ts";
 import { classifyTeardown } from "../analysis/teardown.ts";
 import { tcpdumpFlags, TcpdumpFormatter } from "../analysis/tcpdump_format.ts";
@@ -27,6 +28,7 @@ import type {
   CapturePoint,
   CaptureRecord,
   ConnectionResult,
+  IcmpErrorRecord,
   PacketRecord,
   RunResult,
 } from "./types.ts";
@@ -45,6 +47,8 @@ interface DecodedCapture {
   packets: TcpPacket[];
   lines: Map<TcpPacket, string>;
   connections: Connection[];
+  /** The ICMP errors in it that quote a TCP packet. */
+  icmpErrors: IcmpErrorPacket[];
 }
 
 /** Analyse one run's artifacts. */
@@ -75,7 +79,8 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
   const freshSnapshots = restart ? parseSnapshots(restart.holderLog) : [];
   // A path's middlebox: its capture (read as the sides' are) and its rules' counters.
   const box = artifacts.middlebox;
-  const middleboxPackets = box?.pcap ? readConnections(box.pcap, box.pcapFile).packets : null;
+  const middleboxRead = box?.pcap ? readConnections(box.pcap, box.pcapFile) : null;
+  const middleboxPackets = middleboxRead?.packets ?? null;
   if (box && !box.pcap) warnings.push(`the middlebox's capture (${box.pcapFile}) could not be collected`);
   const ruleCounters = box ? parseRuleCounters(box.counters) : [];
   if (box?.queueLog !== undefined && !queueBound(box.queueLog)) {
@@ -86,7 +91,13 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     );
   }
   const middleboxCapture: DecodedCapture | null = box?.pcap && middleboxPackets
-    ? { side: "middlebox", packets: middleboxPackets, lines: tcpdumpLines(middleboxPackets), connections: [] }
+    ? {
+      side: "middlebox",
+      packets: middleboxPackets,
+      lines: tcpdumpLines(middleboxPackets),
+      connections: [],
+      icmpErrors: middleboxRead?.icmpErrors ?? [],
+    }
     : null;
   // A NAT on the path: the server's capture has the middlebox's address in the client's place.
   const nat = box && artifacts.scenario.path?.nat === "masquerade"
@@ -313,6 +324,11 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     const resetRecord = resetPacket === null
       ? null
       : packetRecords.find((r) => r.capture === primary?.side && r.index === resetPacket.index) ?? null;
+    const icmpErrors = [...captures, ...(middleboxCapture ? [middleboxCapture] : [])].flatMap((c) =>
+      c.icmpErrors.filter((e) => quotesConnection(e, conn)).map((e) =>
+        icmpErrorRecord(e, c.side, ms, (address) => address === box?.address ? "middlebox" : sideOf(address))
+      )
+    ).sort((a, b) => a.ms - b.ms);
     return {
       id: i + 1,
       client: endpointText(conn, "client", sideOf),
@@ -337,6 +353,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
         ...finSent(packetRecords, closedFirstBy),
       },
       packets: packetRecords,
+      ...(icmpErrors.length > 0 ? { icmpErrors } : {}),
       kernel: {
         traceAvailable: artifacts.trace.available,
         traceNote: artifacts.trace.note,
@@ -512,11 +529,11 @@ function decodeCapture(
   const lines = new Map<TcpPacket, string>();
   if (!pcap) {
     warnings.push(`the ${side}'s capture (${file}) could not be collected`);
-    return { side, packets: [], lines, connections: [] };
+    return { side, packets: [], lines, connections: [], icmpErrors: [] };
   }
-  const { packets, connections, problem } = readConnections(pcap, file);
+  const { packets, connections, problem, icmpErrors } = readConnections(pcap, file);
   if (problem !== null) warnings.push(`the ${side}'s capture is damaged: ${problem.message}`);
-  return { side, packets, lines: tcpdumpLines(packets), connections };
+  return { side, packets, lines: tcpdumpLines(packets), connections, icmpErrors };
 }
 
 /** Each packet's line in tcpdump's notation. */
@@ -537,6 +554,7 @@ function untranslatedCapture(capture: DecodedCapture, nat: NatMapping): DecodedC
     e.address === nat.natAddress ? { address: nat.clientAddress, port: nat.ports.get(e.port) ?? e.port } : e;
   return {
     side: capture.side,
+    icmpErrors: capture.icmpErrors,
     packets,
     // The tcpdump lines stay the capture's own, with the NAT's address.
     lines: new Map([...capture.lines].map(([p, line]) => [copies.get(p) ?? p, line])),
@@ -729,6 +747,41 @@ function packetRecord(
     window: line.window,
     length: line.length,
     tcpdump: line.tcpdump,
+  };
+}
+
+/** Whether ICMP error `e` quotes a packet of `conn` (either way). */
+function quotesConnection(e: IcmpErrorPacket, conn: Connection): boolean {
+  const q = e.quoted;
+  const o = conn.originator, r = conn.responder;
+  return (q.src === o.address && q.srcPort === o.port && q.dst === r.address && q.dstPort === r.port) ||
+    (q.src === r.address && q.srcPort === r.port && q.dst === o.address && q.dstPort === o.port);
+}
+
+function icmpErrorRecord(
+  e: IcmpErrorPacket,
+  capture: CapturePoint,
+  ms: (ns: bigint) => number,
+  hostOf: (address: string) => CapturePoint | "other",
+): IcmpErrorRecord {
+  const { name, short } = icmpErrorMeaning(e.ipVersion, e.type, e.code);
+  const named = (address: string) => {
+    const host = hostOf(address);
+    return host === "other" ? address : host;
+  };
+  const q = e.quoted;
+  const quoted = hostOf(q.src);
+  const flags = q.flags === null ? "" : `[${tcpdumpFlags(q.flags)}] `;
+  return {
+    capture,
+    index: e.index,
+    ms: ms(e.timeNs),
+    name,
+    from: e.from,
+    sender: hostOf(e.from),
+    quoted: quoted === "middlebox" ? "other" : quoted,
+    // The quoted packet is the one `to` sent to its peer: its flags and sequence number say which.
+    text: `${named(e.from)} > ${named(e.to)}: ${short}, for ${flags}seq ${q.seq}`,
   };
 }
 

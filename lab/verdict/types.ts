@@ -133,7 +133,28 @@ export interface ConnectionResult {
     finSent?: number;
   };
   packets: PacketRecord[];
+  /** The ICMP errors in the captures that quote the connection's packets, by capture and time; absent when none. */
+  icmpErrors?: IcmpErrorRecord[];
   kernel: KernelEvidence;
+}
+
+/** An ICMP error that quoted one of a connection's packets, as a report shows it. */
+export interface IcmpErrorRecord {
+  /** Which capture has it. */
+  capture: CapturePoint;
+  /** 1-based record number in that capture. */
+  index: number;
+  /** Milliseconds since the connection's first SYN. */
+  ms: number;
+  /** What it is: "ICMP destination unreachable (host unreachable)". */
+  name: string;
+  /** Its sender's address, and which host of the run that is ("other": none of them). */
+  from: string;
+  sender: CapturePoint | "other";
+  /** The side whose packet it quotes. */
+  quoted: Side | "other";
+  /** One line, with the hosts named: `middlebox > client: ICMP host unreachable, for [S] seq 1408927516`. */
+  text: string;
 }
 
 /** One expectation of the scenario, checked. */
