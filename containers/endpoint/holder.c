@@ -221,7 +221,7 @@ static void add_route(const char *spec)
 /* How long the client's holder meets silence before it says "no answer", in
  * ms, on its own clock, counted once a neighbour answered ARP
  * (PROBE_WINDOW_MS in lab/run/path_probe.ts, held to this by a test). */
-#define PROBE_LIMIT_MS 4000
+#define PROBE_LIMIT_MS 2500
 /* How long the server's holder listens for the probe, in ms: as long as the
  * lab's start phase may take, since on a loaded machine the client's holder
  * can start seconds after it; it stops as soon as the probe arrives. */
