@@ -12,15 +12,17 @@
  *       queue N holds every packet MS ms, and every K-th TCP segment that
  *       carries new data (the K-th, the 2K-th...; a retransmission is not
  *       counted) MS ms more. Prints one JSON line when all queues are bound
- *       ({"ph":"bound"}), one per packet given back ({"ph":"held",...}), and
- *       on SIGTERM or SIGINT gives back what it still holds and ends
- *       ({"ph":"end"}).
+ *       ({"ph":"bound"}), one per packet given back ({"ph":"held",...}), a
+ *       note for a verdict the kernel refused ({"ph":"note"}), and on SIGTERM
+ *       or SIGINT gives back what it still holds and ends ({"ph":"end"}).
  *   tcplab queue --wait N...
  *       waits until /proc/net/netfilter/nfnetlink_queue lists every queue N
- *       (a program is bound to it); exit 1 if that takes over 10 s.
+ *       (a program is bound to it); exit 1 if that takes over 10 s, or at once
+ *       when the queue program it saw running has ended.
  *   tcplab queue --stop
  *       sends SIGTERM to every other `tcplab queue` of this PID namespace and
- *       waits for them to end (it prints "stopped N").
+ *       waits for them to end (it prints "stopped N"); one still running 5 s
+ *       later gets SIGKILL, and the exit status is 1.
  *
  * It needs CAP_NET_ADMIN (nfnetlink_queue's config and verdicts), which the
  * middlebox keeps.
@@ -71,6 +73,9 @@ static int nrules;
 static struct held held[MAX_HELD];
 static int nheld;
 static volatile sig_atomic_t stopping;
+
+#define PACKET_MSG ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)
+#define VERDICT_MSG ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT)
 
 static void on_stop(int sig)
 {
@@ -137,18 +142,80 @@ static void send_msg(int fd, int type, unsigned queue, unsigned short attr, cons
 		die("cannot send to nfnetlink_queue");
 }
 
-/* The kernel's answer to a request sent with NLM_F_ACK: 0, or its errno. */
+static void take(int fd, struct nlmsghdr *nh);
+
+/* The kernel refused a verdict (sent without NLM_F_ACK, so only a refusal is answered): a note with the
+ * queue and the packet's id, quoted from the refused request when the answer carries it. */
+static void note_refused(struct nlmsghdr *nh, struct nlmsgerr *e)
+{
+	size_t quoted = nh->nlmsg_len - NLMSG_LENGTH(sizeof *e);
+	size_t need = sizeof(struct nfgenmsg) + NLA_HDRLEN + sizeof(struct nfqnl_msg_verdict_hdr);
+
+	if (e->msg.nlmsg_len >= NLMSG_LENGTH(need) && quoted >= need) {
+		struct nfgenmsg *g = (struct nfgenmsg *)(e + 1);
+		struct nfqnl_msg_verdict_hdr v;
+		memcpy(&v, (char *)g + NLMSG_ALIGN(sizeof *g) + NLA_HDRLEN, sizeof v);
+		note("nfnetlink_queue refused the verdict for packet %u of queue %u: %s", ntohl(v.id),
+		     ntohs(g->res_id), errno_name(-e->error));
+	} else {
+		note("nfnetlink_queue refused a verdict: %s", errno_name(-e->error));
+	}
+}
+
+/*
+ * One message from nfnetlink_queue: a packet is taken (held), a refused
+ * verdict noted. Any other NLMSG_ERROR is the answer to a request sent with
+ * NLM_F_ACK: true, with its errno (0: done) in *answer.
+ */
+static bool dispatch(int fd, struct nlmsghdr *nh, int *answer)
+{
+	if (nh->nlmsg_type == PACKET_MSG) {
+		take(fd, nh);
+		return false;
+	}
+	if (nh->nlmsg_type != NLMSG_ERROR || nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+		return false;
+	struct nlmsgerr *e = NLMSG_DATA(nh);
+	if (e->msg.nlmsg_type == VERDICT_MSG) {
+		if (e->error)
+			note_refused(nh, e);
+		return false;
+	}
+	*answer = -e->error;
+	return true;
+}
+
+/*
+ * Read one datagram of nfnetlink_queue's and dispatch its messages; `flags`
+ * MSG_DONTWAIT in the loop. True when it held the answer to a request (its
+ * errno in *answer).
+ */
+static bool receive(int fd, int flags, int *answer)
+{
+	static char buf[65536] __attribute__((aligned(4)));
+	ssize_t n = recv(fd, buf, sizeof buf, flags);
+	bool answered = false;
+
+	if (n < 0 && errno == ENOBUFS)
+		note("nfnetlink_queue dropped messages: ENOBUFS");
+	else if (n < 0 && errno != EAGAIN && errno != EINTR)
+		die("cannot read from nfnetlink_queue");
+	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; n > 0 && NLMSG_OK(nh, (unsigned)n); nh = NLMSG_NEXT(nh, n))
+		answered |= dispatch(fd, nh, answer);
+	return answered;
+}
+
+/*
+ * The kernel's answer to a request sent with NLM_F_ACK: 0, or its errno. A
+ * packet of a queue bound before can come first: it is held like any other.
+ */
 static int read_ack(int fd)
 {
-	char buf[8192] __attribute__((aligned(4)));
-	ssize_t n = recv(fd, buf, sizeof buf, 0);
+	int answer = 0;
 
-	if (n < 0)
-		die("cannot read nfnetlink_queue's answer");
-	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (unsigned)n); nh = NLMSG_NEXT(nh, n))
-		if (nh->nlmsg_type == NLMSG_ERROR)
-			return -((struct nlmsgerr *)NLMSG_DATA(nh))->error;
-	return 0;
+	while (!receive(fd, 0, &answer))
+		;
+	return answer;
 }
 
 static void config(int fd, unsigned queue, unsigned short attr, const void *data, size_t len, const char *what)
@@ -259,10 +326,15 @@ static void take(int fd, struct nlmsghdr *nh)
 		release(fd, next_due(ULLONG_MAX));
 }
 
-/* Send SIGTERM to every other `tcplab queue` in this PID namespace, and wait for them to end. */
-static int stop_others(void)
+/*
+ * Send `sig` to every other `tcplab queue` of this PID namespace (0: send
+ * nothing, count them); with `holding`, only those that hold packets (not
+ * --wait or --stop). Returns how many there are. Each call reads /proc
+ * afresh: a process that ended is not counted (nor is a zombie: its exe
+ * cannot be read), whatever its pid became.
+ */
+static int signal_queues(int sig, bool holding)
 {
-	pid_t pids[64];
 	int n = 0;
 	DIR *d = opendir("/proc");
 
@@ -273,7 +345,7 @@ static int stop_others(void)
 	if (sl < 0)
 		die("cannot read /proc/self/exe");
 	self[sl] = '\0';
-	for (struct dirent *e; (e = readdir(d)) && n < 64;) {
+	for (struct dirent *e; (e = readdir(d));) {
 		pid_t pid = (pid_t)atoi(e->d_name);
 		char path[64], exe[256], cmd[64];
 		if (pid <= 0 || pid == getpid())
@@ -290,18 +362,35 @@ static int stop_others(void)
 		size_t got = fread(cmd, 1, sizeof cmd - 1, f);
 		fclose(f);
 		cmd[got] = '\0';
-		/* this program, with "queue" as argv[1] */
-		size_t a0 = strlen(cmd);
-		if (strcmp(exe, self) == 0 && a0 + 6 <= got && strcmp(cmd + a0 + 1, "queue") == 0 &&
-		    kill(pid, SIGTERM) == 0)
-			pids[n++] = pid;
+		/* this program, with "queue" as argv[1] (and, holding, an argv[2] that is no option) */
+		size_t a0 = strlen(cmd), a2 = a0 + 7;
+		if (strcmp(exe, self) != 0 || a0 + 6 > got || strcmp(cmd + a0 + 1, "queue") != 0)
+			continue;
+		if (holding && (a2 >= got || strncmp(cmd + a2, "--", 2) == 0))
+			continue;
+		if (kill(pid, sig) == 0)
+			n++;
 	}
 	closedir(d);
-	for (int i = 0; i < n; i++)
-		while (kill(pids[i], 0) == 0) {
-			struct timespec ts = { 0, 5000000 };
-			nanosleep(&ts, NULL);
+	return n;
+}
+
+/* Stop every other `tcplab queue`: SIGTERM, then SIGKILL to those still running 5 s later (exit 1). */
+static int stop_others(void)
+{
+	int n = signal_queues(SIGTERM, false);
+	unsigned long long deadline = mono_ns() + 5000000000ULL;
+
+	while (signal_queues(0, false) > 0) {
+		if (mono_ns() >= deadline) {
+			int left = signal_queues(SIGKILL, false);
+			fprintf(stderr, "tcplab queue: %d of %d still running 5 s after SIGTERM: sent SIGKILL\n", left, n);
+			printf("stopped %d\n", n);
+			return 1;
 		}
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
 	printf("stopped %d\n", n);
 	return 0;
 }
@@ -321,17 +410,30 @@ static bool is_bound(unsigned num)
 	return found;
 }
 
-/* Wait until every queue of argv is bound, checking every 5 ms, for at most 10 s. */
+/*
+ * Wait until every queue of argv is bound, checking every 5 ms, for at most
+ * 10 s; once a queue program was seen running, its end ends the wait (it did
+ * not bind them all, or it would have been seen bound). One that ended before
+ * this wait began cannot be told from one not yet started: that waits 10 s.
+ */
 static int wait_bound(int argc, char **argv)
 {
+	bool seen = false;
+
 	for (int tries = 0; tries < 2000; tries++) {
 		int bound = 0;
+		bool running = signal_queues(0, true) > 0;
 		for (int i = 0; i < argc; i++)
 			bound += is_bound((unsigned)strtoul(argv[i], NULL, 10));
 		if (bound == argc) {
 			printf("bound %d\n", argc);
 			return 0;
 		}
+		if (seen && !running) {
+			fprintf(stderr, "tcplab queue: the queue program ended before it bound the queues\n");
+			return 1;
+		}
+		seen |= running;
 		struct timespec ts = { 0, 5000000 };
 		nanosleep(&ts, NULL);
 	}
@@ -355,9 +457,19 @@ int queue(int argc, char **argv)
 			return 2;
 		}
 
+	/* SIGTERM and SIGINT are blocked except while ppoll() waits: one that
+	 * comes after the loop's check of `stopping` stays pending until then,
+	 * and ends that wait at once (poll() would sleep until the next packet). */
 	struct sigaction sa = { .sa_handler = on_stop };
+	sigset_t stops, waiting;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	sigprocmask(SIG_BLOCK, &stops, &waiting);
+	sigdelset(&waiting, SIGTERM);
+	sigdelset(&waiting, SIGINT);
 
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
 	if (fd < 0)
@@ -378,28 +490,24 @@ int queue(int argc, char **argv)
 	line_end();
 
 	while (!stopping) {
-		int timeout = -1;
-		unsigned long long now = mono_ns();
-		for (int i = 0; i < nheld; i++) {
-			long long left = held[i].due > now ? (long long)((held[i].due - now + 999999ULL) / 1000000ULL) : 0;
-			if (timeout < 0 || left < timeout)
-				timeout = (int)left;
+		/* Wait for the next packet, or until the first held one is due. */
+		struct timespec left, *timeout = NULL;
+		unsigned long long now = mono_ns(), first = ULLONG_MAX;
+		for (int i = 0; i < nheld; i++)
+			if (held[i].due < first)
+				first = held[i].due;
+		if (nheld > 0) {
+			unsigned long long ns = first > now ? first - now : 0;
+			left = (struct timespec){ (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+			timeout = &left;
 		}
 		struct pollfd p = { fd, POLLIN, 0 };
-		int ready = poll(&p, 1, timeout);
+		int ready = ppoll(&p, 1, timeout, &waiting);
 		if (ready < 0 && errno != EINTR)
-			die("poll");
+			die("ppoll");
 		if (ready > 0) {
-			char buf[65536] __attribute__((aligned(4)));
-			ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-			if (n < 0 && errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
-				die("cannot read from nfnetlink_queue");
-			if (n < 0 && errno == ENOBUFS)
-				note("nfnetlink_queue dropped messages: ENOBUFS");
-			for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; n > 0 && NLMSG_OK(nh, (unsigned)n);
-			     nh = NLMSG_NEXT(nh, n))
-				if (nh->nlmsg_type == ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET))
-					take(fd, nh);
+			int answer;
+			receive(fd, MSG_DONTWAIT, &answer);
 		}
 		/* The packets whose time is up, the earliest due first (and of those, the first to come). */
 		for (int i; (i = next_due(mono_ns())) >= 0;)

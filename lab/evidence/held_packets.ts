@@ -23,7 +23,7 @@ export interface HeldPacket {
 
 /**
  * The held packets of a queue program's log, in the order it let them go. Lines that are not a packet
- * (`bound`, `end`, its exit status) are skipped.
+ * (`bound`, a `note` such as a refused verdict, `end`, its exit status) are skipped.
  *
  * @example
  * ```ts

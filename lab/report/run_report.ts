@@ -817,40 +817,59 @@ function isTeardownCounter(name: string): boolean {
 
 /**
  * The path's delay and reorder rules: who held the packets (and why not netem, as far as the host's kernel
- * config tells), what each rule asked for, and what the middlebox's queue program held.
+ * config tells), what each rule asked for, and what the middlebox's queue program held; when it never bound
+ * its queues, that nothing was held.
  */
 function renderPathHolds(holds: PathHoldRecord[], kernel: EnvironmentRecord["pathKernel"]): string {
-  const lines = ["### Held on the path", "", _heldBy(kernel), ""];
+  const bound = holds.every((h) => h.bound);
+  const lines = ["### Held on the path", "", _heldBy(kernel, bound), ""];
   for (const h of holds) {
     const asked = [
       ...(h.delayMs > 0 ? [`delay: {ms: ${h.delayMs}}`] : []),
       ...(h.every > 0 ? [`reorder: {every: ${h.every}, extra-ms: ${h.extraMs}}`] : []),
     ].join(", ");
     const queue = h.comment.replace("tcplab-path-", "");
-    const others = h.held - h.heldLonger.length;
+    const rule = `Rule ${code(h.comment)} (to the ${h.to}: ${code(asked)})`;
+    const count = h.queued === null ? "an unknown number of" : h.queued;
+    if (!h.bound) {
+      lines.push(
+        `${rule} matched ${count} packets (\`-j NFQUEUE --queue-num ${queue} --queue-bypass\`); with no queue ` +
+          `program bound, \`--queue-bypass\` let each of them through undelayed: nothing was held.`,
+      );
+      continue;
+    }
+    const others = h.heldCount - h.heldLongerIds.length;
     lines.push(
-      `Rule ${code(h.comment)} (to the ${h.to}: ${code(asked)}) sent ${
-        h.queued === null ? "an unknown number of" : h.queued
-      } packets to NFQUEUE queue ${queue} (\`-j NFQUEUE --queue-num ${queue}\`); the middlebox's queue program ` +
-        `(\`tcplab queue\`, run as 0:0 with the middlebox's NET_ADMIN) held ${h.held} of them before letting them ` +
-        `go on: ${others} ${
-          h.longestMs === 0 ? "at once (each under 1 ms)" : `for at most ${h.longestMs} ms`
-        } (the rule's delay: ${h.delayMs} ms)${
-          h.heldLongerMs
-            ? `, and ${h.heldLonger.length} (the ${h.heldLonger.map(_ordinal).join(", ")} that came) for ${
-              h.heldLongerMs.min === h.heldLongerMs.max
-                ? `${h.heldLongerMs.min} ms`
-                : `${h.heldLongerMs.min} to ${h.heldLongerMs.max} ms`
-            }, so that packets that came after could overtake ${h.heldLonger.length === 1 ? "it" : "them"}`
-            : ""
+      `${rule} sent ${count} packets to NFQUEUE queue ${queue} (\`-j NFQUEUE --queue-num ${queue}\`); the middlebox's ` +
+        `queue program (\`tcplab queue\`, run as 0:0 with the middlebox's NET_ADMIN) ${
+          h.heldCount === 0
+            ? "held none of them"
+            : `held ${h.heldCount} of them before letting them go on: ${others} ${
+              h.longestOtherMs === 0 ? "at once (each under 1 ms)" : `for at most ${h.longestOtherMs} ms`
+            } (the rule's delay: ${h.delayMs} ms)${
+              h.heldLongerMs
+                ? `, and ${h.heldLongerIds.length} (the ${
+                  h.heldLongerIds.map(_ordinal).join(", ")
+                } that came) for ${
+                  h.heldLongerMs.min === h.heldLongerMs.max
+                    ? `${h.heldLongerMs.min} ms`
+                    : `${h.heldLongerMs.min} to ${h.heldLongerMs.max} ms`
+                }, so that packets that came after could overtake ${
+                  h.heldLongerIds.length === 1 ? "it" : "them"
+                }`
+                : ""
+            }`
         }. Each packet's line is in \`evidence/middlebox-queue.log\`.`,
     );
   }
   return lines.join("\n");
 }
 
-/** Who made the path's delay: the lab's queue program, and whether the host's kernel had netem to do it. */
-function _heldBy(kernel: EnvironmentRecord["pathKernel"]): string {
+/**
+ * Who made the path's delay: the lab's queue program, and whether the host's kernel had netem to do it; or,
+ * when the program never bound its queues, that it was to make it and held nothing.
+ */
+function _heldBy(kernel: EnvironmentRecord["pathKernel"], bound: boolean): string {
   const netem = featureName(KERNEL_FEATURES.netem);
   const why = !kernel || kernel.source === null
     ? `whether this kernel has netem is unknown${
@@ -859,8 +878,12 @@ function _heldBy(kernel: EnvironmentRecord["pathKernel"]): string {
     : kernel.lacking.includes(netem)
     ? `this kernel has no netem (its config, ${code(kernel.source)}, lacks ${code(netem)})`
     : `this kernel has netem (${code(netem)}), which the lab does not use`;
-  return `Delay and reordering were made by the lab's queue program in the middlebox (\`tcplab queue\`, which ` +
-    `keeps NET_ADMIN), not by netem: ${why}.`;
+  const by =
+    "by the lab's queue program in the middlebox (`tcplab queue`, which keeps NET_ADMIN), not by netem";
+  return bound
+    ? `Delay and reordering were made ${by}: ${why}.`
+    : `Delay and reordering were to be made ${by}: ${why}. The queue program did not bind its queues, so it ` +
+      "held nothing (what it said is in `evidence/middlebox-queue.log`).";
 }
 
 /** 1 -> "1st", 2 -> "2nd", 11 -> "11th". */

@@ -147,6 +147,9 @@ export async function runScenario(
   };
 
   const containers: ContainerHandle[] = [];
+  // Every container's creation, awaited (settled) before the run's end removes `containers`: one still being
+  // made when start-up failed (the middlebox's, beside the holders') is removed too.
+  const creating: Promise<unknown>[] = [];
   const volumes: string[] = [];
   // The trace, the network and the capture volumes are made while the engine's answer and the
   // image are checked: each takes tens of milliseconds, and none waits for another. A caller running
@@ -221,10 +224,13 @@ export async function runScenario(
     };
     const made: ContainersPlan = planContainers(scenario, plan, planned);
 
-    const create = async (spec: ContainerSpec) => {
-      const handle = await docker.createContainer(spec);
-      containers.push(handle);
-      return handle;
+    const create = (spec: ContainerSpec): Promise<ContainerHandle> => {
+      const creation = docker.createContainer(spec).then((handle) => {
+        containers.push(handle);
+        return handle;
+      });
+      creating.push(creation);
+      return creation;
     };
 
     // 1. A holder per side keeps the network namespace alive, prints the "before" counters, starts
@@ -417,7 +423,13 @@ export async function runScenario(
     const queue = middlebox ? queueCommands(plan.middlebox!.rules) : null;
     const queueRun = queue ? middlebox!.exec(queue.start, "0:0") : null;
     queueRun?.catch(() => {}); // awaited once it is stopped
-    if (queue) ruleWork.push(queueCommand(queue.wait, "wait for the queue program"));
+    // A queue program that ended (it could not bind) is waited for no longer: the run goes on without it, and
+    // its log says why.
+    if (queue) {
+      ruleWork.push(
+        Promise.race([queueCommand(queue.wait, "wait for the queue program"), queueRun!.catch(() => {})]),
+      );
+    }
     // The lab's work at a side's held step (plan.holds, lab/run/plan.ts): it begins once the step returned, and
     // the side goes on (release) once all of it is done, or failed, or took longer than the start phase may.
     const heldWork = new Map<string, Array<{ run: () => Promise<void>; fail: (error: unknown) => void }>>();
@@ -582,7 +594,12 @@ export async function runScenario(
     // The queue program gives back what it still holds before the captures stop.
     let queueLog: string | null = null;
     if (queue && queueRun) {
-      await queueCommand(queue.stop, "stop the queue program");
+      await withTimeout(
+        queueCommand(queue.stop, "stop the queue program"),
+        timeouts.flush,
+        "run: the queue program to stop",
+        options.signal,
+      );
       queueLog = await withTimeout(queueRun, timeouts.flush, "run: the queue program to end", options.signal)
         .then((r) => r.stdout + (r.stderr.trim() ? `${r.stderr.trim()}\n` : "") + `exit ${r.exitCode}\n`);
     }
@@ -720,6 +737,7 @@ export async function runScenario(
     // What was being made when the run failed is waited for, so that it is removed too.
     const network = await networking.catch(() => null);
     await volumesMade.catch(() => {});
+    await Promise.allSettled(creating);
     await Promise.allSettled(containers.map((c) => c.remove()));
     await Promise.allSettled([
       ...volumes.map((v) => docker.removeVolume(v)),

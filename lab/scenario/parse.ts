@@ -138,9 +138,6 @@ export function parseScenario(text: string, file: string): Scenario {
   const restart = r.map("restart-server", false);
   if (restart) {
     restart.only(["after-client-step"]);
-    const steps = isStepsSide(scenario.client) ? scenario.client.steps.length : 0;
-    const afterClientStep = restart.integer("after-client-step", 1, Math.max(1, steps - 1)) ??
-      fail(restart.yaml, restart.path, `missing field "after-client-step"`);
     // The namespace holder runs the steps and goes with its namespace; a program in a container of its own
     // (a user's program, or steps with `at` moments) would keep the old namespace alive, and the moment is
     // read from the client's steps.
@@ -150,6 +147,13 @@ export function parseScenario(text: string, file: string): Scenario {
     ) {
       fail(restart.yaml, restart.path, "expected both sides to run the lab's steps, with no `at` step");
     }
+    // The moment is any of the client's steps but the last (it is seen when the next one begins).
+    const steps = isStepsSide(scenario.client) ? scenario.client.steps.length : 0;
+    if (steps < 2) {
+      fail(restart.yaml, restart.path, "expected a client that runs two or more of the lab's steps");
+    }
+    const afterClientStep = restart.integer("after-client-step", 1, steps - 1) ??
+      fail(restart.yaml, restart.path, `missing field "after-client-step"`);
     scenario.restart = { side: "server", afterClientStep };
   }
   const retry = r.map("retry", false);
@@ -344,7 +348,16 @@ function _readPathRules(node: Node, path: string, fail: Fail, sides: Pick<Scenar
     }
     const fromStep = _readStepMoment(r, "from-step", sides);
     const untilStep = _readStepMoment(r, "until-step", sides);
-    if (fromStep && untilStep && fromStep.side === untilStep.side && untilStep.step <= fromStep.step) {
+    // A window's end waits for its beginning: ending at the other side's step, it could hold that side until
+    // this one reached its step, which may wait for the other side in turn.
+    if (fromStep && untilStep && fromStep.side !== untilStep.side) {
+      fail(
+        r.node("until-step"),
+        r.at("until-step"),
+        `expected a step of the ${fromStep.side}, as "from-step" names, not of the ${untilStep.side}`,
+      );
+    }
+    if (fromStep && untilStep && untilStep.step <= fromStep.step) {
       fail(
         r.node("until-step"),
         r.at("until-step"),

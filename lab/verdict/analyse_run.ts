@@ -444,6 +444,7 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
           artifacts.scenario.path?.rules ?? [],
           parseHeldPackets(box.queueLog),
           ruleCounters,
+          queueBound(box.queueLog),
         ),
       }
       : {}),

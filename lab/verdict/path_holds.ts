@@ -11,7 +11,8 @@ import type { PathRule } from "../scenario/types.ts";
 import type { PathHoldRecord } from "./types.ts";
 
 /**
- * Each hold rule of a path (in the scenario's order), with its counter and the packets its queue held.
+ * Each hold rule of a path (in the scenario's order), with its counter and the packets its queue held; `bound`:
+ * whether the queue program bound its queues (its log's `bound` line: `queueBound`).
  *
  * @example
  * ```ts
@@ -23,13 +24,20 @@ import type { PathHoldRecord } from "./types.ts";
  *     { queue: 1, id: 5, length: 152, heldMs: 100, extra: true, realNs: "2" },
  *   ],
  *   [{ comment: "tcplab-path-1", target: "NFQUEUE", packets: 2, bytes: 212, line: "" }],
+ *   true,
  * );
  * assert.equal(hold!.queued, 2);
- * assert.deepEqual(hold!.heldLonger, [5]);
+ * assert.equal(hold!.heldCount, 2);
+ * assert.deepEqual(hold!.heldLongerIds, [5]);
  * assert.deepEqual(hold!.heldLongerMs, { min: 100, max: 100 });
  * ```
  */
-export function pathHolds(rules: PathRule[], held: HeldPacket[], counters: RuleCounter[]): PathHoldRecord[] {
+export function pathHolds(
+  rules: PathRule[],
+  held: HeldPacket[],
+  counters: RuleCounter[],
+  bound: boolean,
+): PathHoldRecord[] {
   return rules.flatMap((rule, i): PathHoldRecord[] => {
     if (rule.action !== "hold" || !rule.hold) return [];
     const comment = `tcplab-path-${i + 1}`;
@@ -41,9 +49,10 @@ export function pathHolds(rules: PathRule[], held: HeldPacket[], counters: RuleC
       to: rule.to,
       ...rule.hold,
       queued: counters.find((c) => c.comment === comment)?.packets ?? null,
-      held: mine.length,
-      longestMs: Math.max(0, ...others.map((p) => p.heldMs)),
-      heldLonger: longer.map((p) => p.id).sort((a, b) => a - b),
+      bound,
+      heldCount: mine.length,
+      longestOtherMs: Math.max(0, ...others.map((p) => p.heldMs)),
+      heldLongerIds: longer.map((p) => p.id).sort((a, b) => a - b),
       heldLongerMs: longer.length === 0 ? null : {
         min: Math.min(...longer.map((p) => p.heldMs)),
         max: Math.max(...longer.map((p) => p.heldMs)),

@@ -248,18 +248,25 @@ export interface PathHoldRecord {
   comment: string;
   /** The side the held packets went to. */
   to: Side;
+  /** How long the rule holds every packet, in ms (`delay: {ms}`; 0 without). */
   delayMs: number;
   /** Every this many segments with new data, one was held `extraMs` longer (0: none was). */
   every: number;
+  /** How much longer than `delayMs` each of those is held, in ms (`reorder: {extra-ms}`; 0 without). */
   extraMs: number;
   /** The iptables rule's packet counter after the run; null when it was not listed. */
   queued: number | null;
+  /**
+   * Whether the queue program bound its queues (its `bound` line). Without, the rule's `--queue-bypass` let
+   * every packet through undelayed, and nothing was held.
+   */
+  bound: boolean;
   /** How many packets the queue program held and then let go. */
-  held: number;
-  /** The longest any of the others (not held longer) was held, in whole ms. */
-  longestMs: number;
+  heldCount: number;
+  /** The longest any of the others (those not held longer) was held, in whole ms; 0 without any. */
+  longestOtherMs: number;
   /** The kernel's ids (from 1, in the order they came) of the packets held `extraMs` longer. */
-  heldLonger: number[];
+  heldLongerIds: number[];
   /** The shortest and longest of those, in whole ms; null without any. */
   heldLongerMs: { min: number; max: number } | null;
 }

@@ -70,7 +70,10 @@ Deno.test({
       box.ruleLog,
       /^before the client's start: wait for the queue program: queue --wait 1: exit 0$/m,
     );
+    // Idle when stopped (the programs are done, nothing is held): it ends on SIGTERM, gives back nothing and
+    // says "end". One whose SIGTERM stayed blocked would meet --stop's SIGKILL 5 s later: exit 1, no "end".
     assert.match(box.ruleLog, /stop the queue program: queue --stop: exit 0$/m);
+    assert.match(box.queueLog!, /\n\{"ph":"end",[^\n]*\}\nexit 0\n$/);
     const held = parseHeldPackets(box.queueLog!);
     const [rule] = parseRuleCounters(box.counters);
     // Every packet the rule queued was held, each for at least the rule's delay.
@@ -91,7 +94,7 @@ Deno.test({
     }
     const result = analyseRun(artifacts);
     assert.ok(result.expectation.met, JSON.stringify(result.expectation.checks));
-    assert.equal(result.pathHolds?.[0]?.held, held.length);
+    assert.equal(result.pathHolds?.[0]?.heldCount, held.length);
     assert.deepEqual(await docker.listLabelled(artifacts.runId), [], "nothing of the run is left");
   },
 });

@@ -26,10 +26,11 @@ Deno.test("held steps: each side's step moments, once each and in order", async 
       server: [],
       client: [],
     }],
-    "two rules from the same step, one until a later one, one until the other side's step": [
+    "two rules from the same step, one until a later one; one until the other side's step": [
       "path:\n" +
       "  - { to: server, blackhole: true, from-step: { client: 3 }, until-step: { client: 4 } }\n" +
-      "  - { to: client, blackhole: true, from-step: { client: 3 }, until-step: { server: 2 } }\n",
+      "  - { to: client, blackhole: true, from-step: { client: 3 } }\n" +
+      "  - { to: client, blackhole: true, until-step: { server: 2 } }\n",
       { server: [2], client: [3, 4] },
     ],
     "a restart": ["restart-server: { after-client-step: 2 }\n", { server: [], client: [2] }],

@@ -190,9 +190,9 @@ Deno.test("the queue program's log: packets held, which ones longer, and a broke
     ).path!.rules;
     const holds = pathHolds(rules, held, [
       { comment: "tcplab-path-2", target: "NFQUEUE", packets: 3, bytes: 364, line: "" },
-    ]);
+    ], true);
     assert.deepEqual(
-      holds.map((h) => [h.comment, h.queued, h.held, h.longestMs, h.heldLonger, h.heldLongerMs]),
+      holds.map((h) => [h.comment, h.queued, h.heldCount, h.longestOtherMs, h.heldLongerIds, h.heldLongerMs]),
       [
         ["tcplab-path-1", null, 1, 50, [], null],
         ["tcplab-path-2", 3, 3, 4, [2], { min: 41, max: 41 }],
@@ -211,9 +211,10 @@ Deno.test("the recorded reordered-segments: its hold in the result; a queue prog
     const result = analyseRun(artifacts);
     assert.ok(result.expectation.met);
     const [hold] = result.pathHolds!;
-    assert.equal(hold!.heldLonger.length, 1);
+    assert.equal(hold!.bound, true);
+    assert.equal(hold!.heldLongerIds.length, 1);
     assert.ok(hold!.heldLongerMs!.min >= 400);
-    assert.equal(hold!.queued, hold!.held);
+    assert.equal(hold!.queued, hold!.heldCount);
     assert.deepEqual(result.warnings, []);
   });
   await t.step("a queue program that could not bind: nothing held, and the report's warning says why", () => {
@@ -222,7 +223,50 @@ Deno.test("the recorded reordered-segments: its hold in the result; a queue prog
       middlebox: { ...artifacts.middlebox!, queueLog: "tcplab queue: cannot bind queue 1: EPERM\nexit 2\n" },
     };
     const result = analyseRun(unbound);
-    assert.equal(result.pathHolds?.[0]?.held, 0);
+    assert.equal(result.pathHolds?.[0]?.bound, false);
+    assert.equal(result.pathHolds?.[0]?.heldCount, 0);
     assert.match(result.warnings.join("\n"), /did not bind its queues, .*cannot bind queue 1: EPERM; exit 2/);
+  });
+  await t.step(
+    "the report of a queue program that never bound: nothing held, --queue-bypass let it through",
+    () => {
+      const unbound = {
+        ...artifacts,
+        middlebox: {
+          ...artifacts.middlebox!,
+          queueLog: "tcplab queue: cannot bind queue 1: EPERM\nexit 2\n",
+        },
+      };
+      const result = analyseRun(unbound);
+      const queued = result.pathHolds![0]!.queued;
+      const held = renderReport(result).split("### Held on the path\n\n")[1]!.split("\n\n");
+      assert.equal(
+        held[0],
+        "Delay and reordering were to be made by the lab's queue program in the middlebox (`tcplab queue`, which " +
+          "keeps NET_ADMIN), not by netem: this kernel has no netem (its config, `/proc/config.gz`, lacks " +
+          "`CONFIG_NET_SCH_NETEM`). The queue program did not bind its queues, so it held nothing (what it said is " +
+          "in `evidence/middlebox-queue.log`).",
+      );
+      assert.equal(
+        held[1]!.split("\n")[0],
+        "Rule `tcplab-path-1` (to the server: `reorder: {every: 3, extra-ms: 400}`) matched " +
+          `${queued} packets (\`-j NFQUEUE --queue-num 1 --queue-bypass\`); with no queue program bound, ` +
+          "`--queue-bypass` let each of them through undelayed: nothing was held.",
+      );
+      assert.doesNotMatch(held.slice(0, 2).join("\n"), /were made by|held 0|at once/);
+    },
+  );
+  await t.step("a queue program that bound and held nothing says so, not that it held 0 at once", () => {
+    const idle = {
+      ...artifacts,
+      middlebox: {
+        ...artifacts.middlebox!,
+        queueLog:
+          '{"ph":"bound","queues":1,"real":"1","mono":"1"}\n{"ph":"end","real":"2","mono":"2"}\nexit 0\n',
+      },
+    };
+    const held = renderReport(analyseRun(idle)).split("### Held on the path\n\n")[1]!.split("\n\n")[1]!;
+    assert.match(held, /run as 0:0 with the middlebox's NET_ADMIN\) held none of them\. Each packet's line/);
+    assert.doesNotMatch(held, /held 0 of them|0 at once/);
   });
 });

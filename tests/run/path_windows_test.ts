@@ -11,9 +11,9 @@ import { pathRuleCommands } from "../../lab/run/plan.ts";
 const BASE = "name: p\ntitle: t\nserver: { steps: [listen, accept, {read: 1}, close] }\n" +
   "client: { steps: [connect, {write: 1}, {read: 1}, close] }\nexpect: { state: SF }\n";
 
-Deno.test("from-step and until-step: the window from one side's step to another's", () => {
+Deno.test("from-step and until-step: the window from a side's step to a later one of its own", () => {
   const parsed = parseScenario(
-    `${BASE}path:\n  - { to: server, blackhole: true, from-step: { client: 2 }, until-step: { server: 3 } }\n`,
+    `${BASE}path:\n  - { to: server, blackhole: true, from-step: { client: 2 }, until-step: { client: 3 } }\n`,
     "p.yaml",
   );
   assert.deepEqual(parsed.path, {
@@ -23,12 +23,12 @@ Deno.test("from-step and until-step: the window from one side's step to another'
       fromMs: 0,
       untilMs: null,
       fromStep: { side: "client", step: 2 },
-      untilStep: { side: "server", step: 3 },
+      untilStep: { side: "client", step: 3 },
     }],
   });
   const [commands] = pathRuleCommands(parsed.path!.rules, { server: "10.0.0.2", client: "10.0.0.3" }, 9999);
   assert.deepEqual(commands!.fromStep, { side: "client", step: 2 });
-  assert.deepEqual(commands!.untilStep, { side: "server", step: 3 });
+  assert.deepEqual(commands!.untilStep, { side: "client", step: 3 });
 });
 
 Deno.test("a window from a step: what a scenario file may not say", async (t) => {

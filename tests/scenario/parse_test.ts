@@ -161,6 +161,36 @@ Deno.test("malformed files are refused with the file, the place and what was exp
   }
 });
 
+Deno.test("a step moment the run could not keep is refused, naming the field", async (t) => {
+  const sides = (client: string) =>
+    `name: p\ntitle: t\nserver: { steps: [listen, accept, {read: 1}, close] }\nclient: { steps: [${client}] }\n` +
+    "expect: { state: SF }\n";
+  const cases: Array<[string, string, RegExp]> = [
+    [
+      // Its one step is its last: the lab's program could not hold the client after it (--hold-after 1 of 1).
+      "a restart after a step of a client that runs one",
+      `${sides("connect")}restart-server: { after-client-step: 1 }\n`,
+      /^p\.yaml:6:\d+: restart-server: expected a client that runs two or more of the lab's steps$/,
+    ],
+    [
+      // The end's hold waits for the beginning: the server could be held until the client reached its step.
+      "a window from the client's step until the server's",
+      `${sides("connect, {write: 1}, {read: 1}, close")}path:\n` +
+      "  - { to: server, blackhole: true, from-step: { client: 2 }, until-step: { server: 3 } }\n",
+      /^p\.yaml:7:\d+: path\[0\]\.until-step: expected a step of the client, as "from-step" names, not of the server$/,
+    ],
+  ];
+  for (const [name, text, pattern] of cases) {
+    await t.step(name, () => {
+      assert.throws(() => parseScenario(text, "p.yaml"), (e: unknown) => {
+        assert.ok(e instanceof ScenarioError, `a ScenarioError, got ${e}`);
+        assert.match(e.message, pattern);
+        return true;
+      });
+    });
+  }
+});
+
 Deno.test("every catalog scenario is a valid file with an expectation and a title", () => {
   const catalog = loadCatalog();
   assert.ok(catalog.size >= 11);
