@@ -1083,6 +1083,7 @@ int run(int argc, char **argv)
 			return 2;
 	if (holds && !parse_holds(holds, held, nsteps))
 		return 2;
+	/* No --hold-after: SIGUSR1 stays unblocked, with the holder's empty handler (fork, no exec); a stray one may end a blocking call with EINTR. */
 	if (holds) {
 		sigset_t set;
 

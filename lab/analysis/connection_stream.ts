@@ -394,6 +394,8 @@ export class ConnectionStream implements RecordSink {
   fromOriginator = false;
   /** The connection the last record quoted when it was an ICMP error that went to one, else null. */
   icmpConnection: StreamConnection | null = null;
+  /** Whether the packet that ICMP error quoted was that connection's originator's (see {@link icmpConnection}). */
+  icmpQuotesOriginator = false;
   /** What {@link #find} found: whether the header goes from the connection's originator. */
   #foundFromOrig = false;
   /** Capture time of the first and the last record: seconds and nanoseconds since the epoch. */
@@ -607,9 +609,15 @@ export class ConnectionStream implements RecordSink {
     const v4 = f.ipVersion === 4;
     const ip = f.ipOffset;
     const from = formatAddress(data.subarray(ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24)));
-    const fromPeer = f.icmpFrom0 === f.dst0 && f.icmpFrom1 === f.dst1 && f.icmpFrom2 === f.dst2 &&
-      f.icmpFrom3 === f.dst3;
-    conn.teardown.icmpError(this.#foundFromOrig, v4 ? 4 : 6, f.icmpType, f.icmpCode, from, fromPeer);
+    this.icmpQuotesOriginator = this.#foundFromOrig;
+    conn.teardown.icmpError(
+      this.#foundFromOrig,
+      v4 ? 4 : 6,
+      f.icmpType,
+      f.icmpCode,
+      from,
+      f.icmpFromDestination(),
+    );
   }
 
   /** The end of the capture: every connection still tracked ends, in order of id. */

@@ -14,7 +14,14 @@ import { CaptureReader, PcapError } from "./capture_reader.ts";
 import { ConnectionStream, type StreamConnection } from "./connection_stream.ts";
 import type { IcmpErrorPacket } from "./icmp_errors.ts";
 import { decodeIcmpError, decodeTcp } from "./tcp_decoder.ts";
-import { type Connection, type Direction, TCP_FIN, TCP_RST, type TcpPacket } from "./types.ts";
+import {
+  type Connection,
+  type ConnectionIcmpError,
+  type Direction,
+  TCP_FIN,
+  TCP_RST,
+  type TcpPacket,
+} from "./types.ts";
 
 /** A capture's TCP packets and the connections they make. */
 export interface CaptureConnections {
@@ -86,7 +93,10 @@ export function readConnections(bytes: Uint8Array, fileName: string): CaptureCon
       if (conn === null) {
         const icmp = decodeIcmpError(record)!;
         icmpErrors.push(icmp);
-        own(stream.icmpConnection!).icmpErrors.push(icmp);
+        own(stream.icmpConnection!).icmpErrors.push({
+          ...icmp,
+          quotes: stream.icmpQuotesOriginator ? "orig" : "resp",
+        });
         return;
       }
       const packet = decodeTcp(record)!;
@@ -111,7 +121,7 @@ export function readConnections(bytes: Uint8Array, fileName: string): CaptureCon
 interface _Kept {
   packets: TcpPacket[];
   directions: Direction[];
-  icmpErrors: IcmpErrorPacket[];
+  icmpErrors: ConnectionIcmpError[];
 }
 
 function _connection(conn: StreamConnection, own: _Kept): Connection {

@@ -6,13 +6,15 @@
  * teardown (teardown.ts) and the reports name them with these words.
  *
  * From the kernel's source: `tcp_v4_err()` (net/ipv4/tcp_ipv4.c) maps
- * destination unreachable through `icmp_err_convert[]` (net/ipv4/icmp.c)
- * and time exceeded to EHOSTUNREACH; "fragmentation needed" only lowers
- * the path MTU; in SYN_SENT or SYN_RECV any other of these ends the socket
- * at once (`tcp_done_with_error()`) unless the program holds its lock at
- * that moment; in ESTABLISHED it is only a soft error. `tcp_v6_err()`
- * (net/ipv6/tcp_ipv6.c) does the same through `icmpv6_err_convert()`
- * (net/ipv6/icmp.c). docs/kernel-notes.md has the details.
+ * destination unreachable through `icmp_err_convert[]` (net/ipv4/icmp.c),
+ * time exceeded to EHOSTUNREACH and parameter problem to EPROTO;
+ * "fragmentation needed" only lowers the path MTU; in SYN_SENT any other
+ * of these ends the socket at once (`tcp_done_with_error()`) unless the
+ * program holds its lock at that moment; in ESTABLISHED it is only a soft
+ * error. `tcp_v6_err()` (net/ipv6/tcp_ipv6.c) does the same through
+ * `icmpv6_err_convert()` (net/ipv6/icmp.c). A listener's request socket
+ * (SYN_RECV on the wire) is another matter (`tcp_req_err()`): what it
+ * does is not decided here. docs/kernel-notes.md has the details.
  *
  * @module
  */
@@ -25,13 +27,16 @@ export interface IcmpErrorPacket {
   timeNs: bigint;
   /** 4 for ICMPv4, 6 for ICMPv6. */
   ipVersion: 4 | 6;
-  /** The ICMP type (ICMPv4 3 or 11; ICMPv6 1 or 3) and code. */
+  /** The ICMP type (ICMPv4 3, 11 or 12; ICMPv6 1, 3 or 4). */
   type: number;
+  /** The ICMP code. */
   code: number;
   /** Its sender (the IP source address): the host that reports the error. */
   from: string;
   /** Its destination: the sender of the quoted packet. */
   to: string;
+  /** Whether its sender is the quoted packet's destination (the peer itself), not a host between. */
+  fromDestination: boolean;
   /** The quoted TCP packet: a packet the connection sent. */
   quoted: {
     src: string;
@@ -76,13 +81,24 @@ const _UNREACHABLE_V6: ReadonlyArray<readonly [string, string]> = [
   ["reject route to destination", "EACCES"],
 ];
 
+/** Parameter problem's codes: ICMPv4 (RFC 792, RFC 1108), ICMPv6 (RFC 4443). */
+const _PARAMETER_PROBLEM_V4 = ["pointer indicates the error", "missing a required option", "bad length"];
+const _PARAMETER_PROBLEM_V6 = [
+  "erroneous header field encountered",
+  "unrecognized Next Header type encountered",
+  "unrecognized IPv6 option encountered",
+];
+
 /**
  * What an ICMP error means for TCP: its name as the reports write it
  * ("ICMP destination unreachable (host unreachable)") and in short, as a
  * packet line does ("ICMP host unreachable"), the error the socket gets
  * (null when the kernel does not treat it as an error: fragmentation
- * needed only lowers the path MTU, an unknown code is ignored), and
- * whether it ends a connection in SYN_SENT or SYN_RECV.
+ * needed only lowers the path MTU, an unknown code is ignored), whether it
+ * ends a connection attempt in SYN_SENT, and the kernel's counter of such
+ * messages received (`Icmp.*` of /proc/net/snmp as the lab names them,
+ * `Icmp6In*` as /proc/net/snmp6 does), or null for a type the decoder
+ * does not pass on.
  *
  * @example
  * ```ts
@@ -93,18 +109,23 @@ const _UNREACHABLE_V6: ReadonlyArray<readonly [string, string]> = [
  *   short: "ICMP host unreachable",
  *   errno: "EHOSTUNREACH",
  *   endsAttempt: true,
+ *   counter: "Icmp.InDestUnreachs",
  * });
  * assert.equal(icmpErrorMeaning(4, 3, 4).endsAttempt, false);
  * assert.equal(icmpErrorMeaning(6, 3, 0).name, "ICMPv6 time exceeded (hop limit exceeded in transit)");
+ * assert.equal(icmpErrorMeaning(6, 3, 0).counter, "Icmp6InTimeExcds");
+ * assert.equal(icmpErrorMeaning(4, 12, 0).errno, "EPROTO");
+ * assert.equal(icmpErrorMeaning(6, 4, 1).name, "ICMPv6 parameter problem (unrecognized Next Header type encountered)");
  * ```
  */
 export function icmpErrorMeaning(
   ipVersion: 4 | 6,
   type: number,
   code: number,
-): { name: string; short: string; errno: string | null; endsAttempt: boolean } {
+): { name: string; short: string; errno: string | null; endsAttempt: boolean; counter: string | null } {
   const v4 = ipVersion === 4;
   const prefix = v4 ? "ICMP" : "ICMPv6";
+  const counter = (v4Name: string, v6Name: string) => v4 ? `Icmp.In${v4Name}` : `Icmp6In${v6Name}`;
   if (v4 ? type === 11 : type === 3) {
     const what = code === 0
       ? `${v4 ? "TTL" : "hop limit"} exceeded in transit`
@@ -116,6 +137,17 @@ export function icmpErrorMeaning(
       short: `${prefix} time exceeded`,
       errno: "EHOSTUNREACH",
       endsAttempt: true,
+      counter: counter("TimeExcds", "TimeExcds"),
+    };
+  }
+  if (v4 ? type === 12 : type === 4) {
+    const what = (v4 ? _PARAMETER_PROBLEM_V4 : _PARAMETER_PROBLEM_V6)[code] ?? `code ${code}`;
+    return {
+      name: `${prefix} parameter problem (${what})`,
+      short: `${prefix} parameter problem`,
+      errno: "EPROTO",
+      endsAttempt: true,
+      counter: counter("ParmProbs", "ParmProblems"),
     };
   }
   if (v4 ? type === 3 : type === 1) {
@@ -123,11 +155,14 @@ export function icmpErrorMeaning(
     const what = row?.[0] ?? `code ${code}`;
     const name = `${prefix} destination unreachable (${what})`;
     const short = row === undefined ? `${prefix} unreachable, ${what}` : `${prefix} ${what}`;
+    const unreachable = counter("DestUnreachs", "DestUnreachs");
     // tcp_v4_err() ignores an unknown code; icmpv6_err_convert() gives it EPROTO.
-    if (row === undefined) return { name, short, errno: v4 ? null : "EPROTO", endsAttempt: !v4 };
-    if (v4 && code === 4) return { name, short, errno: null, endsAttempt: false };
-    return { name, short, errno: row[1], endsAttempt: true };
+    if (row === undefined) {
+      return { name, short, errno: v4 ? null : "EPROTO", endsAttempt: !v4, counter: unreachable };
+    }
+    if (v4 && code === 4) return { name, short, errno: null, endsAttempt: false, counter: unreachable };
+    return { name, short, errno: row[1], endsAttempt: true, counter: unreachable };
   }
   const name = `${prefix} type ${type} code ${code}`;
-  return { name, short: name, errno: null, endsAttempt: false };
+  return { name, short: name, errno: null, endsAttempt: false, counter: null };
 }

@@ -4,8 +4,8 @@
  * skipped; a fragment other than the first is not TCP as far as this
  * module can tell), IPv6 (extension headers stepped over) and TCP.
  *
- * An ICMP error (ICMPv4 destination unreachable or time exceeded, ICMPv6
- * destination unreachable or time exceeded) that quotes a TCP header is
+ * An ICMP error (ICMPv4 or ICMPv6 destination unreachable, time exceeded
+ * or parameter problem) that quotes a TCP header is
  * not a segment, but it belongs to the connection whose packet it quotes:
  * the decoder reads its type, code and sender, and the quoted header's
  * addresses, ports and sequence number (see {@link TcpHeaderFields.icmpType}).
@@ -99,18 +99,22 @@ export class TcpHeaderFields {
   /** Whether the whole segment (header and payload) was captured: the snapshot length did not cut it. */
   wholeSegment = false;
   /**
-   * -1, or the record was an ICMP error that quotes a TCP header: its type (ICMPv4 3 or 11, ICMPv6 1
-   * or 3; `ipVersion` says which). Then {@link decode} returned false, and the address, port and `seq`
-   * fields hold the quoted header's (a packet the connection sent), `flags` its flags or -1 when the
-   * quote stops before them; `icmpFrom0`..`icmpFrom3` the ICMP's sender and `ipOffset` its IP header.
+   * -1, or the record was an ICMP error that quotes a TCP header: its type (ICMPv4 3, 11 or 12,
+   * ICMPv6 1, 3 or 4; `ipVersion` says which). Then {@link decode} returned false, and the address,
+   * port and `seq` fields hold the quoted header's (a packet the connection sent), `flags` its flags
+   * or -1 when the quote stops before them; `icmpFrom0`..`icmpFrom3` the ICMP's sender and
+   * `ipOffset` its IP header.
    */
   icmpType = -1;
   /** The ICMP error's code (see {@link icmpType}). */
   icmpCode = 0;
-  /** The ICMP error's sender (its IP source address), as the address words above. */
+  /** The ICMP error's sender (its IP source address), as the address words above: the first word. */
   icmpFrom0 = 0;
+  /** The sender's second word (0 for IPv4; see {@link icmpFrom0}). */
   icmpFrom1 = 0;
+  /** The sender's third word (0 for IPv4; see {@link icmpFrom0}). */
   icmpFrom2 = 0;
+  /** The sender's fourth word (0 for IPv4; see {@link icmpFrom0}). */
   icmpFrom3 = 0;
   /** Offset of the quoted IP header in the record's buffer (see {@link icmpType}). */
   icmpQuoteOffset = 0;
@@ -270,7 +274,7 @@ export class TcpHeaderFields {
     if (end < m + 8) return;
     const type = data[m]!;
     const v4 = this.ipVersion === 4;
-    if (v4 ? type !== 3 && type !== 11 : type !== 1 && type !== 3) return;
+    if (v4 ? type !== 3 && type !== 11 && type !== 12 : type !== 1 && type !== 3 && type !== 4) return;
     const q = m + 8; // the quoted IP header
     let t: number;
     if (v4) {
@@ -302,6 +306,15 @@ export class TcpHeaderFields {
     this.ipOffset = ip;
     this.icmpCode = data[m + 1]!;
     this.icmpType = type;
+  }
+
+  /**
+   * After an ICMP error (see {@link icmpType}): whether its sender is the
+   * quoted packet's destination, the peer itself rather than a host between.
+   */
+  icmpFromDestination(): boolean {
+    return this.icmpFrom0 === this.dst0 && this.icmpFrom1 === this.dst1 && this.icmpFrom2 === this.dst2 &&
+      this.icmpFrom3 === this.dst3;
   }
 
   #tcp(data: Uint8Array, t: number, end: number, tcpLength: number): boolean {
@@ -573,6 +586,7 @@ export function decodeIcmpError(record: CaptureRecord): IcmpErrorPacket | null {
     code: f.icmpCode,
     from: address(ip + (v4 ? 12 : 8)),
     to: address(ip + (v4 ? 16 : 24)),
+    fromDestination: f.icmpFromDestination(),
     quoted: {
       src: address(q + (v4 ? 12 : 8)),
       dst: address(q + (v4 ? 16 : 24)),

@@ -11,9 +11,10 @@
  */
 
 import type { CauseCandidate, Confidence } from "./causes.ts";
-import { icmpErrorMeaning, type IcmpErrorPacket } from "./icmp_errors.ts";
+import { icmpErrorMeaning } from "./icmp_errors.ts";
 import {
   type Connection,
+  type ConnectionIcmpError,
   type Direction,
   type Endpoint,
   TCP_ACK,
@@ -114,6 +115,10 @@ export interface TeardownIcmpErrors {
 export interface TeardownIcmpError {
   /** Its name: "ICMP destination unreachable (host unreachable)". */
   name: string;
+  /** 4 for ICMPv4, 6 for ICMPv6. */
+  ipVersion: 4 | 6;
+  /** The kernel's counter of such messages received (see `icmpErrorMeaning`), or null. */
+  counter: string | null;
   /** The error Linux gives the socket for it, or null when it is none (fragmentation needed). */
   errno: string | null;
   /** Its sender's address. */
@@ -126,46 +131,6 @@ export interface TeardownIcmpError {
   duringAttempt: boolean;
   /** Whether it came after the handshake (a SYN-ACK, and an ACK from the originator). */
   afterHandshake: boolean;
-}
-
-/**
- * The ICMP errors of a connection in one clause, its sides named by
- * `name` ("originator", "client"...): how many, the last one's kind and
- * sender, and, for one that came after the handshake, that it did not end
- * the connection.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { icmpErrorsFact } from "./teardown.ts";
- * const text = icmpErrorsFact({
- *   count: 1, duringAttempt: 0, answeredLastSyn: false, lastOfAttempt: null,
- *   last: {
- *     name: "ICMP destination unreachable (host unreachable)", errno: "EHOSTUNREACH", from: "10.0.0.9",
- *     fromPeer: false, quoted: "orig", duringAttempt: false, afterHandshake: true,
- *   },
- * }, (d) => d === "orig" ? "client" : "server");
- * assert.match(text, /^an ICMP error quoted the client's packets: ICMP destination unreachable/);
- * assert.match(text, /does not end an established connection/);
- * ```
- */
-export function icmpErrorsFact(icmp: TeardownIcmpErrors, name: (d: Direction) => string): string {
-  const last = icmp.last;
-  const quoted = name(last.quoted);
-  const sender = last.fromPeer
-    ? `${last.from}, the ${name(_other(last.quoted))} itself`
-    : `${last.from}, a router or firewall between (not the ${name(_other(last.quoted))})`;
-  const what = icmp.count === 1
-    ? `an ICMP error quoted the ${quoted}'s packets: ${last.name} from ${sender}`
-    : `${icmp.count} ICMP errors quoted the connection's packets, the last (of the ${quoted}'s) ${last.name} ` +
-      `from ${sender}`;
-  if (last.errno === null) {
-    return `${what}; it is no error for TCP (fragmentation needed lowers the path MTU)`;
-  }
-  if (!last.afterHandshake) return what;
-  return `${what}; it came after the handshake, and an ICMP error does not end an established connection: ` +
-    `the kernel keeps it as a soft error (tcp_v4_err()), which a later timeout reports as ${last.errno} ` +
-    "instead of ETIMEDOUT";
 }
 
 const _SETTLE_UNREAD_VS_LINGER =
@@ -198,7 +163,7 @@ export function classifyTeardown(conn: Connection): Teardown {
   let next = 0;
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!;
-    for (; next < icmp.length && icmp[next]!.index < p.index; next++) _icmpError(tracker, conn, icmp[next]!);
+    for (; next < icmp.length && icmp[next]!.index < p.index; next++) _icmpError(tracker, icmp[next]!);
     tracker.add(
       conn.directions[i] === "orig",
       p.flags,
@@ -209,7 +174,7 @@ export function classifyTeardown(conn: Connection): Teardown {
       p.ipId ?? -1,
     );
   }
-  for (; next < icmp.length; next++) _icmpError(tracker, conn, icmp[next]!);
+  for (; next < icmp.length; next++) _icmpError(tracker, icmp[next]!);
   return tracker.classify({
     isnOrig: conn.isn.orig,
     isnResp: conn.isn.resp,
@@ -218,10 +183,15 @@ export function classifyTeardown(conn: Connection): Teardown {
   });
 }
 
-function _icmpError(tracker: TeardownTracker, conn: Connection, icmp: IcmpErrorPacket): void {
-  const q = icmp.quoted;
-  const quotesOrig = q.src === conn.originator.address && q.srcPort === conn.originator.port;
-  tracker.icmpError(quotesOrig, icmp.ipVersion, icmp.type, icmp.code, icmp.from, icmp.from === q.dst);
+function _icmpError(tracker: TeardownTracker, icmp: ConnectionIcmpError): void {
+  tracker.icmpError(
+    icmp.quotes === "orig",
+    icmp.ipVersion,
+    icmp.type,
+    icmp.code,
+    icmp.from,
+    icmp.fromDestination,
+  );
 }
 
 /** What {@link TeardownTracker.classify} needs besides the segments: the handshake as Zeek saw it. */
@@ -556,6 +526,8 @@ export class TeardownTracker {
     const attempt = quotesOrig && this.#orig.syns > 0 && this.#resp.synAcks === 0 && meaning.endsAttempt;
     const error: TeardownIcmpError = {
       name: meaning.name,
+      ipVersion,
+      counter: meaning.counter,
       errno: meaning.errno,
       from,
       fromPeer,
@@ -796,15 +768,16 @@ class _Classifier {
         teardown.candidates = [this.#icmpCause(icmp, synCount)];
         return teardown;
       }
-      // ICMP errors the SYNs outlived: each came while connect() held the socket, a soft error only.
+      // ICMP errors the SYNs outlived: none ended the attempt, for a reason the packets do not show.
       const softIcmp = icmp !== null && icmp.duringAttempt > 0 && this.text
         ? `; ${_count(icmp.duringAttempt, "ICMP error")} came in between (${icmp.lastOfAttempt!.name} from ${
           icmp.lastOfAttempt!.from
         }) ` +
-          "and the SYNs went on: an error that comes while connect() holds the socket is kept as a soft error " +
-          `(TcpExt.LockDroppedIcmps), and connect() then fails with ${
-            icmp.lastOfAttempt!.errno
-          } instead of ETIMEDOUT`
+          "and the SYNs went on: the kernel did not end the attempt there, e.g. because the error met a socket " +
+          "that connect() held (TcpExt.LockDroppedIcmps; it is then kept as a soft error, and connect() fails with " +
+          `${icmp.lastOfAttempt!.errno} instead of ETIMEDOUT), its quoted sequence number was outside the ` +
+          "window (TcpExt.OutOfWindowIcmps), or it never reached the originator's kernel (a capture taken " +
+          "elsewhere on the path)"
         : "";
       // A SYN sent again and never answered: connect() was timing out (it gives up after tcp_syn_retries), though
       // the capture may have ended first; why the SYNs went unanswered, the packets do not say.
@@ -935,11 +908,13 @@ class _Classifier {
         ? `the SYN (sent ${_count(synCount, "time")}) was answered by ${
           icmp.duringAttempt === 1 ? "an ICMP error" : `${icmp.duringAttempt} ICMP errors`
         }, the last ${last.name} from ${sender}, and no SYN followed it: in SYN_SENT the kernel ends the ` +
-          `connection attempt at such an error (tcp_v4_err(), tcp_v6_err()), and connect() fails with ${last.errno}, ` +
+          `connection attempt at such an error (${
+            icmpErrorHandler(last)
+          }), and connect() fails with ${last.errno}, ` +
           "without an RST"
         : "",
-      settledBy: `the originator's connect() result (${last.errno}) and its Icmp.InDestUnreachs or ` +
-        "Icmp.InTimeExcds counter; the sender's firewall rules or routes say why",
+      settledBy: `the originator's connect() result (${last.errno}) and its ${last.counter} counter; ` +
+        "the sender's firewall rules or routes say why",
     };
   }
 
@@ -1188,4 +1163,19 @@ function _min(a: number | null, b: number | null): number | null {
   if (a === null) return b;
   if (b === null) return a;
   return Math.min(a, b);
+}
+
+/**
+ * The kernel function that handles an ICMP error for TCP, by the error's IP
+ * version: `tcp_v4_err()` (net/ipv4/tcp_ipv4.c) or `tcp_v6_err()` (net/ipv6/tcp_ipv6.c).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { icmpErrorHandler } from "./teardown.ts";
+ * assert.equal(icmpErrorHandler({ ipVersion: 6 }), "tcp_v6_err()");
+ * ```
+ */
+export function icmpErrorHandler(error: Pick<TeardownIcmpError, "ipVersion">): string {
+  return error.ipVersion === 4 ? "tcp_v4_err()" : "tcp_v6_err()";
 }

@@ -147,7 +147,7 @@ export interface Connection {
   /** Direction of each packet in `packets`, same index. */
   directions: Direction[];
   /** The ICMP errors that quoted its packets, in capture order (absent when none did). */
-  icmpErrors?: IcmpErrorPacket[];
+  icmpErrors?: ConnectionIcmpError[];
   /** Initial sequence numbers, from the SYNs when seen. */
   isn: { orig: number | null; resp: number | null };
   /** Payload bytes each way (sequence space covered, retransmissions counted once). */
@@ -163,4 +163,10 @@ export interface Connection {
   firstRst: { orig: number | null; resp: number | null };
   startNs: bigint;
   endNs: bigint;
+}
+
+/** An ICMP error that quoted a connection's packet: as decoded, and whose packet it quoted. */
+export interface ConnectionIcmpError extends IcmpErrorPacket {
+  /** Whose packet it quoted: the originator's or the responder's (as the connection tracker found it). */
+  quotes: Direction;
 }

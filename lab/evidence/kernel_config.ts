@@ -189,8 +189,9 @@ export function kernelLacking(path: PathSpec | undefined, read: KernelConfigRead
 
 /**
  * What stops a run whose path needs what the host's kernel config lacks, in
- * one line naming the options; null when nothing is missing or the config
- * could not be read (the run goes on, and its report says what is unknown).
+ * one line naming the options and the config that says so ({@link kernelLacking}
+ * with its source); null when nothing is missing or the config could not be
+ * read (the run goes on, and its report says what is unknown).
  *
  * @example
  * ```ts
@@ -199,16 +200,15 @@ export function kernelLacking(path: PathSpec | undefined, read: KernelConfigRead
  * const config = "CONFIG_IP_NF_FILTER=y\nCONFIG_NETFILTER_XT_MATCH_COMMENT=y\n";
  * assert.equal(
  *   pathKernelProblem(path, { config, source: "/proc/config.gz" }),
- *   "This host's kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server), " +
+ *   "this kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server), " +
  *     "as its config /proc/config.gz says",
  * );
  * assert.equal(pathKernelProblem(path, { unreadable: "a remote host" }), null);
  * ```
  */
 export function pathKernelProblem(path: PathSpec, read: KernelConfigRead): string | null {
-  if ("unreadable" in read) return null;
-  const lacks = pathLacks(path, read.config);
-  return lacks === null ? null : `This host's kernel lacks ${lacks}, as its config ${read.source} says`;
+  const lacking = kernelLacking(path, read);
+  return lacking === null || "unreadable" in read ? null : `${lacking}, as its config ${read.source} says`;
 }
 
 /** What the report's environment says of a path's kernel features. */

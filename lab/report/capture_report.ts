@@ -16,7 +16,7 @@ import { linkTypeName } from "../analysis/link_types.ts";
 import { numberingNote, shortTcpdumpLine, sidesWithoutSyn } from "../analysis/packet_lines.ts";
 import { formatRelativeMs } from "../analysis/tcpdump_format.ts";
 import { CAUSES, isCauseId } from "../analysis/causes.ts";
-import { icmpErrorsFact } from "../analysis/teardown.ts";
+import { icmpErrorHandler, type TeardownIcmpErrors } from "../analysis/teardown.ts";
 import type {
   CaptureExplanation,
   ConnectionDetail,
@@ -454,9 +454,35 @@ function _facts(d: ConnectionDetail): string {
   }
   if (t.halfClose) facts.push("data kept flowing after the first FIN (a half-close)");
   if (t.icmpErrors) {
-    facts.push(icmpErrorsFact(t.icmpErrors, (d) => d === "orig" ? "originator" : "responder"));
+    facts.push(_icmpErrorsFact(t.icmpErrors));
   }
   return `Facts: ${facts.join("; ")}.`;
+}
+
+/**
+ * The ICMP errors of a connection in one clause: how many, the last one's
+ * kind and sender, and, for one that came after the handshake, that it did
+ * not end the connection.
+ */
+function _icmpErrorsFact(icmp: TeardownIcmpErrors): string {
+  const last = icmp.last;
+  const quoted = last.quoted === "orig" ? "originator" : "responder";
+  const peer = last.quoted === "orig" ? "responder" : "originator";
+  const sender = last.fromPeer
+    ? `${last.from}, the ${peer} itself`
+    : `${last.from}, a router or firewall between (not the ${peer})`;
+  const what = icmp.count === 1
+    ? `an ICMP error quoted the ${quoted}'s packets: ${last.name} from ${sender}`
+    : `${icmp.count} ICMP errors quoted the connection's packets, the last (of the ${quoted}'s) ${last.name} ` +
+      `from ${sender}`;
+  if (last.errno === null) {
+    return `${what}; it sets no error for TCP (fragmentation needed only lowers the path MTU; an unknown ` +
+      "code is ignored)";
+  }
+  if (!last.afterHandshake) return what;
+  return `${what}; it came after the handshake, and an ICMP error does not end an established connection: ` +
+    `the kernel keeps it as a soft error (${icmpErrorHandler(last)}), which a later timeout reports as ` +
+    `${last.errno} instead of ETIMEDOUT`;
 }
 
 function _mermaid(d: ConnectionDetail, shown: Array<ConnectionPacket | number>): string[] {

@@ -27,10 +27,14 @@ export const BRIDGE_NF_CALL_IPTABLES = "/proc/sys/net/bridge/bridge-nf-call-ipta
 
 /**
  * The engine's host's kernel config: /proc/config.gz, else /boot/config-RELEASE;
- * never throws.
+ * never throws. `engineKernel` is the kernel release the engine reported
+ * (`EngineInfo.kernelVersion`, which the caller already has).
  */
-export async function readHostKernelConfig(docker: DockerClient): Promise<KernelConfigRead> {
-  const elsewhere = await _notThisMachine(docker);
+export async function readHostKernelConfig(
+  docker: DockerClient,
+  engineKernel: string,
+): Promise<KernelConfigRead> {
+  const elsewhere = _notThisMachine(docker, engineKernel);
   if (elsewhere !== null) return { unreadable: `${elsewhere}, whose kernel config the lab cannot read` };
   const proc = await _readHere("/proc/config.gz");
   if ("text" in proc) return { config: proc.text, source: proc.source };
@@ -42,20 +46,20 @@ export async function readHostKernelConfig(docker: DockerClient): Promise<Kernel
 /**
  * The engine's host's bridge-nf-call-iptables ("1", "0"), or why it cannot
  * be read (no such file: br_netfilter is not loaded); never throws.
+ * `engineKernel` as for {@link readHostKernelConfig}.
  */
-export async function readHostBridgeSysctl(docker: DockerClient): Promise<SysctlRead> {
-  const elsewhere = await _notThisMachine(docker);
+export async function readHostBridgeSysctl(docker: DockerClient, engineKernel: string): Promise<SysctlRead> {
+  const elsewhere = _notThisMachine(docker, engineKernel);
   if (elsewhere !== null) return { unreadable: `${elsewhere}, whose /proc the lab cannot read` };
   const read = await _readHere(BRIDGE_NF_CALL_IPTABLES);
   return "text" in read ? { value: read.text.trim(), source: read.source } : read;
 }
 
-/** Why the engine's kernel is not this machine's, or null when it is. */
-async function _notThisMachine(docker: DockerClient): Promise<string | null> {
+/** Why the engine's kernel (release `engine`) is not this machine's, or null when it is. */
+function _notThisMachine(docker: DockerClient, engine: string): string | null {
   if (docker.endpoint.remote !== undefined) return "the Docker engine is on another host";
-  const engine = await docker.info().then((i) => i.kernelVersion, () => null);
   const here = _release();
-  if (engine === null) return "the Docker engine did not say which kernel it runs";
+  if (!engine) return "the Docker engine did not say which kernel it runs";
   if (here === null) return "the lab may not ask this machine's kernel release (--allow-sys=osRelease)";
   return engine === here ? null : `the Docker engine runs kernel ${engine}, not this machine's ${here}`;
 }

@@ -114,7 +114,10 @@ export async function runScenario(
   const { docker, progress } = options;
   const seccomp = await checkHostPrograms(scenario); // bad input: before anything is made
   // A path that needs what the host's kernel lacks: said before anything is made, too.
-  const kernelConfig = scenario.path ? await readHostKernelConfig(docker) : null;
+  const engineAnswer = options.engine ?? docker.info();
+  const kernelConfig = scenario.path
+    ? await readHostKernelConfig(docker, (await engineAnswer).kernelVersion)
+    : null;
   const kernelProblem = scenario.path && kernelConfig ? pathKernelProblem(scenario.path, kernelConfig) : null;
   if (kernelProblem !== null) {
     throw new LabEnvironmentError(
@@ -166,7 +169,7 @@ export async function runScenario(
     volumes.push(volume);
   }));
   const preparing = Promise.all([
-    options.engine ?? docker.info(),
+    engineAnswer,
     options.images ??
       withTimeout(ensureImages(docker, progress), timeouts.build, "build: images", options.signal),
     withTimeout(
@@ -282,7 +285,14 @@ export async function runScenario(
     // The path between the namespaces answers, before anything is captured (lab/run/path_probe.ts).
     if (plan.probe !== null) {
       await withTimeout(
-        pathProbed(docker, holders[0]!, holders[1]!, `${addresses.server}:${plan.probe}`, timeouts.start),
+        pathProbed(
+          docker,
+          engine,
+          holders[0]!,
+          holders[1]!,
+          `${addresses.server}:${plan.probe}`,
+          timeouts.start,
+        ),
         timeouts.start,
         "start: the probe of the path",
         options.signal,
@@ -861,6 +871,7 @@ function captureListening(holder: ContainerHandle, timeoutMs: number): Promise<v
  */
 async function pathProbed(
   docker: DockerClient,
+  engine: EngineInfo,
   server: ContainerHandle,
   client: ContainerHandle,
   target: string,
@@ -891,16 +902,16 @@ async function pathProbed(
       "TCPLAB_DEBUG=1 shows the holders' output",
     );
   }
-  throw brokenPathError(target, PROBE_WINDOW_MS, await bridgeFacts(docker));
+  throw brokenPathError(target, PROBE_WINDOW_MS, await bridgeFacts(docker, engine));
 }
 
 /** What the lab can read of the engine's host's bridge filtering; nothing here may fail. */
-async function bridgeFacts(docker: DockerClient): Promise<BridgeFacts> {
-  const [sysctl, engine] = await Promise.all([
-    readHostBridgeSysctl(docker),
+async function bridgeFacts(docker: DockerClient, engine: EngineInfo): Promise<BridgeFacts> {
+  const [sysctl, engineSetting] = await Promise.all([
+    readHostBridgeSysctl(docker, engine.kernelVersion),
     docker.bridgeNfIptables().catch(() => null),
   ]);
-  return { bridgeNfCallIptables: sysctl, engineBridgeNfIptables: engine };
+  return { bridgeNfCallIptables: sysctl, engineBridgeNfIptables: engineSetting };
 }
 
 /** Wait until a holder has printed snapshot `n` in full. */

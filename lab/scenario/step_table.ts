@@ -9,6 +9,8 @@
  * (containers/endpoint/steps.c) and its tests; tests/scenario/step_table_test.ts
  * checks that the C table names the same steps, with an argument where this
  * one writes one.
+ * No step may make the call `sigwaitinfo` (HOLD_CALL, lab/evidence/calls.ts): stepReturned
+ * (lab/run/programs.ts) takes a step's entry into it for the lab's hold after the step.
  *
  * @module
  */

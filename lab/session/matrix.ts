@@ -100,7 +100,9 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
     }
     try {
       // Read once per host: a scenario whose path needs what its kernel lacks is not run there.
-      const kernelConfig = o.scenarios.some((s) => s.path) ? await readHostKernelConfig(docker) : null;
+      const kernelConfig = o.scenarios.some((s) => s.path)
+        ? await readHostKernelConfig(docker, engine.kernelVersion)
+        : null;
       const images = await ensureImages(docker, progress);
       const jobs = hostColumns.flatMap(({ index, column }) =>
         o.scenarios.map((scenario) => ({ index, column, scenario }))

@@ -46,9 +46,8 @@ interface DecodedCapture {
   side: CapturePoint;
   packets: TcpPacket[];
   lines: Map<TcpPacket, string>;
+  /** Its connections, each with the ICMP errors that quoted its packets. */
   connections: Connection[];
-  /** The ICMP errors in it that quote a TCP packet. */
-  icmpErrors: IcmpErrorPacket[];
 }
 
 /** Analyse one run's artifacts. */
@@ -90,18 +89,20 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
       }); a kernel without nfnetlink_queue (CONFIG_NETFILTER_NETLINK_QUEUE) cannot delay or reorder`,
     );
   }
-  const middleboxCapture: DecodedCapture | null = box?.pcap && middleboxPackets
-    ? {
-      side: "middlebox",
-      packets: middleboxPackets,
-      lines: tcpdumpLines(middleboxPackets),
-      connections: [],
-      icmpErrors: middleboxRead?.icmpErrors ?? [],
-    }
-    : null;
   // A NAT on the path: the server's capture has the middlebox's address in the client's place.
   const nat = box && artifacts.scenario.path?.nat === "masquerade"
     ? natMapping(middleboxPackets ?? [], addresses, box.address)
+    : null;
+  const middleboxCapture: DecodedCapture | null = box?.pcap && middleboxRead
+    ? {
+      side: "middlebox",
+      packets: middleboxRead.packets,
+      lines: tcpdumpLines(middleboxRead.packets),
+      // Its packets stay as it saw them; its connections (for their ICMP errors) by the client's side of the NAT.
+      connections: nat
+        ? middleboxRead.connections.map((c) => untranslatedConnection(c, nat, (p) => untranslated(p, nat)))
+        : middleboxRead.connections,
+    }
     : null;
   const captures = SIDES.map((side) => {
     const pcap = side === "server" ? serverPcap : artifacts.sides[side].pcap;
@@ -324,9 +325,17 @@ export function analyseRun(artifacts: RunArtifacts): RunResult {
     const resetRecord = resetPacket === null
       ? null
       : packetRecords.find((r) => r.capture === primary?.side && r.index === resetPacket.index) ?? null;
+    // The ICMP errors each capture's tracker attached to this connection (as that capture saw it).
     const icmpErrors = [...captures, ...(middleboxCapture ? [middleboxCapture] : [])].flatMap((c) =>
-      c.icmpErrors.filter((e) => quotesConnection(e, conn)).map((e) =>
-        icmpErrorRecord(e, c.side, ms, (address) => address === box?.address ? "middlebox" : sideOf(address))
+      (c === primary ? [conn] : seenElsewhere(c.connections, conn, connections)).flatMap((own) =>
+        (own.icmpErrors ?? []).map((e) =>
+          icmpErrorRecord(
+            e,
+            c.side,
+            ms,
+            (address) => address === box?.address ? "middlebox" : sideOf(address),
+          )
+        )
       )
     ).sort((a, b) => a.ms - b.ms);
     return {
@@ -530,11 +539,11 @@ function decodeCapture(
   const lines = new Map<TcpPacket, string>();
   if (!pcap) {
     warnings.push(`the ${side}'s capture (${file}) could not be collected`);
-    return { side, packets: [], lines, connections: [], icmpErrors: [] };
+    return { side, packets: [], lines, connections: [] };
   }
-  const { packets, connections, problem, icmpErrors } = readConnections(pcap, file);
+  const { packets, connections, problem } = readConnections(pcap, file);
   if (problem !== null) warnings.push(`the ${side}'s capture is damaged: ${problem.message}`);
-  return { side, packets, lines: tcpdumpLines(packets), connections, icmpErrors };
+  return { side, packets, lines: tcpdumpLines(packets), connections };
 }
 
 /** Each packet's line in tcpdump's notation. */
@@ -551,21 +560,65 @@ function untranslatedCapture(capture: DecodedCapture, nat: NatMapping): DecodedC
     copies.set(p, copy);
     return copy;
   });
-  const endpoint = (e: Endpoint): Endpoint =>
-    e.address === nat.natAddress ? { address: nat.clientAddress, port: nat.ports.get(e.port) ?? e.port } : e;
   return {
     side: capture.side,
-    icmpErrors: capture.icmpErrors,
     packets,
     // The tcpdump lines stay the capture's own, with the NAT's address.
     lines: new Map([...capture.lines].map(([p, line]) => [copies.get(p) ?? p, line])),
-    connections: capture.connections.map((conn) => ({
-      ...conn,
-      originator: endpoint(conn.originator),
-      responder: endpoint(conn.responder),
-      packets: conn.packets.map((p) => copies.get(p) ?? p),
-    })),
+    connections: capture.connections.map((conn) =>
+      untranslatedConnection(conn, nat, (p) => copies.get(p) ?? p)
+    ),
   };
+}
+
+/**
+ * A connection of a capture taken behind the NAT, by the client's side of it: its endpoints, its packets
+ * (through `packet`) and the packets its ICMP errors quote. An ICMP error's own sender and destination stay
+ * as captured, as the tcpdump lines do.
+ */
+function untranslatedConnection(
+  conn: Connection,
+  nat: NatMapping,
+  packet: (p: TcpPacket) => TcpPacket,
+): Connection {
+  const endpoint = (e: Endpoint): Endpoint =>
+    e.address === nat.natAddress ? { address: nat.clientAddress, port: nat.ports.get(e.port) ?? e.port } : e;
+  const quoted = (q: IcmpErrorPacket["quoted"]): IcmpErrorPacket["quoted"] => {
+    const src = endpoint({ address: q.src, port: q.srcPort });
+    const dst = endpoint({ address: q.dst, port: q.dstPort });
+    return { ...q, src: src.address, srcPort: src.port, dst: dst.address, dstPort: dst.port };
+  };
+  return {
+    ...conn,
+    originator: endpoint(conn.originator),
+    responder: endpoint(conn.responder),
+    packets: conn.packets.map(packet),
+    ...(conn.icmpErrors
+      ? { icmpErrors: conn.icmpErrors.map((e) => ({ ...e, quoted: quoted(e.quoted) })) }
+      : {}),
+  };
+}
+
+/**
+ * The connections of another capture that are `conn` as that capture saw it: the same endpoints (either
+ * way), and a start nearer to `conn`'s than to that of any other of `ours` with those endpoints, so a
+ * four-tuple used again goes to the connection it belongs to. The middlebox's capture behind a NAT has two
+ * (its client's side and its server's).
+ */
+function seenElsewhere(theirs: Connection[], conn: Connection, ours: Connection[]): Connection[] {
+  const gap = (a: Connection, b: Connection) =>
+    a.startNs > b.startNs ? a.startNs - b.startNs : b.startNs - a.startNs;
+  return theirs.filter((t) =>
+    sameEndpoints(t, conn) &&
+    ours.every((o) => o === conn || !sameEndpoints(o, t) || gap(t, conn) <= gap(t, o))
+  );
+}
+
+/** Whether two connections have the same two endpoints, either way. */
+function sameEndpoints(a: Connection, b: Connection): boolean {
+  const same = (x: Endpoint, y: Endpoint) => x.address === y.address && x.port === y.port;
+  return (same(a.originator, b.originator) && same(a.responder, b.responder)) ||
+    (same(a.originator, b.responder) && same(a.responder, b.originator));
 }
 
 /**
@@ -749,14 +802,6 @@ function packetRecord(
     length: line.length,
     tcpdump: line.tcpdump,
   };
-}
-
-/** Whether ICMP error `e` quotes a packet of `conn` (either way). */
-function quotesConnection(e: IcmpErrorPacket, conn: Connection): boolean {
-  const q = e.quoted;
-  const o = conn.originator, r = conn.responder;
-  return (q.src === o.address && q.srcPort === o.port && q.dst === r.address && q.dstPort === r.port) ||
-    (q.src === r.address && q.srcPort === r.port && q.dst === o.address && q.dstPort === o.port);
 }
 
 function icmpErrorRecord(

@@ -70,6 +70,7 @@ Deno.test("the decoder reads an ICMP error's quoted TCP header, and no TCP segme
       code: 1,
       from: "10.0.0.9",
       to: "10.0.0.1",
+      fromDestination: false,
       quoted: { src: "10.0.0.1", dst: "10.0.0.2", srcPort: 40000, dstPort: 9999, seq: 100, flags: 0x02 },
     });
   });
@@ -79,8 +80,13 @@ Deno.test("the decoder reads an ICMP error's quoted TCP header, and no TCP segme
     assert.equal(icmp?.quoted.seq, 100);
     assert.equal(icmp?.quoted.flags, null);
   });
-  await t.step("ICMPv6 destination unreachable and time exceeded", () => {
-    for (const type of [1, 3]) {
+  await t.step("ICMPv4 parameter problem quoting a SYN, from the SYN's destination", () => {
+    const icmp = decodeIcmpError(record(icmpv4(SERVER, CLIENT, 12, 0, SYN)));
+    assert.equal(icmp?.type, 12);
+    assert.equal(icmp?.fromDestination, true);
+  });
+  await t.step("ICMPv6 destination unreachable, time exceeded and parameter problem", () => {
+    for (const type of [1, 3, 4]) {
       const icmp = decodeIcmpError(record(icmpv6(type, 0)));
       assert.equal(icmp?.type, type);
       assert.equal(icmp?.from, "2001:db8::9");
@@ -97,6 +103,7 @@ Deno.test("the decoder reads an ICMP error's quoted TCP header, and no TCP segme
         const data of [
           icmpv4(CLIENT, SERVER, 8, 0, new Uint8Array(8)),
           icmpv4(ROUTER, CLIENT, 5, 1, SYN),
+          icmpv4(ROUTER, CLIENT, 4, 0, SYN),
           icmpv4(ROUTER, CLIENT, 3, 3, udp),
           icmpv4(ROUTER, CLIENT, 3, 1, SYN.subarray(0, 24)),
           icmpv6(128, 0),
@@ -146,6 +153,7 @@ Deno.test("an ICMP error goes to the connection whose packet it quotes", () => {
   assert.equal(packets.length, 2);
   assert.equal(icmpErrors.length, 1); // the second quotes no TCP header, the third no connection here
   assert.equal(connections[0]?.icmpErrors?.[0]?.code, 13);
+  assert.equal(connections[0]?.icmpErrors?.[0]?.quotes, "orig");
   assert.equal(connections[1]?.icmpErrors, undefined);
   const teardown = classifyTeardown(connections[0]!);
   assert.equal(
@@ -154,4 +162,46 @@ Deno.test("an ICMP error goes to the connection whose packet it quotes", () => {
   );
   assert.equal(teardown.icmpErrors?.last.fromPeer, false);
   assert.equal(teardown.icmpErrors?.last.quoted, "orig");
+});
+
+Deno.test("a SYN answered by a parameter problem: the attempt ended with EPROTO, and its counter is named", () => {
+  const { connections } = readConnections(capture(SYN, icmpv4(SERVER, CLIENT, 12, 0, SYN)), "icmp.pcap");
+  const teardown = classifyTeardown(connections[0]!);
+  assert.equal(teardown.icmpErrors?.last.name, "ICMP parameter problem (pointer indicates the error)");
+  assert.equal(teardown.icmpErrors?.last.fromPeer, true);
+  const [cause] = teardown.candidates;
+  assert.equal(cause?.cause, "icmp-error");
+  assert.match(cause!.reason, /\(tcp_v4_err\(\)\), and connect\(\) fails with EPROTO/);
+  assert.match(cause!.settledBy!, /connect\(\) result \(EPROTO\) and its Icmp\.InParmProbs counter/);
+});
+
+Deno.test("SYNs that went on after an ICMP error: the reason names more than a locked socket", () => {
+  const again = ipv4Segment({
+    src: CLIENT,
+    dst: SERVER,
+    srcPort: 40000,
+    dstPort: 9999,
+    seq: 100,
+    flags: 0x02,
+  });
+  const { connections } = readConnections(
+    capture(SYN, icmpv4(ROUTER, CLIENT, 3, 1, SYN), again),
+    "icmp.pcap",
+  );
+  const [cause] = classifyTeardown(connections[0]!).candidates;
+  assert.equal(cause?.cause, "syn-timeout");
+  assert.match(
+    cause!.reason,
+    /e\.g\. because the error met a socket that connect\(\) held \(TcpExt\.LockDroppedIcmps/,
+  );
+  assert.match(cause!.reason, /TcpExt\.OutOfWindowIcmps/);
+});
+
+Deno.test("an ICMPv6 error that ended an attempt: tcp_v6_err() and the Icmp6 counter are named", () => {
+  const unreachable = icmpv6(1, 3); // address unreachable, quoting the SYN that follows its two headers
+  const { connections } = readConnections(capture(unreachable.subarray(48), unreachable), "icmp6.pcap");
+  const [cause] = classifyTeardown(connections[0]!).candidates;
+  assert.equal(cause?.cause, "icmp-error");
+  assert.match(cause!.reason, /\(tcp_v6_err\(\)\), and connect\(\) fails with EHOSTUNREACH/);
+  assert.match(cause!.settledBy!, /its Icmp6InDestUnreachs counter/);
 });

@@ -120,7 +120,7 @@ Deno.test("what stops a run: one line naming every option the path needs and the
   assert.equal(problem.split("\n").length, 1);
   assert.equal(
     problem,
-    "This host's kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server), " +
+    "this kernel lacks CONFIG_NETFILTER_XT_MATCH_STATISTIC (needed for `loss:` to the server), " +
       "CONFIG_NET_SCH_TBF (needed for `rate:` to the client), as its config /boot/config-6.1.0 says",
   );
   assert.equal(pathKernelProblem(both, { config: THIS_KERNEL, source: "/proc/config.gz" }), null);

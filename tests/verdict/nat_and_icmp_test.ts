@@ -11,6 +11,10 @@ import { analyseRun } from "../../lab/verdict/analyse_run.ts";
 import { renderReport } from "../../lab/report/run_report.ts";
 import { natMapping, untranslated } from "../../lab/verdict/nat_mapping.ts";
 import { readConnections } from "../../lab/analysis/connections.ts";
+import { readCapture } from "../../lab/analysis/capture_reader.ts";
+import { decodeTcp } from "../../lab/analysis/tcp_decoder.ts";
+import { LinkType } from "../../lab/analysis/link_types.ts";
+import { buildPcap, concat, fixIpv4HeaderChecksum } from "../analysis/_helpers.ts";
 
 Deno.test("nat-idle-expiry: the middlebox's kernel reset the server's connection, with its proof", async () => {
   const result = analyseRun(await recordedRun("nat-idle-expiry"));
@@ -77,6 +81,44 @@ Deno.test("natMapping pairs the NAT's port with the client's from the middlebox'
   assert.equal(undone.src, addresses.client);
   assert.equal(undone.srcPort, nat.ports.get(rst.srcPort));
   assert.equal(rst.src, run.middlebox!.address, "the capture's own packet is left as it was");
+});
+
+Deno.test("behind the NAT, an ICMP error in the server's capture quotes the NAT's address and is the connection's", async () => {
+  const run = await recordedRun("nat-idle-expiry");
+  const records = [...readCapture(run.sides.server.pcap!, "server.pcap")];
+  const at = records.findIndex((r) => {
+    const p = decodeTcp(r);
+    return p !== null && p.flags === 0x02 && p.dstPort !== run.probePort;
+  });
+  const syn = records[at]!;
+  assert.equal(syn.linkType, LinkType.ETHERNET);
+  // The server answers the NAT's SYN with a port unreachable, quoting it: from the SYN's destination to its source.
+  const quoted = syn.data.subarray(14);
+  const ip = new Uint8Array(20);
+  ip.set([0x45, 0, (28 + quoted.length) >> 8, (28 + quoted.length) & 255, 0, 1, 0, 0, 64, 1, 0, 0]);
+  ip.set(quoted.subarray(16, 20), 12);
+  ip.set(quoted.subarray(12, 16), 16);
+  fixIpv4HeaderChecksum(ip);
+  const icmp = concat(syn.data.subarray(0, 14), ip, new Uint8Array([3, 3, 0, 0, 0, 0, 0, 0]), quoted);
+  const spec = (timeNs: bigint, data: Uint8Array) => ({
+    seconds: Number(timeNs / 1_000_000_000n),
+    subsecond: Number(timeNs % 1_000_000_000n),
+    data,
+  });
+  const pcap = buildPcap(
+    LinkType.ETHERNET,
+    [
+      ...records.slice(0, at + 1).map((r) => spec(r.timeNs, r.data)),
+      spec(syn.timeNs + 1_000n, icmp),
+      ...records.slice(at + 1).map((r) => spec(r.timeNs, r.data)),
+    ],
+    { nanosecond: true },
+  );
+  const result = analyseRun({ ...run, sides: { ...run.sides, server: { ...run.sides.server, pcap } } });
+  const errors = result.connections[0]!.icmpErrors ?? [];
+  assert.deepEqual(errors.map((e) => [e.capture, e.sender, e.quoted]), [["server", "server", "client"]]);
+  // Its own addresses stay as the server's capture has them.
+  assert.match(errors[0]!.text, /^server > middlebox: ICMP port unreachable, for \[S\] seq \d+$/);
 });
 
 Deno.test("icmp-reject-connect: connect() failed with EHOSTUNREACH, and the rule's counter proves the ICMP", async () => {
