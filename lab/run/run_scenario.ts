@@ -189,6 +189,8 @@ export async function runScenario(
   let ruleLog = "";
   let timedOut: string | null = null;
 
+  let artifacts: RunArtifacts | null = null;
+  let removedAll = true;
   try {
     await reach("build", null);
     const [engine, images, programImages] = await preparing;
@@ -688,7 +690,7 @@ export async function runScenario(
       holderLog: holderOwnLog(holders[i]!.logs.text("stdout")),
     });
     const traceArtifacts = ownEvents(await trace.finish(), Object.values(addresses), plan.probe);
-    return {
+    artifacts = {
       runId,
       scenario,
       startedAt,
@@ -744,18 +746,37 @@ export async function runScenario(
     );
     // An abort here changes nothing: what the run made is removed all the same.
     await Promise.resolve(options.at?.("clean", runId)).catch(() => {});
-    // What was being made when the run failed is waited for, so that it is removed too.
-    const network = await networking.catch(() => null);
-    await volumesMade.catch(() => {});
-    await Promise.allSettled(creating);
-    await Promise.allSettled(containers.map((c) => c.remove()));
-    await Promise.allSettled([
-      ...volumes.map((v) => docker.removeVolume(v)),
-      network ? docker.removeNetwork(network.id) : Promise.resolve(),
-    ]);
+    // What was being made when the run failed is waited for, so that it is removed too. An engine that stops
+    // answering (seen once here: a deadlock inside Docker 20.10's libnetwork held every call on a run's
+    // containers) is given CLEAN_LIMIT_MS; then the run ends saying what it could not remove.
+    const removal = (async () => {
+      const network = await networking.catch(() => null);
+      await volumesMade.catch(() => {});
+      await Promise.allSettled(creating);
+      await Promise.allSettled(containers.map((c) => c.remove()));
+      await Promise.allSettled([
+        ...volumes.map((v) => docker.removeVolume(v)),
+        network ? docker.removeNetwork(network.id) : Promise.resolve(),
+      ]);
+    })();
+    removedAll = await withTimeout(removal, CLEAN_LIMIT_MS, "clean", undefined).then(() => true, () => false);
     phase("clean");
+    if (!removedAll) progress.step("clean", `the engine did not remove it all within ${CLEAN_LIMIT_MS} ms`);
   }
+  // A run that failed keeps its own error (above); one that did not fails here.
+  if (!removedAll) {
+    throw new LabEnvironmentError(
+      `The Docker engine did not remove run ${runId}'s containers, volumes and network within ${
+        CLEAN_LIMIT_MS / 1000
+      } s`,
+      `check that it answers (docker inspect ${prefix}-client-ns); restart it if it does not, then run "deno task lab clean"`,
+    );
+  }
+  return artifacts!;
 }
+
+/** How long the end of a run waits for the engine to remove what the run made. */
+const CLEAN_LIMIT_MS = 60_000;
 
 /**
  * What an interrupted run had collected: the programs' logs and the holders'
