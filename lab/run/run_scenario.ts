@@ -62,7 +62,7 @@ import {
 import type { Progress } from "../util/progress.ts";
 import { noTrace, startTrace } from "./tracefs.ts";
 import { LAB_VERSION } from "../version.ts";
-import { pathKernelProblem, pathKernelRecord } from "../evidence/kernel_config.ts";
+import { type KernelConfigRead, pathKernelProblem, pathKernelRecord } from "../evidence/kernel_config.ts";
 import { readHostBridgeSysctl, readHostKernelConfig } from "./host_proc.ts";
 import type { RunMoment } from "./moments.ts";
 import {
@@ -91,9 +91,10 @@ export interface RunOptions {
   at?: (moment: RunMoment, runId: string) => void | Promise<void>;
   /** Run every program of this host untraced (`--untraced`). */
   untraced?: boolean;
-  /** The engine's answer and the images, when the caller already has them. */
+  /** The engine's answer, the images and the engine host's kernel config, when the caller already has them. */
   engine?: EngineInfo | Promise<EngineInfo>;
   images?: LabImages | Promise<LabImages>;
+  kernelConfig?: KernelConfigRead | Promise<KernelConfigRead>;
 }
 
 /** A short random id: the run's name in every resource it creates. */
@@ -116,7 +117,7 @@ export async function runScenario(
   // A path that needs what the host's kernel lacks: said before anything is made, too.
   const engineAnswer = options.engine ?? docker.info();
   const kernelConfig = scenario.path
-    ? await readHostKernelConfig(docker, (await engineAnswer).kernelVersion)
+    ? await (options.kernelConfig ?? readHostKernelConfig(docker, (await engineAnswer).kernelVersion))
     : null;
   const kernelProblem = scenario.path && kernelConfig ? pathKernelProblem(scenario.path, kernelConfig) : null;
   if (kernelProblem !== null) {
@@ -273,7 +274,7 @@ export async function runScenario(
       // client's kernel resets it after its first snapshot, inside the run's counters.
       await holders[0]!.start();
       await withTimeout(
-        holders[0]!.logs.waitFor("stdout", (t) => probeState(t) !== null, timeouts.start, "probe listening"),
+        probeListening(holders[0]!, timeouts.start),
         timeouts.start,
         "start: the server's holder",
         options.signal,
@@ -290,7 +291,6 @@ export async function runScenario(
         pathProbed(
           docker,
           engine,
-          holders[0]!,
           holders[1]!,
           `${addresses.server}:${plan.probe}`,
           timeouts.start,
@@ -882,9 +882,25 @@ function captureListening(holder: ContainerHandle, timeoutMs: number): Promise<v
   return Promise.race([listening, stopped]);
 }
 
+/** The server's holder listens for the probe (or says why it cannot): before the client's holder starts. */
+async function probeListening(server: ContainerHandle, timeoutMs: number): Promise<void> {
+  await server.logs.waitFor(
+    "stdout",
+    (t) => probeState(t) !== null,
+    timeoutMs,
+    `${server.name}: probe listening`,
+  );
+  if (!server.logs.text("stdout").includes("=== tcplab-hold: probe: listening on port ")) {
+    throw new LabEnvironmentError(
+      `${server.name} could not listen for the probe of the path (${_lastProbeLine(server)})`,
+      "TCPLAB_DEBUG=1 shows the holders' output",
+    );
+  }
+}
+
 /**
- * Wait for the holders' probe of the path: the server's holder listening,
- * then the client's own verdict (it tries for PROBE_WINDOW_MS on its own
+ * Wait for the client's holder's verdict on the probe of the path, once the
+ * server's holder listens ({@link probeListening}) (it tries for PROBE_WINDOW_MS on its own
  * clock; the lab waits for its line as long as the phase may take). A
  * client that got no answer is a host that drops traffic between the lab's
  * containers: say so, with what the lab can read about the host's bridge
@@ -893,37 +909,28 @@ function captureListening(holder: ContainerHandle, timeoutMs: number): Promise<v
 async function pathProbed(
   docker: DockerClient,
   engine: EngineInfo,
-  server: ContainerHandle,
   client: ContainerHandle,
   target: string,
   timeoutMs: number,
 ): Promise<void> {
-  const said = (h: ContainerHandle) => probeState(h.logs.text("stdout"));
-  const lastLine = (h: ContainerHandle) =>
-    h.logs.text("stdout").split("\n").filter((l) => l.startsWith("=== tcplab-hold: probe:")).at(-1) ?? "";
-  await server.logs.waitFor(
-    "stdout",
-    () => said(server) !== null,
-    timeoutMs,
-    `${server.name}: probe listening`,
-  );
-  if (!server.logs.text("stdout").includes("=== tcplab-hold: probe: listening on port ")) {
-    throw new LabEnvironmentError(
-      `${server.name} could not listen for the probe of the path (${lastLine(server)})`,
-      "TCPLAB_DEBUG=1 shows the holders' output",
-    );
-  }
+  const said = () => probeState(client.logs.text("stdout"));
   const answered = await client.logs
-    .waitFor("stdout", () => said(client) !== null, timeoutMs, `${client.name}: probe`)
-    .then(() => said(client), () => null);
+    .waitFor("stdout", () => said() !== null, timeoutMs, `${client.name}: probe`)
+    .then(said, () => null);
   if (answered === "connected") return;
   if (answered === "failed") {
     throw new LabEnvironmentError(
-      `${client.name} could not probe the path (${lastLine(client)})`,
+      `${client.name} could not probe the path (${_lastProbeLine(client)})`,
       "TCPLAB_DEBUG=1 shows the holders' output",
     );
   }
   throw brokenPathError(target, PROBE_WINDOW_MS, await bridgeFacts(docker, engine));
+}
+
+/** A holder's last line about its probe, for an error. */
+function _lastProbeLine(h: ContainerHandle): string {
+  return h.logs.text("stdout").split("\n").filter((l) => l.startsWith("=== tcplab-hold: probe:")).at(-1) ??
+    "";
 }
 
 /** What the lab can read of the engine's host's bridge filtering; nothing here may fail. */

@@ -14,6 +14,7 @@ import type { PhaseTimeouts } from "../run/plan.ts";
 import { renderSummary, type SummaryRow } from "../report/summary.ts";
 import type { Scenario } from "../scenario/types.ts";
 import { pauseAt } from "../run/pause.ts";
+import { readHostKernelConfig } from "../run/host_proc.ts";
 import type { RunOptions } from "../run/run_scenario.ts";
 import type { RunMoment } from "../run/moments.ts";
 import { saveText } from "./run_files.ts";
@@ -84,6 +85,10 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult> {
   const engine = await docker.info();
   const images = ensureImages(docker, o.quiet ? silentProgress : stderrProgress());
   images.catch(() => {}); // each run awaits it
+  // The engine host's kernel config, read once for the batch's scenarios with a path (it never throws).
+  const kernelConfig = [...toRun.values()].some((s) => s.path)
+    ? readHostKernelConfig(docker, engine.kernelVersion)
+    : undefined;
   const noted = findLeftovers(docker).then((found) => {
     const leftovers = describeLeftovers(found);
     if (leftovers) o.note(`note: ${leftovers}`);
@@ -105,6 +110,7 @@ export async function runBatch(o: BatchOptions): Promise<BatchResult> {
       timeouts: o.timeouts,
       engine,
       images,
+      ...(kernelConfig ? { kernelConfig } : {}),
       ...(at ? { at } : {}),
       ...(o.untraced ? { untraced: true } : {}),
     };

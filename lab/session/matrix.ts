@@ -122,6 +122,7 @@ export async function runMatrix(o: MatrixOptions): Promise<Matrix> {
           docker,
           engine,
           images,
+          ...(kernelConfig ? { kernelConfig } : {}),
           progress,
           signal: o.signal,
           timeouts: o.timeouts,
